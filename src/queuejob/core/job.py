@@ -1,0 +1,264 @@
+"""The Job model of the original API: a task to execute, and its states.
+
+A ``Job`` is plain data plus the rules of its life (``perform``, ``postpone``,
+``set_*``); reading and writing it is the storage's business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import uuid as uuid_module
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import states
+from .channels import ROOT, normalize_name
+from .errors import FailedJobError, RetryableJobError
+from .retry import retry_seconds
+
+DEFAULT_PRIORITY = 10
+DEFAULT_MAX_RETRIES = 5
+
+UTC = dt.UTC
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A naive datetime is UTC; an aware one is converted to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def eta_parts(eta: Any) -> tuple[dt.datetime | None, float | None]:
+    """(absolute eta, delay in seconds from now) for the eta forms of the API."""
+    if eta is None:
+        return None, None
+    if isinstance(eta, dt.datetime):
+        return as_utc(eta), None
+    if isinstance(eta, dt.timedelta):
+        return None, eta.total_seconds()
+    if isinstance(eta, int | float) and not isinstance(eta, bool):
+        return None, float(eta)
+    raise TypeError(f"eta must be a datetime, a timedelta or a number of seconds, not {eta!r}")
+
+
+def default_description(func: Any) -> str:
+    doc = getattr(func, "__doc__", None)
+    if doc and doc.strip():
+        return doc.strip().splitlines()[0].strip()
+    return f"Function {getattr(func, '__name__', func)}"
+
+
+def func_name_of(func: Any) -> str:
+    name = getattr(func, "func_name", None)
+    if name:
+        return name
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+class Job:
+    """A Job is a task to execute (the page's ``Job``).
+
+    Attributes: uuid, state, retry, max_retries, func_name, args, kwargs,
+    func_string, description, func, model_name, priority, date_created,
+    date_enqueued, date_started, date_done, result, exc_info, user_id, eta,
+    channel, identity_key; and queuejob's context (the session context given at
+    ``delay`` time), worker_id and attempt.
+    """
+
+    def __init__(self, func: Callable[..., Any] | None = None, model_name: str | None = None,
+                 args: tuple | list | None = None, kwargs: Mapping[str, Any] | None = None,
+                 priority: int | None = None, eta: Any = None, job_uuid: str | None = None,
+                 max_retries: int | None = None, description: str | None = None,
+                 channel: str | None = None, identity_key: Any = None) -> None:
+        self.func = func
+        self.func_name: str | None = func_name_of(func) if func is not None else None
+        self.model_name = model_name
+        self.args: tuple = tuple(args) if args is not None else ()
+        self.kwargs: dict[str, Any] = dict(kwargs) if kwargs is not None else {}
+        if priority is None:
+            priority = DEFAULT_PRIORITY
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise TypeError(f"priority must be an int, not {priority!r}")
+        self.priority: int = priority
+        if max_retries is None:
+            max_retries = DEFAULT_MAX_RETRIES
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0 (0 = retry forever), "
+                             f"not {max_retries!r}")
+        self.max_retries: int = max_retries
+        self.uuid: str = job_uuid or str(uuid_module.uuid4())
+        self.state: str = states.PENDING
+        self.retry: int = 0
+        self.description: str = description or (default_description(func) if func else "")
+        if channel is None:
+            channel = getattr(func, "default_channel", None) or ROOT
+        self.channel: str = normalize_name(channel)
+        self.date_created: dt.datetime = utcnow()
+        self.date_enqueued: dt.datetime | None = None
+        self.date_started: dt.datetime | None = None
+        self.date_done: dt.datetime | None = None
+        self.result: str | None = None
+        self.exc_info: str | None = None
+        self.user_id: int | None = None
+        self.context: dict[str, Any] = {}
+        self.worker_id: str | None = None
+        self.attempt: int = 0
+        self.worker_deaths: int = 0
+        self._eta: dt.datetime | None = None
+        self._eta_delay: float | None = None
+        self.eta = eta
+        self._identity_key: str | None = None
+        self._identity_key_func: Callable[[Job], str] | None = None
+        if callable(identity_key):
+            self._identity_key_func = identity_key
+        elif identity_key is not None:
+            if not isinstance(identity_key, str):
+                raise TypeError("identity_key must be a string or a function of the job")
+            self._identity_key = identity_key
+
+    # -- derived attributes ---------------------------------------------------------------
+    @property
+    def eta(self) -> dt.datetime | None:
+        """Estimated Time of Arrival: the job is not executed before it."""
+        return self._eta
+
+    @eta.setter
+    def eta(self, value: Any) -> None:
+        absolute, delay = eta_parts(value)
+        self._eta_delay = delay
+        self._eta = absolute if delay is None else utcnow() + dt.timedelta(seconds=delay)
+
+    @property
+    def eta_delay(self) -> float | None:
+        """Seconds from now given as eta and not stored yet (stored with the database's clock)."""
+        return self._eta_delay
+
+    @property
+    def identity_key(self) -> str | None:
+        if self._identity_key is None and self._identity_key_func is not None:
+            self._identity_key = self._identity_key_func(self)
+        return self._identity_key
+
+    @identity_key.setter
+    def identity_key(self, value: str | None) -> None:
+        self._identity_key = value
+        self._identity_key_func = None
+
+    @property
+    def func_string(self) -> str:
+        """``module.function('model', arg, key=value)``: the call this job makes."""
+        parts = [repr(self.model_name)] if self.model_name is not None else []
+        parts += [repr(arg) for arg in self.args]
+        parts += [f"{key}={value!r}" for key, value in self.kwargs.items()]
+        return f"{self.func_name}({', '.join(parts)})"
+
+    @property
+    def retry_pattern(self) -> dict[int, float]:
+        return dict(getattr(self.func, "retry_pattern", None) or {})
+
+    # -- running --------------------------------------------------------------------------
+    def perform(self, session: Any) -> Any:
+        """Execute the job, as the user who created it, and return its result.
+
+        Adds 1 to ``retry`` first. A RetryableJobError past ``max_retries``
+        becomes a FailedJobError.
+        """
+        if self.func is None:
+            raise FailedJobError(f"{self.func_name} is not a registered job function")
+        self.retry += 1
+        try:
+            self.result = self.func(session, self.model_name, *self.args, **self.kwargs)
+        except RetryableJobError as err:
+            if err.ignore_retry:
+                self.retry -= 1
+                raise
+            if not self.max_retries:  # 0: retry forever
+                raise
+            if self.retry >= self.max_retries:
+                value = sys.exc_info()[1]
+                raise FailedJobError(
+                    f"Max. retries ({self.max_retries}) reached: {value or type(err).__name__}"
+                ) from err
+            raise
+        return self.result
+
+    def retry_seconds(self, seconds: float | None = None) -> float:
+        """Delay before the next attempt (the exception's, the pattern's or RETRY_INTERVAL)."""
+        return retry_seconds(self.retry, self.retry_pattern, seconds)
+
+    def postpone(self, result: str | None = None, seconds: float | None = None) -> None:
+        """Set the eta ``seconds`` (or the retry pattern's delay) from now."""
+        self.eta = dt.timedelta(seconds=self.retry_seconds(seconds))
+        self.exc_info = None
+        if result is not None:
+            self.result = result
+
+    def related_action(self, session: Any) -> Any:
+        """The result of the function's related action, or None when it has none."""
+        action = getattr(self.func, "related_action", None)
+        if action is None:
+            return None
+        return action(session, self)
+
+    # -- states ---------------------------------------------------------------------------
+    def set_pending(self, result: str | None = None, reset_retry: bool = True) -> None:
+        self.state = states.PENDING
+        self.date_enqueued = None
+        self.date_started = None
+        self.worker_id = None
+        if reset_retry:
+            self.retry = 0
+        if result is not None:
+            self.result = result
+
+    def set_enqueued(self) -> None:
+        self.state = states.ENQUEUED
+        self.date_enqueued = utcnow()
+        self.date_started = None
+
+    def set_started(self) -> None:
+        self.state = states.STARTED
+        self.date_started = utcnow()
+
+    def set_done(self, result: str | None = None) -> None:
+        self.state = states.DONE
+        self.exc_info = None
+        self.date_done = utcnow()
+        if result is not None:
+            self.result = result
+
+    def set_failed(self, exc_info: str | None = None) -> None:
+        self.state = states.FAILED
+        if exc_info is not None:
+            self.exc_info = exc_info
+
+    def set_cancelled(self, result: str | None = None) -> None:
+        self.state = states.CANCELLED
+        self.date_done = utcnow()
+        if result is not None:
+            self.result = result
+
+    def __repr__(self) -> str:
+        return f"<Job {self.uuid} {self.func_name} {self.state}>"
+
+
+class JobStorage:
+    """Interface for the storage of jobs."""
+
+    def exists(self, job_uuid: str) -> bool:
+        """Returns if a job still exists in the storage."""
+        raise NotImplementedError
+
+    def load(self, job_uuid: str) -> Job:
+        """Read the job's data from the storage."""
+        raise NotImplementedError
+
+    def store(self, job_: Job) -> None:
+        """Store a job."""
+        raise NotImplementedError
