@@ -1,0 +1,56 @@
+"""queuejob: a database-backed job queue for Python.
+
+``@job`` functions whose ``.delay()`` stores a job inside the caller's own
+transaction; workers that run jobs by priority and eta through a tree of
+channels with capacities; retries by pattern; identity keys; safe arguments.
+"""
+
+from .core.errors import (
+    ConfigurationError,
+    FailedJobError,
+    JobError,
+    JobStateError,
+    NoSuchJobError,
+    NothingToDoJob,
+    QueueJobError,
+    RetryableJobError,
+)
+from .core.identity import identity_exact
+from .core.job import Job, JobStorage
+from .core.retry import RETRY_INTERVAL
+from .core.states import State
+from .database import Database, Session, open
+from .jobfunction import JobFunction, job, related_action, whitelist_unpickle_global
+from .operations import cancel, requeue, set_done
+from .storage import DatabaseJobStorage
+from .worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RETRY_INTERVAL",
+    "ConfigurationError",
+    "Database",
+    "DatabaseJobStorage",
+    "FailedJobError",
+    "Job",
+    "JobError",
+    "JobFunction",
+    "JobStateError",
+    "JobStorage",
+    "NoSuchJobError",
+    "NothingToDoJob",
+    "QueueJobError",
+    "RetryableJobError",
+    "Session",
+    "State",
+    "Worker",
+    "cancel",
+    "identity_exact",
+    "job",
+    "open",
+    "related_action",
+    "requeue",
+    "set_done",
+    "whitelist_unpickle_global",
+]

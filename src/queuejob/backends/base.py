@@ -1,0 +1,252 @@
+"""What every dialect's connector provides, and what they share.
+
+A connector knows *how* to run SQL on its engine (connections, transactions,
+parameters, errors, wake-ups), never *which* SQL: the SQL is in the dialect's
+``queries.sql`` and ``migrations/``, and the operations that compose queries
+are in ``queuejob.manager``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar
+
+Row = dict[str, Any]
+
+_NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+_MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def load_queries(text: str) -> dict[str, str]:
+    """Split a ``queries.sql`` file into ``{name: sql}`` by its ``-- name:`` headers."""
+    parts = _NAME.split(text)
+    queries: dict[str, str] = {}
+    for index in range(1, len(parts), 2):
+        name, body = parts[index], parts[index + 1]
+        lines = [line for line in body.strip().splitlines() if not line.lstrip().startswith("--")]
+        sql = "\n".join(lines).strip().rstrip(";").strip()
+        if name in queries:
+            raise ValueError(f"query {name} is defined twice")
+        queries[name] = sql
+    return queries
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations(package: str) -> list[Migration]:
+    """Numbered ``NNNN_name.sql`` files of a dialect, in order."""
+    folder = resources.files(package).joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+    found.sort(key=lambda migration: migration.version)
+    versions = [migration.version for migration in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise RuntimeError(f"migrations of {package} are not numbered 1..n: {versions}")
+    return found
+
+
+class ChangeWatcher(ABC):
+    """Tells a worker that jobs may have become runnable (new, requeued, freed)."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when something changed."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Connector(ABC):
+    """How to run the named queries on one engine (the internal backend seam)."""
+
+    dialect: ClassVar[str]
+    #: package holding queries.sql and migrations/
+    package: ClassVar[str]
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.queries = load_queries(
+            resources.files(self.package).joinpath("queries.sql").read_text())
+        self.migrations = load_migrations(self.package)
+        self._closed = False
+
+    # -- connections and transactions ----------------------------------------------------
+    @abstractmethod
+    def connect(self) -> Any:
+        """A new connection, configured, outside any transaction."""
+
+    @abstractmethod
+    def close_connection(self, conn: Any) -> None: ...
+
+    @abstractmethod
+    def begin(self, conn: Any) -> None:
+        """Open a writing transaction (SQLite: BEGIN IMMEDIATE; PostgreSQL: implicit)."""
+
+    @abstractmethod
+    def in_transaction(self, conn: Any) -> bool: ...
+
+    def commit(self, conn: Any) -> None:
+        conn.commit()
+
+    def rollback(self, conn: Any) -> None:
+        conn.rollback()
+
+    @abstractmethod
+    def acquire(self) -> Any:
+        """A connection for an application session (from a pool)."""
+
+    @abstractmethod
+    def release(self, conn: Any, discard: bool = False) -> None: ...
+
+    def close(self) -> None:
+        self._closed = True
+
+    # -- running queries -----------------------------------------------------------------
+    @abstractmethod
+    def execute(self, conn: Any, name: str, params: Mapping[str, Any] | None = None
+                ) -> list[Row]:
+        """Run the named query; its rows as dicts (timestamps aware UTC, uuids str)."""
+
+    @abstractmethod
+    def execute_many(self, conn: Any, name: str, params: Sequence[Mapping[str, Any]]
+                     ) -> list[Row]:
+        """Run the named query once per parameter set, in one round trip where the
+        engine allows; the rows of all runs."""
+
+    @abstractmethod
+    def execute_sql(self, conn: Any, sql: str, params: Any = ()) -> Any:
+        """The application's own SQL, with the driver's placeholders; its cursor."""
+
+    @abstractmethod
+    def execute_script(self, conn: Any, sql: str) -> None:
+        """Several statements (a migration) inside the current transaction."""
+
+    # -- errors --------------------------------------------------------------------------
+    @abstractmethod
+    def is_transient(self, exc: BaseException) -> bool:
+        """A failure worth retrying: lock contention, lost connection, server restart."""
+
+    @abstractmethod
+    def is_unique_violation(self, exc: BaseException) -> bool: ...
+
+    @abstractmethod
+    def describe_error(self, exc: BaseException) -> str:
+        """One line for a log or the CLI."""
+
+    # -- wake-ups ------------------------------------------------------------------------
+    @abstractmethod
+    def watcher(self) -> ChangeWatcher:
+        """A new watcher of job changes made by other connections."""
+
+    # -- migrations ----------------------------------------------------------------------
+    def prepare(self, conn: Any) -> None:
+        """Database-wide settings applied before migrations (SQLite: WAL)."""
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; safe when many processes open the database at once.
+        Returns the versions this call applied."""
+        conn = self.connect()
+        try:
+            self.prepare(conn)
+            wanted = {migration.version for migration in self.migrations}
+            try:
+                done = {row["version"] for row in self.execute(conn, "applied_migrations")}
+                self.rollback_if_open(conn)
+                if wanted <= done:
+                    return []
+            except Exception as exc:
+                self.rollback_if_open(conn)
+                if self.is_transient(exc):
+                    raise
+            self.begin(conn)
+            self.execute(conn, "lock_migrations")
+            self.execute(conn, "create_migration_table")
+            done = {row["version"] for row in self.execute(conn, "applied_migrations")}
+            applied = []
+            for migration in self.migrations:
+                if migration.version in done:
+                    continue
+                self.execute_script(conn, migration.sql)
+                self.execute(conn, "record_migration",
+                             {"version": migration.version, "name": migration.name})
+                applied.append(migration.version)
+            self.commit(conn)
+            return applied
+        except BaseException:
+            self.rollback_if_open(conn)
+            raise
+        finally:
+            self.close_connection(conn)
+
+    def rollback_if_open(self, conn: Any) -> None:
+        try:
+            if self.in_transaction(conn):
+                self.rollback(conn)
+        except Exception:  # noqa: S110 - the connection is being abandoned anyway
+            pass
+
+
+class SimplePool:
+    """Idle connections kept for reuse by application sessions (LIFO).
+
+    A connection is opened when none is idle; at most ``max_idle`` are kept.
+    """
+
+    def __init__(self, connector: Connector, max_idle: int = 8) -> None:
+        self._connector = connector
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._max_idle = max_idle
+        self._closed = False
+
+    def acquire(self) -> Any:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connector.connect()
+
+    def release(self, conn: Any, discard: bool = False) -> None:
+        if not discard:
+            with self._lock:
+                if not self._closed and len(self._idle) < self._max_idle:
+                    self._idle.append(conn)
+                    return
+        self._connector.close_connection(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self._connector.close_connection(conn)
+
+
+def epoch(value: dt.datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def from_epoch(value: float | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+def first_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def as_rows(rows: Iterable[Any]) -> list[Row]:
+    return [dict(row) for row in rows]

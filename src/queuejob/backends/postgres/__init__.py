@@ -1,0 +1,184 @@
+"""PostgreSQL: one queue for many workers on many machines, no broker.
+
+psycopg 3. Application sessions use a psycopg_pool pool; each worker keeps its
+own connections. Claims are serialized by an advisory transaction lock so that
+channel capacities hold across all workers; workers are woken by LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+import uuid as uuid_module
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import ConnectionPool
+
+from ...core.errors import ConfigurationError
+from ..base import ChangeWatcher, Connector, Row, first_line
+
+LISTEN_CHANNEL = "queuejob"
+
+
+def _convert_row(row: dict[str, Any]) -> Row:
+    for key, value in row.items():
+        if isinstance(value, uuid_module.UUID):
+            row[key] = str(value)
+    return row
+
+
+def masked(url: str) -> str:
+    """The URL without its password, for logs and messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class PostgresConnector(Connector):
+    dialect = "postgresql"
+    package = "queuejob.backends.postgres"
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0, pool_size: int = 10,
+                 **_: Any) -> None:
+        super().__init__(url)
+        try:
+            conninfo = psycopg.conninfo.make_conninfo(
+                url.replace("postgres://", "postgresql://", 1))
+            psycopg.conninfo.conninfo_to_dict(conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigurationError(f"bad PostgreSQL URL {masked(url)!r}: "
+                                     f"{first_line(str(exc))}") from None
+        self.conninfo = conninfo
+        self.display_url = masked(url)
+        self.connect_timeout = connect_timeout
+        self._pool_size = pool_size
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+
+    # -- connections ---------------------------------------------------------------------
+    def connect(self, autocommit: bool = False) -> psycopg.Connection:
+        conn = psycopg.connect(self.conninfo, autocommit=autocommit, row_factory=dict_row,
+                               connect_timeout=max(1, int(self.connect_timeout)),
+                               options="-c TimeZone=UTC")
+        return conn
+
+    def close_connection(self, conn: psycopg.Connection) -> None:
+        conn.close()
+
+    def begin(self, conn: psycopg.Connection) -> None:
+        # psycopg opens a transaction at the first statement
+        return None
+
+    def in_transaction(self, conn: psycopg.Connection) -> bool:
+        return conn.info.transaction_status != TransactionStatus.IDLE
+
+    def commit(self, conn: psycopg.Connection) -> None:
+        conn.commit()
+
+    def rollback(self, conn: psycopg.Connection) -> None:
+        if not conn.closed:
+            conn.rollback()
+
+    def _get_pool(self) -> ConnectionPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.conninfo, min_size=0, max_size=self._pool_size, open=True,
+                    kwargs={"row_factory": dict_row, "options": "-c TimeZone=UTC",
+                            "connect_timeout": max(1, int(self.connect_timeout))},
+                    timeout=self.connect_timeout, name="queuejob")
+            return self._pool
+
+    def acquire(self) -> psycopg.Connection:
+        return self._get_pool().getconn()
+
+    def release(self, conn: psycopg.Connection, discard: bool = False) -> None:
+        pool = self._get_pool()
+        if discard and not conn.closed:
+            conn.close()
+        pool.putconn(conn)
+
+    def close(self) -> None:
+        super().close()
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    # -- queries -------------------------------------------------------------------------
+    def execute(self, conn: psycopg.Connection, name: str,
+                params: Mapping[str, Any] | None = None) -> list[Row]:
+        with conn.cursor() as cursor:
+            cursor.execute(self.queries[name], params or {})
+            if cursor.description is None:
+                return []
+            return [_convert_row(row) for row in cursor.fetchall()]
+
+    def execute_many(self, conn: psycopg.Connection, name: str,
+                     params: Sequence[Mapping[str, Any]]) -> list[Row]:
+        if not params:
+            return []
+        rows: list[Row] = []
+        with conn.cursor() as cursor:
+            # executemany runs in pipeline mode: one round trip for the whole batch
+            cursor.executemany(self.queries[name], params, returning=True)
+            while True:
+                if cursor.description is not None:
+                    rows.extend(_convert_row(row) for row in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        return rows
+
+    def execute_sql(self, conn: psycopg.Connection, sql: str, params: Any = ()) -> Any:
+        # the application's queries get psycopg's default rows (tuples)
+        cursor = conn.cursor(row_factory=tuple_row)
+        cursor.execute(sql, params or None)
+        return cursor
+
+    def execute_script(self, conn: psycopg.Connection, sql: str) -> None:
+        conn.execute(sql)
+
+    # -- errors --------------------------------------------------------------------------
+    def is_transient(self, exc: BaseException) -> bool:
+        if isinstance(exc, pg_errors.UniqueViolation | pg_errors.InvalidPassword
+                      | pg_errors.InvalidAuthorizationSpecification | pg_errors.InvalidCatalogName):
+            return False
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError
+                          | pg_errors.SerializationFailure | pg_errors.DeadlockDetected
+                          | pg_errors.AdminShutdown | pg_errors.CannotConnectNow)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, pg_errors.UniqueViolation)
+
+    def describe_error(self, exc: BaseException) -> str:
+        return f"PostgreSQL {self.display_url}: {first_line(str(exc)) or type(exc).__name__}"
+
+    # -- wake-ups ------------------------------------------------------------------------
+    def watcher(self) -> ChangeWatcher:
+        return NotificationWatcher(self)
+
+
+class NotificationWatcher(ChangeWatcher):
+    """LISTEN on a connection of its own; a notification means new or freed jobs."""
+
+    def __init__(self, connector: PostgresConnector) -> None:
+        self._conn = connector.connect(autocommit=True)
+        self._conn.execute(f"LISTEN {LISTEN_CHANNEL}")
+
+    def wait(self, timeout: float) -> bool:
+        for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+            # drain what else arrived: one wake-up is enough for many notifications
+            for _ in self._conn.notifies(timeout=0):
+                pass
+            return True
+        return False
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,268 @@
+-- Named queries of the PostgreSQL dialect. Same names and parameters as sqlite/queries.sql.
+-- Parameters are %(name)s (psycopg); times come from the server's clock (now()), never
+-- from a worker's, so that machines with drifting clocks agree on etas and heartbeats.
+
+-- name: insert_job
+-- Store one job. Returns its uuid, or no row when a pending or enqueued job holds the
+-- same identity key: the partial unique index decides, and ON CONFLICT waits for a
+-- concurrent transaction inserting the same key to end, so two delays never both insert.
+INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+                       priority, max_retries, identity_key, user_id, context, eta, date_created)
+VALUES (%(uuid)s, 'pending', %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
+        %(description)s, %(channel)s, %(priority)s, %(max_retries)s, %(identity_key)s,
+        %(user_id)s, %(context)s,
+        COALESCE(%(eta)s::timestamptz, now() + make_interval(secs => %(eta_delay)s::float8)),
+        now())
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+DO NOTHING
+RETURNING uuid;
+
+-- name: job_by_identity_key
+SELECT * FROM queue_job
+WHERE identity_key = %(identity_key)s AND state IN ('pending', 'enqueued')
+  AND (%(exclude_uuid)s::uuid IS NULL OR uuid <> %(exclude_uuid)s::uuid)
+LIMIT 1;
+
+-- name: load_job
+SELECT * FROM queue_job WHERE uuid = %(uuid)s;
+
+-- name: load_job_for_update
+-- A row a manual action is about to change, locked until the action commits.
+SELECT * FROM queue_job WHERE uuid = %(uuid)s FOR UPDATE;
+
+-- name: job_exists
+SELECT 1 FROM queue_job WHERE uuid = %(uuid)s;
+
+-- name: update_job
+-- Write every mutable field of a job (JobStorage.store of an existing job).
+UPDATE queue_job SET state = %(state)s, retry = %(retry)s, max_retries = %(max_retries)s,
+    priority = %(priority)s, description = %(description)s, channel = %(channel)s,
+    identity_key = %(identity_key)s, result = %(result)s, exc_info = %(exc_info)s,
+    eta = %(eta)s, date_enqueued = %(date_enqueued)s, date_started = %(date_started)s,
+    date_done = %(date_done)s, worker_id = %(worker_id)s
+WHERE uuid = %(uuid)s;
+
+-- name: set_job_state
+-- A manual action (requeue, set done, cancel) on a job whose state was checked.
+UPDATE queue_job SET state = %(state)s, result = %(result)s, retry = %(retry)s,
+    exc_info = CASE WHEN %(state)s = 'done' THEN NULL ELSE exc_info END,
+    date_enqueued = NULL,
+    date_started = CASE WHEN %(state)s = 'pending' THEN NULL ELSE date_started END,
+    date_done = CASE WHEN %(state)s IN ('done', 'cancelled') THEN now() ELSE NULL END
+WHERE uuid = %(uuid)s;
+
+-- name: notify_jobs
+-- Wake the workers: jobs became pending (requeued, rescued, released). Delivered at commit.
+SELECT pg_notify('queuejob', '');
+
+-- name: lock_claims
+-- Claims are serialized, so that the running counts a claim reads stay true until it
+-- commits and capacities hold across all workers. Claims are short and batched.
+SELECT pg_advisory_xact_lock(1902466193);
+
+-- name: running_counts
+SELECT channel, count(*) AS running FROM queue_job WHERE state = 'started' GROUP BY channel;
+
+-- name: channel_configs
+-- since_last_start: seconds since a throttled channel last started a job, by the server's clock.
+SELECT *, extract(epoch FROM now() - last_started)::float8 AS since_last_start
+FROM queue_channel;
+
+-- name: pending_channels
+-- Distinct channels holding pending jobs, by a skip scan of the pending index: one
+-- index probe per channel, whatever the number of pending jobs.
+WITH RECURSIVE pending(name) AS (
+    SELECT min(channel) FROM queue_job WHERE state = 'pending'
+    UNION ALL
+    SELECT (SELECT min(channel) FROM queue_job WHERE state = 'pending' AND channel > pending.name)
+    FROM pending WHERE pending.name IS NOT NULL
+)
+SELECT name FROM pending WHERE name IS NOT NULL;
+
+-- name: failed_channels
+WITH RECURSIVE failed(name) AS (
+    SELECT min(channel) FROM queue_job WHERE state = 'failed'
+    UNION ALL
+    SELECT (SELECT min(channel) FROM queue_job WHERE state = 'failed' AND channel > failed.name)
+    FROM failed WHERE failed.name IS NOT NULL
+)
+SELECT name FROM failed WHERE name IS NOT NULL;
+
+-- name: channel_candidates
+-- The first due jobs of one channel in start order.
+SELECT id, channel, priority, date_created, true AS due FROM queue_job
+WHERE state = 'pending' AND channel = %(channel)s AND (eta IS NULL OR eta <= now())
+ORDER BY priority, date_created, id
+LIMIT %(limit)s;
+
+-- name: channel_head
+-- The first job of a channel in start order, due or not (sequential channels).
+SELECT id, channel, priority, date_created, (eta IS NULL OR eta <= now()) AS due
+FROM queue_job
+WHERE state = 'pending' AND channel = %(channel)s
+ORDER BY priority, date_created, id
+LIMIT 1;
+
+-- name: start_job
+-- Take a chosen job. The state check skips a job that a manual action moved since the
+-- read: manual actions do not take the claim lock.
+UPDATE queue_job SET state = 'started', worker_id = %(worker_id)s, attempt = attempt + 1,
+    date_enqueued = now(), date_started = now(), date_done = NULL
+WHERE id = %(id)s AND state = 'pending'
+RETURNING *;
+
+-- name: touch_throttle
+INSERT INTO queue_channel (name, last_started) VALUES (%(name)s, now())
+ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
+
+-- name: finish_job
+-- Record the outcome of an attempt: done, failed or cancelled. Fenced: only the attempt
+-- that is still started writes; a late write of a rescued attempt changes nothing.
+UPDATE queue_job SET state = %(state)s, retry = %(retry)s, result = %(result)s,
+    exc_info = %(exc_info)s,
+    date_done = CASE WHEN %(state)s IN ('done', 'cancelled') THEN now() ELSE NULL END
+WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
+RETURNING uuid;
+
+-- name: retry_job
+-- A retried attempt goes back to pending with its eta (fenced like finish_job).
+UPDATE queue_job SET state = 'pending', retry = %(retry)s, result = %(result)s, exc_info = NULL,
+    eta = now() + make_interval(secs => %(eta_delay)s::float8),
+    date_enqueued = NULL, date_started = NULL
+WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
+RETURNING uuid;
+
+-- name: release_job
+-- Shutdown: an attempt that did not finish in the grace period goes back to pending,
+-- its retry unchanged (fenced).
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
+RETURNING uuid;
+
+-- name: identity_holder
+-- The pending or enqueued job that holds the identity key of a started attempt, if
+-- another one does: that attempt cannot go back to pending.
+SELECT other.uuid FROM queue_job AS job
+JOIN queue_job AS other ON other.identity_key = job.identity_key
+    AND other.state IN ('pending', 'enqueued') AND other.uuid <> job.uuid
+WHERE job.uuid = %(uuid)s AND job.identity_key IS NOT NULL
+LIMIT 1;
+
+-- name: orphaned_jobs
+-- Started jobs whose worker is not alive (dead, stopped or unknown).
+SELECT job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths, job.worker_id
+FROM queue_job AS job
+WHERE job.state = 'started'
+  AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
+                  WHERE worker.id = job.worker_id AND worker.state = 'alive');
+
+-- name: rescue_job
+-- Put a dead worker's attempt back to pending, counting it as a retry. Fenced on the
+-- attempt, so that rescuers racing each other count it once.
+UPDATE queue_job SET state = 'pending', retry = retry + 1, worker_deaths = worker_deaths + 1,
+    date_enqueued = NULL, date_started = NULL
+WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
+RETURNING uuid;
+
+-- name: fail_dead_job
+UPDATE queue_job SET state = 'failed', retry = retry + 1, worker_deaths = worker_deaths + 1,
+    exc_info = %(exc_info)s
+WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
+RETURNING uuid;
+
+-- name: register_worker
+INSERT INTO queue_worker (id, hostname, pid, channels, state, date_started, heartbeat)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, 'alive', now(), now());
+
+-- name: heartbeat
+UPDATE queue_worker SET heartbeat = now(), state = 'alive'
+WHERE id = %(id)s AND state <> 'stopped'
+RETURNING id;
+
+-- name: stop_worker
+UPDATE queue_worker SET state = 'stopped', date_stopped = now() WHERE id = %(id)s;
+
+-- name: mark_dead_workers
+-- Workers whose heartbeat is older than %(dead_after)s seconds by the server's clock.
+UPDATE queue_worker SET state = 'dead'
+WHERE state = 'alive' AND heartbeat < now() - make_interval(secs => %(dead_after)s::float8)
+RETURNING id, hostname, pid;
+
+-- name: list_workers
+SELECT worker.*, extract(epoch FROM now() - worker.heartbeat)::float8 AS heartbeat_age,
+    (SELECT count(*) FROM queue_job AS job
+     WHERE job.state = 'started' AND job.worker_id = worker.id) AS running
+FROM queue_worker AS worker
+ORDER BY worker.state = 'alive' DESC, worker.heartbeat DESC
+LIMIT %(limit)s;
+
+-- name: remove_old_workers
+DELETE FROM queue_worker
+WHERE state <> 'alive' AND heartbeat < now() - make_interval(secs => %(older_than)s::float8);
+
+-- name: set_channel
+INSERT INTO queue_channel (name, capacity, sequential, throttle, removal_interval, paused,
+                           date_updated)
+VALUES (%(name)s, %(capacity)s, %(sequential)s, %(throttle)s, %(removal_interval)s, %(paused)s,
+        now())
+ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity,
+    sequential = excluded.sequential, throttle = excluded.throttle,
+    removal_interval = excluded.removal_interval, paused = excluded.paused,
+    date_updated = excluded.date_updated;
+
+-- name: delete_channel
+DELETE FROM queue_channel WHERE name = %(name)s;
+
+-- name: count_jobs
+-- Jobs per channel and state (statistics).
+SELECT channel, state, count(*) AS jobs FROM queue_job GROUP BY channel, state
+ORDER BY channel, state;
+
+-- name: list_jobs
+-- Newest first; NULL filters are ignored.
+SELECT * FROM queue_job
+WHERE (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s OR starts_with(channel, %(channel)s || '.'))
+  AND (%(func_name)s::text IS NULL OR func_name = %(func_name)s)
+  AND (NOT %(hide_finished)s OR state NOT IN ('done', 'cancelled'))
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: select_uuids
+-- Uuids of jobs matching a filter (manual actions by filter), oldest first.
+SELECT uuid FROM queue_job
+WHERE (%(state)s::text IS NULL OR state = %(state)s)
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s OR starts_with(channel, %(channel)s || '.'))
+  AND (%(func_name)s::text IS NULL OR func_name = %(func_name)s)
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: removable_jobs
+-- Done and cancelled jobs finished more than %(older_than)s seconds ago, oldest first, with
+-- their age (their channel's removal interval is checked by the caller).
+SELECT id, channel, extract(epoch FROM now() - date_done)::float8 AS age FROM queue_job
+WHERE state IN ('done', 'cancelled')
+  AND date_done < now() - make_interval(secs => %(older_than)s::float8)
+ORDER BY date_done
+LIMIT %(limit)s;
+
+-- name: delete_job
+DELETE FROM queue_job WHERE id = %(id)s AND state IN ('done', 'cancelled');
+
+-- name: create_migration_table
+CREATE TABLE IF NOT EXISTS queuejob_migration (
+    version     integer     PRIMARY KEY,
+    name        text        NOT NULL,
+    applied_at  timestamptz NOT NULL
+);
+
+-- name: lock_migrations
+-- Processes opening an empty database at once apply each migration once: the first
+-- takes this lock, the others wait and then find the migrations applied.
+SELECT pg_advisory_xact_lock(1902466194);
+
+-- name: applied_migrations
+SELECT version FROM queuejob_migration ORDER BY version;
+
+-- name: record_migration
+INSERT INTO queuejob_migration (version, name, applied_at) VALUES (%(version)s, %(name)s, now());

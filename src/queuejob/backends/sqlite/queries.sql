@@ -1,0 +1,263 @@
+-- Named queries of the SQLite dialect. Same names and parameters as postgres/queries.sql.
+-- Parameters are :name; :now is supplied by the connector (seconds since the epoch).
+-- Every writing transaction is opened with BEGIN IMMEDIATE by the connector: with one
+-- writer at a time, a claim's reads and its updates see one consistent state.
+
+-- name: insert_job
+-- Store one job. Returns its uuid, or no row when a pending or enqueued job holds
+-- the same identity key (the partial unique index decides, not a prior read).
+INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+                       priority, max_retries, identity_key, user_id, context, eta, date_created)
+VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description, :channel,
+        :priority, :max_retries, :identity_key, :user_id, :context,
+        COALESCE(:eta, :now + :eta_delay), :now)
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+DO NOTHING
+RETURNING uuid;
+
+-- name: job_by_identity_key
+SELECT * FROM queue_job
+WHERE identity_key = :identity_key AND state IN ('pending', 'enqueued')
+  AND (:exclude_uuid IS NULL OR uuid <> :exclude_uuid)
+LIMIT 1;
+
+-- name: load_job
+SELECT * FROM queue_job WHERE uuid = :uuid;
+
+-- name: load_job_for_update
+-- A row a manual action is about to change (the write lock is already held).
+SELECT * FROM queue_job WHERE uuid = :uuid;
+
+-- name: job_exists
+SELECT 1 FROM queue_job WHERE uuid = :uuid;
+
+-- name: update_job
+-- Write every mutable field of a job (JobStorage.store of an existing job).
+UPDATE queue_job SET state = :state, retry = :retry, max_retries = :max_retries,
+    priority = :priority, description = :description, channel = :channel,
+    identity_key = :identity_key, result = :result, exc_info = :exc_info, eta = :eta,
+    date_enqueued = :date_enqueued, date_started = :date_started, date_done = :date_done,
+    worker_id = :worker_id
+WHERE uuid = :uuid;
+
+-- name: set_job_state
+-- A manual action (requeue, set done, cancel) on a job whose state was checked.
+UPDATE queue_job SET state = :state, result = :result, retry = :retry,
+    exc_info = CASE WHEN :state = 'done' THEN NULL ELSE exc_info END,
+    date_enqueued = NULL, date_started = CASE WHEN :state = 'pending' THEN NULL ELSE date_started END,
+    date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END
+WHERE uuid = :uuid;
+
+-- name: lock_claims
+-- Claims are serialized so that capacities hold across workers; BEGIN IMMEDIATE
+-- already gives this transaction the only write lock.
+SELECT 1;
+
+-- name: running_counts
+SELECT channel, count(*) AS running FROM queue_job WHERE state = 'started' GROUP BY channel;
+
+-- name: channel_configs
+-- since_last_start: seconds since a throttled channel last started a job, by the database's clock.
+SELECT *, :now - last_started AS since_last_start FROM queue_channel;
+
+-- name: pending_channels
+-- Distinct channels holding pending jobs, by a skip scan of the pending index: one
+-- index probe per channel, whatever the number of pending jobs.
+WITH RECURSIVE pending(name) AS (
+    SELECT min(channel) FROM queue_job WHERE state = 'pending'
+    UNION ALL
+    SELECT (SELECT min(channel) FROM queue_job WHERE state = 'pending' AND channel > pending.name)
+    FROM pending WHERE pending.name IS NOT NULL
+)
+SELECT name FROM pending WHERE name IS NOT NULL;
+
+-- name: failed_channels
+WITH RECURSIVE failed(name) AS (
+    SELECT min(channel) FROM queue_job WHERE state = 'failed'
+    UNION ALL
+    SELECT (SELECT min(channel) FROM queue_job WHERE state = 'failed' AND channel > failed.name)
+    FROM failed WHERE failed.name IS NOT NULL
+)
+SELECT name FROM failed WHERE name IS NOT NULL;
+
+-- name: channel_candidates
+-- The first due jobs of one channel in start order.
+SELECT id, channel, priority, date_created, 1 AS due FROM queue_job INDEXED BY queue_job_pending
+WHERE state = 'pending' AND channel = :channel AND (eta IS NULL OR eta <= :now)
+ORDER BY priority, date_created, id
+LIMIT :limit;
+
+-- name: channel_head
+-- The first job of a channel in start order, due or not (sequential channels).
+SELECT id, channel, priority, date_created, (eta IS NULL OR eta <= :now) AS due
+FROM queue_job INDEXED BY queue_job_pending
+WHERE state = 'pending' AND channel = :channel
+ORDER BY priority, date_created, id
+LIMIT 1;
+
+-- name: start_job
+-- Take a chosen job. The state check keeps a job that a manual action moved since
+-- the read (impossible under the write lock, kept as the rule of every claim).
+UPDATE queue_job SET state = 'started', worker_id = :worker_id, attempt = attempt + 1,
+    date_enqueued = :now, date_started = :now, date_done = NULL
+WHERE id = :id AND state = 'pending'
+RETURNING *;
+
+-- name: touch_throttle
+INSERT INTO queue_channel (name, last_started) VALUES (:name, :now)
+ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
+
+-- name: finish_job
+-- Record the outcome of an attempt: done, failed or cancelled. Fenced: only the
+-- attempt that is still started writes; a late write of a rescued attempt changes nothing.
+UPDATE queue_job SET state = :state, retry = :retry, result = :result, exc_info = :exc_info,
+    date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END
+WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
+RETURNING uuid;
+
+-- name: retry_job
+-- A retried attempt goes back to pending with its eta (fenced like finish_job).
+UPDATE queue_job SET state = 'pending', retry = :retry, result = :result, exc_info = NULL,
+    eta = :now + :eta_delay, date_enqueued = NULL, date_started = NULL
+WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
+RETURNING uuid;
+
+-- name: release_job
+-- Shutdown: an attempt that did not finish in the grace period goes back to
+-- pending, its retry unchanged (fenced).
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
+RETURNING uuid;
+
+-- name: identity_holder
+-- The pending or enqueued job that holds the identity key of a started attempt,
+-- if another one does: that attempt cannot go back to pending.
+SELECT other.uuid FROM queue_job AS job
+JOIN queue_job AS other ON other.identity_key = job.identity_key
+    AND other.state IN ('pending', 'enqueued') AND other.uuid <> job.uuid
+WHERE job.uuid = :uuid AND job.identity_key IS NOT NULL
+LIMIT 1;
+
+-- name: orphaned_jobs
+-- Started jobs whose worker is not alive (dead, stopped or unknown).
+SELECT job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths, job.worker_id
+FROM queue_job AS job INDEXED BY queue_job_started
+WHERE job.state = 'started'
+  AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
+                  WHERE worker.id = job.worker_id AND worker.state = 'alive');
+
+-- name: rescue_job
+-- Put a dead worker's attempt back to pending, counting it as a retry. Fenced on the
+-- attempt, so that rescuers racing each other count it once.
+UPDATE queue_job SET state = 'pending', retry = retry + 1, worker_deaths = worker_deaths + 1,
+    date_enqueued = NULL, date_started = NULL
+WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
+RETURNING uuid;
+
+-- name: fail_dead_job
+UPDATE queue_job SET state = 'failed', retry = retry + 1, worker_deaths = worker_deaths + 1,
+    exc_info = :exc_info
+WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
+RETURNING uuid;
+
+-- name: register_worker
+INSERT INTO queue_worker (id, hostname, pid, channels, state, date_started, heartbeat)
+VALUES (:id, :hostname, :pid, :channels, 'alive', :now, :now);
+
+-- name: heartbeat
+UPDATE queue_worker SET heartbeat = :now, state = 'alive' WHERE id = :id AND state <> 'stopped'
+RETURNING id;
+
+-- name: stop_worker
+UPDATE queue_worker SET state = 'stopped', date_stopped = :now WHERE id = :id;
+
+-- name: mark_dead_workers
+-- Workers whose heartbeat is older than :dead_after seconds.
+UPDATE queue_worker SET state = 'dead'
+WHERE state = 'alive' AND heartbeat < :now - :dead_after
+RETURNING id, hostname, pid;
+
+-- name: list_workers
+SELECT worker.*, :now - worker.heartbeat AS heartbeat_age,
+    (SELECT count(*) FROM queue_job AS job
+     WHERE job.state = 'started' AND job.worker_id = worker.id) AS running
+FROM queue_worker AS worker
+ORDER BY worker.state = 'alive' DESC, worker.heartbeat DESC
+LIMIT :limit;
+
+-- name: remove_old_workers
+DELETE FROM queue_worker WHERE state <> 'alive' AND heartbeat < :now - :older_than;
+
+-- name: set_channel
+INSERT INTO queue_channel (name, capacity, sequential, throttle, removal_interval, paused,
+                           date_updated)
+VALUES (:name, :capacity, :sequential, :throttle, :removal_interval, :paused, :now)
+ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity,
+    sequential = excluded.sequential, throttle = excluded.throttle,
+    removal_interval = excluded.removal_interval, paused = excluded.paused,
+    date_updated = excluded.date_updated;
+
+-- name: delete_channel
+DELETE FROM queue_channel WHERE name = :name;
+
+-- name: count_jobs
+-- Jobs per channel and state (statistics).
+SELECT channel, state, count(*) AS jobs FROM queue_job GROUP BY channel, state
+ORDER BY channel, state;
+
+-- name: list_jobs
+-- Newest first; NULL filters are ignored.
+SELECT * FROM queue_job
+WHERE (:state IS NULL OR state = :state)
+  AND (:channel IS NULL OR channel = :channel OR substr(channel, 1, length(:channel) + 1) = :channel || '.')
+  AND (:func_name IS NULL OR func_name = :func_name)
+  AND (:hide_finished = 0 OR state NOT IN ('done', 'cancelled'))
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: select_uuids
+-- Uuids of jobs matching a filter (manual actions by filter), oldest first.
+SELECT uuid FROM queue_job
+WHERE (:state IS NULL OR state = :state)
+  AND (:channel IS NULL OR channel = :channel OR substr(channel, 1, length(:channel) + 1) = :channel || '.')
+  AND (:func_name IS NULL OR func_name = :func_name)
+ORDER BY id
+LIMIT :limit;
+
+-- name: removable_jobs
+-- Done and cancelled jobs finished more than :older_than seconds ago, oldest first, with
+-- their age (their channel's removal interval is checked by the caller).
+SELECT id, channel, :now - date_done AS age FROM queue_job INDEXED BY queue_job_finished
+WHERE state IN ('done', 'cancelled') AND date_done < :now - :older_than
+ORDER BY date_done
+LIMIT :limit;
+
+-- name: delete_job
+DELETE FROM queue_job WHERE id = :id AND state IN ('done', 'cancelled');
+
+-- name: create_migration_table
+CREATE TABLE IF NOT EXISTS queuejob_migration (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  REAL NOT NULL
+);
+
+-- name: lock_migrations
+-- BEGIN IMMEDIATE already serializes the processes that migrate at once.
+SELECT 1;
+
+-- name: applied_migrations
+SELECT version FROM queuejob_migration ORDER BY version;
+
+-- name: record_migration
+INSERT INTO queuejob_migration (version, name, applied_at) VALUES (:version, :name, :now);
+
+-- name: schema_snapshot
+-- The schema as the engine reports it (compared with schema.sql by the tests).
+SELECT type, name, tbl_name, sql FROM sqlite_master
+WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
+ORDER BY type, name;
+
+-- name: notify_jobs
+-- Other processes see commits through PRAGMA data_version: nothing to send.
+SELECT 1;

@@ -1,0 +1,236 @@
+"""``queuejob.open``: a database of jobs, and sessions (one transaction each).
+
+A session is the application's transaction: jobs delayed in it are stored on
+its connection, beside the application's own SQL (``session.execute``), and
+exist only if it commits.
+"""
+
+from __future__ import annotations
+
+import getpass
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .backends import connector_for_url
+from .backends.base import Connector
+from .core.codec import MAX_ARGS_SIZE
+from .core.errors import ConfigurationError
+from .manager import JobManager
+
+
+def default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Session:
+    """One database transaction, with the user and context jobs are created for.
+
+    ``user_id`` and ``context`` are stored with every job delayed in the session;
+    ``execute`` runs the application's own SQL in the same transaction.
+    """
+
+    def __init__(self, db: Database, conn: Any, user_id: int | None = None,
+                 context: dict[str, Any] | None = None, *, owns_transaction: bool = True
+                 ) -> None:
+        self.db = db
+        self.user_id = user_id
+        self.context: dict[str, Any] = dict(context or {})
+        self._conn = conn
+        self._owns_transaction = owns_transaction
+        self._inserted = False
+        self._closed = False
+        #: the running job, in the session a worker passes to a job function
+        self.job: Any = None
+
+    @property
+    def connection(self) -> Any:
+        """The driver connection of this session (sqlite3 or psycopg)."""
+        return self._conn
+
+    def _writable(self) -> Any:
+        """The connection, inside a writing transaction (opened on first use)."""
+        if self._closed:
+            raise RuntimeError("this session is closed")
+        connector = self.db.connector
+        if self._owns_transaction and not connector.in_transaction(self._conn):
+            connector.begin(self._conn)
+        return self._conn
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        """Run the application's SQL in this session's transaction; returns the cursor.
+
+        Placeholders are the driver's: ``?`` on SQLite, ``%s`` on PostgreSQL.
+        """
+        return self.db.connector.execute_sql(self._writable(), sql, params)
+
+    def commit(self) -> None:
+        """Commit what the session did so far; the session goes on in a new transaction."""
+        if not self._owns_transaction:
+            raise RuntimeError("this session uses the application's connection: "
+                               "the application commits it")
+        connector = self.db.connector
+        if connector.in_transaction(self._conn):
+            self._before_commit()
+            connector.commit(self._conn)
+        self._after_commit()
+
+    def rollback(self) -> None:
+        if not self._owns_transaction:
+            raise RuntimeError("this session uses the application's connection: "
+                               "the application rolls it back")
+        self.db.connector.rollback(self._conn)
+        self._inserted = False
+
+    def _before_commit(self) -> None:
+        """Hook for sessions of running jobs (their outcome commits with their writes)."""
+
+    def _after_commit(self) -> None:
+        if self._inserted:
+            self._inserted = False
+            self.db._wake_local_workers()
+
+    def _close(self, error: BaseException | None) -> None:
+        if self._closed:
+            return
+        try:
+            if self._owns_transaction:
+                if error is None:
+                    self.commit()
+                else:
+                    self.rollback()
+        finally:
+            self._closed = True
+
+    def __repr__(self) -> str:
+        return f"<Session user_id={self.user_id} context={self.context}>"
+
+
+class Database:
+    """A job database (``queuejob.open(url)``); opens sessions, feeds workers."""
+
+    def __init__(self, url: str, *, max_args_size: int = MAX_ARGS_SIZE, migrate: bool = True,
+                 **options: Any) -> None:
+        self.url = url
+        self.connector: Connector = connector_for_url(url, **options)
+        self.manager = JobManager(self.connector)
+        self.dialect = self.connector.dialect
+        if isinstance(max_args_size, bool) or not isinstance(max_args_size, int) \
+                or max_args_size <= 0:
+            raise ConfigurationError("max_args_size must be a positive number of bytes")
+        self.max_args_size = max_args_size
+        self._local_workers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not applied yet (``open`` does it)."""
+        return self.connector.migrate()
+
+    @contextmanager
+    def session(self, user_id: int | None = None, context: dict[str, Any] | None = None,
+                connection: Any = None) -> Iterator[Session]:
+        """One transaction: committed on normal exit, rolled back on an exception.
+
+        With ``connection`` (an open psycopg or sqlite3 connection of the
+        application) jobs are written in the application's current transaction
+        and the session never commits nor rolls back: the application does.
+        """
+        if context is not None and not isinstance(context, dict):
+            raise TypeError("context must be a dict")
+        if connection is not None:
+            session = Session(self, connection, user_id, context, owns_transaction=False)
+            try:
+                yield session
+            finally:
+                session._closed = True
+            return
+        conn = self.connector.acquire()
+        session = Session(self, conn, user_id, context)
+        broken = False
+        try:
+            yield session
+        except BaseException as exc:
+            try:
+                session._close(exc)
+            except Exception:
+                broken = True
+            raise
+        else:
+            try:
+                session._close(None)
+            except BaseException:
+                broken = True
+                self.connector.rollback_if_open(conn)
+                raise
+        finally:
+            self.connector.release(conn, discard=broken)
+
+    def connection(self) -> Any:
+        """A new connection of the connector (for the worker and tools)."""
+        return self.connector.connect()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A writing transaction on a pooled connection, for queuejob's own operations."""
+        conn = self.connector.acquire()
+        broken = False
+        try:
+            self.connector.begin(conn)
+            yield conn
+            self.connector.commit(conn)
+        except BaseException:
+            try:
+                self.connector.rollback_if_open(conn)
+            except Exception:
+                broken = True
+            raise
+        finally:
+            self.connector.release(conn, discard=broken)
+
+    def run(self, operation: Callable[[Any], Any]) -> Any:
+        """``operation(conn)`` in a transaction of its own; its return value."""
+        with self.transaction() as conn:
+            return operation(conn)
+
+    # -- in-process wake-ups -------------------------------------------------------------
+    def _add_local_worker(self, worker: Any) -> None:
+        with self._lock:
+            self._local_workers.add(worker)
+
+    def _remove_local_worker(self, worker: Any) -> None:
+        with self._lock:
+            self._local_workers.discard(worker)
+
+    def _wake_local_workers(self) -> None:
+        with self._lock:
+            workers = list(self._local_workers)
+        for worker in workers:
+            worker.wake()
+
+    def close(self) -> None:
+        self.connector.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<queuejob.Database {self.connector.dialect}>"
+
+
+def open(url: str, **options: Any) -> Database:  # noqa: A001 - the API's name
+    """Open a job database and apply its pending migrations.
+
+    ``sqlite:///path/jobs.db`` (created if missing) or
+    ``postgresql://user:password@host:port/dbname``.
+    """
+    return Database(url, **options)

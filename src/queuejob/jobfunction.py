@@ -1,0 +1,109 @@
+"""The ``@job`` and ``@related_action`` decorators, and ``delay``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from .core import registry
+from .core.channels import ROOT, normalize_name
+from .core.job import default_description
+from .core.retry import validate_retry_pattern
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class JobFunction(Generic[P, R]):
+    """A function decorated with ``@job``: call it to run it now, ``delay`` it to
+    store a job that a worker runs later."""
+
+    def __init__(self, func: Callable[P, R], default_channel: str = ROOT,
+                 retry_pattern: Mapping[int, float] | None = None) -> None:
+        if not callable(func):
+            raise TypeError("@job decorates a function")
+        if "<locals>" in func.__qualname__ or func.__name__ == "<lambda>":
+            raise TypeError(f"@job needs a module-level function, not {func.__qualname__}: "
+                            "workers find job functions by their module and name")
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.func_name = registry.qualified_name(func)
+        self.default_channel = normalize_name(default_channel)
+        self.retry_pattern = validate_retry_pattern(retry_pattern)
+        self.related_action: Callable[..., Any] | None = getattr(func, "related_action", None)
+        self.description = default_description(func)
+        registry.register_job_function(self.func_name, self)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function synchronously, as if it were not decorated."""
+        return self.func(*args, **kwargs)
+
+    def delay(self, session: Any, model_name: str | None = None, *args: Any, **kwargs: Any
+              ) -> str:
+        """Store a job that will call this function; returns the job's uuid.
+
+        ``delay(session, model_name, *args, **kwargs)``; reserved keywords, never
+        passed to the function: priority, max_retries, eta, description, channel,
+        identity_key.
+        """
+        from .storage import DatabaseJobStorage
+        return DatabaseJobStorage(session).enqueue_resolve_args(self, model_name, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<job {self.func_name}>"
+
+
+@overload
+def job(func: Callable[P, R], default_channel: str = ROOT,
+        retry_pattern: Mapping[int, float] | None = None) -> JobFunction[P, R]: ...
+
+
+@overload
+def job(func: None = None, default_channel: str = ROOT,
+        retry_pattern: Mapping[int, float] | None = None
+        ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+
+
+def job(func: Callable[P, R] | None = None, default_channel: str = ROOT,
+        retry_pattern: Mapping[int, float] | None = None) -> Any:
+    """Decorator for jobs: ``@job`` or ``@job(default_channel=..., retry_pattern=...)``.
+
+    ``default_channel`` is the channel of the function's jobs (``delay(channel=...)``
+    overrides it); ``retry_pattern`` maps a retry count to the delay in seconds
+    of the next attempt after a RetryableJobError.
+    """
+    if func is None:
+        return functools.partial(job, default_channel=default_channel,
+                                 retry_pattern=retry_pattern)
+    return JobFunction(func, default_channel=default_channel, retry_pattern=retry_pattern)
+
+
+def _no_action(session: Any, job: Any) -> None:
+    return None
+
+
+def related_action(action: Callable[..., Any] = _no_action, **kwargs: Any
+                   ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Attach a related action to a job function: ``action(session, job, **kwargs)``.
+
+    The dashboard shows its result (a URL becomes a link); ``Job.related_action``
+    calls it.
+    """
+    bound = functools.partial(action, **kwargs) if kwargs else action
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        func.related_action = bound  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+def whitelist_unpickle_global(fn_or_class: Any) -> Any:
+    """Allow a function or class in job arguments (usable as a decorator).
+
+    Instances of an allowed class are stored as their class name and their
+    state (dataclass fields or ``__dict__``), which must be storable itself.
+    Nothing is ever unpickled: the name is looked up among allowed ones.
+    """
+    return registry.whitelist(fn_or_class)

@@ -1,0 +1,346 @@
+"""Every job operation, as named queries run through a connector.
+
+This is the one place that composes queries into operations (store a job,
+claim, record outcomes, rescue, manual actions, statistics). It holds no
+connection of its own: callers pass the connection, and so decide the
+transaction. The SQL is in each dialect's ``queries.sql``; the rules are in
+``queuejob.core``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuid_module
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .backends.base import Connector, Row
+from .core import states
+from .core.channels import ChannelSpec, ChannelTree
+from .core.errors import JobStateError, NoSuchJobError
+from .core.job import Job
+from .core.outcome import RELEASED, Outcome
+from .core.scheduling import Candidate, Limits, per_channel_limits, select, sequential_channels
+
+log = logging.getLogger("queuejob.manager")
+
+
+def canonical_uuid(value: Any) -> str:
+    """A job uuid in its stored form; NoSuchJobError for anything that is not a uuid."""
+    try:
+        return str(uuid_module.UUID(str(value).strip()))
+    except ValueError:
+        raise NoSuchJobError(f"no job {value!r}: not a job uuid") from None
+
+
+def spec_from_row(row: Mapping[str, Any]) -> ChannelSpec | None:
+    """The global configuration stored for a channel, None for bookkeeping-only rows."""
+    configured = (row["capacity"] is not None or row["sequential"] or row["throttle"]
+                  or row["removal_interval"] is not None or row["paused"])
+    if not configured:
+        return None
+    return ChannelSpec(name=row["name"], capacity=row["capacity"],
+                       sequential=bool(row["sequential"]), throttle=float(row["throttle"] or 0),
+                       removal_interval=row["removal_interval"], paused=bool(row["paused"]))
+
+
+@dataclass
+class ClaimState:
+    """What a claim read, for the worker's logs and tests."""
+
+    rows: list[Row]
+    shared_tree: ChannelTree
+
+
+@dataclass
+class RescueReport:
+    dead_workers: list[Row]
+    rescued: list[str]
+    failed: list[str]
+
+
+class JobManager:
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self._run = connector.execute
+        self._run_many = connector.execute_many
+
+    # -- storing jobs --------------------------------------------------------------------
+    def insert(self, conn: Any, job: Job, args: str, kwargs: str, context: str | None) -> str:
+        """Store ``job``; the uuid of the job that holds its identity key when one
+        is pending or enqueued already (nothing is stored then)."""
+        params = {
+            "uuid": job.uuid, "func_name": job.func_name, "model_name": job.model_name,
+            "args": args, "kwargs": kwargs, "description": job.description,
+            "channel": job.channel, "priority": job.priority, "max_retries": job.max_retries,
+            "identity_key": job.identity_key, "user_id": job.user_id, "context": context,
+            "eta": job.eta if job.eta_delay is None else None, "eta_delay": job.eta_delay,
+        }
+        for _ in range(10):
+            rows = self._run(conn, "insert_job", params)
+            if rows:
+                return rows[0]["uuid"]
+            holder = self.identity_holder(conn, job.identity_key)
+            if holder is not None:
+                return holder["uuid"]
+            # the holder left pending between the two statements: insert again
+        raise RuntimeError(f"could not store job with identity key {job.identity_key!r}")
+
+    def identity_holder(self, conn: Any, identity_key: str | None,
+                        exclude_uuid: str | None = None) -> Row | None:
+        if identity_key is None:
+            return None
+        rows = self._run(conn, "job_by_identity_key",
+                         {"identity_key": identity_key, "exclude_uuid": exclude_uuid})
+        return rows[0] if rows else None
+
+    def load(self, conn: Any, job_uuid: str) -> Row | None:
+        rows = self._run(conn, "load_job", {"uuid": canonical_uuid(job_uuid)})
+        return rows[0] if rows else None
+
+    def exists(self, conn: Any, job_uuid: str) -> bool:
+        try:
+            return bool(self._run(conn, "job_exists", {"uuid": canonical_uuid(job_uuid)}))
+        except NoSuchJobError:
+            return False
+
+    def update(self, conn: Any, job: Job) -> None:
+        self._run(conn, "update_job", {
+            "uuid": job.uuid, "state": str(job.state), "retry": job.retry,
+            "max_retries": job.max_retries, "priority": job.priority,
+            "description": job.description, "channel": job.channel,
+            "identity_key": job.identity_key, "result": job.result, "exc_info": job.exc_info,
+            "eta": job.eta, "date_enqueued": job.date_enqueued,
+            "date_started": job.date_started, "date_done": job.date_done,
+            "worker_id": job.worker_id})
+
+    # -- claiming ------------------------------------------------------------------------
+    def claim(self, conn: Any, worker_id: str, local_tree: ChannelTree,
+              local_running: Mapping[str, int], limit: int) -> ClaimState:
+        """Start up to ``limit`` jobs for ``worker_id``, in one transaction that the
+        caller opened (and commits). Capacities of the worker's tree bound its own
+        running jobs, those stored in the database bound all workers' jobs."""
+        self._run(conn, "lock_claims")
+        configs = self._run(conn, "channel_configs")
+        specs = [spec for spec in map(spec_from_row, configs) if spec is not None]
+        shared_tree = ChannelTree(specs)
+        if limit <= 0:
+            return ClaimState([], shared_tree)
+        running = {row["channel"]: row["running"] for row in self._run(conn, "running_counts")}
+        local = Limits(local_tree, local_running)
+        shared = Limits(shared_tree, running)
+        channels = [row["name"] for row in self._run(conn, "pending_channels")]
+        limits = per_channel_limits(channels, limit=limit, local=local, shared=shared)
+        if not limits:
+            return ClaimState([], shared_tree)
+        trees = (local_tree, shared_tree)
+        sequential = sequential_channels(limits, trees)
+        rows = self._run_many(conn, "channel_candidates", [
+            {"channel": channel, "limit": room} for channel, room in limits.items()
+            if channel not in sequential])
+        failed: list[str] = []
+        if sequential:
+            rows += self._run_many(conn, "channel_head",
+                                   [{"channel": channel} for channel in sorted(sequential)])
+            failed = [row["name"] for row in self._run(conn, "failed_channels")]
+        candidates = [Candidate(priority=row["priority"], date_created=row["date_created"],
+                                id=row["id"], channel=row["channel"], due=bool(row["due"]))
+                      for row in rows]
+        # throttle: seconds since the last start, by the database's clock, as "-since"
+        last_started = {row["name"]: -row["since_last_start"] for row in configs
+                        if row["since_last_start"] is not None}
+        selection = select(candidates, limit=limit, local=local, shared=shared,
+                           global_running=running, failed_channels=failed,
+                           last_started=last_started, now=0.0)
+        if not selection.picked:
+            return ClaimState([], shared_tree)
+        started = self._run_many(conn, "start_job", [
+            {"id": cand.id, "worker_id": worker_id} for cand in selection.picked])
+        if selection.throttled:
+            self._run_many(conn, "touch_throttle",
+                           [{"name": name} for name in selection.throttled])
+        order = {cand.id: index for index, cand in enumerate(selection.picked)}
+        started.sort(key=lambda row: order[row["id"]])
+        return ClaimState(started, shared_tree)
+
+    # -- outcomes ------------------------------------------------------------------------
+    def record(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """Write the outcomes of attempts, fenced on (uuid, attempt, started); returns
+        the outcomes that were not written because the attempt lost its job (rescued,
+        requeued or cancelled meanwhile)."""
+        finish: list[Outcome] = []
+        back: list[Outcome] = []
+        for outcome in outcomes:
+            (back if outcome.state in (states.PENDING, RELEASED) else finish).append(outcome)
+        # an attempt going back to pending while another job holds its identity key
+        # is superseded: it ends cancelled, so that the key stays unique
+        for outcome in list(back):
+            if outcome.identity_key is None:
+                continue
+            holder = self._run(conn, "identity_holder", {"uuid": outcome.uuid})
+            if holder:
+                back.remove(outcome)
+                outcome.state = states.CANCELLED
+                outcome.result = f"Superseded by {holder[0]['uuid']}"
+                finish.append(outcome)
+        written: set[str] = set()
+        if finish:
+            rows = self._run_many(conn, "finish_job", [
+                {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
+                 "result": o.result, "exc_info": o.exc_info} for o in finish])
+            written.update(row["uuid"] for row in rows)
+        retries = [o for o in back if o.state == states.PENDING]
+        if retries:
+            rows = self._run_many(conn, "retry_job", [
+                {"uuid": o.uuid, "attempt": o.attempt, "retry": o.retry, "result": o.result,
+                 "eta_delay": o.eta_delay or 0.0} for o in retries])
+            written.update(row["uuid"] for row in rows)
+        released = [o for o in back if o.state == RELEASED]
+        if released:
+            rows = self._run_many(conn, "release_job", [
+                {"uuid": o.uuid, "attempt": o.attempt} for o in released])
+            written.update(row["uuid"] for row in rows)
+            if rows:
+                self._run(conn, "notify_jobs")
+        return [o for o in outcomes if o.uuid not in written]
+
+    # -- workers and rescue --------------------------------------------------------------
+    def register_worker(self, conn: Any, worker_id: str, hostname: str, pid: int,
+                        channels: str) -> None:
+        self._run(conn, "register_worker", {"id": worker_id, "hostname": hostname, "pid": pid,
+                                            "channels": channels})
+
+    def heartbeat(self, conn: Any, worker_id: str) -> bool:
+        """Refresh the heartbeat; False when the worker row is gone or stopped."""
+        return bool(self._run(conn, "heartbeat", {"id": worker_id}))
+
+    def stop_worker(self, conn: Any, worker_id: str) -> None:
+        self._run(conn, "stop_worker", {"id": worker_id})
+
+    def rescue(self, conn: Any, dead_after: float) -> RescueReport:
+        """Mark workers silent for ``dead_after`` seconds dead and put the started jobs
+        of workers that are not alive back to pending, counting a retry; a job whose
+        retries are used up ends failed. Idempotent: each write is fenced."""
+        dead = self._run(conn, "mark_dead_workers", {"dead_after": dead_after})
+        rescued: list[str] = []
+        failed: list[str] = []
+        for row in self._run(conn, "orphaned_jobs"):
+            deaths = row["worker_deaths"] + 1
+            params = {"uuid": row["uuid"], "attempt": row["attempt"]}
+            if row["max_retries"] and row["retry"] + 1 >= row["max_retries"]:
+                times = "once" if deaths == 1 else f"{deaths} times"
+                message = f"worker died while running this job ({times})"
+                if self._run(conn, "fail_dead_job", {**params, "exc_info": message}):
+                    failed.append(row["uuid"])
+                continue
+            holder = self._run(conn, "identity_holder", {"uuid": row["uuid"]})
+            if holder:
+                self._run(conn, "finish_job", {
+                    **params, "state": states.CANCELLED, "retry": row["retry"] + 1,
+                    "result": f"Superseded by {holder[0]['uuid']}", "exc_info": None})
+                continue
+            if self._run(conn, "rescue_job", params):
+                rescued.append(row["uuid"])
+        if rescued:
+            self._run(conn, "notify_jobs")
+        return RescueReport(dead, rescued, failed)
+
+    def list_workers(self, conn: Any, limit: int = 200) -> list[Row]:
+        return self._run(conn, "list_workers", {"limit": limit})
+
+    # -- manual actions ------------------------------------------------------------------
+    def change_state(self, conn: Any, action: str, job_uuids: Iterable[str], user: str
+                     ) -> list[str]:
+        """Requeue, set done or cancel jobs, all or none: a job that does not exist or
+        whose state the action does not apply to refuses the whole call."""
+        wanted = list(dict.fromkeys(canonical_uuid(value) for value in job_uuids))
+        if not wanted:
+            return []
+        rows = {row["uuid"]: row for row in self._run_many(
+            conn, "load_job_for_update", [{"uuid": value} for value in wanted])}
+        missing = [value for value in wanted if value not in rows]
+        if missing:
+            raise NoSuchJobError(f"no job {missing[0]}" + (
+                f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        allowed, target = states.MANUAL_ACTIONS[action]
+        refusals: list[str] = []
+        updates = []
+        verb = states.ACTION_VERBS[action]
+        for value in wanted:
+            row = rows[value]
+            if row["state"] not in allowed:
+                refusals.append(f"cannot {verb} job {value}: it is {row['state']}")
+                continue
+            result = row["result"]
+            retry = row["retry"]
+            if action == "requeue":
+                retry = 0
+                holder = self.identity_holder(conn, row["identity_key"], exclude_uuid=value)
+                if holder is not None:
+                    refusals.append(f"cannot requeue job {value}: superseded by "
+                                    f"{holder['uuid']}, pending with the same identity key")
+                    continue
+            elif action == "done":
+                result = f"Manually set to done by {user}"
+            elif action == "cancel":
+                result = f"Cancelled by {user}"
+            updates.append({"uuid": value, "state": str(target), "result": result,
+                            "retry": retry})
+        if refusals:
+            more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
+            raise JobStateError(refusals[0] + more)
+        self._run_many(conn, "set_job_state", updates)
+        if target == states.PENDING:
+            self._run(conn, "notify_jobs")
+        return wanted
+
+    # -- channels ------------------------------------------------------------------------
+    def channel_rows(self, conn: Any) -> list[Row]:
+        return self._run(conn, "channel_configs")
+
+    def shared_tree(self, conn: Any) -> ChannelTree:
+        return ChannelTree(spec for spec in map(spec_from_row, self.channel_rows(conn))
+                           if spec is not None)
+
+    def set_channel(self, conn: Any, spec: ChannelSpec) -> None:
+        self._run(conn, "set_channel", {
+            "name": spec.name, "capacity": spec.capacity, "sequential": spec.sequential,
+            "throttle": spec.throttle, "removal_interval": spec.removal_interval,
+            "paused": spec.paused})
+        self._run(conn, "notify_jobs")
+
+    def delete_channel(self, conn: Any, name: str) -> None:
+        self._run(conn, "delete_channel", {"name": name})
+        self._run(conn, "notify_jobs")
+
+    # -- reading -------------------------------------------------------------------------
+    def count_jobs(self, conn: Any) -> list[Row]:
+        return self._run(conn, "count_jobs")
+
+    def list_jobs(self, conn: Any, *, state: str | None = None, channel: str | None = None,
+                  func_name: str | None = None, hide_finished: bool = False,
+                  limit: int = 50) -> list[Row]:
+        return self._run(conn, "list_jobs", {
+            "state": state, "channel": channel, "func_name": func_name,
+            "hide_finished": hide_finished, "limit": limit})
+
+    def select_uuids(self, conn: Any, *, state: str | None = None, channel: str | None = None,
+                     func_name: str | None = None, limit: int = 1_000_000) -> list[str]:
+        rows = self._run(conn, "select_uuids", {
+            "state": state, "channel": channel, "func_name": func_name, "limit": limit})
+        return [row["uuid"] for row in rows]
+
+    # -- removal of old jobs -------------------------------------------------------------
+    def remove_old_jobs(self, conn: Any, tree: ChannelTree, limit: int = 500) -> int:
+        """Delete up to ``limit`` done or cancelled jobs older than their channel's
+        removal interval (days, default 30); failed jobs are kept."""
+        shortest = min([tree.removal_interval_days(name) for name in tree.specs]
+                       + [tree.removal_interval_days("root")])
+        rows = self._run(conn, "removable_jobs",
+                         {"older_than": shortest * 86400.0, "limit": limit})
+        expired = [{"id": row["id"]} for row in rows
+                   if row["age"] > tree.removal_interval_days(row["channel"]) * 86400.0]
+        if expired:
+            self._run_many(conn, "delete_job", expired)
+        return len(expired)

@@ -1,0 +1,137 @@
+"""``DatabaseJobStorage``: the page's ``OpenERPJobStorage``, on a session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core import codec, registry, states
+from .core.errors import NoSuchJobError
+from .core.job import Job, JobStorage
+from .manager import canonical_uuid
+
+RESERVED = ("priority", "eta", "model_name", "max_retries", "description", "channel",
+            "identity_key")
+
+
+def job_from_row(row: dict[str, Any], decode: bool = True,
+                 max_size: int = codec.MAX_ARGS_SIZE) -> Job:
+    """A Job from a stored row. Its function is the registered one (None when this
+    process has not registered it); arguments are decoded unless ``decode`` is off."""
+    func = registry.job_function(row["func_name"])
+    job = Job.__new__(Job)
+    job.func = func
+    job.func_name = row["func_name"]
+    job.model_name = row["model_name"]
+    if decode:
+        job.args, job.kwargs = codec.decode_arguments(row["args"], row["kwargs"], max_size)
+    else:
+        job.args, job.kwargs = (), {}
+    job.priority = row["priority"]
+    job.max_retries = row["max_retries"]
+    job.uuid = row["uuid"]
+    job.state = states.State(row["state"])
+    job.retry = row["retry"]
+    job.description = row["description"] or ""
+    job.channel = row["channel"]
+    job.date_created = row["date_created"]
+    job.date_enqueued = row["date_enqueued"]
+    job.date_started = row["date_started"]
+    job.date_done = row["date_done"]
+    job.result = row["result"]
+    job.exc_info = row["exc_info"]
+    job.user_id = row["user_id"]
+    job.context = _decode_context(row.get("context"))
+    job.worker_id = row["worker_id"]
+    job.attempt = row["attempt"]
+    job.worker_deaths = row["worker_deaths"]
+    job._eta = row["eta"]
+    job._eta_delay = None
+    job._identity_key = row["identity_key"]
+    job._identity_key_func = None
+    return job
+
+
+def _decode_context(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = codec.loads(text)
+    except codec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class DatabaseJobStorage(JobStorage):
+    """Store jobs in the database of a session, in the session's transaction."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self._db = session.db
+        self._manager = session.db.manager
+
+    def enqueue(self, func: Any, model_name: str | None = None, args: Any = None,
+                kwargs: Any = None, priority: int | None = None, eta: Any = None,
+                max_retries: int | None = None, description: str | None = None,
+                channel: str | None = None, identity_key: Any = None) -> str:
+        """Create a Job and enqueue it in the queue. Return the job uuid.
+
+        With an identity key held by a pending or enqueued job, nothing is stored
+        and that job's uuid is returned.
+        """
+        job = Job(func=func, model_name=model_name, args=args, kwargs=kwargs,
+                  priority=priority, eta=eta, max_retries=max_retries,
+                  description=description, channel=channel, identity_key=identity_key)
+        job.user_id = self.session.user_id
+        job.context = dict(self.session.context)
+        return self._insert(job)
+
+    def enqueue_resolve_args(self, func: Any, *args: Any, **kwargs: Any) -> str:
+        """Create a Job from ``delay``-style arguments and enqueue it. Return the job uuid."""
+        options = {key: kwargs.pop(key) for key in RESERVED if key in kwargs}
+        model_name = options.pop("model_name", None)
+        if model_name is None and args:
+            model_name, args = args[0], args[1:]
+        return self.enqueue(func, model_name=model_name, args=args, kwargs=kwargs, **options)
+
+    def _insert(self, job: Job) -> str:
+        args_text, kwargs_text = codec.encode_arguments(job.args, job.kwargs,
+                                                        self._db.max_args_size)
+        context = {key: value for key, value in job.context.items() if key != "job_uuid"}
+        context_text = codec.dumps(context) if context else None
+        conn = self.session._writable()
+        job_uuid = self._manager.insert(conn, job, args_text, kwargs_text, context_text)
+        self.session._inserted = True
+        return job_uuid
+
+    def exists(self, job_uuid: str) -> bool:
+        """Returns if a job still exists in the storage."""
+        return self._manager.exists(self.session._writable(), job_uuid)
+
+    def db_record_from_uuid(self, job_uuid: str) -> dict[str, Any] | None:
+        """The stored row of a job (a dict of its columns), None if there is none."""
+        try:
+            return self._manager.load(self.session._writable(), job_uuid)
+        except NoSuchJobError:
+            return None
+
+    def db_record(self, job_: Job) -> dict[str, Any] | None:
+        return self.db_record_from_uuid(job_.uuid)
+
+    def load(self, job_uuid: str) -> Job:
+        """Read a job from the database; NoSuchJobError when there is none."""
+        row = self._manager.load(self.session._writable(), canonical_uuid(job_uuid))
+        if row is None:
+            raise NoSuchJobError(f"no job {job_uuid}")
+        return job_from_row(row, max_size=self._db.max_args_size)
+
+    def store(self, job_: Job) -> None:
+        """Store the Job: insert it if new, else write all its fields."""
+        conn = self.session._writable()
+        if self._manager.exists(conn, job_.uuid):
+            self._manager.update(conn, job_)
+        else:
+            job_.uuid = self._insert(job_)
+
+    def job_record_with_same_identity_key(self, identity_key: str) -> dict[str, Any] | None:
+        """The pending or enqueued job's row with this identity key, if any."""
+        return self._manager.identity_holder(self.session._writable(), identity_key)
