@@ -1,0 +1,113 @@
+"""Running one claimed job: find its function, decode its arguments, perform it.
+
+Only functions registered with ``@job`` (in the worker's modules) are run; the
+stored name is looked up, never imported. A job whose session wrote to the
+database commits its outcome in that same transaction, fenced on its attempt:
+its writes and its ``done`` stand or fall together. Other outcomes are handed
+to the worker loop, which writes them in batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..core import registry, states
+from ..core.errors import DecodeError, FailedJobError, RetryableJobError
+from ..core.outcome import Outcome, failure, outcome_of
+from ..database import Session
+from ..storage import job_from_row
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+log = logging.getLogger("queuejob.worker")
+
+
+class JobSession(Session):
+    """The session a job runs with: its creator's user and context, and its uuid in
+    ``context["job_uuid"]``. Its connection is the job thread's, opened on first use."""
+
+    def __init__(self, worker: Worker, get_connection: Callable[[], Any], job: Any) -> None:
+        context = dict(job.context)
+        context["job_uuid"] = job.uuid
+        super().__init__(worker.db, None, job.user_id, context)
+        self._get_connection = get_connection
+        #: the job being performed (its uuid, retry, channel...)
+        self.job = job
+
+    @property
+    def connection(self) -> Any:
+        if self._conn is None:
+            self._conn = self._get_connection()
+        return self._conn
+
+    def _writable(self) -> Any:
+        if self._conn is None:
+            self._conn = self._get_connection()
+        return super()._writable()
+
+    @property
+    def used(self) -> bool:
+        """The job opened a transaction that is still open."""
+        return self._conn is not None and self.db.connector.in_transaction(self._conn)
+
+
+def not_registered(func_name: str) -> str:
+    return (f"{func_name} is not registered as a job in this worker: only functions "
+            "decorated with @job in the worker's modules are run")
+
+
+def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[], Any]
+                ) -> tuple[Outcome, bool]:
+    """Perform one claimed job; (its outcome, whether it is already written)."""
+    attempt = row["attempt"]
+    func = registry.job_function(row["func_name"])
+    if func is None or not worker.allows(func):
+        return failure(row["uuid"], attempt, row["retry"], not_registered(row["func_name"])), False
+    try:
+        job = job_from_row(row, max_size=worker.db.max_args_size)
+    except DecodeError as exc:
+        return failure(row["uuid"], attempt, row["retry"],
+                       f"cannot decode the stored arguments: {exc}"), False
+    session = JobSession(worker, get_connection, job)
+    error: BaseException | None = None
+    try:
+        job.perform(session)
+    except BaseException as exc:  # noqa: BLE001 - a job's failure is its outcome
+        error = exc
+    if error is not None and worker.db.connector.is_transient(error):
+        # the database was busy or went away under the job: try again soon
+        error = RetryableJobError(worker.db.connector.describe_error(error), seconds=5)
+        if job.max_retries and job.retry >= job.max_retries:
+            error = FailedJobError(f"Max. retries ({job.max_retries}) reached: {error}")
+    outcome = outcome_of(job, attempt, error)
+    if not session.used:
+        return outcome, False
+    connector = worker.db.connector
+    conn = session.connection
+    if outcome.state != states.DONE:
+        try:
+            connector.rollback(conn)
+        except Exception as exc:
+            worker.connection_failed(conn, exc)
+        return outcome, False
+    try:
+        lost = worker.db.manager.record(conn, [outcome])
+        if lost:
+            connector.rollback(conn)
+            worker.lost_ownership(outcome)
+        else:
+            connector.commit(conn)
+            session._after_commit()
+        return outcome, True
+    except Exception as exc:
+        connector.rollback_if_open(conn)
+        worker.connection_failed(conn, exc)
+        # the job's writes are gone with its transaction: run it again
+        log.warning("job %s: its outcome and writes could not be committed (%s); "
+                    "it will run again", outcome.uuid, connector.describe_error(exc))
+        return Outcome(uuid=outcome.uuid, attempt=attempt, state="released",
+                       retry=row["retry"], identity_key=outcome.identity_key), False
+

@@ -1,0 +1,58 @@
+"""The heartbeat: proof, in the database, that this worker is alive.
+
+A thread of its own with a connection of its own, so that neither long jobs
+nor a busy loop delay it. Other workers rescue the jobs of a worker whose
+heartbeat is older than ``dead_after``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+log = logging.getLogger("queuejob.worker")
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, worker: Any) -> None:
+        super().__init__(name=f"{worker.id}-heartbeat", daemon=True)
+        self.worker = worker
+        self._stop_event = threading.Event()
+        self._conn: Any = None
+        self.start()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        connector = self.worker.db.connector
+        manager = self.worker.db.manager
+        try:
+            while not self._stop_event.wait(self.worker.heartbeat_interval):
+                try:
+                    if self._conn is None:
+                        self._conn = connector.connect()
+                    connector.begin(self._conn)
+                    if not manager.heartbeat(self._conn, self.worker.id):
+                        # our row is gone (removed by an operator): register again
+                        manager.register_worker(self._conn, self.worker.id, self.worker.hostname,
+                                                os.getpid(), self.worker.tree.to_string())
+                    connector.commit(self._conn)
+                except Exception as exc:
+                    log.warning("heartbeat failed: %s", connector.describe_error(exc))
+                    if self._conn is not None:
+                        connector.rollback_if_open(self._conn)
+                        if not connector.is_transient(exc) or "lock" not in str(exc):
+                            self._close()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self.worker.db.connector.close_connection(self._conn)
+            except Exception:  # noqa: S110 - broken already
+                pass
+            self._conn = None

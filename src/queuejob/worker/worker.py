@@ -1,0 +1,398 @@
+"""The worker: claims due jobs within channel capacities and runs them.
+
+One loop thread talks to the database: each cycle writes the outcomes of the
+jobs that finished since the last one and claims jobs for the free slots, in
+one transaction (one commit per cycle, however many jobs it covers). Job
+threads only run jobs. A heartbeat thread keeps the worker alive in the
+database; a watcher thread wakes the loop when jobs arrive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid as uuid_module
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..core import channels as channel_rules
+from ..core.channels import ROOT, ChannelTree
+from ..core.errors import ConfigurationError
+from ..core.outcome import RELEASED, Outcome
+from . import cleanup, rescue
+from .execution import run_claimed
+from .executor import Executor
+from .heartbeat import Heartbeat
+from .shutdown import handle_signals
+from .wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from ..database import Database
+
+log = logging.getLogger("queuejob.worker")
+
+DEFAULT_CONCURRENCY = 4
+
+
+@dataclass
+class Running:
+    row: dict[str, Any]
+    started: float
+
+
+class Backoff:
+    """Capped exponential back-off for a database that is busy or away."""
+
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap = first, cap
+        self.delay = 0.0
+
+    def next(self) -> float:
+        self.delay = min(self.cap, self.delay * 2 if self.delay else self.first)
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0
+
+
+class Worker:
+    """Runs the jobs of a database (the page's Worker and its Queue).
+
+    ``channels``: the worker's own channel configuration (``"root:4,root.export:1"``);
+    root's capacity is the number of job threads. ``modules``: modules to import;
+    only job functions registered in them run (None: every registered function).
+    Capacities stored in the database (``queuejob channels set``) bound all workers.
+    """
+
+    def __init__(self, db: Database, channels: str | None = None,
+                 modules: Iterable[str] | None = None, *,
+                 heartbeat_interval: float = 5.0, dead_after: float = 30.0,
+                 rescue_interval: float = 10.0, poll_interval: float = 1.0,
+                 grace_period: float = 30.0, cleanup_interval: float = 300.0,
+                 name: str | None = None) -> None:
+        self.db = db
+        specs = channel_rules.parse_channels(channels or "")
+        tree = ChannelTree(specs)
+        root = tree.specs[ROOT]
+        if root.capacity is None:
+            tree = tree.with_specs([channel_rules.spec_with(root, capacity=DEFAULT_CONCURRENCY)])
+        self.tree = tree
+        self.capacity: int = tree.specs[ROOT].capacity or DEFAULT_CONCURRENCY
+        self.modules: list[str] | None = None if modules is None else list(modules)
+        if self.modules is not None:
+            for module in self.modules:
+                try:
+                    importlib.import_module(module)
+                except ImportError as exc:
+                    raise ConfigurationError(f"cannot import job module {module!r}: {exc}") \
+                        from None
+        for value, label in ((heartbeat_interval, "heartbeat_interval"),
+                             (dead_after, "dead_after"), (rescue_interval, "rescue_interval"),
+                             (poll_interval, "poll_interval")):
+            if not value > 0:
+                raise ConfigurationError(f"{label} must be a positive number of seconds")
+        if dead_after <= heartbeat_interval:
+            raise ConfigurationError("dead_after must be longer than heartbeat_interval")
+        self.heartbeat_interval = heartbeat_interval
+        self.dead_after = dead_after
+        self.rescue_interval = rescue_interval
+        self.poll_interval = poll_interval
+        self.grace_period = grace_period
+        self.cleanup_interval = cleanup_interval
+        hostname = socket.gethostname()
+        self.id = name or f"{hostname}:{os.getpid()}:{uuid_module.uuid4().hex[:8]}"
+        self.hostname = hostname
+
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._finished: list[tuple[Outcome, bool]] = []
+        self._running: dict[str, Running] = {}
+        self._unwritten: list[Outcome] = []
+        self._claim_wanted = True
+        self._stopping = False
+        self._hard_stop = False
+        self._grace_deadline = float("inf")
+        self._conn: Any = None
+        self._local = threading.local()
+        self._job_connections: list[Any] = []
+        self._disconnected_at: float | None = None
+        self._started = False
+        self._stopped = threading.Event()
+
+    # -- public --------------------------------------------------------------------------
+    def allows(self, func: Any) -> bool:
+        """A registered job function this worker may run (it is in its modules)."""
+        if self.modules is None:
+            return True
+        module = getattr(func.func, "__module__", "")
+        return any(module == name or module.startswith(name + ".") for name in self.modules)
+
+    def wake(self) -> None:
+        """Something may be runnable now (a job was enqueued, a channel changed)."""
+        self._claim_wanted = True
+        self._wake.set()
+
+    def stop(self, grace_period: float | None = None) -> None:
+        """Stop taking jobs; running ones get ``grace_period`` seconds to finish, then
+        go back to pending. A second call stops at once (running jobs go back)."""
+        if self._stopping:
+            self._hard_stop = True
+        else:
+            grace = self.grace_period if grace_period is None else grace_period
+            self._grace_deadline = time.monotonic() + grace
+            self._stopping = True
+        self._wake.set()
+
+    def run(self, burst: bool = False) -> None:
+        """Run jobs until stopped (``stop()``, SIGTERM, Ctrl-C); with ``burst=True``,
+        return as soon as nothing is runnable."""
+        if self._started:
+            raise RuntimeError("a Worker runs once; create a new one")
+        self._started = True
+        with handle_signals(self):
+            self._setup()
+            try:
+                self._loop(burst)
+            finally:
+                self._teardown()
+
+    # -- running -------------------------------------------------------------------------
+    def _setup(self) -> None:
+        self._conn = self._connect()
+        self._in_transaction(lambda conn: self.db.manager.register_worker(
+            conn, self.id, self.hostname, os.getpid(), self.tree.to_string()))
+        log.info("worker %s started: channels %s, %d job threads, database %s",
+                 self.id, self.tree.to_string(), self.capacity, self.db.dialect)
+        self.db._add_local_worker(self)
+        self._executor = Executor(self.capacity, self._run_job, name=self.id)
+        self._heartbeat = Heartbeat(self)
+        self._wakeup = Wakeup(self)
+        self._next_rescue = time.monotonic()
+        self._next_cleanup = time.monotonic() + min(self.cleanup_interval, 10.0)
+
+    def _loop(self, burst: bool) -> None:
+        backoff = Backoff()
+        next_poll = time.monotonic() + self.poll_interval
+        while not self._hard_stop:
+            with self._lock:
+                finished, self._finished = self._finished, []
+            for outcome, _ in finished:
+                self._running.pop(outcome.uuid, None)
+            writes = self._unwritten + [outcome for outcome, written in finished
+                                        if not written]
+            now = time.monotonic()
+            free = self.capacity - len(self._running)
+            want = (not self._stopping and free > 0
+                    and (self._claim_wanted or bool(finished) or now >= next_poll))
+            claimed_none = False
+            if writes or want:
+                if want:
+                    self._claim_wanted = False
+                try:
+                    claimed = self._cycle(writes, free if want else 0)
+                except Exception as exc:
+                    self._unwritten = writes
+                    self._claim_wanted = self._claim_wanted or want
+                    self._database_failed(exc, backoff)
+                    continue
+                backoff.reset()
+                self._unwritten = []
+                if want:
+                    next_poll = time.monotonic() + self.poll_interval
+                    if len(claimed) == free:
+                        self._claim_wanted = True  # there may be more
+                    claimed_none = not claimed
+                    for row in claimed:
+                        self._running[row["uuid"]] = Running(row, time.monotonic())
+                        self._executor.submit(row)
+            if self._stopping:
+                if not self._running and not self._unwritten:
+                    return
+                if time.monotonic() >= self._grace_deadline:
+                    log.warning("grace period over: giving %d unfinished job(s) back",
+                                len(self._running))
+                    return
+            elif burst and claimed_none and not self._running and not self._unwritten:
+                return
+            self._periodic()
+            timeout = min(next_poll, self._next_rescue, self._grace_deadline) - time.monotonic()
+            if self._finished or self._claim_wanted and free > 0 and not self._stopping:
+                continue
+            self._wake.wait(max(0.0, timeout))
+            self._wake.clear()
+
+    def _cycle(self, writes: list[Outcome], free: int) -> list[dict[str, Any]]:
+        """One transaction: write finished jobs' outcomes, then claim up to ``free``."""
+        manager = self.db.manager
+
+        def work(conn: Any) -> list[dict[str, Any]]:
+            if writes:
+                for outcome in manager.record(conn, writes):
+                    self.lost_ownership(outcome)
+            if free <= 0:
+                return []
+            running = Counter(item.row["channel"] for item in self._running.values())
+            return manager.claim(conn, self.id, self.tree, running, free).rows
+
+        return self._in_transaction(work)
+
+    def _run_job(self, row: dict[str, Any]) -> None:
+        try:
+            outcome, written = run_claimed(self, row, self._job_connection)
+        except BaseException:  # noqa: BLE001 - a bug must not kill the job thread
+            log.exception("job %s: unexpected error in the worker", row["uuid"])
+            outcome, written = Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
+                                       retry=row["retry"]), False
+        with self._lock:
+            self._finished.append((outcome, written))
+        self._wake.set()
+
+    def _periodic(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_rescue:
+            self._next_rescue = now + self.rescue_interval
+            # after an outage, give every worker time to beat again before judging them
+            if self._disconnected_at is None or now - self._disconnected_at > self.dead_after:
+                self._guarded(lambda conn: rescue.rescue_jobs(self, conn))
+        if now >= self._next_cleanup and not self._stopping:
+            removed = self._guarded(lambda conn: cleanup.remove_old_jobs(self, conn)) or 0
+            self._next_cleanup = now + (1.0 if removed >= cleanup.BATCH else self.cleanup_interval)
+
+    def _guarded(self, operation: Any) -> Any:
+        try:
+            return self._in_transaction(operation)
+        except Exception as exc:
+            if not self.db.connector.is_transient(exc):
+                raise
+            log.warning("%s", self.db.connector.describe_error(exc))
+            self._drop_connection()
+            return None
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect(self) -> Any:
+        return self.db.connector.connect()
+
+    def _in_transaction(self, operation: Any) -> Any:
+        connector = self.db.connector
+        if self._conn is None:
+            self._conn = self._connect()
+            if self._disconnected_at is not None:
+                log.info("database reachable again")
+        try:
+            connector.begin(self._conn)
+            result = operation(self._conn)
+            connector.commit(self._conn)
+            return result
+        except BaseException:
+            connector.rollback_if_open(self._conn)
+            raise
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self.db.connector.close_connection(self._conn)
+            except Exception:  # noqa: S110 - it is broken already
+                pass
+            self._conn = None
+
+    def _database_failed(self, exc: Exception, backoff: Backoff) -> None:
+        connector = self.db.connector
+        if not connector.is_transient(exc):
+            raise exc
+        delay = backoff.next()
+        log.warning("%s; retrying in %.1fs", connector.describe_error(exc), delay)
+        self._drop_connection()
+        self._disconnected_at = time.monotonic()
+        deadline = time.monotonic() + delay
+        while not self._hard_stop and time.monotonic() < deadline:
+            self._wake.wait(deadline - time.monotonic())
+            self._wake.clear()
+            if self._stopping and time.monotonic() >= self._grace_deadline:
+                break
+
+    def _job_connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._job_connections.append((threading.current_thread(), conn))
+        return conn
+
+    def connection_failed(self, conn: Any, exc: BaseException) -> None:
+        """A job thread's connection broke: forget it (a new one is opened next time)."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+            with self._lock:
+                self._job_connections = [(thread, other) for thread, other
+                                         in self._job_connections if other is not conn]
+            try:
+                self.db.connector.close_connection(conn)
+            except Exception:  # noqa: S110 - it is broken already
+                pass
+
+    def lost_ownership(self, outcome: Outcome) -> None:
+        log.warning("job %s: lost ownership of attempt %d (rescued, requeued or cancelled "
+                    "meanwhile); its outcome (%s) was not written",
+                    outcome.uuid, outcome.attempt, outcome.state)
+
+    # -- stopping ------------------------------------------------------------------------
+    def _teardown(self) -> None:
+        self._stopping = True
+        self.db._remove_local_worker(self)
+        for thread in (getattr(self, "_wakeup", None), getattr(self, "_heartbeat", None)):
+            if thread is not None:
+                thread.stop()
+        executor = getattr(self, "_executor", None)
+        busy_threads: list[threading.Thread] = []
+        if executor is not None:
+            busy_threads = executor.shutdown(timeout=0.0 if self._running else 1.0)
+        with self._lock:
+            finished, self._finished = self._finished, []
+        for outcome, _ in finished:
+            self._running.pop(outcome.uuid, None)
+        writes = self._unwritten + [outcome for outcome, written in finished if not written]
+        writes += [Outcome(uuid=item.row["uuid"], attempt=item.row["attempt"], state=RELEASED,
+                           retry=item.row["retry"], identity_key=item.row["identity_key"])
+                   for item in self._running.values()]
+        for attempt in range(3):
+            try:
+                def final(conn: Any) -> None:
+                    if writes:
+                        for outcome in self.db.manager.record(conn, writes):
+                            self.lost_ownership(outcome)
+                    self.db.manager.stop_worker(conn, self.id)
+                self._in_transaction(final)
+                if self._running:
+                    log.info("%d unfinished job(s) given back to pending", len(self._running))
+                break
+            except Exception as exc:
+                if not self.db.connector.is_transient(exc) or attempt == 2:
+                    log.error("could not record the last outcomes (%s): the jobs will be "
+                              "rescued", self.db.connector.describe_error(exc))
+                    break
+                self._drop_connection()
+                time.sleep(0.2)
+        self._running.clear()
+        for thread in (getattr(self, "_wakeup", None), getattr(self, "_heartbeat", None)):
+            if thread is not None:
+                thread.join(5.0)
+        self._drop_connection()
+        with self._lock:
+            job_connections, self._job_connections = self._job_connections, []
+        busy = set(busy_threads)
+        for thread, conn in job_connections:
+            if thread in busy:
+                continue  # still running a job given back: its connection goes with it
+            try:
+                self.db.connector.close_connection(conn)
+            except Exception:  # noqa: S110 - closing anyway
+                pass
+        log.info("worker %s stopped", self.id)
+        self._stopped.set()
