@@ -1,0 +1,306 @@
+"""``queuejob`` commands. Bad input is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .. import operations
+from ..core import states
+from ..core.channels import parse_channels
+from ..core.errors import QueueJobError
+from ..database import Database, default_user
+
+ENV_DB = "QUEUEJOB_DATABASE_URL"
+
+
+class Failure(click.ClickException):
+    """An error shown as one line: ``queuejob: error: ...``."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"queuejob: error: {self.format_message()}", err=True)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn expected failures (bad URL, unreachable database, bad input) into one line."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except QueueJobError as exc:
+            raise Failure(one_line(exc)) from None
+        except (ValueError, TypeError, OSError) as exc:
+            raise Failure(one_line(exc)) from None
+        except Exception as exc:
+            module = type(exc).__module__ or ""
+            if module.startswith(("sqlite3", "psycopg")):
+                raise Failure(f"database error: {one_line(exc)}") from None
+            raise
+    return wrapper
+
+
+def open_db(url: str | None) -> Database:
+    if not url:
+        raise Failure(f"no database: pass --db URL or set {ENV_DB}")
+    from .. import database
+    return database.open(url)
+
+
+db_option = click.option("--db", "db_url", envvar=ENV_DB, metavar="URL",
+                         help=f"Database URL (sqlite:///jobs.db, postgresql://...); "
+                              f"default ${ENV_DB}.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="queuejob")
+def cli() -> None:
+    """queuejob: database-backed jobs with channels, retries and identity keys."""
+
+
+# -- worker -----------------------------------------------------------------------------
+@cli.command()
+@db_option
+@click.option("--channels", default="root:4", show_default=True,
+              help="This worker's channels: name:capacity[:sequential][:throttle=N], ...")
+@click.option("--module", "modules", multiple=True, required=True, metavar="MODULE",
+              help="Module with @job functions (repeatable). Only these run.")
+@click.option("--burst", is_flag=True, help="Return when nothing is runnable.")
+@click.option("--grace", type=float, default=30.0, show_default=True,
+              help="Seconds running jobs get to finish after SIGTERM/Ctrl-C.")
+@click.option("--heartbeat", type=float, default=5.0, show_default=True,
+              help="Seconds between heartbeats.")
+@click.option("--dead-after", type=float, default=30.0, show_default=True,
+              help="A worker silent this long is dead; its jobs are rescued.")
+@click.option("--rescue-interval", type=float, default=10.0, show_default=True,
+              help="Seconds between looks for dead workers' jobs.")
+@click.option("--poll", type=float, default=1.0, show_default=True,
+              help="Seconds between polls when no notification arrives.")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@friendly
+def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: bool,
+           grace: float, heartbeat: float, dead_after: float, rescue_interval: float,
+           poll: float, log_level: str) -> None:
+    """Run jobs."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..worker import Worker
+    parse_channels(channels)  # bad strings fail before connecting
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    db = open_db(db_url)
+    try:
+        Worker(db, channels=channels, modules=modules, grace_period=grace,
+               heartbeat_interval=heartbeat, dead_after=dead_after,
+               rescue_interval=rescue_interval, poll_interval=poll).run(burst=burst)
+    finally:
+        db.close()
+
+
+# -- jobs -------------------------------------------------------------------------------
+state_choice = click.Choice(list(states.STATES))
+
+
+@cli.command()
+@db_option
+@click.argument("job_uuid", required=False)
+@click.option("--state", type=state_choice, help="Only jobs in this state.")
+@click.option("--channel", help="Only jobs of this channel (and its subchannels).")
+@click.option("--function", "func_name", help="Only jobs of this function (module.name).")
+@click.option("--all", "show_all", is_flag=True, help="Include done and cancelled jobs.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@friendly
+def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: str | None,
+         func_name: str | None, show_all: bool, limit: int, as_json: bool) -> None:
+    """List jobs, or show one job in full."""
+    from . import output
+    db = open_db(db_url)
+    try:
+        if job_uuid:
+            row = operations.load_row(db, job_uuid)
+            output.show_job(row, as_json)
+            return
+        rows = operations.list_jobs(db, state=state, channel=channel, func_name=func_name,
+                                    hide_finished=not show_all and state is None, limit=limit)
+        output.jobs_table(rows, as_json)
+    finally:
+        db.close()
+
+
+def _action_command(action: str, help_text: str) -> click.Command:
+    @click.command(name=action, help=help_text)
+    @db_option
+    @click.argument("uuids", nargs=-1)
+    @click.option("--state", type=state_choice, help="Act on every job in this state.")
+    @click.option("--channel", help="Act on every job of this channel (with --state/--function).")
+    @click.option("--function", "func_name", help="Act on every job of this function.")
+    @click.option("--user", default=default_user, show_default="login name",
+                  help="Who acts (written in the job's result).")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation (filters).")
+    @friendly
+    def command(db_url: str | None, uuids: tuple[str, ...], state: str | None,
+                channel: str | None, func_name: str | None, user: str, yes: bool) -> None:
+        from . import output
+        if uuids and (state or channel or func_name):
+            raise Failure("give uuids or a filter (--state/--channel/--function), not both")
+        if not uuids and not (state or channel or func_name):
+            raise Failure("give one or more job uuids, or a filter "
+                          "(--state/--channel/--function)")
+        db = open_db(db_url)
+        try:
+            if uuids:
+                with db.session(context={"user": user}) as session:
+                    done = operations.ACTIONS[action](session, *uuids)
+                click.echo(f"{output.PAST[action]} {len(done)} job(s)")
+                return
+            allowed, _ = states.MANUAL_ACTIONS[action]
+            if state and state not in allowed:
+                raise Failure(f"cannot {states.ACTION_VERBS[action]} {state} jobs")
+            selected = []
+            for one_state in ([state] if state else sorted(allowed)):
+                selected += operations.select_uuids(db, state=one_state, channel=channel,
+                                                    func_name=func_name)
+            if not selected:
+                click.echo("no job matches")
+                return
+            if not yes and sys.stdin.isatty():
+                click.confirm(f"{states.ACTION_VERBS[action].capitalize()} "
+                              f"{len(selected)} job(s)?", abort=True)
+            count = output.in_chunks(db, action, selected, user)
+            click.echo(f"{output.PAST[action]} {count} job(s)")
+        finally:
+            db.close()
+    return command
+
+
+cli.add_command(_action_command(
+    "requeue", "Put failed or unfinished jobs back to pending (retry reset to 0)."))
+cli.add_command(_action_command("done", "Set pending, enqueued or failed jobs to done."))
+cli.add_command(_action_command("cancel", "Cancel pending, enqueued or failed jobs."))
+
+
+@cli.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def stats(db_url: str | None, as_json: bool) -> None:
+    """Jobs per channel and state."""
+    from . import output
+    db = open_db(db_url)
+    try:
+        output.stats_table(operations.stats(db), as_json)
+    finally:
+        db.close()
+
+
+# -- channels ---------------------------------------------------------------------------
+@cli.group(invoke_without_command=True)
+@db_option
+@click.pass_context
+@friendly
+def channels(ctx: click.Context, db_url: str | None) -> None:
+    """Global channel configuration (all workers): list, set, delete."""
+    ctx.obj = {"db_url": db_url}
+    if ctx.invoked_subcommand is None:
+        from . import output
+        db = open_db(db_url)
+        try:
+            output.channels_table(operations.channels(db))
+        finally:
+            db.close()
+
+
+@channels.command("set")
+@db_option
+@click.argument("name")
+@click.argument("capacity", type=click.IntRange(min=1), required=False)
+@click.option("--sequential", is_flag=True, help="One job at a time, blocked by a failed job.")
+@click.option("--throttle", type=click.FloatRange(min=0), default=0.0,
+              help="At most one job started every N seconds.")
+@click.option("--removal-interval", type=click.FloatRange(min=0), default=None,
+              help="Days done jobs are kept (default 30).")
+@click.option("--paused", is_flag=True, help="Start no job of this channel.")
+@click.pass_context
+@friendly
+def channels_set(ctx: click.Context, db_url: str | None, name: str, capacity: int | None,
+                 sequential: bool, throttle: float, removal_interval: float | None,
+                 paused: bool) -> None:
+    """Set a channel's global capacity and options."""
+    db = open_db(db_url or ctx.obj["db_url"])
+    try:
+        spec = operations.set_channel(db, name, capacity, sequential=sequential,
+                                      throttle=throttle, removal_interval=removal_interval,
+                                      paused=paused)
+        click.echo(f"channel {spec.name}: capacity "
+                   f"{spec.capacity if spec.capacity is not None else 'unlimited'}"
+                   + (", sequential" if spec.sequential else "")
+                   + (f", throttle {spec.throttle:g}s" if spec.throttle else "")
+                   + (", paused" if spec.paused else ""))
+    finally:
+        db.close()
+
+
+@channels.command("delete")
+@db_option
+@click.argument("name")
+@click.pass_context
+@friendly
+def channels_delete(ctx: click.Context, db_url: str | None, name: str) -> None:
+    """Remove a channel's global configuration."""
+    db = open_db(db_url or ctx.obj["db_url"])
+    try:
+        operations.delete_channel(db, name)
+    finally:
+        db.close()
+
+
+@cli.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def workers(db_url: str | None, as_json: bool) -> None:
+    """Live and dead workers."""
+    from . import output
+    db = open_db(db_url)
+    try:
+        output.workers_table(operations.workers(db), as_json)
+    finally:
+        db.close()
+
+
+@cli.command()
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="Database (default: a fresh queuejob-demo.db in this folder).")
+@click.option("--jobs", "count", type=click.IntRange(10, 1_000_000), default=3000,
+              show_default=True)
+@click.option("--workers", "processes", type=click.IntRange(1, 16), default=2,
+              show_default=True, help="Worker processes.")
+@friendly
+def demo(db_url: str | None, count: int, processes: int) -> None:
+    """Enqueue a few thousand jobs over several channels and run them."""
+    from .demo import run_demo
+    run_demo(db_url, count, processes)
+
+
+def main() -> None:
+    cli(prog_name="queuejob")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str, indent=2)

@@ -1,0 +1,106 @@
+"""``queuejob demo``: a few thousand jobs on the embedded SQLite database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import operations
+from ..database import open as open_database
+from . import demo_jobs
+
+DEFAULT_DB = "queuejob-demo.db"
+CHANNELS = "root:4,root.import:2,root.export:2,root.mail:1,root.reports:1:sequential"
+
+
+def run_demo(db_url: str | None, count: int, processes: int) -> None:
+    console = Console(highlight=False)
+    if db_url is None:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(DEFAULT_DB + suffix):
+                os.remove(DEFAULT_DB + suffix)
+        db_url = f"sqlite:///{DEFAULT_DB}"
+    db = open_database(db_url)
+    started = time.monotonic()
+    with db.session(user_id=1, context={"lang": "en"}) as session:
+        for index in range(count):
+            kind = index % 10
+            if kind < 4:
+                demo_jobs.import_record.delay(session, "res.partner", index)
+            elif kind < 8:
+                demo_jobs.export_record.delay(session, "sale.order", index,
+                                              priority=5 if index % 3 == 0 else 10)
+            elif kind == 8:
+                domain = "example.invalid" if index % 50 == 8 else "example.com"
+                demo_jobs.send_mail.delay(session, "res.partner", index,
+                                          f"customer{index}@{domain}")
+            else:
+                demo_jobs.compute_report.delay(session, "account.report", f"2026-{index % 12 + 1:02d}",
+                                               identity_key=f"report-{index % 12}")
+    enqueued = time.monotonic() - started
+    total = sum(sum(by_state.values()) for by_state in operations.stats(db).values())
+    console.print(f"[bold]queuejob demo[/]: {total} jobs enqueued in {enqueued:.2f}s on "
+                  f"{db_url}; {processes} worker process(es), channels {CHANNELS}")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    workers = [subprocess.Popen(
+        [sys.executable, "-m", "queuejob", "worker", "--db", db_url, "--channels", CHANNELS,
+         "--module", demo_jobs.__name__, "--poll", "0.2", "--log-level", "WARNING"],
+        env=env, stderr=subprocess.DEVNULL) for _ in range(processes)]
+    run_started = time.monotonic()
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("running", total=total, detail="")
+            while True:
+                counts: Counter[str] = Counter()
+                for by_state in operations.stats(db).values():
+                    counts.update(by_state)
+                finished = counts["done"] + counts["failed"] + counts["cancelled"]
+                progress.update(task, completed=finished,
+                                detail=f"started {counts['started']}  pending "
+                                       f"{counts['pending']}  failed {counts['failed']}")
+                if finished >= total:
+                    break
+                if any(worker.poll() is not None for worker in workers):
+                    raise click.ClickException("a worker process exited early")
+                time.sleep(0.1)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    elapsed = time.monotonic() - run_started
+    stats = operations.stats(db)
+    table = Table(title="Jobs by channel", box=None, header_style="bold")
+    for column in ("channel", "done", "failed", "cancelled", "retried"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    retried = {row["channel"]: 0 for row in []}
+    rows = db.run(lambda conn: db.connector.execute_sql(
+        conn, "SELECT channel, count(*) FROM queue_job WHERE retry > 1 GROUP BY channel"
+    ).fetchall())
+    retried = {channel: number for channel, number in rows}
+    for channel in sorted(stats):
+        counts = stats[channel]
+        table.add_row(channel, str(counts.get("done", 0)), str(counts.get("failed", 0)),
+                      str(counts.get("cancelled", 0)), str(retried.get(channel, 0)))
+    console.print(table)
+    console.print(f"{total} jobs finished in {elapsed:.1f}s "
+                  f"({total / max(elapsed, 1e-9):.0f} jobs/s, retries and their delays "
+                  "included).")
+    console.print(f"See the failed ones: [bold]queuejob jobs --db {db_url} --state failed[/]")
+    db.close()
