@@ -1,0 +1,73 @@
+"""Fixtures: every database test runs on SQLite and on a real PostgreSQL server.
+
+``QUEUEJOB_TEST_BACKENDS=sqlite`` (or ``postgresql``) narrows the run locally;
+CI runs both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import queuejob
+from tests.pgserver import PostgresServer
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = [name for name in os.environ.get("QUEUEJOB_TEST_BACKENDS",
+                                            "sqlite,postgresql").split(",") if name]
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    server = PostgresServer().start()
+    try:
+        server.create_database("queuejob_test")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend, request, tmp_path) -> str:
+    """A fresh, empty database of the backend under test."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/jobs.db"
+    server = request.getfixturevalue("pg_server")
+    url = server.url("queuejob_test")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = 'queuejob_test' AND pid <> pg_backend_pid()")
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return url
+
+
+@pytest.fixture
+def db(db_url):
+    database = queuejob.open(db_url)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+@pytest.fixture
+def job_env(tmp_path, monkeypatch):
+    """Environment for worker subprocesses: tests.jobs importable, logs in tmp_path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def pytest_report_header(config):
+    return f"queuejob backends under test: {', '.join(BACKENDS)}; python {sys.version.split()[0]}"

@@ -1,0 +1,174 @@
+"""Job functions used by the tests (importable by worker subprocesses as tests.jobs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from queuejob import (
+    FailedJobError,
+    NothingToDoJob,
+    RetryableJobError,
+    job,
+    related_action,
+    whitelist_unpickle_global,
+)
+
+
+@whitelist_unpickle_global
+class Box:
+    """A plain class admitted as a job argument."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Box) and other.value == self.value
+
+
+@whitelist_unpickle_global
+@dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+
+
+class NotAllowed:
+    """Not whitelisted: refused as an argument."""
+
+
+def log_execution(path: str, job_uuid: str, attempt: int, start: float, end: float) -> None:
+    """Append ``uuid attempt pid start end``: executions counted outside queuejob."""
+    line = f"{job_uuid} {attempt} {os.getpid()} {start:.6f} {end:.6f}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+@job
+def noop(session, model_name, *args, **kwargs):
+    """Do nothing."""
+
+
+@job
+def add(session, model_name, a, b):
+    """Add two numbers."""
+    return a + b
+
+
+@job
+def record(session, model_name, path, seconds=0.0):
+    """Sleep, then log the execution."""
+    start = time.time()
+    if seconds:
+        time.sleep(seconds)
+    log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())
+    return "recorded"
+
+
+@job(default_channel="root.export")
+def export(session, model_name, path, seconds=0.0):
+    """Export: logs its execution (channel root.export)."""
+    start = time.time()
+    if seconds:
+        time.sleep(seconds)
+    log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())
+
+
+@job
+def echo_session(session, model_name):
+    """Return what the job's session carries."""
+    return repr((session.user_id, sorted(session.context.items())))
+
+
+@job(retry_pattern={1: 60, 2: 180, 3: 10, 5: 300})
+def always_retry(session, model_name, seconds=None, ignore_retry=False):
+    raise RetryableJobError("not yet", seconds=seconds, ignore_retry=ignore_retry)
+
+
+@job
+def retry_then_succeed(session, model_name, failures):
+    if session.job.retry <= failures:
+        raise RetryableJobError(f"attempt {session.job.retry}", seconds=0.01)
+    return f"succeeded at attempt {session.job.retry}"
+
+
+@job
+def nothing_to_do(session, model_name):
+    raise NothingToDoJob("already exported")
+
+
+@job
+def fail(session, model_name, message="boom"):
+    raise ValueError(message)
+
+
+@job
+def fail_hard(session, model_name):
+    raise FailedJobError("gave up")
+
+
+@job
+def mutate_args(session, model_name, items, mapping):
+    items.append("changed")
+    mapping["changed"] = True
+    return len(items)
+
+
+@job
+def write_row(session, model_name, table, value, then_fail=False):
+    session.execute(f"INSERT INTO {table} (value) VALUES ({'?' if session.db.dialect == 'sqlite' else '%s'})",
+                    (value,))
+    if then_fail:
+        raise ValueError("failed after writing")
+    return "written"
+
+
+@job
+def delay_child(session, model_name):
+    """Delay another job from inside a job (same transaction as the outcome)."""
+    return add.delay(session, model_name, 1, 2)
+
+
+def related_partner(session, job, extra=1):
+    return {"res_model": job.model_name, "res_id": job.args[0], "extra": extra}
+
+
+@job
+@related_action(action=related_partner, extra=2)
+def export_partner(session, model_name, partner_id):
+    return partner_id
+
+
+@job
+def returns_url_action(session, model_name):
+    return None
+
+
+@job
+def kill_worker(session, model_name, path):
+    """Log, then kill the worker process running this job (poison job)."""
+    log_execution(path, session.context["job_uuid"], session.job.retry, time.time(), time.time())
+    os.kill(os.getpid(), 9)
+
+
+@job
+def sleep(session, model_name, seconds):
+    time.sleep(seconds)
+
+
+@job(default_channel="root.seq")
+def seq_job(session, model_name, path, fail=False):
+    start = time.time()
+    time.sleep(0.01)
+    log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())
+    if fail:
+        raise ValueError("sequential failure")
+
+
+def not_a_job(session, model_name):
+    """Undecorated: a worker must refuse it."""
+    raise AssertionError("must never run")

@@ -1,0 +1,221 @@
+"""Delaying jobs: what is stored, in which transaction, and what is refused."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+import queuejob
+from queuejob import DatabaseJobStorage, identity_exact
+from tests import jobs
+from tests.helpers import load, row, run_burst, states
+
+
+def test_calling_a_job_function_runs_it_synchronously():
+    assert jobs.add(None, "a.model", 2, 3) == 5
+
+
+def test_delay_stores_a_pending_job_with_the_options(db):
+    eta = dt.datetime(2030, 1, 2, 3, 4, 5)  # naive: UTC
+    with db.session(user_id=7, context={"lang": "en"}) as session:
+        job_uuid = jobs.add.delay(session, "a.model", 1, b=2, priority=30, max_retries=3,
+                                  eta=eta, description="Adding", channel="root.sub")
+    assert isinstance(job_uuid, str)
+    UUID(job_uuid)
+    job = load(db, job_uuid)
+    assert job.state == "pending"
+    assert (job.func_name, job.model_name, job.args, job.kwargs) == \
+        ("tests.jobs.add", "a.model", (1,), {"b": 2})
+    assert (job.priority, job.max_retries, job.retry) == (30, 3, 0)
+    assert job.eta == eta.replace(tzinfo=dt.UTC)
+    assert job.eta.tzinfo is not None and job.date_created.tzinfo is not None
+    assert job.description == "Adding"
+    assert job.channel == "root.sub"
+    assert job.user_id == 7
+    assert job.context == {"lang": "en"}
+    assert job.func_string == "tests.jobs.add('a.model', 1, b=2)"
+
+
+def test_defaults(db):
+    with db.session() as session:
+        job_uuid = jobs.add.delay(session, "a.model", 1, 2)
+        no_doc = jobs.noop.delay(session, None)
+    job = load(db, job_uuid)
+    assert (job.priority, job.max_retries, job.eta, job.channel) == (10, 5, None, "root")
+    assert job.description == "Add two numbers."
+    assert load(db, no_doc).description == "Do nothing."
+    assert load(db, no_doc).model_name is None
+
+
+def test_description_without_docstring_names_the_function(db):
+    with db.session() as session:
+        job_uuid = jobs.fail.delay(session, "m")
+    assert load(db, job_uuid).description == "Function fail"
+
+
+def test_default_channel_of_the_decorator_and_the_channel_override(db):
+    with db.session() as session:
+        default = jobs.export.delay(session, "m", "/dev/null")
+        overridden = jobs.export.delay(session, "m", "/dev/null", channel="root.other")
+        short = jobs.export.delay(session, "m", "/dev/null", channel="other.sub")
+    assert load(db, default).channel == "root.export"
+    assert load(db, overridden).channel == "root.other"
+    assert load(db, short).channel == "root.other.sub"
+
+
+@pytest.mark.parametrize("eta", [60 * 60 * 5, dt.timedelta(hours=5)])
+def test_relative_eta_counts_from_now(db, eta):
+    before = dt.datetime.now(dt.UTC)
+    with db.session() as session:
+        job_uuid = jobs.add.delay(session, "m", 1, 2, eta=eta)
+    stored = load(db, job_uuid).eta
+    assert before + dt.timedelta(hours=5) - dt.timedelta(seconds=5) <= stored
+    assert stored <= dt.datetime.now(dt.UTC) + dt.timedelta(hours=5, seconds=5)
+
+
+def test_reserved_keywords_are_not_passed_to_the_function(db):
+    with db.session() as session:
+        job_uuid = jobs.add.delay(session, "m", 1, 2, priority=1, max_retries=1, eta=0,
+                                  description="d", channel="root", identity_key="k")
+    job = load(db, job_uuid)
+    assert job.kwargs == {}
+    run_burst(db)
+    assert load(db, job_uuid).result == "3"
+
+
+def test_rollback_of_the_session_leaves_no_job(db):
+    with pytest.raises(RuntimeError), db.session() as session:
+        job_uuid = jobs.add.delay(session, "m", 1, 2)
+        raise RuntimeError("the application failed")
+    with db.session() as session:
+        assert not DatabaseJobStorage(session).exists(job_uuid)
+    assert states(db) == {}
+
+
+def test_application_sql_runs_in_the_same_transaction(db):
+    placeholder = "?" if db.dialect == "sqlite" else "%s"
+    with db.session() as session:
+        session.execute("CREATE TABLE app_rows (value integer)")
+    with pytest.raises(RuntimeError), db.session() as session:
+        session.execute(f"INSERT INTO app_rows VALUES ({placeholder})", (1,))
+        jobs.add.delay(session, "m", 1, 2)
+        raise RuntimeError("rolled back")
+    with db.session() as session:
+        session.execute(f"INSERT INTO app_rows VALUES ({placeholder})", (2,))
+        kept = jobs.add.delay(session, "m", 1, 2)
+    with db.session() as session:
+        assert [tuple(r) for r in session.execute("SELECT value FROM app_rows").fetchall()] \
+            == [(2,)]
+    assert states(db) == {"pending": 1}
+    assert load(db, kept).state == "pending"
+
+
+def test_a_job_is_invisible_to_workers_until_its_session_commits(db):
+    inside = threading.Event()
+    release = threading.Event()
+
+    def enqueue():
+        with db.session() as session:
+            jobs.add.delay(session, "m", 1, 2)
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=enqueue)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        if db.dialect == "postgresql":
+            # the worker sees nothing to run while the transaction is open
+            run_burst(db)
+    finally:
+        release.set()
+        thread.join(10)
+    assert states(db) == {"pending": 1}
+    run_burst(db)
+    assert states(db) == {"done": 1}
+
+
+def test_identity_key_drops_duplicates_while_pending(db):
+    with db.session() as session:
+        first = jobs.add.delay(session, "m", 1, 2, identity_key="same")
+        second = jobs.add.delay(session, "m", 5, 5, identity_key="same")
+        other = jobs.add.delay(session, "m", 1, 2, identity_key="other")
+    assert first == second != other
+    assert states(db) == {"pending": 2}
+    run_burst(db)
+    with db.session() as session:
+        third = jobs.add.delay(session, "m", 1, 2, identity_key="same")
+    assert third != first  # the first one is done: a new job is stored
+
+
+def test_identity_exact_keys_on_model_function_and_arguments(db):
+    with db.session() as session:
+        first = jobs.add.delay(session, "m", 1, 2, identity_key=identity_exact)
+        same = jobs.add.delay(session, "m", 1, 2, identity_key=identity_exact)
+        other_args = jobs.add.delay(session, "m", 1, 3, identity_key=identity_exact)
+        other_model = jobs.add.delay(session, "n", 1, 2, identity_key=identity_exact)
+    assert first == same
+    assert len({first, other_args, other_model}) == 3
+    assert load(db, first).identity_key == identity_exact(load(db, first))
+
+
+def test_allowed_argument_types_round_trip(db):
+    values = ["text", 1, 2.5, True, None, [1, [2]], (1, (2, 3)), {"k": {"n": 1}},
+              dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC), dt.date(2026, 1, 1),
+              dt.timedelta(seconds=90), Decimal("1.10"),
+              UUID("12345678-1234-5678-1234-567812345678"), jobs.add,
+              jobs.Box([1, "two"]), jobs.Point(1, 2), jobs.Point]
+    with db.session() as session:
+        job_uuid = jobs.noop.delay(session, "m", *values, key=(1, 2))
+    job = load(db, job_uuid)
+    assert list(job.args) == values
+    assert type(job.args[6]) is tuple
+    assert job.kwargs == {"key": (1, 2)}
+
+
+def test_a_disallowed_argument_is_refused_and_nothing_is_stored(db):
+    with db.session() as session:
+        with pytest.raises(TypeError, match="builtins.set"):
+            jobs.noop.delay(session, "m", {1, 2})
+        with pytest.raises(TypeError, match="bytes"):
+            jobs.noop.delay(session, "m", key=b"raw")
+        with pytest.raises(TypeError, match="object"):
+            jobs.noop.delay(session, "m", object())
+        with pytest.raises(TypeError, match="tests.jobs.NotAllowed"):
+            jobs.noop.delay(session, "m", [jobs.NotAllowed()])
+    assert states(db) == {}
+
+
+def test_arguments_over_the_size_limit_are_refused(db_url):
+    small = queuejob.open(db_url, max_args_size=1000)
+    try:
+        with small.session() as session:
+            with pytest.raises(ValueError, match="over the limit of 1000 bytes"):
+                jobs.noop.delay(session, "m", "x" * 2000)
+            jobs.noop.delay(session, "m", "x" * 100)
+        assert states(small) == {"pending": 1}
+    finally:
+        small.close()
+
+
+def test_stored_arguments_do_not_change_when_the_job_mutates_them(db):
+    items, mapping = ["a"], {"k": 1}
+    with db.session() as session:
+        job_uuid = jobs.mutate_args.delay(session, "m", items, mapping)
+    items.append("after delay")  # the caller's objects are not the stored ones
+    run_burst(db)
+    job = load(db, job_uuid)
+    assert job.state == "done" and job.result == "2"
+    assert job.args == (["a"], {"k": 1})
+
+
+def test_delay_without_model_name(db):
+    with db.session() as session:
+        job_uuid = jobs.noop.delay(session)
+    job = load(db, job_uuid)
+    assert job.model_name is None and job.args == ()
+    assert row(db, job_uuid)["func_name"] == "tests.jobs.noop"
