@@ -63,7 +63,7 @@ class ThreadWorker:
     def _run(self) -> None:
         try:
             self.worker.run()
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+        except BaseException as exc:
             self.error = exc
 
     def __enter__(self) -> ThreadWorker:

@@ -26,6 +26,8 @@ class Box:
     def __eq__(self, other):
         return isinstance(other, Box) and other.value == self.value
 
+    __hash__ = None
+
 
 @whitelist_unpickle_global
 @dataclass(frozen=True)
@@ -120,8 +122,8 @@ def mutate_args(session, model_name, items, mapping):
 
 @job
 def write_row(session, model_name, table, value, then_fail=False):
-    session.execute(f"INSERT INTO {table} (value) VALUES ({'?' if session.db.dialect == 'sqlite' else '%s'})",
-                    (value,))
+    placeholder = "?" if session.db.dialect == "sqlite" else "%s"
+    session.execute(f"INSERT INTO {table} (value) VALUES ({placeholder})", (value,))
     if then_fail:
         raise ValueError("failed after writing")
     return "written"

@@ -227,7 +227,7 @@ class Database:
         return f"<queuejob.Database {self.connector.dialect}>"
 
 
-def open(url: str, **options: Any) -> Database:  # noqa: A001 - the API's name
+def open(url: str, **options: Any) -> Database:
     """Open a job database and apply its pending migrations.
 
     ``sqlite:///path/jobs.db`` (created if missing) or

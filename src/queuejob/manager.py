@@ -171,39 +171,42 @@ class JobManager:
         requeued or cancelled meanwhile)."""
         finish: list[Outcome] = []
         back: list[Outcome] = []
+        keyed: list[Outcome] = []
         for outcome in outcomes:
-            (back if outcome.state in (states.PENDING, RELEASED) else finish).append(outcome)
-        # an attempt going back to pending while another job holds its identity key
-        # is superseded: it ends cancelled, so that the key stays unique
-        for outcome in list(back):
-            if outcome.identity_key is None:
-                continue
+            if outcome.state not in (states.PENDING, RELEASED):
+                finish.append(outcome)
+            else:
+                (keyed if outcome.identity_key is not None else back).append(outcome)
+        written: set[str] = set()
+        # an attempt going back to pending while another job holds its identity key is
+        # superseded: it ends cancelled, so that the key stays unique. One at a time, so
+        # that each check sees the attempts put back before it
+        for outcome in keyed:
             holder = self._run(conn, "identity_holder", {"uuid": outcome.uuid})
             if holder:
-                back.remove(outcome)
                 outcome.state = states.CANCELLED
                 outcome.result = f"Superseded by {holder[0]['uuid']}"
                 finish.append(outcome)
-        written: set[str] = set()
+            else:
+                written.update(row["uuid"] for row in self._back_to_pending(conn, [outcome]))
         if finish:
             rows = self._run_many(conn, "finish_job", [
                 {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
                  "result": o.result, "exc_info": o.exc_info} for o in finish])
             written.update(row["uuid"] for row in rows)
-        retries = [o for o in back if o.state == states.PENDING]
-        if retries:
-            rows = self._run_many(conn, "retry_job", [
-                {"uuid": o.uuid, "attempt": o.attempt, "retry": o.retry, "result": o.result,
-                 "eta_delay": o.eta_delay or 0.0} for o in retries])
-            written.update(row["uuid"] for row in rows)
-        released = [o for o in back if o.state == RELEASED]
-        if released:
-            rows = self._run_many(conn, "release_job", [
-                {"uuid": o.uuid, "attempt": o.attempt} for o in released])
-            written.update(row["uuid"] for row in rows)
-            if rows:
-                self._run(conn, "notify_jobs")
+        written.update(row["uuid"] for row in self._back_to_pending(conn, back))
         return [o for o in outcomes if o.uuid not in written]
+
+    def _back_to_pending(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Row]:
+        """Retried attempts (with their eta) and released ones (unchanged) to pending."""
+        rows = self._run_many(conn, "retry_job", [
+            {"uuid": o.uuid, "attempt": o.attempt, "retry": o.retry, "result": o.result,
+             "eta_delay": o.eta_delay or 0.0} for o in outcomes if o.state == states.PENDING])
+        released = self._run_many(conn, "release_job", [
+            {"uuid": o.uuid, "attempt": o.attempt} for o in outcomes if o.state == RELEASED])
+        if released:
+            self._run(conn, "notify_jobs")
+        return rows + released
 
     # -- workers and rescue --------------------------------------------------------------
     def register_worker(self, conn: Any, worker_id: str, hostname: str, pid: int,
@@ -266,6 +269,8 @@ class JobManager:
         allowed, target = states.MANUAL_ACTIONS[action]
         refusals: list[str] = []
         updates = []
+        # identity keys of the jobs this call puts back to pending
+        requeued_keys: dict[str, str] = {}
         verb = states.ACTION_VERBS[action]
         for value in wanted:
             row = rows[value]
@@ -276,11 +281,15 @@ class JobManager:
             retry = row["retry"]
             if action == "requeue":
                 retry = 0
-                holder = self.identity_holder(conn, row["identity_key"], exclude_uuid=value)
-                if holder is not None:
+                key = row["identity_key"]
+                holder = self.identity_holder(conn, key, exclude_uuid=value)
+                holder_uuid = holder["uuid"] if holder else requeued_keys.get(key or "")
+                if holder_uuid is not None and holder_uuid != value:
                     refusals.append(f"cannot requeue job {value}: superseded by "
-                                    f"{holder['uuid']}, pending with the same identity key")
+                                    f"{holder_uuid}, pending with the same identity key")
                     continue
+                if key is not None:
+                    requeued_keys[key] = value
             elif action == "done":
                 result = f"Manually set to done by {user}"
             elif action == "cancel":

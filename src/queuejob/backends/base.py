@@ -153,7 +153,7 @@ class Connector(ABC):
         """A new watcher of job changes made by other connections."""
 
     # -- migrations ----------------------------------------------------------------------
-    def prepare(self, conn: Any) -> None:
+    def prepare(self, conn: Any) -> None:  # noqa: B027 - optional hook
         """Database-wide settings applied before migrations (SQLite: WAL)."""
 
     def migrate(self) -> list[int]:

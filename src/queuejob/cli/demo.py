@@ -44,8 +44,9 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
                 demo_jobs.send_mail.delay(session, "res.partner", index,
                                           f"customer{index}@{domain}")
             else:
-                demo_jobs.compute_report.delay(session, "account.report", f"2026-{index % 12 + 1:02d}",
-                                               identity_key=f"report-{index % 12}")
+                period = f"2026-{index % 12 + 1:02d}"
+                demo_jobs.compute_report.delay(session, "account.report", period,
+                                               identity_key=f"report-{period}")
     enqueued = time.monotonic() - started
     total = sum(sum(by_state.values()) for by_state in operations.stats(db).values())
     console.print(f"[bold]queuejob demo[/]: {total} jobs enqueued in {enqueued:.2f}s on "

@@ -75,7 +75,7 @@ def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[]
     error: BaseException | None = None
     try:
         job.perform(session)
-    except BaseException as exc:  # noqa: BLE001 - a job's failure is its outcome
+    except BaseException as exc:
         error = exc
     if error is not None and worker.db.connector.is_transient(error):
         # the database was busy or went away under the job: try again soon

@@ -7,6 +7,7 @@ heartbeat is older than ``dead_after``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -51,8 +52,6 @@ class Heartbeat(threading.Thread):
 
     def _close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # broken already
                 self.worker.db.connector.close_connection(self._conn)
-            except Exception:  # noqa: S110 - broken already
-                pass
             self._conn = None

@@ -8,6 +8,7 @@ meanwhile the loop's poll interval is the fallback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -45,10 +46,8 @@ class Wakeup(threading.Thread):
                     log.warning("job watcher lost (%s); reconnecting in %.1fs",
                                 connector.describe_error(exc), delay)
                     if watcher is not None:
-                        try:
+                        with contextlib.suppress(Exception):  # broken already
                             watcher.close()
-                        except Exception:  # noqa: S110 - broken already
-                            pass
                         watcher = None
                     self._stop_event.wait(delay)
         finally:

@@ -9,6 +9,7 @@ database; a watcher thread wakes the loop when jobs arrive.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -222,7 +223,7 @@ class Worker:
                 return
             self._periodic()
             timeout = min(next_poll, self._next_rescue, self._grace_deadline) - time.monotonic()
-            if self._finished or self._claim_wanted and free > 0 and not self._stopping:
+            if self._finished or (self._claim_wanted and free > 0 and not self._stopping):
                 continue
             self._wake.wait(max(0.0, timeout))
             self._wake.clear()
@@ -245,10 +246,10 @@ class Worker:
     def _run_job(self, row: dict[str, Any]) -> None:
         try:
             outcome, written = run_claimed(self, row, self._job_connection)
-        except BaseException:  # noqa: BLE001 - a bug must not kill the job thread
+        except BaseException:
             log.exception("job %s: unexpected error in the worker", row["uuid"])
             outcome, written = Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
-                                       retry=row["retry"]), False
+                                       retry=row["retry"], identity_key=row["identity_key"]), False
         with self._lock:
             self._finished.append((outcome, written))
         self._wake.set()
@@ -295,10 +296,8 @@ class Worker:
 
     def _drop_connection(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # it is broken already
                 self.db.connector.close_connection(self._conn)
-            except Exception:  # noqa: S110 - it is broken already
-                pass
             self._conn = None
 
     def _database_failed(self, exc: Exception, backoff: Backoff) -> None:
@@ -332,10 +331,8 @@ class Worker:
             with self._lock:
                 self._job_connections = [(thread, other) for thread, other
                                          in self._job_connections if other is not conn]
-            try:
+            with contextlib.suppress(Exception):  # it is broken already
                 self.db.connector.close_connection(conn)
-            except Exception:  # noqa: S110 - it is broken already
-                pass
 
     def lost_ownership(self, outcome: Outcome) -> None:
         log.warning("job %s: lost ownership of attempt %d (rescued, requeued or cancelled "
@@ -390,9 +387,7 @@ class Worker:
         for thread, conn in job_connections:
             if thread in busy:
                 continue  # still running a job given back: its connection goes with it
-            try:
+            with contextlib.suppress(Exception):  # closing anyway
                 self.db.connector.close_connection(conn)
-            except Exception:  # noqa: S110 - closing anyway
-                pass
         log.info("worker %s stopped", self.id)
         self._stopped.set()
