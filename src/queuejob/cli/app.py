@@ -113,7 +113,7 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
 
 
 # -- jobs -------------------------------------------------------------------------------
-state_choice = click.Choice(list(states.STATES))
+state_choice = click.Choice([state.value for state in states.STATES])
 
 
 @cli.command()

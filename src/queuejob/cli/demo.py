@@ -40,7 +40,7 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
                 demo_jobs.export_record.delay(session, "sale.order", index,
                                               priority=5 if index % 3 == 0 else 10)
             elif kind == 8:
-                domain = "example.invalid" if index % 50 == 8 else "example.com"
+                domain = "example.invalid" if index % 100 == 8 else "example.com"
                 demo_jobs.send_mail.delay(session, "res.partner", index,
                                           f"customer{index}@{domain}")
             else:
@@ -49,8 +49,9 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
                                                identity_key=f"report-{period}")
     enqueued = time.monotonic() - started
     total = sum(sum(by_state.values()) for by_state in operations.stats(db).values())
-    console.print(f"[bold]queuejob demo[/]: {total} jobs enqueued in {enqueued:.2f}s on "
-                  f"{db_url}; {processes} worker process(es), channels {CHANNELS}")
+    console.print(f"[bold]queuejob demo[/]: {total} jobs enqueued in {enqueued:.2f}s "
+                  f"into {db_url}")
+    console.print(f"{processes} worker process(es), channels {CHANNELS}")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     workers = [subprocess.Popen(
         [sys.executable, "-m", "queuejob", "worker", "--db", db_url, "--channels", CHANNELS,
@@ -90,7 +91,6 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
     table = Table(title="Jobs by channel", box=None, header_style="bold")
     for column in ("channel", "done", "failed", "cancelled", "retried"):
         table.add_column(column, justify="left" if column == "channel" else "right")
-    retried = {row["channel"]: 0 for row in []}
     rows = db.run(lambda conn: db.connector.execute_sql(
         conn, "SELECT channel, count(*) FROM queue_job WHERE retry > 1 GROUP BY channel"
     ).fetchall())

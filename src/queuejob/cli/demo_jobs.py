@@ -20,14 +20,15 @@ def import_record(session, model_name, record_id):
     return f"imported {model_name} {record_id}"
 
 
-@job(default_channel="root.export", retry_pattern={1: 1, 3: 2})
+@job(default_channel="root.export", retry_pattern={1: 0.5, 3: 1})
 def export_record(session, model_name, record_id):
     """Export a record; the remote service is busy now and then."""
     _work(0.006)
-    if record_id % 7 == 0 and session.context.get("attempts", 0) == 0:
-        # busy the first time: retried by the pattern (1 s, then 2 s from the third retry)
+    if random.random() < 0.3:
+        # retried by the pattern: 0.5 s, then 1 s from the third attempt; after
+        # max_retries (5) busy answers in a row, the job fails
         raise RetryableJobError("remote service busy")
-    return f"exported {model_name} {record_id}"
+    return f"exported {model_name} {record_id} (attempt {session.job.retry})"
 
 
 @job(default_channel="root.mail")

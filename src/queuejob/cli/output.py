@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from typing import Any
 
 import click
@@ -20,7 +21,8 @@ PAST = {"requeue": "requeued", "done": "set done", "cancel": "cancelled"}
 STATE_STYLE = {"failed": "bold red", "started": "cyan", "pending": "yellow", "done": "green",
                "cancelled": "dim", "enqueued": "blue"}
 
-console = Console(highlight=False)
+# piped output is not folded at 80 columns: lines stay whole for grep and logs
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 250)
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -41,9 +43,9 @@ def jobs_table(rows: list[dict[str, Any]], as_json: bool) -> None:
         click.echo("no jobs")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("uuid", "state", "channel", "function", "prio", "tries", "created", "eta",
-                   "description"):
-        table.add_column(column, overflow="fold")
+    for column in ("uuid", "state", "channel", "function", "prio", "tries", "created", "eta"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description", overflow="ellipsis", no_wrap=True)
     for row in rows:
         style = STATE_STYLE.get(row["state"], "")
         table.add_row(row["uuid"], f"[{style}]{row['state']}[/]", escape(row["channel"]),
@@ -132,7 +134,7 @@ def workers_table(rows: list[dict[str, Any]], as_json: bool) -> None:
     table = Table(box=None, header_style="bold")
     for column in ("worker", "state", "host", "pid", "heartbeat age", "running", "channels",
                    "started"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for row in rows:
         style = {"alive": "green", "dead": "bold red"}.get(row["state"], "dim")
         table.add_row(escape(row["id"]), f"[{style}]{row['state']}[/]", escape(row["hostname"]),

@@ -1,0 +1,184 @@
+"""Quick benchmark of queuejob alone: enqueue, processing and start latency.
+
+    python -m bench.quick --backend sqlite            # embedded SQLite
+    python -m bench.quick --backend postgresql        # starts a throw-away PostgreSQL
+
+Prints one line per measure. For no-op jobs; the worker is the real
+``queuejob worker`` process, started by this script; completion is counted
+outside queuejob (a byte appended per job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import queuejob  # noqa: E402
+from bench import jobs  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    position = (len(values) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+class Bench:
+    def __init__(self, url: str, workdir: Path, channels: str) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.channels = channels
+        self.done_file = workdir / "done"
+        self.latency_file = workdir / "latency"
+        os.environ["QUEUEJOB_BENCH_DONE"] = str(self.done_file)
+        os.environ["QUEUEJOB_BENCH_LATENCY"] = str(self.latency_file)
+        jobs._DONE = str(self.done_file)
+        self.db = queuejob.open(url)
+
+    def reset(self) -> None:
+        self.db.run(lambda conn: [self.db.connector.execute_sql(conn, sql) for sql in (
+            "DELETE FROM queue_job", "DELETE FROM queue_worker", "DELETE FROM queue_channel")])
+        for path in (self.done_file, self.latency_file):
+            path.unlink(missing_ok=True)
+
+    def spawn_worker(self) -> subprocess.Popen:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        return subprocess.Popen(
+            [sys.executable, "-m", "queuejob", "worker", "--db", self.url, "--channels",
+             self.channels, "--module", "bench.jobs", "--log-level", "WARNING"],
+            env=env, cwd=ROOT, start_new_session=True)
+
+    @staticmethod
+    def stop(process: subprocess.Popen) -> None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def enqueue_single(self, count: int) -> dict:
+        self.reset()
+        started = time.perf_counter()
+        for _ in range(count):
+            with self.db.session() as session:
+                jobs.noop.delay(session, None)
+        seconds = time.perf_counter() - started
+        return {"measure": "enqueue_single", "jobs": count, "seconds": seconds,
+                "jobs_per_s": count / seconds}
+
+    def process(self, count: int, workers: int) -> dict:
+        self.reset()
+        with self.db.session() as session:
+            for _ in range(count):
+                jobs.noop.delay(session, None)
+        if self.db.dialect == "postgresql":
+            self.db.run(lambda conn: self.db.connector.execute_sql(conn, "ANALYZE queue_job"))
+        started = time.perf_counter()
+        processes = [self.spawn_worker() for _ in range(workers)]
+        first = None
+        try:
+            while True:
+                done = self.done_file.stat().st_size if self.done_file.exists() else 0
+                if done and first is None:
+                    first = (time.perf_counter(), done)
+                if done >= count:
+                    break
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError(f"timed out with {done}/{count} jobs done")
+                time.sleep(0.02)
+        finally:
+            for process in processes:
+                self.stop(process)
+        seconds = time.perf_counter() - started
+        startup = first[0] - started
+        drain = (count - first[1]) / max(1e-9, seconds - startup)
+        return {"measure": f"process_w{workers}", "jobs": count, "seconds": seconds,
+                "jobs_per_s": count / seconds, "startup_s": startup, "drain_jobs_per_s": drain}
+
+    def latency(self, count: int = 200, interval: float = 0.02, idle: float = 1.0) -> dict:
+        self.reset()
+        process = self.spawn_worker()
+        try:
+            # warm up: one job through the worker, then idle
+            with self.db.session() as session:
+                jobs.latency.delay(session, None, time.time())
+            deadline = time.time() + 60
+            while not (self.latency_file.exists() and self.latency_file.stat().st_size):
+                if time.time() > deadline:
+                    raise RuntimeError("worker did not start")
+                time.sleep(0.01)
+            self.latency_file.unlink()
+            time.sleep(idle)
+            for _ in range(count):
+                with self.db.session() as session:
+                    jobs.latency.delay(session, None, time.time())
+                time.sleep(interval)
+            deadline = time.time() + 60
+            while True:
+                lines = self.latency_file.read_text().splitlines() \
+                    if self.latency_file.exists() else []
+                if len(lines) >= count:
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError(f"only {len(lines)}/{count} latency jobs ran")
+                time.sleep(0.02)
+        finally:
+            self.stop(process)
+        delays = [(float(b) - float(a)) * 1000 for a, b in (line.split() for line in lines)]
+        return {"measure": "latency", "jobs": count, "p50_ms": percentile(delays, 0.5),
+                "p99_ms": percentile(delays, 0.99), "mean_ms": statistics.fmean(delays)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--url", help="use this database instead of a fresh one")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--channels", default="root:8")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    server = None
+    with tempfile.TemporaryDirectory(prefix="queuejob-bench-") as tmp:
+        workdir = Path(tmp)
+        url = args.url
+        if url is None and args.backend == "sqlite":
+            url = f"sqlite:///{workdir}/bench.db"
+        elif url is None:
+            from tests.pgserver import PostgresServer
+            server = PostgresServer(fast=False).start()
+            url = server.create_database("bench")
+        try:
+            bench = Bench(url, workdir, args.channels)
+            results = [bench.enqueue_single(args.jobs), bench.process(args.jobs, 1),
+                       bench.process(args.jobs, 2), bench.latency()]
+            bench.db.close()
+        finally:
+            if server is not None:
+                server.stop()
+    for result in results:
+        result["backend"] = args.backend
+        if args.json:
+            print(json.dumps(result))
+        else:
+            figures = ", ".join(f"{key} {value:,.1f}" if isinstance(value, float)
+                                else f"{key} {value}" for key, value in result.items()
+                                if key not in ("measure", "backend"))
+            print(f"{args.backend:10} {result['measure']:15} {figures}")
+
+
+if __name__ == "__main__":
+    main()
