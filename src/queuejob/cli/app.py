@@ -14,7 +14,7 @@ import click
 from .. import operations
 from ..core import states
 from ..core.channels import parse_channels
-from ..core.errors import QueueJobError
+from ..core.errors import NoSuchJobError, QueueJobError
 from ..database import Database, default_user
 
 ENV_DB = "QUEUEJOB_DATABASE_URL"
@@ -42,7 +42,7 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except QueueJobError as exc:
+        except (QueueJobError, NoSuchJobError) as exc:
             raise Failure(one_line(exc)) from None
         except (ValueError, TypeError, OSError) as exc:
             raise Failure(one_line(exc)) from None
@@ -90,12 +90,14 @@ def cli() -> None:
               help="Seconds between looks for dead workers' jobs.")
 @click.option("--poll", type=float, default=1.0, show_default=True,
               help="Seconds between polls when no notification arrives.")
+@click.option("--hostname", default=None, help="Host name recorded for this worker "
+              "(default: the machine's).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @friendly
 def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: bool,
            grace: float, heartbeat: float, dead_after: float, rescue_interval: float,
-           poll: float, log_level: str) -> None:
+           poll: float, hostname: str | None, log_level: str) -> None:
     """Run jobs."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -107,7 +109,8 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
     try:
         Worker(db, channels=channels, modules=modules, grace_period=grace,
                heartbeat_interval=heartbeat, dead_after=dead_after,
-               rescue_interval=rescue_interval, poll_interval=poll).run(burst=burst)
+               rescue_interval=rescue_interval, poll_interval=poll,
+               hostname=hostname).run(burst=burst)
     finally:
         db.close()
 

@@ -76,7 +76,7 @@ class Worker:
                  heartbeat_interval: float = 5.0, dead_after: float = 30.0,
                  rescue_interval: float = 10.0, poll_interval: float = 1.0,
                  grace_period: float = 30.0, cleanup_interval: float = 300.0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, hostname: str | None = None) -> None:
         self.db = db
         specs = channel_rules.parse_channels(channels or "")
         tree = ChannelTree(specs)
@@ -106,7 +106,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.grace_period = grace_period
         self.cleanup_interval = cleanup_interval
-        hostname = socket.gethostname()
+        hostname = hostname or socket.gethostname()
         self.id = name or f"{hostname}:{os.getpid()}:{uuid_module.uuid4().hex[:8]}"
         self.hostname = hostname
 
@@ -222,7 +222,8 @@ class Worker:
             elif burst and claimed_none and not self._running and not self._unwritten:
                 return
             self._periodic()
-            timeout = min(next_poll, self._next_rescue, self._grace_deadline) - time.monotonic()
+            timeout = min(next_poll, self._next_rescue, self._next_cleanup,
+                          self._grace_deadline) - time.monotonic()
             if self._finished or (self._claim_wanted and free > 0 and not self._stopping):
                 continue
             self._wake.wait(max(0.0, timeout))

@@ -115,7 +115,8 @@ class PostgresConnector(Connector):
     # -- queries -------------------------------------------------------------------------
     def execute(self, conn: psycopg.Connection, name: str,
                 params: Mapping[str, Any] | None = None) -> list[Row]:
-        with conn.cursor() as cursor:
+        # dict rows even on the application's own connection (tuple rows by default)
+        with conn.cursor(row_factory=dict_row) as cursor:
             cursor.execute(self.queries[name], params or {})
             if cursor.description is None:
                 return []
@@ -126,7 +127,7 @@ class PostgresConnector(Connector):
         if not params:
             return []
         rows: list[Row] = []
-        with conn.cursor() as cursor:
+        with conn.cursor(row_factory=dict_row) as cursor:
             # executemany runs in pipeline mode: one round trip for the whole batch
             cursor.executemany(self.queries[name], params, returning=True)
             while True:

@@ -145,7 +145,10 @@ class SQLiteConnector(Connector):
 
     def execute(self, conn: sqlite3.Connection, name: str,
                 params: Mapping[str, Any] | None = None) -> list[Row]:
-        cursor = conn.execute(self.queries[name], self._params(params))
+        cursor = conn.cursor()
+        # the application's own connection may have another row factory
+        cursor.row_factory = sqlite3.Row
+        cursor.execute(self.queries[name], self._params(params))
         return [_convert_row(row) for row in cursor.fetchall()]
 
     def execute_many(self, conn: sqlite3.Connection, name: str,
@@ -153,10 +156,12 @@ class SQLiteConnector(Connector):
         sql = self.queries[name]
         now = time.time()
         rows: list[Row] = []
+        cursor = conn.cursor()
+        cursor.row_factory = sqlite3.Row
         for one in params:
             values = self._params(one)
             values["now"] = now
-            rows.extend(_convert_row(row) for row in conn.execute(sql, values).fetchall())
+            rows.extend(_convert_row(row) for row in cursor.execute(sql, values).fetchall())
         return rows
 
     def execute_sql(self, conn: sqlite3.Connection, sql: str, params: Any = ()) -> Any:
