@@ -195,9 +195,23 @@ class Database:
             self.connector.release(conn, discard=broken)
 
     def run(self, operation: Callable[[Any], Any]) -> Any:
-        """``operation(conn)`` in a transaction of its own; its return value."""
+        """``operation(conn)`` in a writing transaction of its own; its return value."""
         with self.transaction() as conn:
             return operation(conn)
+
+    def read(self, operation: Callable[[Any], Any]) -> Any:
+        """``operation(conn)`` that only reads: on SQLite it takes no write lock, so it
+        runs beside a writer (WAL)."""
+        conn = self.connector.acquire()
+        broken = False
+        try:
+            return operation(conn)
+        finally:
+            try:
+                self.connector.rollback_if_open(conn)
+            except Exception:
+                broken = True
+            self.connector.release(conn, discard=broken)
 
     # -- in-process wake-ups -------------------------------------------------------------
     def _add_local_worker(self, worker: Any) -> None:

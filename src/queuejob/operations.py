@@ -51,7 +51,7 @@ ACTIONS = {"requeue": requeue, "done": set_done, "cancel": cancel}
 
 
 def load_row(db: Database, job_uuid: str) -> dict[str, Any]:
-    row = db.run(lambda conn: db.manager.load(conn, job_uuid))
+    row = db.read(lambda conn: db.manager.load(conn, job_uuid))
     if row is None:
         raise NoSuchJobError(f"no job {job_uuid}")
     return row
@@ -63,26 +63,26 @@ def list_jobs(db: Database, **filters: Any) -> list[dict[str, Any]]:
     if filters.get("state") and filters["state"] not in states.STATES:
         raise ConfigurationError(f"unknown state {filters['state']!r} "
                                  f"(one of {', '.join(states.STATES)})")
-    return db.run(lambda conn: db.manager.list_jobs(conn, **filters))
+    return db.read(lambda conn: db.manager.list_jobs(conn, **filters))
 
 
 def select_uuids(db: Database, **filters: Any) -> list[str]:
     if filters.get("channel"):
         filters["channel"] = normalize_name(filters["channel"])
-    return db.run(lambda conn: db.manager.select_uuids(conn, **filters))
+    return db.read(lambda conn: db.manager.select_uuids(conn, **filters))
 
 
 def stats(db: Database) -> dict[str, dict[str, int]]:
     """Jobs per channel and state: ``{channel: {state: count}}``."""
     out: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in db.run(db.manager.count_jobs):
+    for row in db.read(db.manager.count_jobs):
         out[row["channel"]][row["state"]] = row["jobs"]
     return dict(out)
 
 
 def channels(db: Database) -> list[dict[str, Any]]:
     """The global channel configuration, with running, pending and failed counts."""
-    rows = db.run(db.manager.channel_rows)
+    rows = db.read(db.manager.channel_rows)
     counts = stats(db)
     tree = ChannelTree(spec for spec in (_spec(row) for row in rows) if spec is not None)
     totals: dict[str, dict[str, int]] = {name: defaultdict(int) for name in tree.specs}
@@ -122,4 +122,4 @@ def delete_channel(db: Database, name: str) -> None:
 
 
 def workers(db: Database) -> list[dict[str, Any]]:
-    return db.run(db.manager.list_workers)
+    return db.read(db.manager.list_workers)

@@ -102,9 +102,12 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..worker import Worker
-    parse_channels(channels)  # bad strings fail before connecting
+    from ..worker.worker import import_job_modules
+    # bad channels and modules fail before the database is opened (or created)
+    parse_channels(channels)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
+    import_job_modules(modules)
     db = open_db(db_url)
     try:
         Worker(db, channels=channels, modules=modules, grace_period=grace,
@@ -302,7 +305,22 @@ def demo(db_url: str | None, count: int, processes: int) -> None:
 
 
 def main() -> None:
-    cli(prog_name="queuejob")
+    try:
+        cli.main(prog_name="queuejob", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("queuejob: aborted", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        # one line, as for every other bad input (click would print the usage too)
+        command = exc.ctx.command_path if exc.ctx else "queuejob"
+        click.echo(f"queuejob: error: {exc.format_message()} (see '{command} --help')",
+                   err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 def dumps(value: Any) -> str:

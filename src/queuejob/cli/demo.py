@@ -91,7 +91,7 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
     table = Table(title="Jobs by channel", box=None, header_style="bold")
     for column in ("channel", "done", "failed", "cancelled", "retried"):
         table.add_column(column, justify="left" if column == "channel" else "right")
-    rows = db.run(lambda conn: db.connector.execute_sql(
+    rows = db.read(lambda conn: db.connector.execute_sql(
         conn, "SELECT channel, count(*) FROM queue_job WHERE retry > 1 GROUP BY channel"
     ).fetchall())
     retried = {channel: number for channel, number in rows}

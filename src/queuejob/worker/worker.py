@@ -41,6 +41,16 @@ log = logging.getLogger("queuejob.worker")
 DEFAULT_CONCURRENCY = 4
 
 
+def import_job_modules(modules: Iterable[str]) -> None:
+    """Import the modules whose @job functions a worker runs (named by its
+    configuration, never by stored data)."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigurationError(f"cannot import job module {module!r}: {exc}") from None
+
+
 @dataclass
 class Running:
     row: dict[str, Any]
@@ -87,12 +97,7 @@ class Worker:
         self.capacity: int = tree.specs[ROOT].capacity or DEFAULT_CONCURRENCY
         self.modules: list[str] | None = None if modules is None else list(modules)
         if self.modules is not None:
-            for module in self.modules:
-                try:
-                    importlib.import_module(module)
-                except ImportError as exc:
-                    raise ConfigurationError(f"cannot import job module {module!r}: {exc}") \
-                        from None
+            import_job_modules(self.modules)
         for value, label in ((heartbeat_interval, "heartbeat_interval"),
                              (dead_after, "dead_after"), (rescue_interval, "rescue_interval"),
                              (poll_interval, "poll_interval")):

@@ -100,10 +100,8 @@ class PostgresConnector(Connector):
         return self._get_pool().getconn()
 
     def release(self, conn: psycopg.Connection, discard: bool = False) -> None:
-        pool = self._get_pool()
-        if discard and not conn.closed:
-            conn.close()
-        pool.putconn(conn)
+        # the pool rolls back an open transaction and drops broken connections itself
+        self._get_pool().putconn(conn)
 
     def close(self) -> None:
         super().close()
