@@ -103,7 +103,7 @@ def test_a_job_that_kills_its_worker_ends_failed_after_max_retries(db, db_url, j
         assert time.monotonic() < deadline, "poison job never failed"
         worker = spawn_worker(db_url, job_env, *FAST_RESCUE, log=tmp_path / "worker.log")
         try:
-            wait_until(lambda: worker.poll() is not None
+            wait_until(lambda worker=worker: worker.poll() is not None
                        or queuejob.operations.load_row(db, poison)["state"] == "failed",
                        timeout=30, message="worker killed by its job or poison failed")
         finally:
