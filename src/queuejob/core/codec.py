@@ -57,10 +57,17 @@ def _encode(value: Any, depth: int = 0) -> Any:
         return {TAG: "dict", "v": [[_encode(key, depth + 1), _encode(item, depth + 1)]
                                    for key, item in value.items()]}
     if kind is dt.datetime:
-        encoded: dict[str, Any] = {TAG: "datetime", "v": value.isoformat()}
         if isinstance(value.tzinfo, ZoneInfo) and value.tzinfo.key:
-            encoded["tz"] = value.tzinfo.key
-        return encoded
+            # the wall-clock time, its zone and fold: rebuilt as they were (no trip
+            # through UTC, which overflows near year 1 and 9999 and moves times that a
+            # clock change skipped)
+            encoded: dict[str, Any] = {TAG: "datetime",
+                                       "v": value.replace(tzinfo=None).isoformat(),
+                                       "tz": value.tzinfo.key}
+            if value.fold:
+                encoded["fold"] = 1
+            return encoded
+        return {TAG: "datetime", "v": value.isoformat()}
     if kind is dt.date:
         return {TAG: "date", "v": value.isoformat()}
     if kind is dt.timedelta:
@@ -91,8 +98,9 @@ def _encode(value: Any, depth: int = 0) -> Any:
 
 def dumps(value: Any) -> str:
     """Canonical JSON text of ``value`` (sorted keys: equal values, equal text)."""
+    # ASCII with escapes: any str round-trips, lone surrogates (os.fsdecode) included
     return json.dumps(_encode(value), separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=False, allow_nan=False)
+                      ensure_ascii=True, allow_nan=False)
 
 
 def encode_arguments(args: tuple | list, kwargs: dict, max_size: int = MAX_ARGS_SIZE
@@ -139,12 +147,14 @@ def _decode_tagged(obj: dict) -> Any:
         if tag == "float":
             number = float(value)
             if math.isfinite(number):
-                raise ValueError(value)
+                raise ValueError("only nan and infinities are tagged floats")
             return number
         if tag == "datetime":
             parsed = dt.datetime.fromisoformat(value)
             if "tz" in obj:
-                parsed = parsed.astimezone(ZoneInfo(obj["tz"]))
+                if parsed.tzinfo is not None:
+                    raise ValueError("a zoned datetime is stored as its wall-clock time")
+                parsed = parsed.replace(tzinfo=ZoneInfo(obj["tz"]), fold=obj.get("fold", 0))
             return parsed
         if tag == "date":
             return dt.date.fromisoformat(value)
@@ -163,7 +173,11 @@ def _decode_tagged(obj: dict) -> Any:
         if tag == "global":
             return _lookup(value, "function or class")
         if tag == "enum":
-            return _lookup(obj.get("cls"), "class")(value)
+            cls = _lookup(obj.get("cls"), "class")
+            # only an Enum's own lookup runs: decoding never calls a stored callable
+            if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+                raise DecodeError(f"{obj.get('cls')!r} in stored arguments is not an Enum")
+            return cls(value)
         if tag == "object":
             cls = _lookup(obj.get("cls"), "class")
             if not isinstance(cls, type) or not isinstance(value, dict):
@@ -173,8 +187,14 @@ def _decode_tagged(obj: dict) -> Any:
         raise
     except (TypeError, ValueError, KeyError, InvalidOperation, ZoneInfoNotFoundError,
             OverflowError) as exc:
-        raise DecodeError(f"bad stored value with tag {tag!r}: {exc}") from None
+        raise DecodeError(f"bad stored value with tag {str(tag)[:40]!r}: "
+                          f"{_one_line(exc)}") from None
     raise DecodeError(f"unknown type tag {str(tag)[:40]!r} in stored arguments")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text as one line (stored data may hold newlines)."""
+    return repr(str(exc))[1:-1][:200] or type(exc).__name__
 
 
 def _hashable(key: Any) -> Any:
@@ -208,8 +228,7 @@ def loads(text: str | bytes | None, max_size: int = MAX_ARGS_SIZE) -> Any:
     except RecursionError:
         raise DecodeError("stored arguments are nested too deeply") from None
     except (ValueError, TypeError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DecodeError(f"stored arguments are not valid JSON: {first_line[:200]}") from None
+        raise DecodeError(f"stored arguments are not valid JSON: {_one_line(exc)}") from None
 
 
 def decode_arguments(args_text: str | None, kwargs_text: str | None,
