@@ -141,6 +141,10 @@ class Connector(ABC):
         """A failure worth retrying: lock contention, lost connection, server restart."""
 
     @abstractmethod
+    def is_disconnect(self, exc: BaseException) -> bool:
+        """The connection or the server went away (not mere lock contention)."""
+
+    @abstractmethod
     def is_unique_violation(self, exc: BaseException) -> bool: ...
 
     @abstractmethod

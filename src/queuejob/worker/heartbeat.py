@@ -36,7 +36,8 @@ class Heartbeat(threading.Thread):
                     if self._conn is None:
                         self._conn = connector.connect()
                     connector.begin(self._conn)
-                    if not manager.heartbeat(self._conn, self.worker.id):
+                    if not manager.heartbeat(self._conn, self.worker.id) \
+                            and not self.worker._stopping:
                         # our row is gone (removed by an operator): register again
                         manager.register_worker(self._conn, self.worker.id, self.worker.hostname,
                                                 os.getpid(), self.worker.tree.to_string())

@@ -171,8 +171,18 @@ class Worker:
     # -- running -------------------------------------------------------------------------
     def _setup(self) -> None:
         self._conn = self._connect()
-        self._in_transaction(lambda conn: self.db.manager.register_worker(
-            conn, self.id, self.hostname, os.getpid(), self.tree.to_string()))
+        backoff = Backoff()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._in_transaction(lambda conn: self.db.manager.register_worker(
+                    conn, self.id, self.hostname, os.getpid(), self.tree.to_string()))
+                break
+            except Exception as exc:
+                # a busy SQLite file is no reason to give up at start-up
+                if time.monotonic() > deadline or self._hard_stop:
+                    raise
+                self._database_failed(exc, backoff)
         log.info("worker %s started: channels %s, %d job threads, database %s",
                  self.id, self.tree.to_string(), self.capacity, self.db.dialect)
         self.db._add_local_worker(self)
@@ -313,7 +323,8 @@ class Worker:
         delay = backoff.next()
         log.warning("%s; retrying in %.1fs", connector.describe_error(exc), delay)
         self._drop_connection()
-        self._disconnected_at = time.monotonic()
+        if connector.is_disconnect(exc):
+            self._disconnected_at = time.monotonic()
         deadline = time.monotonic() + delay
         while not self._hard_stop and time.monotonic() < deadline:
             self._wake.wait(deadline - time.monotonic())

@@ -153,6 +153,11 @@ class PostgresConnector(Connector):
                           | pg_errors.SerializationFailure | pg_errors.DeadlockDetected
                           | pg_errors.AdminShutdown | pg_errors.CannotConnectNow)
 
+    def is_disconnect(self, exc: BaseException) -> bool:
+        return self.is_transient(exc) and not isinstance(
+            exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected
+            | pg_errors.LockNotAvailable | pg_errors.QueryCanceled)
+
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, pg_errors.UniqueViolation)
 

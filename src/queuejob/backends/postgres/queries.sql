@@ -172,7 +172,8 @@ RETURNING uuid;
 
 -- name: register_worker
 INSERT INTO queue_worker (id, hostname, pid, channels, state, date_started, heartbeat)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, 'alive', now(), now());
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, 'alive', now(), now())
+ON CONFLICT (id) DO NOTHING;
 
 -- name: heartbeat
 UPDATE queue_worker SET heartbeat = now(), state = 'alive'

@@ -188,6 +188,10 @@ class SQLiteConnector(Connector):
         message = str(exc).lower()
         return "locked" in message or "busy" in message or "disk i/o" in message
 
+    def is_disconnect(self, exc: BaseException) -> bool:
+        # an embedded database has no connection to lose
+        return False
+
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and "unique" in str(exc).lower()
 

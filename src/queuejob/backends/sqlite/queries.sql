@@ -162,7 +162,8 @@ RETURNING uuid;
 
 -- name: register_worker
 INSERT INTO queue_worker (id, hostname, pid, channels, state, date_started, heartbeat)
-VALUES (:id, :hostname, :pid, :channels, 'alive', :now, :now);
+VALUES (:id, :hostname, :pid, :channels, 'alive', :now, :now)
+ON CONFLICT (id) DO NOTHING;
 
 -- name: heartbeat
 UPDATE queue_worker SET heartbeat = :now, state = 'alive' WHERE id = :id AND state <> 'stopped'
