@@ -76,6 +76,8 @@ class Connector(ABC):
     dialect: ClassVar[str]
     #: package holding queries.sql and migrations/
     package: ClassVar[str]
+    #: seconds a statement may wait for a lock or a connection before failing
+    lock_timeout: float = 10.0
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -172,14 +172,14 @@ class Worker:
     def _setup(self) -> None:
         self._conn = self._connect()
         backoff = Backoff()
-        deadline = time.monotonic() + 60
+        # a busy SQLite file is no reason to give up at start-up, a locked one is
+        deadline = time.monotonic() + 3 * self.db.connector.lock_timeout
         while True:
             try:
                 self._in_transaction(lambda conn: self.db.manager.register_worker(
                     conn, self.id, self.hostname, os.getpid(), self.tree.to_string()))
                 break
             except Exception as exc:
-                # a busy SQLite file is no reason to give up at start-up
                 if time.monotonic() > deadline or self._hard_stop:
                     raise
                 self._database_failed(exc, backoff)

@@ -58,6 +58,7 @@ class PostgresConnector(Connector):
         self.conninfo = conninfo
         self.display_url = masked(url)
         self.connect_timeout = connect_timeout
+        self.lock_timeout = connect_timeout
         self._pool_size = pool_size
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()

@@ -78,6 +78,7 @@ class SQLiteConnector(Connector):
         if sync not in SYNCHRONOUS:
             raise ConfigurationError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.synchronous = SYNCHRONOUS[sync]
+        self.lock_timeout = self.busy_timeout
         self.path = path
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
