@@ -180,9 +180,12 @@ class Worker:
                     conn, self.id, self.hostname, os.getpid(), self.tree.to_string()))
                 break
             except Exception as exc:
-                if time.monotonic() > deadline or self._hard_stop:
+                if not self.db.connector.is_transient(exc) or time.monotonic() > deadline \
+                        or self._hard_stop:
                     raise
-                self._database_failed(exc, backoff)
+                log.debug("registering: %s", self.db.connector.describe_error(exc))
+                self._drop_connection()
+                time.sleep(backoff.next())
         log.info("worker %s started: channels %s, %d job threads, database %s",
                  self.id, self.tree.to_string(), self.capacity, self.db.dialect)
         self.db._add_local_worker(self)
