@@ -9,6 +9,7 @@ transaction. The SQL is in each dialect's ``queries.sql``; the rules are in
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid as uuid_module
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,12 +46,27 @@ def spec_from_row(row: Mapping[str, Any]) -> ChannelSpec | None:
                        removal_interval=row["removal_interval"], paused=bool(row["paused"]))
 
 
+def needs_claim_lock(local_tree: ChannelTree, shared_tree: ChannelTree) -> bool:
+    """Rules that count the running jobs of all workers: global capacities, and
+    sequential or throttled channels of either tree."""
+    return any(spec.capacity is not None or spec.sequential or spec.throttle
+               for spec in shared_tree.specs.values()) \
+        or any(spec.sequential or spec.throttle for spec in local_tree.specs.values())
+
+
+def _json(value: Any) -> Any:
+    """JSON columns: parsed by psycopg, text from sqlite3."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 @dataclass
 class ClaimState:
-    """What a claim read, for the worker's logs and tests."""
+    """What a claim took, and what the next one should expect."""
 
     rows: list[Row]
     shared_tree: ChannelTree
+    #: the claim needed the claim lock (rules across workers are configured)
+    locked: bool = True
 
 
 @dataclass
@@ -117,23 +133,38 @@ class JobManager:
 
     # -- claiming ------------------------------------------------------------------------
     def claim(self, conn: Any, worker_id: str, local_tree: ChannelTree,
-              local_running: Mapping[str, int], limit: int) -> ClaimState:
+              local_running: Mapping[str, int], limit: int, *, lock_first: bool = True
+              ) -> ClaimState:
         """Start up to ``limit`` jobs for ``worker_id``, in one transaction that the
         caller opened (and commits). Capacities of the worker's tree bound its own
-        running jobs, those stored in the database bound all workers' jobs."""
-        self._run(conn, "lock_claims")
-        configs = self._run(conn, "channel_configs")
-        specs = [spec for spec in map(spec_from_row, configs) if spec is not None]
-        shared_tree = ChannelTree(specs)
+        running jobs, those stored in the database bound all workers' jobs.
+
+        Rules that hold across workers (global capacities, sequential, throttle) need
+        the running counts to stay true until the claim commits: such claims take the
+        claim lock first. Without such rules, claims run side by side, each skipping
+        the rows others have locked. ``lock_first`` says what the previous claim
+        found (``ClaimState.locked``), to take the lock before reading, not after.
+        """
+        locked = lock_first
+        if locked:
+            self._run(conn, "lock_claims")
+        configs, running, channels = self._claim_state(conn)
+        shared_tree = ChannelTree(spec for spec in map(spec_from_row, configs) if spec is not None)
+        if not locked and needs_claim_lock(local_tree, shared_tree):
+            # the counts just read may change before we commit: read them again locked
+            locked = True
+            self._run(conn, "lock_claims")
+            configs, running, channels = self._claim_state(conn)
+            shared_tree = ChannelTree(
+                spec for spec in map(spec_from_row, configs) if spec is not None)
+        locked = needs_claim_lock(local_tree, shared_tree)
         if limit <= 0:
-            return ClaimState([], shared_tree)
-        running = {row["channel"]: row["running"] for row in self._run(conn, "running_counts")}
+            return ClaimState([], shared_tree, locked)
         local = Limits(local_tree, local_running)
         shared = Limits(shared_tree, running)
-        channels = [row["name"] for row in self._run(conn, "pending_channels")]
         limits = per_channel_limits(channels, limit=limit, local=local, shared=shared)
         if not limits:
-            return ClaimState([], shared_tree)
+            return ClaimState([], shared_tree, locked)
         trees = (local_tree, shared_tree)
         sequential = sequential_channels(limits, trees)
         rows = self._run_many(conn, "channel_candidates", [
@@ -154,7 +185,7 @@ class JobManager:
                            global_running=running, failed_channels=failed,
                            last_started=last_started, now=0.0)
         if not selection.picked:
-            return ClaimState([], shared_tree)
+            return ClaimState([], shared_tree, locked)
         started = self._run_many(conn, "start_job", [
             {"id": cand.id, "worker_id": worker_id} for cand in selection.picked])
         if selection.throttled:
@@ -162,7 +193,17 @@ class JobManager:
                            [{"name": name} for name in selection.throttled])
         order = {cand.id: index for index, cand in enumerate(selection.picked)}
         started.sort(key=lambda row: order[row["id"]])
-        return ClaimState(started, shared_tree)
+        return ClaimState(started, shared_tree, locked)
+
+    def _claim_state(self, conn: Any) -> tuple[list[Row], dict[str, int], list[str]]:
+        """Global channel configuration, running jobs per channel and the channels
+        holding pending jobs, in one statement."""
+        row = self._run(conn, "claim_state")[0]
+        configs = _json(row["configs_json"])
+        for config in configs:
+            for key in ("sequential", "paused"):
+                config[key] = bool(config[key])
+        return configs, _json(row["running_json"]), _json(row["channels_json"])
 
     # -- outcomes ------------------------------------------------------------------------
     def record(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Outcome]:
@@ -201,7 +242,8 @@ class JobManager:
         """Retried attempts (with their eta) and released ones (unchanged) to pending."""
         rows = self._run_many(conn, "retry_job", [
             {"uuid": o.uuid, "attempt": o.attempt, "retry": o.retry, "result": o.result,
-             "eta_delay": o.eta_delay or 0.0} for o in outcomes if o.state == states.PENDING])
+             "eta_delay": float(o.eta_delay or 0.0)} for o in outcomes
+            if o.state == states.PENDING])
         released = self._run_many(conn, "release_job", [
             {"uuid": o.uuid, "attempt": o.attempt} for o in outcomes if o.state == RELEASED])
         if released:
@@ -217,6 +259,10 @@ class JobManager:
     def heartbeat(self, conn: Any, worker_id: str) -> bool:
         """Refresh the heartbeat; False when the worker row is gone or stopped."""
         return bool(self._run(conn, "heartbeat", {"id": worker_id}))
+
+    def started_by(self, conn: Any, worker_id: str) -> list[Row]:
+        """Jobs the database says ``worker_id`` is running."""
+        return self._run(conn, "started_by_worker", {"worker_id": worker_id})
 
     def stop_worker(self, conn: Any, worker_id: str) -> None:
         self._run(conn, "stop_worker", {"id": worker_id})
@@ -239,9 +285,9 @@ class JobManager:
                 continue
             holder = self._run(conn, "identity_holder", {"uuid": row["uuid"]})
             if holder:
-                self._run(conn, "finish_job", {
+                self._run_many(conn, "finish_job", [{
                     **params, "state": states.CANCELLED, "retry": row["retry"] + 1,
-                    "result": f"Superseded by {holder[0]['uuid']}", "exc_info": None})
+                    "result": f"Superseded by {holder[0]['uuid']}", "exc_info": None}])
                 continue
             if self._run(conn, "rescue_job", params):
                 rescued.append(row["uuid"])

@@ -121,6 +121,9 @@ class Worker:
         self._running: dict[str, Running] = {}
         self._unwritten: list[Outcome] = []
         self._claim_wanted = True
+        self._claim_locked = True
+        self._last_cycle = 0.0
+        self._reconcile = False
         self._stopping = False
         self._hard_stop = False
         self._grace_deadline = float("inf")
@@ -199,8 +202,7 @@ class Worker:
         backoff = Backoff()
         next_poll = time.monotonic() + self.poll_interval
         while not self._hard_stop:
-            with self._lock:
-                finished, self._finished = self._finished, []
+            finished = self._collect_finished()
             for outcome, _ in finished:
                 self._running.pop(outcome.uuid, None)
             writes = self._unwritten + [outcome for outcome, written in finished
@@ -214,7 +216,9 @@ class Worker:
                 if want:
                     self._claim_wanted = False
                 try:
+                    cycle_started = time.monotonic()
                     claimed = self._cycle(writes, free if want else 0)
+                    self._last_cycle = time.monotonic() - cycle_started
                 except Exception as exc:
                     self._unwritten = writes
                     self._claim_wanted = self._claim_wanted or want
@@ -247,20 +251,59 @@ class Worker:
             self._wake.wait(max(0.0, timeout))
             self._wake.clear()
 
+    def _collect_finished(self) -> list[tuple[Outcome, bool]]:
+        """Outcomes of the jobs that finished. When some finished and others still run,
+        linger a fifth of a cycle's time for those too: a cycle costs round trips and a
+        commit whatever the number of jobs it covers."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+        if not finished or self._stopping:
+            return finished
+        deadline = time.monotonic() + min(0.2 * self._last_cycle, 0.005)
+        while len(finished) < len(self._running):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake.wait(remaining)
+            self._wake.clear()
+            with self._lock:
+                finished += self._finished
+                self._finished = []
+        return finished
+
     def _cycle(self, writes: list[Outcome], free: int) -> list[dict[str, Any]]:
         """One transaction: write finished jobs' outcomes, then claim up to ``free``."""
         manager = self.db.manager
 
         def work(conn: Any) -> list[dict[str, Any]]:
+            if self._reconcile:
+                self._give_back_forgotten(conn)
             if writes:
                 for outcome in manager.record(conn, writes):
                     self.lost_ownership(outcome)
             if free <= 0:
                 return []
             running = Counter(item.row["channel"] for item in self._running.values())
-            return manager.claim(conn, self.id, self.tree, running, free).rows
+            state = manager.claim(conn, self.id, self.tree, running, free,
+                                  lock_first=self._claim_locked)
+            self._claim_locked = state.locked
+            return state.rows
 
         return self._in_transaction(work)
+
+    def _give_back_forgotten(self, conn: Any) -> None:
+        """After a failed transaction whose commit may have gone through (the answer
+        was lost with the connection), jobs may be started by this worker in the
+        database that it does not run: give them back to pending."""
+        rows = self.db.manager.started_by(conn, self.id)
+        forgotten = [Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
+                             retry=row["retry"], identity_key=row["identity_key"])
+                     for row in rows if row["uuid"] not in self._running]
+        if forgotten:
+            log.warning("giving back %d job(s) claimed by a transaction whose answer was "
+                        "lost", len(forgotten))
+            self.db.manager.record(conn, forgotten)
+        self._reconcile = False
 
     def _run_job(self, row: dict[str, Any]) -> None:
         try:
@@ -326,6 +369,7 @@ class Worker:
         delay = backoff.next()
         log.warning("%s; retrying in %.1fs", connector.describe_error(exc), delay)
         self._drop_connection()
+        self._reconcile = True
         if connector.is_disconnect(exc):
             self._disconnected_at = time.monotonic()
         deadline = time.monotonic() + delay

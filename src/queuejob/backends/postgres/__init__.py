@@ -123,18 +123,12 @@ class PostgresConnector(Connector):
 
     def execute_many(self, conn: psycopg.Connection, name: str,
                      params: Sequence[Mapping[str, Any]]) -> list[Row]:
+        # the batch queries take one array per parameter (unnest): one statement,
+        # one round trip, whatever the number of rows
         if not params:
             return []
-        rows: list[Row] = []
-        with conn.cursor(row_factory=dict_row) as cursor:
-            # executemany runs in pipeline mode: one round trip for the whole batch
-            cursor.executemany(self.queries[name], params, returning=True)
-            while True:
-                if cursor.description is not None:
-                    rows.extend(_convert_row(row) for row in cursor.fetchall())
-                if not cursor.nextset():
-                    break
-        return rows
+        arrays = {key: [row[key] for row in params] for key in params[0]}
+        return self.execute(conn, name, arrays)
 
     def execute_sql(self, conn: psycopg.Connection, sql: str, params: Any = ()) -> Any:
         # the application's queries get psycopg's default rows (tuples)

@@ -1,6 +1,10 @@
 -- Named queries of the PostgreSQL dialect. Same names and parameters as sqlite/queries.sql.
 -- Parameters are %(name)s (psycopg); times come from the server's clock (now()), never
 -- from a worker's, so that machines with drifting clocks agree on etas and heartbeats.
+--
+-- Queries marked "(batch)" are run through the connector's execute_many: each parameter
+-- is an array holding that parameter of every row, and the query handles all the rows
+-- in one statement (unnest), one round trip for a whole batch.
 
 -- name: insert_job
 -- Store one job. Returns its uuid, or no row when a pending or enqueued job holds the
@@ -27,8 +31,9 @@ LIMIT 1;
 SELECT * FROM queue_job WHERE uuid = %(uuid)s;
 
 -- name: load_job_for_update
--- A row a manual action is about to change, locked until the action commits.
-SELECT * FROM queue_job WHERE uuid = %(uuid)s FOR UPDATE;
+-- (batch) Rows a manual action is about to change, locked until the action commits
+-- (in id order, so that two actions on the same jobs cannot deadlock).
+SELECT * FROM queue_job WHERE uuid = ANY(%(uuid)s::uuid[]) ORDER BY id FOR UPDATE;
 
 -- name: job_exists
 SELECT 1 FROM queue_job WHERE uuid = %(uuid)s;
@@ -43,13 +48,15 @@ UPDATE queue_job SET state = %(state)s, retry = %(retry)s, max_retries = %(max_r
 WHERE uuid = %(uuid)s;
 
 -- name: set_job_state
--- A manual action (requeue, set done, cancel) on a job whose state was checked.
-UPDATE queue_job SET state = %(state)s, result = %(result)s, retry = %(retry)s,
-    exc_info = CASE WHEN %(state)s = 'done' THEN NULL ELSE exc_info END,
+-- (batch) A manual action (requeue, set done, cancel) on jobs whose state was checked.
+UPDATE queue_job AS job SET state = change.state, result = change.result, retry = change.retry,
+    exc_info = CASE WHEN change.state = 'done' THEN NULL ELSE job.exc_info END,
     date_enqueued = NULL,
-    date_started = CASE WHEN %(state)s = 'pending' THEN NULL ELSE date_started END,
-    date_done = CASE WHEN %(state)s IN ('done', 'cancelled') THEN now() ELSE NULL END
-WHERE uuid = %(uuid)s;
+    date_started = CASE WHEN change.state = 'pending' THEN NULL ELSE job.date_started END,
+    date_done = CASE WHEN change.state IN ('done', 'cancelled') THEN now() ELSE NULL END
+FROM unnest(%(uuid)s::uuid[], %(state)s::text[], %(result)s::text[], %(retry)s::int[])
+    AS change(uuid, state, result, retry)
+WHERE job.uuid = change.uuid;
 
 -- name: notify_jobs
 -- Wake the workers: jobs became pending (requeued, rescued, released). Delivered at commit.
@@ -60,24 +67,34 @@ SELECT pg_notify('queuejob', '');
 -- commits and capacities hold across all workers. Claims are short and batched.
 SELECT pg_advisory_xact_lock(1902466193);
 
--- name: running_counts
-SELECT channel, count(*) AS running FROM queue_job WHERE state = 'started' GROUP BY channel;
+-- name: claim_state
+-- What a claim reads before choosing jobs, in one statement (one snapshot): the global
+-- channel configuration, the running jobs per channel, and the channels holding pending
+-- jobs (found by a skip scan of the pending index: one probe per channel, whatever the
+-- number of pending jobs). When the claim lock is needed it is taken by the statement
+-- before this one: a statement's snapshot is taken when it starts, so counts read in the
+-- statement that takes the lock could be stale.
+SELECT
+    (SELECT coalesce(json_agg(json_build_object(
+        'name', name, 'capacity', capacity, 'sequential', sequential, 'throttle', throttle,
+        'removal_interval', removal_interval, 'paused', paused,
+        'since_last_start', extract(epoch FROM now() - last_started)::float8)), '[]')
+     FROM queue_channel) AS configs_json,
+    (SELECT coalesce(json_object_agg(channel, running), '{}') FROM (
+        SELECT channel, count(*) AS running FROM queue_job
+        WHERE state = 'started' GROUP BY channel) AS counts) AS running_json,
+    (WITH RECURSIVE pending(name) AS (
+        SELECT min(channel) FROM queue_job WHERE state = 'pending'
+        UNION ALL
+        SELECT (SELECT min(channel) FROM queue_job
+                WHERE state = 'pending' AND channel > pending.name)
+        FROM pending WHERE pending.name IS NOT NULL)
+     SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL) AS channels_json;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the server's clock.
 SELECT *, extract(epoch FROM now() - last_started)::float8 AS since_last_start
 FROM queue_channel;
-
--- name: pending_channels
--- Distinct channels holding pending jobs, by a skip scan of the pending index: one
--- index probe per channel, whatever the number of pending jobs.
-WITH RECURSIVE pending(name) AS (
-    SELECT min(channel) FROM queue_job WHERE state = 'pending'
-    UNION ALL
-    SELECT (SELECT min(channel) FROM queue_job WHERE state = 'pending' AND channel > pending.name)
-    FROM pending WHERE pending.name IS NOT NULL
-)
-SELECT name FROM pending WHERE name IS NOT NULL;
 
 -- name: failed_channels
 WITH RECURSIVE failed(name) AS (
@@ -89,55 +106,77 @@ WITH RECURSIVE failed(name) AS (
 SELECT name FROM failed WHERE name IS NOT NULL;
 
 -- name: channel_candidates
--- The first due jobs of one channel in start order.
-SELECT id, channel, priority, date_created, true AS due FROM queue_job
-WHERE state = 'pending' AND channel = %(channel)s AND (eta IS NULL OR eta <= now())
-ORDER BY priority, date_created, id
-LIMIT %(limit)s;
+-- (batch) The first due jobs of each channel in start order, up to each channel's limit:
+-- one index scan per channel (queue_job_pending), stopped at the limit.
+SELECT job.id, job.channel, job.priority, job.date_created, true AS due
+FROM unnest(%(channel)s::text[], %(limit)s::int[]) AS wanted(channel, room)
+CROSS JOIN LATERAL (
+    SELECT id, channel, priority, date_created FROM queue_job
+    WHERE state = 'pending' AND channel = wanted.channel AND (eta IS NULL OR eta <= now())
+    ORDER BY priority, date_created, id
+    LIMIT wanted.room
+    -- claims without the claim lock run side by side: each takes other rows
+    FOR UPDATE SKIP LOCKED
+) AS job;
 
 -- name: channel_head
--- The first job of a channel in start order, due or not (sequential channels).
-SELECT id, channel, priority, date_created, (eta IS NULL OR eta <= now()) AS due
-FROM queue_job
-WHERE state = 'pending' AND channel = %(channel)s
-ORDER BY priority, date_created, id
-LIMIT 1;
+-- (batch) The first job of each channel in start order, due or not (sequential channels,
+-- always claimed under the claim lock: no row may be skipped).
+SELECT job.id, job.channel, job.priority, job.date_created,
+    (job.eta IS NULL OR job.eta <= now()) AS due
+FROM unnest(%(channel)s::text[]) AS wanted(channel)
+CROSS JOIN LATERAL (
+    SELECT id, channel, priority, date_created, eta FROM queue_job
+    WHERE state = 'pending' AND channel = wanted.channel
+    ORDER BY priority, date_created, id
+    LIMIT 1
+) AS job;
 
 -- name: start_job
--- Take a chosen job. The state check skips a job that a manual action moved since the
--- read: manual actions do not take the claim lock.
-UPDATE queue_job SET state = 'started', worker_id = %(worker_id)s, attempt = attempt + 1,
-    date_enqueued = now(), date_started = now(), date_done = NULL
-WHERE id = %(id)s AND state = 'pending'
-RETURNING *;
+-- (batch) Take the chosen jobs. The state check skips a job that a manual action moved
+-- since the read: manual actions do not take the claim lock.
+UPDATE queue_job AS job SET state = 'started', worker_id = chosen.worker_id,
+    attempt = job.attempt + 1, date_enqueued = now(), date_started = now(), date_done = NULL
+FROM unnest(%(id)s::bigint[], %(worker_id)s::text[]) AS chosen(id, worker_id)
+WHERE job.id = chosen.id AND job.state = 'pending'
+RETURNING job.*;
 
 -- name: touch_throttle
-INSERT INTO queue_channel (name, last_started) VALUES (%(name)s, now())
+-- (batch)
+INSERT INTO queue_channel (name, last_started)
+SELECT name, now() FROM unnest(%(name)s::text[]) AS throttled(name)
 ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 
 -- name: finish_job
--- Record the outcome of an attempt: done, failed or cancelled. Fenced: only the attempt
--- that is still started writes; a late write of a rescued attempt changes nothing.
-UPDATE queue_job SET state = %(state)s, retry = %(retry)s, result = %(result)s,
-    exc_info = %(exc_info)s,
-    date_done = CASE WHEN %(state)s IN ('done', 'cancelled') THEN now() ELSE NULL END
-WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
-RETURNING uuid;
+-- (batch) Record the outcomes of attempts: done, failed or cancelled. Fenced: only the
+-- attempt that is still started writes; a late write of a rescued attempt changes nothing.
+UPDATE queue_job AS job SET state = outcome.state, retry = outcome.retry,
+    result = outcome.result, exc_info = outcome.exc_info,
+    date_done = CASE WHEN outcome.state IN ('done', 'cancelled') THEN now() ELSE NULL END
+FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(state)s::text[], %(retry)s::int[],
+            %(result)s::text[], %(exc_info)s::text[])
+    AS outcome(uuid, attempt, state, retry, result, exc_info)
+WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
+RETURNING job.uuid;
 
 -- name: retry_job
--- A retried attempt goes back to pending with its eta (fenced like finish_job).
-UPDATE queue_job SET state = 'pending', retry = %(retry)s, result = %(result)s, exc_info = NULL,
-    eta = now() + make_interval(secs => %(eta_delay)s::float8),
+-- (batch) Retried attempts go back to pending with their eta (fenced like finish_job).
+UPDATE queue_job AS job SET state = 'pending', retry = outcome.retry,
+    result = outcome.result, exc_info = NULL,
+    eta = now() + make_interval(secs => outcome.eta_delay),
     date_enqueued = NULL, date_started = NULL
-WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
-RETURNING uuid;
+FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(retry)s::int[], %(result)s::text[],
+            %(eta_delay)s::float8[]) AS outcome(uuid, attempt, retry, result, eta_delay)
+WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
+RETURNING job.uuid;
 
 -- name: release_job
--- Shutdown: an attempt that did not finish in the grace period goes back to pending,
--- its retry unchanged (fenced).
-UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
-WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
-RETURNING uuid;
+-- (batch) Shutdown: attempts that did not finish in the grace period go back to pending,
+-- their retry unchanged (fenced).
+UPDATE queue_job AS job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[]) AS outcome(uuid, attempt)
+WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
+RETURNING job.uuid;
 
 -- name: identity_holder
 -- The pending or enqueued job that holds the identity key of a started attempt, if
@@ -147,6 +186,10 @@ JOIN queue_job AS other ON other.identity_key = job.identity_key
     AND other.state IN ('pending', 'enqueued') AND other.uuid <> job.uuid
 WHERE job.uuid = %(uuid)s AND job.identity_key IS NOT NULL
 LIMIT 1;
+
+-- name: started_by_worker
+SELECT uuid, attempt, retry, identity_key FROM queue_job
+WHERE state = 'started' AND worker_id = %(worker_id)s;
 
 -- name: orphaned_jobs
 -- Started jobs whose worker is not alive (dead, stopped or unknown).
@@ -248,7 +291,8 @@ ORDER BY date_done
 LIMIT %(limit)s;
 
 -- name: delete_job
-DELETE FROM queue_job WHERE id = %(id)s AND state IN ('done', 'cancelled');
+-- (batch)
+DELETE FROM queue_job WHERE id = ANY(%(id)s::bigint[]) AND state IN ('done', 'cancelled');
 
 -- name: create_migration_table
 CREATE TABLE IF NOT EXISTS queuejob_migration (

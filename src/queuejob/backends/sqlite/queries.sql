@@ -2,6 +2,8 @@
 -- Parameters are :name; :now is supplied by the connector (seconds since the epoch).
 -- Every writing transaction is opened with BEGIN IMMEDIATE by the connector: with one
 -- writer at a time, a claim's reads and its updates see one consistent state.
+-- Queries that PostgreSQL runs as one statement for a batch (marked "(batch)" there)
+-- are run here once per row, in process: a statement costs microseconds, not a round trip.
 
 -- name: insert_job
 -- Store one job. Returns its uuid, or no row when a pending or enqueued job holds
@@ -53,23 +55,31 @@ WHERE uuid = :uuid;
 -- already gives this transaction the only write lock.
 SELECT 1;
 
--- name: running_counts
-SELECT channel, count(*) AS running FROM queue_job WHERE state = 'started' GROUP BY channel;
+-- name: claim_state
+-- What a claim reads before choosing jobs, in one statement: the global channel
+-- configuration, the running jobs per channel, and the channels holding pending jobs
+-- (found by a skip scan of the pending index: one probe per channel, whatever the
+-- number of pending jobs).
+SELECT
+    (SELECT json_group_array(json_object(
+        'name', name, 'capacity', capacity, 'sequential', sequential, 'throttle', throttle,
+        'removal_interval', removal_interval, 'paused', paused,
+        'since_last_start', :now - last_started))
+     FROM queue_channel) AS configs_json,
+    (SELECT json_group_object(channel, running) FROM (
+        SELECT channel, count(*) AS running FROM queue_job
+        WHERE state = 'started' GROUP BY channel)) AS running_json,
+    (WITH RECURSIVE pending(name) AS (
+        SELECT min(channel) FROM queue_job WHERE state = 'pending'
+        UNION ALL
+        SELECT (SELECT min(channel) FROM queue_job
+                WHERE state = 'pending' AND channel > pending.name)
+        FROM pending WHERE pending.name IS NOT NULL)
+     SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) AS channels_json;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the database's clock.
 SELECT *, :now - last_started AS since_last_start FROM queue_channel;
-
--- name: pending_channels
--- Distinct channels holding pending jobs, by a skip scan of the pending index: one
--- index probe per channel, whatever the number of pending jobs.
-WITH RECURSIVE pending(name) AS (
-    SELECT min(channel) FROM queue_job WHERE state = 'pending'
-    UNION ALL
-    SELECT (SELECT min(channel) FROM queue_job WHERE state = 'pending' AND channel > pending.name)
-    FROM pending WHERE pending.name IS NOT NULL
-)
-SELECT name FROM pending WHERE name IS NOT NULL;
 
 -- name: failed_channels
 WITH RECURSIVE failed(name) AS (
@@ -137,6 +147,10 @@ JOIN queue_job AS other ON other.identity_key = job.identity_key
     AND other.state IN ('pending', 'enqueued') AND other.uuid <> job.uuid
 WHERE job.uuid = :uuid AND job.identity_key IS NOT NULL
 LIMIT 1;
+
+-- name: started_by_worker
+SELECT uuid, attempt, retry, identity_key FROM queue_job
+WHERE state = 'started' AND worker_id = :worker_id;
 
 -- name: orphaned_jobs
 -- Started jobs whose worker is not alive (dead, stopped or unknown).
