@@ -174,3 +174,13 @@ def seq_job(session, model_name, path, fail=False):
 def not_a_job(session, model_name):
     """Undecorated: a worker must refuse it."""
     raise AssertionError("must never run")
+
+
+class BadText:
+    def __str__(self):
+        raise RuntimeError("no text for you")
+
+
+@job
+def returns_bad_text(session, model_name):
+    return BadText()

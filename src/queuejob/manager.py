@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid as uuid_module
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,9 @@ from .core.errors import JobStateError, NoSuchJobError
 from .core.job import Job
 from .core.outcome import RELEASED, Outcome
 from .core.scheduling import Candidate, Limits, per_channel_limits, select, sequential_channels
+
+#: a job that kills its worker this many times fails, even with max_retries=0
+DEATHS_WHEN_RETRYING_FOREVER = 5
 
 log = logging.getLogger("queuejob.manager")
 
@@ -148,13 +151,17 @@ class JobManager:
         locked = lock_first
         if locked:
             self._run(conn, "lock_claims")
-        configs, running, channels = self._claim_state(conn)
+        configs, running, channels, alive = self._claim_state(conn, worker_id)
+        if not alive:
+            # marked dead while alive (a long pause): be alive again before claiming, in
+            # this transaction, so that no rescuer takes the jobs claimed now
+            self.heartbeat(conn, worker_id)
         shared_tree = ChannelTree(spec for spec in map(spec_from_row, configs) if spec is not None)
         if not locked and needs_claim_lock(local_tree, shared_tree):
             # the counts just read may change before we commit: read them again locked
             locked = True
             self._run(conn, "lock_claims")
-            configs, running, channels = self._claim_state(conn)
+            configs, running, channels, _ = self._claim_state(conn, worker_id)
             shared_tree = ChannelTree(
                 spec for spec in map(spec_from_row, configs) if spec is not None)
         locked = needs_claim_lock(local_tree, shared_tree)
@@ -195,15 +202,17 @@ class JobManager:
         started.sort(key=lambda row: order[row["id"]])
         return ClaimState(started, shared_tree, locked)
 
-    def _claim_state(self, conn: Any) -> tuple[list[Row], dict[str, int], list[str]]:
-        """Global channel configuration, running jobs per channel and the channels
-        holding pending jobs, in one statement."""
-        row = self._run(conn, "claim_state")[0]
+    def _claim_state(self, conn: Any, worker_id: str
+                     ) -> tuple[list[Row], dict[str, int], list[str], bool]:
+        """Global channel configuration, running jobs per channel, the channels holding
+        pending jobs, and whether the worker is alive in the database: one statement."""
+        row = self._run(conn, "claim_state", {"worker_id": worker_id})[0]
         configs = _json(row["configs_json"])
         for config in configs:
             for key in ("sequential", "paused"):
                 config[key] = bool(config[key])
-        return configs, _json(row["running_json"]), _json(row["channels_json"])
+        return (configs, _json(row["running_json"]), _json(row["channels_json"]),
+                row["worker_state"] == "alive")
 
     # -- outcomes ------------------------------------------------------------------------
     def record(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Outcome]:
@@ -223,13 +232,14 @@ class JobManager:
         # superseded: it ends cancelled, so that the key stays unique. One at a time, so
         # that each check sees the attempts put back before it
         for outcome in keyed:
-            holder = self._run(conn, "identity_holder", {"uuid": outcome.uuid})
+            holder, rows = self._keyed_to_pending(
+                conn, outcome.uuid, lambda outcome=outcome: self._back_to_pending(conn, [outcome]))
             if holder:
                 outcome.state = states.CANCELLED
-                outcome.result = f"Superseded by {holder[0]['uuid']}"
+                outcome.result = f"Superseded by {holder}"
                 finish.append(outcome)
             else:
-                written.update(row["uuid"] for row in self._back_to_pending(conn, [outcome]))
+                written.update(row["uuid"] for row in rows)
         if finish:
             rows = self._run_many(conn, "finish_job", [
                 {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
@@ -237,6 +247,29 @@ class JobManager:
             written.update(row["uuid"] for row in rows)
         written.update(row["uuid"] for row in self._back_to_pending(conn, back))
         return [o for o in outcomes if o.uuid not in written]
+
+    def _keyed_to_pending(self, conn: Any, job_uuid: str, write: Callable[[], list[Row]]
+                          ) -> tuple[str | None, list[Row]]:
+        """Put a job that holds an identity key back to pending with ``write``, unless
+        another pending or enqueued job holds the key: (that job's uuid, rows written).
+
+        The check and the write are two statements: on PostgreSQL another transaction
+        may make a job with the key pending in between, and the unique index then
+        refuses the write. The write runs in a savepoint, and such a refusal means
+        superseded, like the check."""
+        holder = self._run(conn, "identity_holder", {"uuid": job_uuid})
+        if holder:
+            return holder[0]["uuid"], []
+        try:
+            with self.connector.savepoint(conn):
+                return None, write()
+        except Exception as exc:
+            if not self.connector.is_unique_violation(exc):
+                raise
+            holder = self._run(conn, "identity_holder", {"uuid": job_uuid})
+            if not holder:
+                raise
+            return holder[0]["uuid"], []
 
     def _back_to_pending(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Row]:
         """Retried attempts (with their eta) and released ones (unchanged) to pending."""
@@ -267,29 +300,34 @@ class JobManager:
     def stop_worker(self, conn: Any, worker_id: str) -> None:
         self._run(conn, "stop_worker", {"id": worker_id})
 
-    def rescue(self, conn: Any, dead_after: float) -> RescueReport:
+    def rescue(self, conn: Any, dead_after: float, rescuer: str = "") -> RescueReport:
         """Mark workers silent for ``dead_after`` seconds dead and put the started jobs
         of workers that are not alive back to pending, counting a retry; a job whose
-        retries are used up ends failed. Idempotent: each write is fenced."""
-        dead = self._run(conn, "mark_dead_workers", {"dead_after": dead_after})
+        retries are used up ends failed (a job that keeps killing its worker must not
+        loop forever: with ``max_retries=0`` it fails after DEATHS_WHEN_RETRYING_FOREVER
+        deaths). Idempotent: each write is fenced. The ``rescuer``'s own jobs are left
+        alone: it is alive, whatever its row says."""
+        dead = self._run(conn, "mark_dead_workers",
+                         {"dead_after": dead_after, "rescuer": rescuer})
         rescued: list[str] = []
         failed: list[str] = []
-        for row in self._run(conn, "orphaned_jobs"):
+        for row in self._run(conn, "orphaned_jobs", {"rescuer": rescuer}):
             deaths = row["worker_deaths"] + 1
             params = {"uuid": row["uuid"], "attempt": row["attempt"]}
-            if row["max_retries"] and row["retry"] + 1 >= row["max_retries"]:
+            if (row["max_retries"] and row["retry"] + 1 >= row["max_retries"]) or (
+                    not row["max_retries"] and deaths >= DEATHS_WHEN_RETRYING_FOREVER):
                 times = "once" if deaths == 1 else f"{deaths} times"
                 message = f"worker died while running this job ({times})"
                 if self._run(conn, "fail_dead_job", {**params, "exc_info": message}):
                     failed.append(row["uuid"])
                 continue
-            holder = self._run(conn, "identity_holder", {"uuid": row["uuid"]})
+            holder, rows = self._keyed_to_pending(
+                conn, row["uuid"], lambda params=params: self._run(conn, "rescue_job", params))
             if holder:
                 self._run_many(conn, "finish_job", [{
                     **params, "state": states.CANCELLED, "retry": row["retry"] + 1,
-                    "result": f"Superseded by {holder[0]['uuid']}", "exc_info": None}])
-                continue
-            if self._run(conn, "rescue_job", params):
+                    "result": f"Superseded by {holder}", "exc_info": None}])
+            elif rows:
                 rescued.append(row["uuid"])
         if rescued:
             self._run(conn, "notify_jobs")
@@ -345,7 +383,15 @@ class JobManager:
         if refusals:
             more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
             raise JobStateError(refusals[0] + more)
-        self._run_many(conn, "set_job_state", updates)
+        try:
+            with self.connector.savepoint(conn):
+                self._run_many(conn, "set_job_state", updates)
+        except Exception as exc:
+            if not self.connector.is_unique_violation(exc):
+                raise
+            # another transaction made a job with one of these keys pending meanwhile
+            raise JobStateError(f"cannot {verb} these jobs: another job with the same "
+                                "identity key became pending meanwhile") from None
         if target == states.PENDING:
             self._run(conn, "notify_jobs")
         return wanted
@@ -387,15 +433,22 @@ class JobManager:
         return [row["uuid"] for row in rows]
 
     # -- removal of old jobs -------------------------------------------------------------
-    def remove_old_jobs(self, conn: Any, tree: ChannelTree, limit: int = 500) -> int:
-        """Delete up to ``limit`` done or cancelled jobs older than their channel's
-        removal interval (days, default 30); failed jobs are kept."""
+    def remove_old_jobs(self, conn: Any, tree: ChannelTree, limit: int = 500,
+                        after: tuple[Any, int] | None = None) -> tuple[int, tuple | None]:
+        """Look at up to ``limit`` done or cancelled jobs old enough for the shortest
+        removal interval, from ``after`` (a (date_done, id) position) on; delete those
+        older than their own channel's interval (days, default 30). Failed jobs are
+        kept. Returns (jobs deleted, position to go on from, None at the end), so that
+        jobs of channels that keep theirs longer never hide the others'."""
         shortest = min([tree.removal_interval_days(name) for name in tree.specs]
                        + [tree.removal_interval_days("root")])
-        rows = self._run(conn, "removable_jobs",
-                         {"older_than": shortest * 86400.0, "limit": limit})
+        after_done, after_id = after or (None, 0)
+        rows = self._run(conn, "removable_jobs", {
+            "older_than": shortest * 86400.0, "after_done": after_done, "after_id": after_id,
+            "limit": limit})
         expired = [{"id": row["id"]} for row in rows
                    if row["age"] > tree.removal_interval_days(row["channel"]) * 86400.0]
         if expired:
             self._run_many(conn, "delete_job", expired)
-        return len(expired)
+        position = (rows[-1]["date_done"], rows[-1]["id"]) if len(rows) == limit else None
+        return len(expired), position

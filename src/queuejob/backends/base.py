@@ -12,7 +12,8 @@ import datetime as dt
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar
@@ -88,11 +89,17 @@ class Connector(ABC):
 
     # -- connections and transactions ----------------------------------------------------
     @abstractmethod
-    def connect(self) -> Any:
-        """A new connection, configured, outside any transaction."""
+    def connect(self, worker: bool = False) -> Any:
+        """A new connection, configured, outside any transaction. ``worker``: for a
+        worker's own bookkeeping (claims, outcomes, heartbeats), which never waits on
+        a lock for long nor stays idle inside a transaction."""
 
     @abstractmethod
     def close_connection(self, conn: Any) -> None: ...
+
+    def is_closed(self, conn: Any) -> bool:
+        """The connection is closed or broken and must be replaced."""
+        return False
 
     @abstractmethod
     def begin(self, conn: Any) -> None:
@@ -152,6 +159,19 @@ class Connector(ABC):
     @abstractmethod
     def describe_error(self, exc: BaseException) -> str:
         """One line for a log or the CLI."""
+
+    # -- savepoints ----------------------------------------------------------------------
+    @contextmanager
+    def savepoint(self, conn: Any) -> Iterator[None]:
+        """A part of the current transaction that can fail alone (rolled back to the
+        savepoint, the transaction goes on)."""
+        self.execute(conn, "savepoint")
+        try:
+            yield
+        except BaseException:
+            self.execute(conn, "rollback_to_savepoint")
+            raise
+        self.execute(conn, "release_savepoint")
 
     # -- wake-ups ------------------------------------------------------------------------
     @abstractmethod

@@ -28,6 +28,10 @@ def result_text(result: Any) -> str | None:
     return None if result is None else cap_text(str(result))
 
 
+class ResultError(Exception):
+    """The function's return value cannot be turned into text."""
+
+
 @dataclass(slots=True)
 class Outcome:
     """The write that ends one attempt (one claimed ``attempt`` of job ``uuid``)."""
@@ -55,7 +59,11 @@ def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
     common = {"uuid": job.uuid, "attempt": attempt, "retry": job.retry,
               "identity_key": job.identity_key}
     if error is None:
-        return Outcome(state=states.DONE, result=result_text(job.result), **common)
+        try:
+            return Outcome(state=states.DONE, result=result_text(job.result), **common)
+        except Exception as exc:  # a __str__ that raises: the attempt failed
+            error = ResultError(f"the job's return value cannot be stored as text: {exc!r}")
+            error.__cause__ = exc
     if isinstance(error, NothingToDoJob):
         return Outcome(state=states.DONE, result=result_text(str(error)), **common)
     if isinstance(error, RetryableJobError):

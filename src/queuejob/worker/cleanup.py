@@ -18,7 +18,9 @@ def remove_old_jobs(worker: Any, conn: Any) -> int:
     manager = worker.db.manager
     tree = manager.shared_tree(conn).with_specs(
         spec for name, spec in worker.tree.specs.items() if spec.removal_interval is not None)
-    removed = manager.remove_old_jobs(conn, tree, limit=BATCH)
+    removed, worker._cleanup_cursor = manager.remove_old_jobs(
+        conn, tree, limit=BATCH, after=worker._cleanup_cursor)
     if removed:
         log.info("removed %d old done or cancelled job(s)", removed)
-    return removed
+    # a full batch read: go on soon from where it stopped
+    return BATCH if worker._cleanup_cursor is not None else removed

@@ -72,27 +72,29 @@ def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[]
         return failure(row["uuid"], attempt, row["retry"],
                        f"cannot decode the stored arguments: {exc}"), False
     session = JobSession(worker, get_connection, job)
+    connector = worker.db.connector
     error: BaseException | None = None
     try:
         job.perform(session)
     except BaseException as exc:
         error = exc
-    if error is not None and worker.db.connector.is_transient(error):
+    if error is not None and connector.is_transient(error):
         # the database was busy or went away under the job: try again soon
-        error = RetryableJobError(worker.db.connector.describe_error(error), seconds=5)
-        if job.max_retries and job.retry >= job.max_retries:
-            error = FailedJobError(f"Max. retries ({job.max_retries}) reached: {error}")
+        error = database_retry(job, connector.describe_error(error))
     outcome = outcome_of(job, attempt, error)
     if not session.used:
+        if session._conn is not None and connector.is_closed(session._conn):
+            worker.connection_failed(session._conn)
         return outcome, False
-    connector = worker.db.connector
     conn = session.connection
     if outcome.state != states.DONE:
         try:
             connector.rollback(conn)
-        except Exception as exc:
-            worker.connection_failed(conn, exc)
+        except Exception:
+            worker.connection_failed(conn)
         return outcome, False
+    # the job wrote through its session: its done state commits with its writes,
+    # fenced on its attempt, so that both stand or neither does
     try:
         lost = worker.db.manager.record(conn, [outcome])
         if lost:
@@ -104,10 +106,19 @@ def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[]
         return outcome, True
     except Exception as exc:
         connector.rollback_if_open(conn)
-        worker.connection_failed(conn, exc)
-        # the job's writes are gone with its transaction: run it again
-        log.warning("job %s: its outcome and writes could not be committed (%s); "
-                    "it will run again", outcome.uuid, connector.describe_error(exc))
-        return Outcome(uuid=outcome.uuid, attempt=attempt, state="released",
-                       retry=row["retry"], identity_key=outcome.identity_key), False
+        if connector.is_transient(exc):
+            worker.connection_failed(conn)
+            # its writes are gone with the transaction: it runs again (a counted retry)
+            log.warning("job %s: its writes and outcome could not be committed (%s); it "
+                        "will run again", outcome.uuid, connector.describe_error(exc))
+            return outcome_of(job, attempt, database_retry(job, connector.describe_error(exc))
+                              ), False
+        # refused at commit (a deferred constraint...): the attempt failed
+        return outcome_of(job, attempt, exc), False
 
+
+def database_retry(job: Any, message: str) -> BaseException:
+    """A database failure under a job: retried after 5 s, counting the attempt."""
+    if job.max_retries and job.retry >= job.max_retries:
+        return FailedJobError(f"Max. retries ({job.max_retries}) reached: {message}")
+    return RetryableJobError(message, seconds=5)

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger("queuejob.worker")
@@ -30,11 +31,12 @@ class Heartbeat(threading.Thread):
     def run(self) -> None:
         connector = self.worker.db.connector
         manager = self.worker.db.manager
+        last_beat = time.monotonic()
         try:
             while not self._stop_event.wait(self.worker.heartbeat_interval):
                 try:
                     if self._conn is None:
-                        self._conn = connector.connect()
+                        self._conn = connector.connect(worker=True)
                     connector.begin(self._conn)
                     if not manager.heartbeat(self._conn, self.worker.id) \
                             and not self.worker._stopping:
@@ -42,8 +44,15 @@ class Heartbeat(threading.Thread):
                         manager.register_worker(self._conn, self.worker.id, self.worker.hostname,
                                                 os.getpid(), self.worker.tree.to_string())
                     connector.commit(self._conn)
+                    now = time.monotonic()
+                    if now - last_beat > 2 * self.worker.heartbeat_interval:
+                        # this beat waited (a lock, a slow disk): the others' beats may
+                        # have waited as well, so give them time before judging them
+                        self.worker.database_failed()
+                    last_beat = now
                 except Exception as exc:
                     log.warning("heartbeat failed: %s", connector.describe_error(exc))
+                    self.worker.database_failed()
                     if self._conn is not None:
                         connector.rollback_if_open(self._conn)
                         if not connector.is_transient(exc) or "lock" not in str(exc):

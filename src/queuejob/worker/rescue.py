@@ -18,7 +18,7 @@ log = logging.getLogger("queuejob.worker")
 
 
 def rescue_jobs(worker: Any, conn: Any) -> RescueReport:
-    report = worker.db.manager.rescue(conn, worker.dead_after)
+    report = worker.db.manager.rescue(conn, worker.dead_after, rescuer=worker.id)
     for dead in report.dead_workers:
         log.warning("worker %s (pid %s on %s) missed its heartbeats: marked dead",
                     dead["id"], dead["pid"], dead["hostname"])

@@ -18,14 +18,14 @@ import threading
 import time
 import uuid as uuid_module
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core import channels as channel_rules
 from ..core.channels import ROOT, ChannelTree
 from ..core.errors import ConfigurationError
-from ..core.outcome import RELEASED, Outcome
+from ..core.outcome import RELEASED, Outcome, failure
 from . import cleanup, rescue
 from .execution import run_claimed
 from .executor import Executor
@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("queuejob.worker")
 
 DEFAULT_CONCURRENCY = 4
+
+#: an attempt: (job uuid, attempt number)
+Key = tuple[str, int]
 
 
 def import_job_modules(modules: Iterable[str]) -> None:
@@ -55,6 +58,18 @@ def import_job_modules(modules: Iterable[str]) -> None:
 class Running:
     row: dict[str, Any]
     started: float
+
+
+def key_of(item: Outcome | dict[str, Any]) -> Key:
+    if isinstance(item, Outcome):
+        return (item.uuid, item.attempt)
+    return (item["uuid"], item["attempt"])
+
+
+def released(row: dict[str, Any]) -> Outcome:
+    """The attempt of ``row`` given back to pending, its retry unchanged."""
+    return Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
+                   retry=row["retry"], identity_key=row["identity_key"])
 
 
 class Backoff:
@@ -118,7 +133,7 @@ class Worker:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._finished: list[tuple[Outcome, bool]] = []
-        self._running: dict[str, Running] = {}
+        self._running: dict[Key, Running] = {}
         self._unwritten: list[Outcome] = []
         self._claim_wanted = True
         self._claim_locked = True
@@ -129,10 +144,13 @@ class Worker:
         self._grace_deadline = float("inf")
         self._conn: Any = None
         self._local = threading.local()
-        self._job_connections: list[Any] = []
-        self._disconnected_at: float | None = None
+        self._job_connections: list[tuple[threading.Thread, Any]] = []
+        self._healthy_since = time.monotonic()
         self._started = False
         self._stopped = threading.Event()
+        self._cleanup_cursor: Any = None
+        #: turns of the loop (a worker with nothing to do sleeps: this stays small)
+        self.loop_iterations = 0
 
     # -- public --------------------------------------------------------------------------
     def allows(self, func: Any) -> bool:
@@ -165,15 +183,28 @@ class Worker:
             raise RuntimeError("a Worker runs once; create a new one")
         self._started = True
         with handle_signals(self):
-            self._setup()
+            try:
+                self._setup()
+            except BaseException:
+                self._drop_connection()
+                raise
             try:
                 self._loop(burst)
             finally:
                 self._teardown()
 
-    # -- running -------------------------------------------------------------------------
+    def database_failed(self) -> None:
+        """A thread of this worker could not reach or lock the database just now: its
+        heartbeat may be late, and so may the other workers' be."""
+        self._healthy_since = time.monotonic()
+
+    def lost_ownership(self, outcome: Outcome) -> None:
+        log.warning("job %s: lost ownership of attempt %d (rescued, requeued or cancelled "
+                    "meanwhile); its outcome (%s) was not written",
+                    outcome.uuid, outcome.attempt, outcome.state)
+
+    # -- the loop ------------------------------------------------------------------------
     def _setup(self) -> None:
-        self._conn = self._connect()
         backoff = Backoff()
         # a busy SQLite file is no reason to give up at start-up, a locked one is
         deadline = time.monotonic() + 3 * self.db.connector.lock_timeout
@@ -202,15 +233,16 @@ class Worker:
         backoff = Backoff()
         next_poll = time.monotonic() + self.poll_interval
         while not self._hard_stop:
+            self.loop_iterations += 1
             finished = self._collect_finished()
             for outcome, _ in finished:
-                self._running.pop(outcome.uuid, None)
+                self._running.pop(key_of(outcome), None)
             writes = self._unwritten + [outcome for outcome, written in finished
                                         if not written]
             now = time.monotonic()
             free = self.capacity - len(self._running)
-            want = (not self._stopping and free > 0
-                    and (self._claim_wanted or bool(finished) or now >= next_poll))
+            can_claim = not self._stopping and free > 0
+            want = can_claim and (self._claim_wanted or bool(finished) or now >= next_poll)
             claimed_none = False
             if writes or want:
                 if want:
@@ -223,6 +255,8 @@ class Worker:
                     self._unwritten = writes
                     self._claim_wanted = self._claim_wanted or want
                     self._database_failed(exc, backoff)
+                    if self._stopping and time.monotonic() >= self._grace_deadline:
+                        return  # the teardown tries once more, then rescue takes over
                     continue
                 backoff.reset()
                 self._unwritten = []
@@ -232,7 +266,7 @@ class Worker:
                         self._claim_wanted = True  # there may be more
                     claimed_none = not claimed
                     for row in claimed:
-                        self._running[row["uuid"]] = Running(row, time.monotonic())
+                        self._running[key_of(row)] = Running(row, time.monotonic())
                         self._executor.submit(row)
             if self._stopping:
                 if not self._running and not self._unwritten:
@@ -244,11 +278,15 @@ class Worker:
             elif burst and claimed_none and not self._running and not self._unwritten:
                 return
             self._periodic()
-            timeout = min(next_poll, self._next_rescue, self._next_cleanup,
-                          self._grace_deadline) - time.monotonic()
-            if self._finished or (self._claim_wanted and free > 0 and not self._stopping):
+            free = self.capacity - len(self._running)
+            can_claim = not self._stopping and free > 0
+            if self._finished or (self._claim_wanted and can_claim):
                 continue
-            self._wake.wait(max(0.0, timeout))
+            # the poll only matters when a job could be claimed; with every slot busy
+            # (or while stopping) the loop sleeps until a job ends or a timer is due
+            deadline = min(next_poll if can_claim else float("inf"), self._next_rescue,
+                           self._next_cleanup, self._grace_deadline)
+            self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
             self._wake.clear()
 
     def _collect_finished(self) -> list[tuple[Outcome, bool]]:
@@ -296,9 +334,7 @@ class Worker:
         was lost with the connection), jobs may be started by this worker in the
         database that it does not run: give them back to pending."""
         rows = self.db.manager.started_by(conn, self.id)
-        forgotten = [Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
-                             retry=row["retry"], identity_key=row["identity_key"])
-                     for row in rows if row["uuid"] not in self._running]
+        forgotten = [released(row) for row in rows if key_of(row) not in self._running]
         if forgotten:
             log.warning("giving back %d job(s) claimed by a transaction whose answer was "
                         "lost", len(forgotten))
@@ -308,10 +344,11 @@ class Worker:
     def _run_job(self, row: dict[str, Any]) -> None:
         try:
             outcome, written = run_claimed(self, row, self._job_connection)
-        except BaseException:
+        except BaseException as exc:
             log.exception("job %s: unexpected error in the worker", row["uuid"])
-            outcome, written = Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
-                                       retry=row["retry"], identity_key=row["identity_key"]), False
+            # counted as a failed attempt: giving it back unchanged could loop forever
+            outcome, written = failure(row["uuid"], row["attempt"], row["retry"] + 1,
+                                       f"the worker failed to run this job: {exc!r}"), False
         with self._lock:
             self._finished.append((outcome, written))
         self._wake.set()
@@ -320,14 +357,24 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_rescue:
             self._next_rescue = now + self.rescue_interval
-            # after an outage, give every worker time to beat again before judging them
-            if self._disconnected_at is None or now - self._disconnected_at > self.dead_after:
-                self._guarded(lambda conn: rescue.rescue_jobs(self, conn))
+            # judge other workers only once this one has reached the database without a
+            # failure for dead_after: after an outage or a long write lock, every worker
+            # needs that time to beat again
+            if now - self._healthy_since > self.dead_after:
+                self._guarded(lambda conn: self._rescue(conn, now))
         if now >= self._next_cleanup and not self._stopping:
             removed = self._guarded(lambda conn: cleanup.remove_old_jobs(self, conn)) or 0
             self._next_cleanup = now + (1.0 if removed >= cleanup.BATCH else self.cleanup_interval)
 
-    def _guarded(self, operation: Any) -> Any:
+    def _rescue(self, conn: Any, asked: float) -> Any:
+        if time.monotonic() - asked > self.heartbeat_interval:
+            # the transaction waited for the database (a long write lock): so did the
+            # other workers' heartbeats, which are about to be written
+            self.database_failed()
+            return None
+        return rescue.rescue_jobs(self, conn)
+
+    def _guarded(self, operation: Callable[[Any], Any]) -> Any:
         try:
             return self._in_transaction(operation)
         except Exception as exc:
@@ -335,18 +382,15 @@ class Worker:
                 raise
             log.warning("%s", self.db.connector.describe_error(exc))
             self._drop_connection()
+            self._reconcile = True
+            self.database_failed()
             return None
 
     # -- connections ---------------------------------------------------------------------
-    def _connect(self) -> Any:
-        return self.db.connector.connect()
-
-    def _in_transaction(self, operation: Any) -> Any:
+    def _in_transaction(self, operation: Callable[[Any], Any]) -> Any:
         connector = self.db.connector
         if self._conn is None:
-            self._conn = self._connect()
-            if self._disconnected_at is not None:
-                log.info("database reachable again")
+            self._conn = connector.connect(worker=True)
         try:
             connector.begin(self._conn)
             result = operation(self._conn)
@@ -370,8 +414,7 @@ class Worker:
         log.warning("%s; retrying in %.1fs", connector.describe_error(exc), delay)
         self._drop_connection()
         self._reconcile = True
-        if connector.is_disconnect(exc):
-            self._disconnected_at = time.monotonic()
+        self.database_failed()
         deadline = time.monotonic() + delay
         while not self._hard_stop and time.monotonic() < deadline:
             self._wake.wait(deadline - time.monotonic())
@@ -381,14 +424,17 @@ class Worker:
 
     def _job_connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self.db.connector.is_closed(conn):
+            self.connection_failed(conn)
+            conn = None
         if conn is None:
-            conn = self._connect()
+            conn = self.db.connector.connect(worker=False)
             self._local.conn = conn
             with self._lock:
                 self._job_connections.append((threading.current_thread(), conn))
         return conn
 
-    def connection_failed(self, conn: Any, exc: BaseException) -> None:
+    def connection_failed(self, conn: Any) -> None:
         """A job thread's connection broke: forget it (a new one is opened next time)."""
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
@@ -397,11 +443,6 @@ class Worker:
                                          in self._job_connections if other is not conn]
             with contextlib.suppress(Exception):  # it is broken already
                 self.db.connector.close_connection(conn)
-
-    def lost_ownership(self, outcome: Outcome) -> None:
-        log.warning("job %s: lost ownership of attempt %d (rescued, requeued or cancelled "
-                    "meanwhile); its outcome (%s) was not written",
-                    outcome.uuid, outcome.attempt, outcome.state)
 
     # -- stopping ------------------------------------------------------------------------
     def _teardown(self) -> None:
@@ -417,12 +458,12 @@ class Worker:
         with self._lock:
             finished, self._finished = self._finished, []
         for outcome, _ in finished:
-            self._running.pop(outcome.uuid, None)
+            self._running.pop(key_of(outcome), None)
         writes = self._unwritten + [outcome for outcome, written in finished if not written]
-        writes += [Outcome(uuid=item.row["uuid"], attempt=item.row["attempt"], state=RELEASED,
-                           retry=item.row["retry"], identity_key=item.row["identity_key"])
-                   for item in self._running.values()]
-        for attempt in range(3):
+        writes += [released(item.row) for item in self._running.values()]
+        # out of time: one try (bounded by the lock timeout), then the rescue takes over
+        tries = 1 if self._hard_stop or time.monotonic() >= self._grace_deadline else 3
+        for attempt in range(tries):
             try:
                 def final(conn: Any) -> None:
                     if writes:
@@ -434,7 +475,7 @@ class Worker:
                     log.info("%d unfinished job(s) given back to pending", len(self._running))
                 break
             except Exception as exc:
-                if not self.db.connector.is_transient(exc) or attempt == 2:
+                if not self.db.connector.is_transient(exc) or attempt == tries - 1:
                     log.error("could not record the last outcomes (%s): the jobs will be "
                               "rescued", self.db.connector.describe_error(exc))
                     break
@@ -443,7 +484,8 @@ class Worker:
         self._running.clear()
         for thread in (getattr(self, "_wakeup", None), getattr(self, "_heartbeat", None)):
             if thread is not None:
-                thread.join(5.0)
+                # daemons: one stuck on a locked database closes its connection itself
+                thread.join(1.0)
         self._drop_connection()
         with self._lock:
             job_connections, self._job_connections = self._job_connections, []

@@ -24,6 +24,19 @@ from ..base import ChangeWatcher, Connector, Row, first_line
 
 LISTEN_CHANNEL = "queuejob"
 
+# Every connection: UTC, and keepalives both ways, so that a machine that vanishes is
+# noticed in about 25 s (by the client and by the server, which then ends its
+# transaction and frees its locks) instead of the operating system's 2 hours.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+              "keepalives_count": 3}
+SESSION_OPTIONS = ("-c TimeZone=UTC -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
+                   "-c tcp_keepalives_count=3")
+# A worker's own transactions are short: waiting 5 s for a lock (the claim lock, a row
+# an application holds) means something is stuck, and the worker backs off and says
+# so; a worker frozen inside a transaction (SIGSTOP, swap) loses it after 60 s, and its
+# claim lock with it.
+WORKER_OPTIONS = " -c lock_timeout=5s -c idle_in_transaction_session_timeout=60s"
+
 
 def _convert_row(row: dict[str, Any]) -> Row:
     for key, value in row.items():
@@ -64,11 +77,14 @@ class PostgresConnector(Connector):
         self._pool_lock = threading.Lock()
 
     # -- connections ---------------------------------------------------------------------
-    def connect(self, autocommit: bool = False) -> psycopg.Connection:
-        conn = psycopg.connect(self.conninfo, autocommit=autocommit, row_factory=dict_row,
+    def connect(self, worker: bool = False, autocommit: bool = False) -> psycopg.Connection:
+        options = SESSION_OPTIONS + (WORKER_OPTIONS if worker else "")
+        return psycopg.connect(self.conninfo, autocommit=autocommit, row_factory=dict_row,
                                connect_timeout=max(1, int(self.connect_timeout)),
-                               options="-c TimeZone=UTC")
-        return conn
+                               options=options, **KEEPALIVES)
+
+    def is_closed(self, conn: psycopg.Connection) -> bool:
+        return conn.closed or conn.broken
 
     def close_connection(self, conn: psycopg.Connection) -> None:
         conn.close()
@@ -90,10 +106,14 @@ class PostgresConnector(Connector):
     def _get_pool(self) -> ConnectionPool:
         with self._pool_lock:
             if self._pool is None:
+                # check: a pooled connection that a server restart closed is replaced
+                # before a session gets it
                 self._pool = ConnectionPool(
                     self.conninfo, min_size=0, max_size=self._pool_size, open=True,
-                    kwargs={"row_factory": dict_row, "options": "-c TimeZone=UTC",
-                            "connect_timeout": max(1, int(self.connect_timeout))},
+                    kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS,
+                            "connect_timeout": max(1, int(self.connect_timeout)),
+                            **KEEPALIVES},
+                    check=ConnectionPool.check_connection,
                     timeout=self.connect_timeout, name="queuejob")
             return self._pool
 
@@ -144,9 +164,12 @@ class PostgresConnector(Connector):
         if isinstance(exc, pg_errors.UniqueViolation | pg_errors.InvalidPassword
                       | pg_errors.InvalidAuthorizationSpecification | pg_errors.InvalidCatalogName):
             return False
+        # ReadOnlySqlTransaction: a fail-over made the server a standby for a moment
         return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError
                           | pg_errors.SerializationFailure | pg_errors.DeadlockDetected
-                          | pg_errors.AdminShutdown | pg_errors.CannotConnectNow)
+                          | pg_errors.AdminShutdown | pg_errors.CannotConnectNow
+                          | pg_errors.ReadOnlySqlTransaction
+                          | pg_errors.InFailedSqlTransaction)
 
     def is_disconnect(self, exc: BaseException) -> bool:
         return self.is_transient(exc) and not isinstance(
@@ -168,7 +191,7 @@ class NotificationWatcher(ChangeWatcher):
     """LISTEN on a connection of its own; a notification means new or freed jobs."""
 
     def __init__(self, connector: PostgresConnector) -> None:
-        self._conn = connector.connect(autocommit=True)
+        self._conn = connector.connect(worker=True, autocommit=True)
         self._conn.execute(f"LISTEN {LISTEN_CHANNEL}")
 
     def wait(self, timeout: float) -> bool:

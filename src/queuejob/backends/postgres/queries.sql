@@ -89,7 +89,8 @@ SELECT
         SELECT (SELECT min(channel) FROM queue_job
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
-     SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL) AS channels_json;
+     SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL) AS channels_json,
+    (SELECT state FROM queue_worker WHERE id = %(worker_id)s) AS worker_state;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the server's clock.
@@ -195,7 +196,7 @@ WHERE state = 'started' AND worker_id = %(worker_id)s;
 -- Started jobs whose worker is not alive (dead, stopped or unknown).
 SELECT job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths, job.worker_id
 FROM queue_job AS job
-WHERE job.state = 'started'
+WHERE job.state = 'started' AND job.worker_id IS DISTINCT FROM %(rescuer)s
   AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
                   WHERE worker.id = job.worker_id AND worker.state = 'alive');
 
@@ -229,7 +230,7 @@ UPDATE queue_worker SET state = 'stopped', date_stopped = now() WHERE id = %(id)
 -- name: mark_dead_workers
 -- Workers whose heartbeat is older than %(dead_after)s seconds by the server's clock.
 UPDATE queue_worker SET state = 'dead'
-WHERE state = 'alive' AND heartbeat < now() - make_interval(secs => %(dead_after)s::float8)
+WHERE state = 'alive' AND id <> %(rescuer)s AND heartbeat < now() - make_interval(secs => %(dead_after)s::float8)
 RETURNING id, hostname, pid;
 
 -- name: list_workers
@@ -284,10 +285,14 @@ LIMIT %(limit)s;
 -- name: removable_jobs
 -- Done and cancelled jobs finished more than %(older_than)s seconds ago, oldest first, with
 -- their age (their channel's removal interval is checked by the caller).
-SELECT id, channel, extract(epoch FROM now() - date_done)::float8 AS age FROM queue_job
+-- Read in (date_done, id) order from where the previous batch stopped.
+SELECT id, channel, date_done, extract(epoch FROM now() - date_done)::float8 AS age
+FROM queue_job
 WHERE state IN ('done', 'cancelled')
   AND date_done < now() - make_interval(secs => %(older_than)s::float8)
-ORDER BY date_done
+  AND (%(after_done)s::timestamptz IS NULL
+       OR (date_done, id) > (%(after_done)s::timestamptz, %(after_id)s::bigint))
+ORDER BY date_done, id
 LIMIT %(limit)s;
 
 -- name: delete_job
@@ -311,3 +316,12 @@ SELECT version FROM queuejob_migration ORDER BY version;
 
 -- name: record_migration
 INSERT INTO queuejob_migration (version, name, applied_at) VALUES (%(version)s, %(name)s, now());
+
+-- name: savepoint
+SAVEPOINT queuejob;
+
+-- name: rollback_to_savepoint
+ROLLBACK TO SAVEPOINT queuejob;
+
+-- name: release_savepoint
+RELEASE SAVEPOINT queuejob;

@@ -87,7 +87,7 @@ class SQLiteConnector(Connector):
         self._pool = SimplePool(self)
 
     # -- connections ---------------------------------------------------------------------
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, worker: bool = False) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                                    check_same_thread=False, cached_statements=256)

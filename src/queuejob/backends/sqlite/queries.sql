@@ -75,7 +75,8 @@ SELECT
         SELECT (SELECT min(channel) FROM queue_job
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
-     SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) AS channels_json;
+     SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) AS channels_json,
+    (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the database's clock.
@@ -156,7 +157,7 @@ WHERE state = 'started' AND worker_id = :worker_id;
 -- Started jobs whose worker is not alive (dead, stopped or unknown).
 SELECT job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths, job.worker_id
 FROM queue_job AS job INDEXED BY queue_job_started
-WHERE job.state = 'started'
+WHERE job.state = 'started' AND job.worker_id IS NOT :rescuer
   AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
                   WHERE worker.id = job.worker_id AND worker.state = 'alive');
 
@@ -189,7 +190,7 @@ UPDATE queue_worker SET state = 'stopped', date_stopped = :now WHERE id = :id;
 -- name: mark_dead_workers
 -- Workers whose heartbeat is older than :dead_after seconds.
 UPDATE queue_worker SET state = 'dead'
-WHERE state = 'alive' AND heartbeat < :now - :dead_after
+WHERE state = 'alive' AND id <> :rescuer AND heartbeat < :now - :dead_after
 RETURNING id, hostname, pid;
 
 -- name: list_workers
@@ -242,9 +243,12 @@ LIMIT :limit;
 -- name: removable_jobs
 -- Done and cancelled jobs finished more than :older_than seconds ago, oldest first, with
 -- their age (their channel's removal interval is checked by the caller).
-SELECT id, channel, :now - date_done AS age FROM queue_job INDEXED BY queue_job_finished
+-- Read in (date_done, id) order from where the previous batch stopped.
+SELECT id, channel, date_done, :now - date_done AS age FROM queue_job INDEXED BY queue_job_finished
 WHERE state IN ('done', 'cancelled') AND date_done < :now - :older_than
-ORDER BY date_done
+  AND (:after_done IS NULL OR date_done > :after_done
+       OR (date_done = :after_done AND id > :after_id))
+ORDER BY date_done, id
 LIMIT :limit;
 
 -- name: delete_job
@@ -276,3 +280,12 @@ ORDER BY type, name;
 -- name: notify_jobs
 -- Other processes see commits through PRAGMA data_version: nothing to send.
 SELECT 1;
+
+-- name: savepoint
+SAVEPOINT queuejob;
+
+-- name: rollback_to_savepoint
+ROLLBACK TO SAVEPOINT queuejob;
+
+-- name: release_savepoint
+RELEASE SAVEPOINT queuejob;
