@@ -219,3 +219,35 @@ def test_delay_without_model_name(db):
     job = load(db, job_uuid)
     assert job.model_name is None and job.args == ()
     assert row(db, job_uuid)["func_name"] == "tests.jobs.noop"
+
+
+def test_delay_many_stores_every_job_in_order(db):
+    with db.session(user_id=3) as session:
+        uuids = jobs.add.delay_many(session, [("m", n, n) for n in range(2500)], priority=7)
+        mixed = jobs.add.delay_many(session, [
+            {"args": ("m", 1), "kwargs": {"b": 2}, "priority": 1, "channel": "root.x"},
+            ("n", 5, 6)])
+    assert len(uuids) == len(set(uuids)) == 2500
+    assert states(db) == {"pending": 2502}
+    job = load(db, uuids[1234])
+    assert (job.args, job.priority, job.user_id, job.model_name) == ((1234, 1234), 7, 3, "m")
+    first = load(db, mixed[0])
+    assert (first.kwargs, first.priority, first.channel) == ({"b": 2}, 1, "root.x")
+    assert load(db, mixed[1]).args == (5, 6)
+
+
+def test_delay_many_honours_identity_keys(db):
+    with db.session() as session:
+        held = jobs.add.delay(session, "m", 1, 1, identity_key=identity_exact)
+    with db.session() as session:
+        uuids = jobs.add.delay_many(session, [("m", 1, 1), ("m", 2, 2), ("m", 2, 2)],
+                                    identity_key=identity_exact)
+    assert uuids[0] == held
+    assert uuids[1] == uuids[2] != held
+    assert states(db) == {"pending": 2}
+
+
+def test_delay_many_refuses_a_bad_argument_and_stores_nothing(db):
+    with db.session() as session, pytest.raises(TypeError, match="set"):
+        jobs.add.delay_many(session, [("m", 1, 1), ("m", {1}, 2)])
+    assert states(db) == {}

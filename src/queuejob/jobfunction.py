@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .core import registry
@@ -49,6 +49,35 @@ class JobFunction(Generic[P, R]):
         """
         from .storage import DatabaseJobStorage
         return DatabaseJobStorage(session).enqueue_resolve_args(self, model_name, *args, **kwargs)
+
+    def delay_many(self, session: Any, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+                   **options: Any) -> list[str]:
+        """Store many jobs of this function in one go; their uuids, in order.
+
+        Each call is a tuple of positional arguments, the model name first
+        (``("res.partner", 42)``), or a dict ``{"args": (...), "kwargs": {...}}`` that
+        may also hold options of its own. ``options`` (priority, eta, max_retries,
+        description, channel, identity_key) apply to every job. Identity keys are
+        honoured as by ``delay``, between the jobs of the call too.
+        """
+        from .core.job import Job
+        from .storage import RESERVED, DatabaseJobStorage
+        unknown = set(options) - set(RESERVED) - {"model_name"}
+        if unknown:
+            raise TypeError(f"delay_many() got unknown options: {', '.join(sorted(unknown))}")
+        jobs = []
+        for call in calls:
+            if isinstance(call, Mapping):
+                args = tuple(call.get("args", ()))
+                kwargs = dict(call.get("kwargs", {}))
+                own = {**options, **{key: call[key] for key in RESERVED if key in call}}
+            else:
+                args, kwargs, own = tuple(call), {}, dict(options)
+            model_name = own.pop("model_name", None)
+            if model_name is None and args:
+                model_name, args = args[0], args[1:]
+            jobs.append(Job(func=self, model_name=model_name, args=args, kwargs=kwargs, **own))
+        return DatabaseJobStorage(session).enqueue_many(jobs)
 
     def __repr__(self) -> str:
         return f"<job {self.func_name}>"

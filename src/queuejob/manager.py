@@ -86,25 +86,56 @@ class JobManager:
         self._run_many = connector.execute_many
 
     # -- storing jobs --------------------------------------------------------------------
-    def insert(self, conn: Any, job: Job, args: str, kwargs: str, context: str | None) -> str:
-        """Store ``job``; the uuid of the job that holds its identity key when one
-        is pending or enqueued already (nothing is stored then)."""
-        params = {
+    @staticmethod
+    def job_params(job: Job, args: str, kwargs: str, context: str | None) -> dict[str, Any]:
+        """The stored columns of a new job (its arguments and context encoded)."""
+        return {
             "uuid": job.uuid, "func_name": job.func_name, "model_name": job.model_name,
             "args": args, "kwargs": kwargs, "description": job.description,
             "channel": job.channel, "priority": job.priority, "max_retries": job.max_retries,
             "identity_key": job.identity_key, "user_id": job.user_id, "context": context,
-            "eta": job.eta if job.eta_delay is None else None, "eta_delay": job.eta_delay,
+            "eta": job.eta if job.eta_delay is None else None,
+            "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
         }
+
+    def insert_many(self, conn: Any, rows: Sequence[dict[str, Any]], chunk: int = 1000
+                    ) -> list[str]:
+        """Store many jobs (``job_params`` rows), a statement per ``chunk`` on
+        PostgreSQL; their uuids in order, where a job whose identity key was held
+        (by a pending job, or by an earlier job of ``rows``) gets the holder's."""
+        stored: set[str] = set()
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            stored.update(row["uuid"] for row in self._run_many(conn, "insert_jobs", part))
+        out = []
+        holders: dict[str, str] = {}
+        for row in rows:
+            if row["uuid"] in stored:
+                out.append(row["uuid"])
+                continue
+            key = row["identity_key"]
+            if key not in holders:
+                holder = self.identity_holder(conn, key)
+                holders[key] = holder["uuid"] if holder else self._insert_one(conn, row)
+            out.append(holders[key])
+        return out
+
+    def insert(self, conn: Any, job: Job, args: str, kwargs: str, context: str | None) -> str:
+        """Store ``job``; the uuid of the job that holds its identity key when one
+        is pending or enqueued already (nothing is stored then)."""
+        return self._insert_one(conn, self.job_params(job, args, kwargs, context))
+
+    def _insert_one(self, conn: Any, params: dict[str, Any]) -> str:
+        job_key = params["identity_key"]
         for _ in range(10):
             rows = self._run(conn, "insert_job", params)
             if rows:
                 return rows[0]["uuid"]
-            holder = self.identity_holder(conn, job.identity_key)
+            holder = self.identity_holder(conn, job_key)
             if holder is not None:
                 return holder["uuid"]
             # the holder left pending between the two statements: insert again
-        raise RuntimeError(f"could not store job with identity key {job.identity_key!r}")
+        raise RuntimeError(f"could not store job with identity key {job_key!r}")
 
     def identity_holder(self, conn: Any, identity_key: str | None,
                         exclude_uuid: str | None = None) -> Row | None:

@@ -8,7 +8,9 @@ channel capacities hold across all workers; workers are woken by LISTEN/NOTIFY.
 from __future__ import annotations
 
 import threading
+import time
 import urllib.parse
+import weakref
 import uuid as uuid_module
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,6 +25,8 @@ from ...core.errors import ConfigurationError
 from ..base import ChangeWatcher, Connector, Row, first_line
 
 LISTEN_CHANNEL = "queuejob"
+#: seconds a pooled connection may idle before it is pinged on checkout
+PING_AFTER_IDLE = 2.0
 
 # Every connection: UTC, and keepalives both ways, so that a machine that vanishes is
 # noticed in about 25 s (by the client and by the server, which then ends its
@@ -75,6 +79,8 @@ class PostgresConnector(Connector):
         self._pool_size = pool_size
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = \
+            weakref.WeakKeyDictionary()
 
     # -- connections ---------------------------------------------------------------------
     def connect(self, worker: bool = False, autocommit: bool = False) -> psycopg.Connection:
@@ -113,7 +119,7 @@ class PostgresConnector(Connector):
                     kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS,
                             "connect_timeout": max(1, int(self.connect_timeout)),
                             **KEEPALIVES},
-                    check=ConnectionPool.check_connection,
+                    check=self._check_pooled,
                     timeout=self.connect_timeout, name="queuejob")
             return self._pool
 
@@ -122,7 +128,17 @@ class PostgresConnector(Connector):
 
     def release(self, conn: psycopg.Connection, discard: bool = False) -> None:
         # the pool rolls back an open transaction and drops broken connections itself
+        self._returned[conn] = time.monotonic()
         self._get_pool().putconn(conn)
+
+    def _check_pooled(self, conn: psycopg.Connection) -> None:
+        """Before a session gets a pooled connection: one that idled for a while is
+        pinged (a server restart may have closed it); one used a moment ago is not,
+        so that enqueueing one job per transaction costs no extra round trip."""
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("connection closed")
+        if time.monotonic() - self._returned.get(conn, 0.0) > PING_AFTER_IDLE:
+            ConnectionPool.check_connection(conn)
 
     def close(self) -> None:
         super().close()

@@ -21,6 +21,27 @@ ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending
 DO NOTHING
 RETURNING uuid;
 
+-- name: insert_jobs
+-- (batch) Store jobs in one statement; the uuids of those stored. A job whose identity
+-- key a pending job holds (or an earlier job of the same batch) is not stored.
+INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+                       priority, max_retries, identity_key, user_id, context, eta, date_created)
+SELECT new.uuid, 'pending', new.func_name, new.model_name, new.args, new.kwargs,
+       new.description, new.channel, new.priority, new.max_retries, new.identity_key,
+       new.user_id, new.context,
+       COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), now()
+FROM unnest(%(uuid)s::uuid[], %(func_name)s::text[], %(model_name)s::text[], %(args)s::text[],
+            %(kwargs)s::text[], %(description)s::text[], %(channel)s::text[],
+            %(priority)s::int[], %(max_retries)s::int[], %(identity_key)s::text[],
+            %(user_id)s::bigint[], %(context)s::text[], %(eta)s::timestamptz[],
+            %(eta_delay)s::float8[]) WITH ORDINALITY
+    AS new(uuid, func_name, model_name, args, kwargs, description, channel, priority,
+           max_retries, identity_key, user_id, context, eta, eta_delay, position)
+ORDER BY new.position
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+DO NOTHING
+RETURNING uuid;
+
 -- name: job_by_identity_key
 SELECT * FROM queue_job
 WHERE identity_key = %(identity_key)s AND state IN ('pending', 'enqueued')

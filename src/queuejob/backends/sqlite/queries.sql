@@ -17,6 +17,17 @@ ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending
 DO NOTHING
 RETURNING uuid;
 
+-- name: insert_jobs
+-- (batch) Store jobs: the same statement as insert_job, run for each job.
+INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+                       priority, max_retries, identity_key, user_id, context, eta, date_created)
+VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description, :channel,
+        :priority, :max_retries, :identity_key, :user_id, :context,
+        COALESCE(:eta, :now + :eta_delay), :now)
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+DO NOTHING
+RETURNING uuid;
+
 -- name: job_by_identity_key
 SELECT * FROM queue_job
 WHERE identity_key = :identity_key AND state IN ('pending', 'enqueued')
