@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 import urllib.parse
-import weakref
 import uuid as uuid_module
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
