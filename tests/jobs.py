@@ -184,3 +184,23 @@ class BadText:
 @job
 def returns_bad_text(session, model_name):
     return BadText()
+
+
+@job(retry_pattern={1: 0.01})
+def spin(session, model_name, path, seconds):
+    """Pure-Python CPU work for ``seconds`` (a JobTimeout stops it at once)."""
+    start = time.time()
+    deadline = time.monotonic() + seconds
+    total = 0
+    while time.monotonic() < deadline:
+        total += 1
+    log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())
+    return total
+
+
+@job(timeout=0.3, retry_pattern={1: 0.01})
+def slow_with_timeout(session, model_name, path, seconds):
+    """Sleeps past its decorator's timeout."""
+    start = time.time()
+    time.sleep(seconds)
+    log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())

@@ -399,3 +399,76 @@ def test_in_process_start_stop_cycles_leak_no_threads(db):
             pass
     wait_until(lambda: threading.active_count() <= before, timeout=10,
                message="threads gone")
+
+
+# -- timeouts -----------------------------------------------------------------------------
+def test_a_job_over_its_timeout_is_stopped_and_retried_until_it_fails(db, tmp_path):
+    log = tmp_path / "log"
+    stuck = delay(db, jobs.spin, str(log), 60, timeout=0.2, max_retries=2)
+    others = [delay(db, jobs.add, n, n) for n in range(5)]
+    with ThreadWorker(db, channels="root:2", poll_interval=0.05):
+        wait_until(lambda: load(db, stuck).state == "failed", timeout=30,
+                   message="timed-out job failed")
+        wait_until(lambda: all(load(db, u).state == "done" for u in others),
+                   message="other jobs done")
+    job = load(db, stuck)
+    assert job.retry == 2
+    assert "Max. retries (2) reached: timed out after 0.2 s" in job.exc_info
+    assert executions(log) == []  # the CPU-bound loop never reached its end
+
+
+def test_the_decorator_timeout_and_the_delay_override(db, tmp_path):
+    log = tmp_path / "log"
+    by_decorator = delay(db, jobs.slow_with_timeout, str(log), 1.0, max_retries=1)
+    overridden = delay(db, jobs.slow_with_timeout, str(log), 0.5, timeout=5)
+    assert load(db, by_decorator).timeout == 0.3
+    with ThreadWorker(db, channels="root:4", poll_interval=0.05) as thread_worker:
+        wait_until(lambda: load(db, by_decorator).state == "failed"
+                   and load(db, overridden).state == "done", timeout=30,
+                   message="outcomes")
+        assert "timed out after 0.3 s" in load(db, by_decorator).exc_info
+        # the abandoned thread gets JobTimeout when its sleep returns, and ends
+        abandoned = thread_worker.worker._executor._abandoned
+        assert abandoned
+        wait_until(lambda: not any(thread.is_alive() for thread in abandoned),
+                   message="the abandoned thread ended")
+    assert load(db, by_decorator).state == "failed"
+    assert [run[0] for run in executions(log)] == [overridden]
+
+
+def test_a_timed_out_slot_is_given_to_the_next_job_at_once(db, tmp_path):
+    log = tmp_path / "log"
+    delay(db, jobs.slow_with_timeout, str(log), 3.0, max_retries=1)
+    quick = delay(db, jobs.add, 1, 2, priority=50)
+    with ThreadWorker(db, channels="root:1", poll_interval=0.05):
+        wait_until(lambda: load(db, quick).state == "done", timeout=2.5,
+                   message="the next job ran while the timed-out one still sleeps")
+
+
+# -- function settings stored in the database --------------------------------------------
+def test_a_function_s_stored_channel_applies_to_jobs_delayed_afterwards(db):
+    before = delay(db, jobs.export, "/dev/null")
+    queuejob.operations.set_function(db, "tests.jobs.export", channel="root.other")
+    after = delay(db, jobs.export, "/dev/null")
+    explicit = delay(db, jobs.export, "/dev/null", channel="root.mine")
+    with db.session() as session:
+        many = jobs.export.delay_many(session, [("m", "/dev/null")])
+    assert [load(db, u).channel for u in (before, after, explicit, many[0])] == \
+        ["root.export", "root.other", "root.mine", "root.other"]
+    queuejob.operations.set_function(db, "tests.jobs.export")  # back to the decorator
+    assert load(db, delay(db, jobs.export, "/dev/null")).channel == "root.export"
+
+
+def test_a_function_s_stored_retry_pattern_is_used_by_running_workers(db):
+    job_uuid = delay(db, jobs.always_retry)
+    with ThreadWorker(db, poll_interval=0.05):
+        wait_until(lambda: load(db, job_uuid).retry == 1, message="first attempt")
+        assert 55 < seconds_until(load(db, job_uuid).eta) <= 60  # the decorator's {1: 60}
+        queuejob.operations.set_function(db, "tests.jobs.always_retry",
+                                          retry_pattern={1: 3000})
+        second = delay(db, jobs.always_retry)
+        wait_until(lambda: load(db, second).retry == 1, message="second job's first attempt")
+    assert 2990 < seconds_until(load(db, second).eta) <= 3000
+    listed = {row["name"]: row for row in queuejob.operations.functions(db)}
+    assert listed["tests.jobs.always_retry"]["retry_pattern"] == {1: 3000}
+    assert listed["tests.jobs.always_retry"]["retry_pattern_overridden"]

@@ -8,7 +8,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .core import registry
 from .core.channels import ROOT, normalize_name
-from .core.job import default_description
+from .core.job import check_timeout, default_description
 from .core.retry import validate_retry_pattern
 
 P = ParamSpec("P")
@@ -20,7 +20,8 @@ class JobFunction(Generic[P, R]):
     store a job that a worker runs later."""
 
     def __init__(self, func: Callable[P, R], default_channel: str = ROOT,
-                 retry_pattern: Mapping[int, float] | None = None) -> None:
+                 retry_pattern: Mapping[int, float] | None = None,
+                 timeout: float | None = None) -> None:
         if not callable(func):
             raise TypeError("@job decorates a function")
         if "<locals>" in func.__qualname__ or func.__name__ == "<lambda>":
@@ -31,6 +32,7 @@ class JobFunction(Generic[P, R]):
         self.func_name = registry.qualified_name(func)
         self.default_channel = normalize_name(default_channel)
         self.retry_pattern = validate_retry_pattern(retry_pattern)
+        self.timeout = check_timeout(timeout)
         self.related_action: Callable[..., Any] | None = getattr(func, "related_action", None)
         self.description = default_description(func)
         registry.register_job_function(self.func_name, self)
@@ -85,27 +87,32 @@ class JobFunction(Generic[P, R]):
 
 @overload
 def job(func: Callable[P, R], default_channel: str = ROOT,
-        retry_pattern: Mapping[int, float] | None = None) -> JobFunction[P, R]: ...
+        retry_pattern: Mapping[int, float] | None = None,
+        timeout: float | None = None) -> JobFunction[P, R]: ...
 
 
 @overload
 def job(func: None = None, default_channel: str = ROOT,
-        retry_pattern: Mapping[int, float] | None = None
+        retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None
         ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
 
 def job(func: Callable[P, R] | None = None, default_channel: str = ROOT,
-        retry_pattern: Mapping[int, float] | None = None) -> Any:
+        retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None
+        ) -> Any:
     """Decorator for jobs: ``@job`` or ``@job(default_channel=..., retry_pattern=...)``.
 
     ``default_channel`` is the channel of the function's jobs (``delay(channel=...)``
     overrides it); ``retry_pattern`` maps a retry count to the delay in seconds
-    of the next attempt after a RetryableJobError.
+    of the next attempt after a RetryableJobError; ``timeout`` is the seconds an
+    attempt may run before it is stopped and retried (``delay(timeout=...)``
+    overrides it).
     """
     if func is None:
         return functools.partial(job, default_channel=default_channel,
-                                 retry_pattern=retry_pattern)
-    return JobFunction(func, default_channel=default_channel, retry_pattern=retry_pattern)
+                                 retry_pattern=retry_pattern, timeout=timeout)
+    return JobFunction(func, default_channel=default_channel, retry_pattern=retry_pattern,
+                       timeout=timeout)
 
 
 def _no_action(session: Any, job: Any) -> None:

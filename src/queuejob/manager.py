@@ -22,6 +22,7 @@ from .core.channels import ChannelSpec, ChannelTree
 from .core.errors import JobStateError, NoSuchJobError
 from .core.job import Job
 from .core.outcome import RELEASED, Outcome
+from .core.retry import validate_retry_pattern
 from .core.scheduling import Candidate, Limits, per_channel_limits, select, sequential_channels
 
 #: a job that kills its worker this many times fails, even with max_retries=0
@@ -79,9 +80,16 @@ class RescueReport:
     failed: list[str]
 
 
+def parse_retry_pattern(text: str) -> dict[int, float]:
+    """A retry pattern stored as JSON (``{"1": 60, "5": 300}``)."""
+    return validate_retry_pattern({int(key): value for key, value in json.loads(text).items()})
+
+
 class JobManager:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
+        #: retry patterns people set for job functions, as the last claim read them
+        self.retry_patterns: dict[str, dict[int, float]] = {}
         self._run = connector.execute
         self._run_many = connector.execute_many
 
@@ -92,7 +100,10 @@ class JobManager:
         return {
             "uuid": job.uuid, "func_name": job.func_name, "model_name": job.model_name,
             "args": args, "kwargs": kwargs, "description": job.description,
-            "channel": job.channel, "priority": job.priority, "max_retries": job.max_retries,
+            "channel": job.channel if job.channel_given else None,
+            "default_channel": job.channel,
+            "priority": job.priority, "max_retries": job.max_retries,
+            "timeout": None if job.timeout is None else float(job.timeout),
             "identity_key": job.identity_key, "user_id": job.user_id, "context": context,
             "eta": job.eta if job.eta_delay is None else None,
             "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
@@ -242,6 +253,8 @@ class JobManager:
         for config in configs:
             for key in ("sequential", "paused"):
                 config[key] = bool(config[key])
+        self.retry_patterns = {name: parse_retry_pattern(text) for name, text in
+                               (_json(row["retry_patterns_json"]) or {}).items()}
         return (configs, _json(row["running_json"]), _json(row["channels_json"]),
                 row["worker_state"] == "alive")
 
@@ -445,6 +458,21 @@ class JobManager:
     def delete_channel(self, conn: Any, name: str) -> None:
         self._run(conn, "delete_channel", {"name": name})
         self._run(conn, "notify_jobs")
+
+    # -- job functions -------------------------------------------------------------------
+    def function_overrides(self, conn: Any) -> list[Row]:
+        return self._run(conn, "function_overrides")
+
+    def set_function(self, conn: Any, name: str, channel: str | None,
+                     retry_pattern: dict[int, float] | None) -> None:
+        """Override a job function's channel and retry pattern (None: the decorator's)."""
+        if channel is None and retry_pattern is None:
+            self._run(conn, "delete_function", {"name": name})
+            return
+        pattern = None if retry_pattern is None else json.dumps(
+            {str(key): value for key, value in sorted(retry_pattern.items())})
+        self._run(conn, "set_function", {"name": name, "channel": channel,
+                                         "retry_pattern": pattern})
 
     # -- reading -------------------------------------------------------------------------
     def count_jobs(self, conn: Any) -> list[Row]:

@@ -123,3 +123,43 @@ def delete_channel(db: Database, name: str) -> None:
 
 def workers(db: Database) -> list[dict[str, Any]]:
     return db.read(db.manager.list_workers)
+
+
+def functions(db: Database) -> list[dict[str, Any]]:
+    """Job functions: those registered in this process (their decorator's settings)
+    and those with settings stored in the database, which override the decorator's."""
+    from .core import registry
+    from .manager import parse_retry_pattern
+    overrides = {row["name"]: row for row in db.read(db.manager.function_overrides)}
+    out = []
+    for name in sorted(set(registry.job_functions()) | set(overrides)):
+        func = registry.job_function(name)
+        stored = overrides.get(name)
+        pattern = parse_retry_pattern(stored["retry_pattern"]) \
+            if stored and stored["retry_pattern"] else None
+        out.append({
+            "name": name, "registered": func is not None,
+            "default_channel": func.default_channel if func else None,
+            "channel": (stored["channel"] if stored and stored["channel"]
+                        else func.default_channel if func else None),
+            "channel_overridden": bool(stored and stored["channel"]),
+            "retry_pattern": pattern if pattern is not None
+            else (func.retry_pattern if func else {}),
+            "retry_pattern_overridden": pattern is not None,
+            "timeout": func.timeout if func else None,
+            "related_action": bool(func and func.related_action),
+            "description": func.description if func else "",
+        })
+    return out
+
+
+def set_function(db: Database, name: str, *, channel: str | None = None,
+                 retry_pattern: dict[int, float] | None = None) -> None:
+    """Store a job function's channel and retry pattern; they apply to jobs delayed
+    afterwards and to every worker's retries (None for both: back to the decorator)."""
+    from .core.retry import validate_retry_pattern
+    if channel is not None:
+        channel = normalize_name(channel)
+    if retry_pattern is not None:
+        retry_pattern = validate_retry_pattern(retry_pattern)
+    db.run(lambda conn: db.manager.set_function(conn, name, channel, retry_pattern))

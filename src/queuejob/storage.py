@@ -10,7 +10,7 @@ from .core.job import Job, JobStorage
 from .manager import canonical_uuid
 
 RESERVED = ("priority", "eta", "model_name", "max_retries", "description", "channel",
-            "identity_key")
+            "identity_key", "timeout")
 
 
 def job_from_row(row: dict[str, Any], decode: bool = True,
@@ -33,6 +33,9 @@ def job_from_row(row: dict[str, Any], decode: bool = True,
     job.retry = row["retry"]
     job.description = row["description"] or ""
     job.channel = row["channel"]
+    job.channel_given = True
+    job.timeout = row.get("timeout")
+    job.retry_pattern_override = None
     job.date_created = row["date_created"]
     job.date_enqueued = row["date_enqueued"]
     job.date_started = row["date_started"]
@@ -72,7 +75,8 @@ class DatabaseJobStorage(JobStorage):
     def enqueue(self, func: Any, model_name: str | None = None, args: Any = None,
                 kwargs: Any = None, priority: int | None = None, eta: Any = None,
                 max_retries: int | None = None, description: str | None = None,
-                channel: str | None = None, identity_key: Any = None) -> str:
+                channel: str | None = None, identity_key: Any = None,
+                timeout: float | None = None) -> str:
         """Create a Job and enqueue it in the queue. Return the job uuid.
 
         With an identity key held by a pending or enqueued job, nothing is stored
@@ -80,7 +84,8 @@ class DatabaseJobStorage(JobStorage):
         """
         job = Job(func=func, model_name=model_name, args=args, kwargs=kwargs,
                   priority=priority, eta=eta, max_retries=max_retries,
-                  description=description, channel=channel, identity_key=identity_key)
+                  description=description, channel=channel, identity_key=identity_key,
+                  timeout=timeout)
         job.user_id = self.session.user_id
         job.context = dict(self.session.context)
         return self._insert(job)

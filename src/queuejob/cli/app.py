@@ -276,6 +276,56 @@ def channels_delete(ctx: click.Context, db_url: str | None, name: str) -> None:
         db.close()
 
 
+@cli.group(invoke_without_command=True)
+@db_option
+@click.option("--module", "modules", multiple=True, metavar="MODULE",
+              help="Import this module to list its @job functions (repeatable).")
+@click.pass_context
+@friendly
+def functions(ctx: click.Context, db_url: str | None, modules: tuple[str, ...]) -> None:
+    """Job functions: their channel and retry pattern (set, reset)."""
+    ctx.obj = {"db_url": db_url}
+    if ctx.invoked_subcommand is None:
+        from ..worker.worker import import_job_modules
+        from . import output
+        import_job_modules(modules)
+        db = open_db(db_url)
+        try:
+            output.functions_table(operations.functions(db))
+        finally:
+            db.close()
+
+
+@functions.command("set")
+@db_option
+@click.argument("name")
+@click.option("--channel", help="Channel of the function's jobs delayed from now on.")
+@click.option("--retry-pattern", "retry_pattern",
+              help='Retry pattern as JSON: \'{"1": 60, "5": 300}\' (retry count: seconds).')
+@click.option("--reset", is_flag=True, help="Back to the decorator's channel and pattern.")
+@click.pass_context
+@friendly
+def functions_set(ctx: click.Context, db_url: str | None, name: str, channel: str | None,
+                  retry_pattern: str | None, reset: bool) -> None:
+    """Override a job function's channel and retry pattern (all workers, no restart)."""
+    pattern = None
+    if retry_pattern is not None:
+        try:
+            pattern = {int(key): value for key, value in json.loads(retry_pattern).items()}
+        except (ValueError, AttributeError):
+            raise Failure(f"bad retry pattern {retry_pattern!r}: expected JSON like "
+                          '\'{"1": 60, "5": 300}\'') from None
+    if not reset and channel is None and pattern is None:
+        raise Failure("give --channel, --retry-pattern or --reset")
+    db = open_db(db_url or ctx.obj["db_url"])
+    try:
+        operations.set_function(db, name, channel=None if reset else channel,
+                                retry_pattern=None if reset else pattern)
+    finally:
+        db.close()
+    click.echo(f"function {name}: " + ("decorator's settings" if reset else "updated"))
+
+
 @cli.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True)

@@ -155,3 +155,22 @@ def in_chunks(db: Database, action: str, uuids: list[str], user: str, size: int 
                 done += len(operations.ACTIONS[action](session, *chunk))
             progress.advance(task, len(chunk))
     return done
+
+
+def functions_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        click.echo("no job functions (pass --module to list a module's)")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("function", "channel", "retry pattern", "timeout", "related action"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        pattern = ", ".join(f"{count}: {delay:g}s" for count, delay in
+                            sorted(row["retry_pattern"].items())) or "-"
+        mark = " (set)"
+        table.add_row(escape(row["name"]) + ("" if row["registered"] else " (not imported)"),
+                      escape(row["channel"] or "-") + (mark if row["channel_overridden"] else ""),
+                      pattern + (mark if row["retry_pattern_overridden"] else ""),
+                      f"{row['timeout']:g}s" if row["timeout"] else "-",
+                      "yes" if row["related_action"] else "")
+    console.print(table)

@@ -30,6 +30,14 @@ class NothingToDoJob(JobError):
     """The job has nothing to do: it ends as done with the message as its result."""
 
 
+class JobTimeout(BaseException):
+    """Raised inside a job that ran over its timeout, to stop it.
+
+    A BaseException, like KeyboardInterrupt, so that a job's ``except Exception``
+    does not swallow it.
+    """
+
+
 class NoSuchJobError(JobError):
     """No job with this uuid exists."""
 

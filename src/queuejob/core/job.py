@@ -54,6 +54,15 @@ def default_description(func: Any) -> str:
     return f"Function {getattr(func, '__name__', func)}"
 
 
+def check_timeout(value: Any) -> float | None:
+    """A job's timeout: None, or a positive number of seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
 def func_name_of(func: Any) -> str:
     name = getattr(func, "func_name", None)
     if name:
@@ -75,7 +84,8 @@ class Job:
                  args: tuple | list | None = None, kwargs: Mapping[str, Any] | None = None,
                  priority: int | None = None, eta: Any = None, job_uuid: str | None = None,
                  max_retries: int | None = None, description: str | None = None,
-                 channel: str | None = None, identity_key: Any = None) -> None:
+                 channel: str | None = None, identity_key: Any = None,
+                 timeout: float | None = None) -> None:
         self.func = func
         self.func_name: str | None = func_name_of(func) if func is not None else None
         self.model_name = model_name
@@ -96,9 +106,16 @@ class Job:
         self.state: str = states.PENDING
         self.retry: int = 0
         self.description: str = description or (default_description(func) if func else "")
+        #: the channel was given to delay(), not taken from the function
+        self.channel_given = channel is not None
         if channel is None:
             channel = getattr(func, "default_channel", None) or ROOT
         self.channel: str = normalize_name(channel)
+        if timeout is None:
+            timeout = getattr(func, "timeout", None)
+        self.timeout: float | None = check_timeout(timeout)
+        #: a retry pattern people set for the function (it overrides the decorator's)
+        self.retry_pattern_override: dict[int, float] | None = None
         self.date_created: dt.datetime = utcnow()
         self.date_enqueued: dt.datetime | None = None
         self.date_started: dt.datetime | None = None
@@ -160,6 +177,8 @@ class Job:
 
     @property
     def retry_pattern(self) -> dict[int, float]:
+        if self.retry_pattern_override is not None:
+            return dict(self.retry_pattern_override)
         return dict(getattr(self.func, "retry_pattern", None) or {})
 
     # -- running --------------------------------------------------------------------------

@@ -77,3 +77,10 @@ def failure(job_uuid: str, attempt: int, retry: int, message: str) -> Outcome:
     """A job that could not even start (not registered, undecodable): failed at once."""
     return Outcome(uuid=job_uuid, attempt=attempt, state=states.FAILED, retry=retry,
                    exc_info=cap_text(message))
+
+
+def released(row: Any) -> Outcome:
+    """The attempt of a claimed job ``row`` given back to pending, its retry unchanged
+    (shutdown, a lost commit answer)."""
+    return Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
+                   retry=row["retry"], identity_key=row["identity_key"])

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core import registry, states
-from ..core.errors import DecodeError, FailedJobError, RetryableJobError
-from ..core.outcome import Outcome, failure, outcome_of
+from ..core.errors import DecodeError, FailedJobError, JobTimeout, RetryableJobError
+from ..core.outcome import Outcome, failure, outcome_of, released
 from ..database import Session
 from ..storage import job_from_row
 
@@ -71,6 +71,7 @@ def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[]
     except DecodeError as exc:
         return failure(row["uuid"], attempt, row["retry"],
                        f"cannot decode the stored arguments: {exc}"), False
+    job.retry_pattern_override = worker.db.manager.retry_patterns.get(job.func_name)
     session = JobSession(worker, get_connection, job)
     connector = worker.db.connector
     error: BaseException | None = None
@@ -78,6 +79,9 @@ def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[]
         job.perform(session)
     except BaseException as exc:
         error = exc
+    if isinstance(error, JobTimeout) and not worker.timed_out(row):
+        # meant for an attempt this thread had just finished: run this one again
+        return released(row), False
     if error is not None and connector.is_transient(error):
         # the database was busy or went away under the job: try again soon
         error = database_retry(job, connector.describe_error(error))

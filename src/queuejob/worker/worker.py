@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import channels as channel_rules
 from ..core.channels import ROOT, ChannelTree
-from ..core.errors import ConfigurationError
-from ..core.outcome import RELEASED, Outcome, failure
-from . import cleanup, rescue
+from ..core.errors import ConfigurationError, FailedJobError, JobTimeout, RetryableJobError
+from ..core.outcome import Outcome, failure, outcome_of, released
+from ..storage import job_from_row
+from . import cleanup, crashpoints, rescue
 from .execution import run_claimed
 from .executor import Executor
 from .heartbeat import Heartbeat
@@ -64,12 +65,6 @@ def key_of(item: Outcome | dict[str, Any]) -> Key:
     if isinstance(item, Outcome):
         return (item.uuid, item.attempt)
     return (item["uuid"], item["attempt"])
-
-
-def released(row: dict[str, Any]) -> Outcome:
-    """The attempt of ``row`` given back to pending, its retry unchanged."""
-    return Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
-                   retry=row["retry"], identity_key=row["identity_key"])
 
 
 class Backoff:
@@ -149,6 +144,8 @@ class Worker:
         self._started = False
         self._stopped = threading.Event()
         self._cleanup_cursor: Any = None
+        #: attempts stopped for their timeout (their thread's late outcome is ignored)
+        self._timed_out: set[Key] = set()
         #: turns of the loop (a worker with nothing to do sleeps: this stays small)
         self.loop_iterations = 0
 
@@ -198,6 +195,10 @@ class Worker:
         heartbeat may be late, and so may the other workers' be."""
         self._healthy_since = time.monotonic()
 
+    def timed_out(self, row: dict[str, Any]) -> bool:
+        """This attempt was stopped for its timeout."""
+        return key_of(row) in self._timed_out
+
     def lost_ownership(self, outcome: Outcome) -> None:
         log.warning("job %s: lost ownership of attempt %d (rescued, requeued or cancelled "
                     "meanwhile); its outcome (%s) was not written",
@@ -235,6 +236,7 @@ class Worker:
         while not self._hard_stop:
             self.loop_iterations += 1
             finished = self._collect_finished()
+            finished = [item for item in finished if key_of(item[0]) not in self._timed_out]
             for outcome, _ in finished:
                 self._running.pop(key_of(outcome), None)
             writes = self._unwritten + [outcome for outcome, written in finished
@@ -259,6 +261,10 @@ class Worker:
                         return  # the teardown tries once more, then rescue takes over
                     continue
                 backoff.reset()
+                if writes:
+                    crashpoints.reached("outcome_after_commit")
+                if claimed:
+                    crashpoints.reached("claim_after_commit")
                 self._unwritten = []
                 if want:
                     next_poll = time.monotonic() + self.poll_interval
@@ -278,16 +284,45 @@ class Worker:
             elif burst and claimed_none and not self._running and not self._unwritten:
                 return
             self._periodic()
+            self._stop_overdue_jobs()
             free = self.capacity - len(self._running)
             can_claim = not self._stopping and free > 0
-            if self._finished or (self._claim_wanted and can_claim):
+            if self._finished or (self._claim_wanted and can_claim) or self._unwritten:
                 continue
             # the poll only matters when a job could be claimed; with every slot busy
             # (or while stopping) the loop sleeps until a job ends or a timer is due
             deadline = min(next_poll if can_claim else float("inf"), self._next_rescue,
-                           self._next_cleanup, self._grace_deadline)
+                           self._next_cleanup, self._grace_deadline, self._next_timeout())
             self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
             self._wake.clear()
+
+    def _next_timeout(self) -> float:
+        deadlines = [item.started + item.row["timeout"] for item in self._running.values()
+                     if item.row.get("timeout")]
+        return min(deadlines, default=float("inf"))
+
+    def _stop_overdue_jobs(self) -> None:
+        """Jobs over their timeout: the attempt ends as a retry (a failure once its
+        retries are used up), a new thread takes the slot, and JobTimeout is raised
+        in the old thread; what the old thread does after is fenced out."""
+        now = time.monotonic()
+        for key, item in list(self._running.items()):
+            timeout = item.row.get("timeout")
+            if not timeout or now - item.started < timeout:
+                continue
+            del self._running[key]
+            self._timed_out.add(key)
+            self._claim_wanted = True
+            self._executor.abandon(lambda row, key=key: key_of(row) == key, JobTimeout)
+            job = job_from_row(item.row, decode=False)
+            job.retry_pattern_override = self.db.manager.retry_patterns.get(job.func_name)
+            job.retry += 1  # the attempt counts, as perform() counted it
+            message = f"timed out after {timeout:g} s"
+            error: BaseException = RetryableJobError(message)
+            if job.max_retries and job.retry >= job.max_retries:
+                error = FailedJobError(f"Max. retries ({job.max_retries}) reached: {message}")
+            log.warning("job %s: %s, stopping it", job.uuid, message)
+            self._unwritten.append(outcome_of(job, item.row["attempt"], error))
 
     def _collect_finished(self) -> list[tuple[Outcome, bool]]:
         """Outcomes of the jobs that finished. When some finished and others still run,
@@ -325,6 +360,8 @@ class Worker:
             state = manager.claim(conn, self.id, self.tree, running, free,
                                   lock_first=self._claim_locked)
             self._claim_locked = state.locked
+            if state.rows:
+                crashpoints.reached("claim_before_commit")
             return state.rows
 
         return self._in_transaction(work)
@@ -349,6 +386,8 @@ class Worker:
             # counted as a failed attempt: giving it back unchanged could loop forever
             outcome, written = failure(row["uuid"], row["attempt"], row["retry"] + 1,
                                        f"the worker failed to run this job: {exc!r}"), False
+        if not written:
+            crashpoints.reached("job_before_outcome")
         with self._lock:
             self._finished.append((outcome, written))
         self._wake.set()

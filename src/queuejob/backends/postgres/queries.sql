@@ -11,12 +11,18 @@
 -- same identity key: the partial unique index decides, and ON CONFLICT waits for a
 -- concurrent transaction inserting the same key to end, so two delays never both insert.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
-                       priority, max_retries, identity_key, user_id, context, eta, date_created)
+                       priority, max_retries, identity_key, user_id, context, eta, timeout,
+                       date_created)
 VALUES (%(uuid)s, 'pending', %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
-        %(description)s, %(channel)s, %(priority)s, %(max_retries)s, %(identity_key)s,
-        %(user_id)s, %(context)s,
+        %(description)s,
+        -- the channel given to delay(), else the one people set for the function, else
+        -- the decorator's
+        COALESCE(%(channel)s::text,
+                 (SELECT channel FROM queue_job_function WHERE name = %(func_name)s),
+                 %(default_channel)s),
+        %(priority)s, %(max_retries)s, %(identity_key)s, %(user_id)s, %(context)s,
         COALESCE(%(eta)s::timestamptz, now() + make_interval(secs => %(eta_delay)s::float8)),
-        now())
+        %(timeout)s::float8, now())
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
 DO NOTHING
 RETURNING uuid;
@@ -25,18 +31,23 @@ RETURNING uuid;
 -- (batch) Store jobs in one statement; the uuids of those stored. A job whose identity
 -- key a pending job holds (or an earlier job of the same batch) is not stored.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
-                       priority, max_retries, identity_key, user_id, context, eta, date_created)
+                       priority, max_retries, identity_key, user_id, context, eta, timeout,
+                       date_created)
 SELECT new.uuid, 'pending', new.func_name, new.model_name, new.args, new.kwargs,
-       new.description, new.channel, new.priority, new.max_retries, new.identity_key,
-       new.user_id, new.context,
-       COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), now()
+       new.description,
+       COALESCE(new.channel, function.channel, new.default_channel),
+       new.priority, new.max_retries, new.identity_key, new.user_id, new.context,
+       COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), new.timeout, now()
 FROM unnest(%(uuid)s::uuid[], %(func_name)s::text[], %(model_name)s::text[], %(args)s::text[],
             %(kwargs)s::text[], %(description)s::text[], %(channel)s::text[],
-            %(priority)s::int[], %(max_retries)s::int[], %(identity_key)s::text[],
-            %(user_id)s::bigint[], %(context)s::text[], %(eta)s::timestamptz[],
-            %(eta_delay)s::float8[]) WITH ORDINALITY
-    AS new(uuid, func_name, model_name, args, kwargs, description, channel, priority,
-           max_retries, identity_key, user_id, context, eta, eta_delay, position)
+            %(default_channel)s::text[], %(priority)s::int[], %(max_retries)s::int[],
+            %(identity_key)s::text[], %(user_id)s::bigint[], %(context)s::text[],
+            %(eta)s::timestamptz[], %(eta_delay)s::float8[], %(timeout)s::float8[])
+    WITH ORDINALITY
+    AS new(uuid, func_name, model_name, args, kwargs, description, channel, default_channel,
+           priority, max_retries, identity_key, user_id, context, eta, eta_delay, timeout,
+           position)
+LEFT JOIN queue_job_function AS function ON function.name = new.func_name
 ORDER BY new.position
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
 DO NOTHING
@@ -111,7 +122,9 @@ SELECT
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
      SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL) AS channels_json,
-    (SELECT state FROM queue_worker WHERE id = %(worker_id)s) AS worker_state;
+    (SELECT state FROM queue_worker WHERE id = %(worker_id)s) AS worker_state,
+    (SELECT coalesce(json_object_agg(name, retry_pattern), '{}') FROM queue_job_function
+     WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the server's clock.
@@ -346,3 +359,15 @@ ROLLBACK TO SAVEPOINT queuejob;
 
 -- name: release_savepoint
 RELEASE SAVEPOINT queuejob;
+
+-- name: function_overrides
+SELECT * FROM queue_job_function ORDER BY name;
+
+-- name: set_function
+INSERT INTO queue_job_function (name, channel, retry_pattern, date_updated)
+VALUES (%(name)s, %(channel)s, %(retry_pattern)s, now())
+ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,
+    retry_pattern = excluded.retry_pattern, date_updated = excluded.date_updated;
+
+-- name: delete_function
+DELETE FROM queue_job_function WHERE name = %(name)s;

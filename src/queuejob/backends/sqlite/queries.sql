@@ -9,10 +9,16 @@
 -- Store one job. Returns its uuid, or no row when a pending or enqueued job holds
 -- the same identity key (the partial unique index decides, not a prior read).
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
-                       priority, max_retries, identity_key, user_id, context, eta, date_created)
-VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description, :channel,
+                       priority, max_retries, identity_key, user_id, context, eta, timeout,
+                       date_created)
+VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description,
+        -- the channel given to delay(), else the one people set for the function, else
+        -- the decorator's
+        COALESCE(:channel,
+                 (SELECT channel FROM queue_job_function WHERE name = :func_name),
+                 :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
-        COALESCE(:eta, :now + :eta_delay), :now)
+        COALESCE(:eta, :now + :eta_delay), :timeout, :now)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
 DO NOTHING
 RETURNING uuid;
@@ -20,10 +26,16 @@ RETURNING uuid;
 -- name: insert_jobs
 -- (batch) Store jobs: the same statement as insert_job, run for each job.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
-                       priority, max_retries, identity_key, user_id, context, eta, date_created)
-VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description, :channel,
+                       priority, max_retries, identity_key, user_id, context, eta, timeout,
+                       date_created)
+VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description,
+        -- the channel given to delay(), else the one people set for the function, else
+        -- the decorator's
+        COALESCE(:channel,
+                 (SELECT channel FROM queue_job_function WHERE name = :func_name),
+                 :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
-        COALESCE(:eta, :now + :eta_delay), :now)
+        COALESCE(:eta, :now + :eta_delay), :timeout, :now)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
 DO NOTHING
 RETURNING uuid;
@@ -87,7 +99,9 @@ SELECT
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
      SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) AS channels_json,
-    (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state;
+    (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state,
+    (SELECT json_group_object(name, retry_pattern) FROM queue_job_function
+     WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the database's clock.
@@ -300,3 +314,15 @@ ROLLBACK TO SAVEPOINT queuejob;
 
 -- name: release_savepoint
 RELEASE SAVEPOINT queuejob;
+
+-- name: function_overrides
+SELECT * FROM queue_job_function ORDER BY name;
+
+-- name: set_function
+INSERT INTO queue_job_function (name, channel, retry_pattern, date_updated)
+VALUES (:name, :channel, :retry_pattern, :now)
+ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,
+    retry_pattern = excluded.retry_pattern, date_updated = excluded.date_updated;
+
+-- name: delete_function
+DELETE FROM queue_job_function WHERE name = :name;
