@@ -82,8 +82,16 @@ class Connector(ABC):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.queries = load_queries(
-            resources.files(self.package).joinpath("queries.sql").read_text())
+        # every .sql file beside the connector holds named queries (queries.sql for the
+        # queue itself, others for the faces); a name is defined once across them
+        self.queries: dict[str, str] = {}
+        folder = resources.files(self.package)
+        for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+            if entry.name.endswith(".sql") and entry.name != "schema.sql":
+                for name, sql in load_queries(entry.read_text()).items():
+                    if name in self.queries:
+                        raise ValueError(f"query {name} is defined twice in {self.package}")
+                    self.queries[name] = sql
         self.migrations = load_migrations(self.package)
         self._closed = False
 
