@@ -187,7 +187,8 @@ ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 -- attempt that is still started writes; a late write of a rescued attempt changes nothing.
 UPDATE queue_job AS job SET state = outcome.state, retry = outcome.retry,
     result = outcome.result, exc_info = outcome.exc_info,
-    date_done = CASE WHEN outcome.state IN ('done', 'cancelled') THEN now() ELSE NULL END
+    date_done = CASE WHEN outcome.state IN ('done', 'cancelled') THEN now() ELSE NULL END,
+    date_failed = CASE WHEN outcome.state = 'failed' THEN now() ELSE job.date_failed END
 FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(state)s::text[], %(retry)s::int[],
             %(result)s::text[], %(exc_info)s::text[])
     AS outcome(uuid, attempt, state, retry, result, exc_info)
@@ -244,7 +245,7 @@ RETURNING uuid;
 
 -- name: fail_dead_job
 UPDATE queue_job SET state = 'failed', retry = retry + 1, worker_deaths = worker_deaths + 1,
-    exc_info = %(exc_info)s
+    exc_info = %(exc_info)s, date_failed = now()
 WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
 RETURNING uuid;
 

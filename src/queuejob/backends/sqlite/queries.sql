@@ -147,7 +147,8 @@ ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 -- Record the outcome of an attempt: done, failed or cancelled. Fenced: only the
 -- attempt that is still started writes; a late write of a rescued attempt changes nothing.
 UPDATE queue_job SET state = :state, retry = :retry, result = :result, exc_info = :exc_info,
-    date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END
+    date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END,
+    date_failed = CASE WHEN :state = 'failed' THEN :now ELSE date_failed END
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
@@ -196,7 +197,7 @@ RETURNING uuid;
 
 -- name: fail_dead_job
 UPDATE queue_job SET state = 'failed', retry = retry + 1, worker_deaths = worker_deaths + 1,
-    exc_info = :exc_info
+    exc_info = :exc_info, date_failed = :now
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
