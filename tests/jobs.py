@@ -204,3 +204,11 @@ def slow_with_timeout(session, model_name, path, seconds):
     start = time.time()
     time.sleep(seconds)
     log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())
+
+
+@job
+def fail_unless_exists(session, model_name, path):
+    """Fails until ``path`` exists (a test creates it to let a requeued job succeed)."""
+    if not os.path.exists(path):
+        raise ValueError(f"{path} does not exist yet")
+    return "found"

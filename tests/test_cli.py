@@ -387,11 +387,11 @@ def test_stats_counts_jobs_by_channel_and_state(db_url, scene, invoke):
                     "root.export": {"pending": 1}, "root.export.sub": {"pending": 1}}
     table = invoke("stats", "--db", db_url).stdout
     header = line_of(table, "enqueued").split()
-    assert header == ["channel", "pending", "enqueued", "started", "done", "failed",
+    assert header == ["channel", "waiting", "pending", "enqueued", "started", "done", "failed",
                       "cancelled"]
-    assert line_of(table, "total").split() == ["total", "3", "0", "0", "1", "1", "1"]
+    assert line_of(table, "total").split() == ["total", "0", "3", "0", "0", "1", "1", "1"]
     assert line_of(table, "root.export.sub").split() == \
-        ["root.export.sub", "1", "0", "0", "0", "0", "0"]
+        ["root.export.sub", "0", "1", "0", "0", "0", "0", "0"]
 
 
 def test_channels_set_then_channels_lists_it(db, db_url, invoke):

@@ -15,6 +15,7 @@ from .core.errors import (
     QueueJobError,
     RetryableJobError,
 )
+from .core.graph import Delayable, GraphError, chain, group
 from .core.identity import identity_exact
 from .core.job import Job, JobStorage
 from .core.retry import RETRY_INTERVAL
@@ -32,7 +33,9 @@ __all__ = [
     "ConfigurationError",
     "Database",
     "DatabaseJobStorage",
+    "Delayable",
     "FailedJobError",
+    "GraphError",
     "Job",
     "JobError",
     "JobFunction",
@@ -46,6 +49,8 @@ __all__ = [
     "State",
     "Worker",
     "cancel",
+    "chain",
+    "group",
     "identity_exact",
     "job",
     "open",

@@ -8,6 +8,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .core import registry
 from .core.channels import ROOT, normalize_name
+from .core.graph import Delayable
 from .core.job import check_timeout, default_description
 from .core.retry import validate_retry_pattern
 
@@ -51,6 +52,18 @@ class JobFunction(Generic[P, R]):
         """
         from .storage import DatabaseJobStorage
         return DatabaseJobStorage(session).enqueue_resolve_args(self, model_name, *args, **kwargs)
+
+    def delayable(self, session: Any, model_name: str | None = None, *args: Any,
+                  **kwargs: Any) -> Delayable:
+        """A job of this function, built but not stored, to compose into a graph with
+        ``chain``, ``group`` and ``on_done``; ``delay()`` on the graph stores it all.
+        Same arguments and reserved keywords as ``delay``."""
+        from .core.job import Job
+        from .storage import RESERVED, DatabaseJobStorage
+        options = {key: kwargs.pop(key) for key in RESERVED if key in kwargs}
+        options.pop("model_name", None)
+        job = Job(func=self, model_name=model_name, args=args, kwargs=kwargs, **options)
+        return Delayable(session, job, DatabaseJobStorage(session).enqueue_graph)
 
     def delay_many(self, session: Any, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
                    **options: Any) -> list[str]:

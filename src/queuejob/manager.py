@@ -104,6 +104,8 @@ class JobManager:
             "default_channel": job.channel,
             "priority": job.priority, "max_retries": job.max_retries,
             "timeout": None if job.timeout is None else float(job.timeout),
+            "state": str(job.state), "graph_uuid": job.graph_uuid,
+            "has_dependents": bool(job.has_dependents),
             "identity_key": job.identity_key, "user_id": job.user_id, "context": context,
             "eta": job.eta if job.eta_delay is None else None,
             "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
@@ -289,8 +291,57 @@ class JobManager:
                 {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
                  "result": o.result, "exc_info": o.exc_info} for o in finish])
             written.update(row["uuid"] for row in rows)
+            ended = [o for o in finish if o.has_dependents and o.uuid in written]
+            self.release_children(conn, [o.uuid for o in ended if o.state == states.DONE])
+            self.cancel_children(conn, [o.uuid for o in ended if o.state == states.CANCELLED])
         written.update(row["uuid"] for row in self._back_to_pending(conn, back))
         return [o for o in outcomes if o.uuid not in written]
+
+    # -- graphs --------------------------------------------------------------------------
+    def insert_graph(self, conn: Any, rows: Sequence[dict[str, Any]],
+                     edges: Sequence[tuple[int, int]]) -> list[str]:
+        """Store the jobs of a graph (``job_params`` rows, parents first) and its
+        edges (indexes into ``rows``: parent, child); their uuids in order.
+
+        A job whose identity key another job holds is not stored: that job stands in
+        for it. Its children wait for it; it does not wait for new parents (it is
+        pending already)."""
+        uuids = self.insert_many(conn, rows)
+        stood_in = {index for index, row in enumerate(rows) if uuids[index] != row["uuid"]}
+        pairs = [{"parent": uuids[parent], "child": uuids[child]} for parent, child in edges
+                 if child not in stood_in]
+        if pairs:
+            self._run_many(conn, "insert_dependency", pairs)
+            parents = sorted({pair["parent"] for pair in pairs})
+            self._run_many(conn, "mark_has_dependents", [{"uuid": uuid} for uuid in parents])
+        return uuids
+
+    def release_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
+        """After ``parents`` are done: their waiting children whose parents are all
+        done become pending, in the same transaction."""
+        if not parents:
+            return []
+        children = self._run_many(conn, "waiting_children", [{"uuid": u} for u in parents])
+        if not children:
+            return []
+        released = self._run_many(conn, "release_children",
+                                  [{"uuid": row["uuid"]} for row in children])
+        if released:
+            self._run(conn, "notify_jobs")
+        return [row["uuid"] for row in released]
+
+    def cancel_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
+        """After ``parents`` are cancelled: the jobs waiting for them, and the jobs
+        waiting for those, are cancelled too."""
+        if not parents:
+            return []
+        rows = self._run_many(conn, "cancel_waiting_descendants", [{"uuid": u} for u in parents])
+        return [row["uuid"] for row in rows]
+
+    def graph(self, conn: Any, graph_uuid: str) -> tuple[list[Row], list[Row]]:
+        """The jobs of a graph and its (parent_uuid, child_uuid) edges."""
+        return (self._run(conn, "graph_jobs", {"graph_uuid": graph_uuid}),
+                self._run(conn, "graph_edges", {"graph_uuid": graph_uuid}))
 
     def _keyed_to_pending(self, conn: Any, job_uuid: str, write: Callable[[], list[Row]]
                           ) -> tuple[str | None, list[Row]]:
@@ -436,6 +487,11 @@ class JobManager:
             # another transaction made a job with one of these keys pending meanwhile
             raise JobStateError(f"cannot {verb} these jobs: another job with the same "
                                 "identity key became pending meanwhile") from None
+        with_children = [value for value in wanted if rows[value]["has_dependents"]]
+        if target == states.DONE:
+            self.release_children(conn, with_children)
+        elif target == states.CANCELLED:
+            self.cancel_children(conn, with_children)
         if target == states.PENDING:
             self._run(conn, "notify_jobs")
         return wanted

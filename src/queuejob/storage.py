@@ -35,6 +35,8 @@ def job_from_row(row: dict[str, Any], decode: bool = True,
     job.channel = row["channel"]
     job.channel_given = True
     job.timeout = row.get("timeout")
+    job.graph_uuid = row.get("graph_uuid")
+    job.has_dependents = bool(row.get("has_dependents"))
     job.retry_pattern_override = None
     job.date_created = row["date_created"]
     job.date_enqueued = row["date_enqueued"]
@@ -123,6 +125,37 @@ class DatabaseJobStorage(JobStorage):
         if not rows:
             return []
         uuids = self._manager.insert_many(self.session._writable(), rows)
+        self.session._inserted = True
+        return uuids
+
+    def enqueue_graph(self, delayables: list[Any]) -> list[str]:
+        """Store the jobs of a graph in one go (parents first), sharing a new
+        graph_uuid; each Delayable gets its ``uuid``. When every job that has an
+        identity key already exists (and there is one), nothing is stored and the
+        keyed Delayables get the existing jobs' uuids."""
+        from .core.graph import edges, new_graph_uuid
+        conn = self.session._writable()
+        keyed = [d for d in delayables if d.job.identity_key is not None]
+        if keyed:
+            holders = {id(d): self._manager.identity_holder(conn, d.job.identity_key)
+                       for d in keyed}
+            if all(holders.values()):
+                for delayable in keyed:
+                    delayable.uuid = holders[id(delayable)]["uuid"]
+                return [d.uuid for d in delayables if d.uuid]
+        graph_uuid = new_graph_uuid()
+        index = {id(d): position for position, d in enumerate(delayables)}
+        pairs = [(index[id(parent)], index[id(child)]) for parent, child in edges(delayables)]
+        for delayable in delayables:
+            job = delayable.job
+            job.user_id = self.session.user_id
+            job.context = dict(self.session.context)
+            job.graph_uuid = graph_uuid
+            job.state = states.WAIT_DEPENDENCIES if delayable._parents else states.PENDING
+        rows = [self._encoded(d.job) for d in delayables]
+        uuids = self._manager.insert_graph(conn, rows, pairs)
+        for delayable, job_uuid in zip(delayables, uuids, strict=True):
+            delayable.uuid = job_uuid
         self.session._inserted = True
         return uuids
 

@@ -141,6 +141,8 @@ def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: s
         if job_uuid:
             row = operations.load_row(db, job_uuid)
             output.show_job(row, as_json)
+            if row.get("graph_uuid") and not as_json:
+                output.graph_tree(*operations.graph(db, row["graph_uuid"]), mark=row["uuid"])
             return
         rows = operations.list_jobs(db, state=state, channel=channel, func_name=func_name,
                                     hide_finished=not show_all and state is None, limit=limit)

@@ -19,7 +19,13 @@ from ..database import Database
 
 PAST = {"requeue": "requeued", "done": "set done", "cancel": "cancelled"}
 STATE_STYLE = {"failed": "bold red", "started": "cyan", "pending": "yellow", "done": "green",
-               "cancelled": "dim", "enqueued": "blue"}
+               "cancelled": "dim", "enqueued": "blue", "wait_dependencies": "magenta"}
+
+
+def styled(state: str) -> str:
+    """A job state with its colour (rich markup)."""
+    style = STATE_STYLE.get(state)
+    return f"[{style}]{escape(state)}[/]" if style else escape(state)
 
 # piped output is not folded at 80 columns: lines stay whole for grep and logs
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 250)
@@ -47,8 +53,7 @@ def jobs_table(rows: list[dict[str, Any]], as_json: bool) -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("description", overflow="ellipsis", no_wrap=True)
     for row in rows:
-        style = STATE_STYLE.get(row["state"], "")
-        table.add_row(row["uuid"], f"[{style}]{row['state']}[/]", escape(row["channel"]),
+        table.add_row(row["uuid"], styled(row["state"]), escape(row["channel"]),
                       escape(row["func_name"]), str(row["priority"]),
                       f"{row['retry']}/{row['max_retries'] or '∞'}", _when(row["date_created"]),
                       _when(row["eta"]), escape(row["description"] or ""))
@@ -92,11 +97,13 @@ def stats_table(stats: dict[str, dict[str, int]], as_json: bool) -> None:
     if as_json:
         _json(stats)
         return
-    columns = ["pending", "enqueued", "started", "done", "failed", "cancelled"]
+    columns = ["wait_dependencies", "pending", "enqueued", "started", "done", "failed",
+               "cancelled"]
     table = Table(box=None, header_style="bold")
     table.add_column("channel")
     for column in columns:
-        table.add_column(column, justify="right")
+        # jobs of a graph waiting for their parents
+        table.add_column("waiting" if column == "wait_dependencies" else column, justify="right")
     totals = dict.fromkeys(columns, 0)
     for channel in sorted(stats):
         counts = stats[channel]
@@ -174,3 +181,40 @@ def functions_table(rows: list[dict[str, Any]]) -> None:
                       f"{row['timeout']:g}s" if row["timeout"] else "-",
                       "yes" if row["related_action"] else "")
     console.print(table)
+
+
+def graph_tree(jobs: list[dict[str, Any]], edges: list[dict[str, Any]], mark: str = "") -> None:
+    """A job graph as a tree from its first jobs; a job with several parents is shown
+    under each, its children once."""
+    from rich.tree import Tree
+    by_uuid = {job["uuid"]: job for job in jobs}
+    children: dict[str, list[str]] = {}
+    has_parent: set[str] = set()
+    for edge in edges:
+        children.setdefault(edge["parent_uuid"], []).append(edge["child_uuid"])
+        has_parent.add(edge["child_uuid"])
+    tree = Tree(f"[bold]graph {escape(jobs[0]['graph_uuid']) if jobs else ''}[/]")
+    shown: set[str] = set()
+
+    def label(job_uuid: str) -> str:
+        job = by_uuid.get(job_uuid)
+        if job is None:
+            return f"{job_uuid} (another graph's job)"
+        here = " [bold]◀ this job[/]" if job_uuid == mark else ""
+        return (f"{styled(job['state'])} {job_uuid[:8]} "
+                f"{escape(job['func_name'])}{here}")
+
+    def add(node: Any, job_uuid: str) -> None:
+        if job_uuid in shown:
+            node.add(label(job_uuid) + " [dim](above)[/]")
+            return
+        shown.add(job_uuid)
+        branch = node.add(label(job_uuid))
+        for child in children.get(job_uuid, []):
+            add(branch, child)
+
+    roots = [job["uuid"] for job in jobs if job["uuid"] not in has_parent]
+    roots += [parent for parent in children if parent not in by_uuid]
+    for root in roots:
+        add(tree, root)
+    console.print(tree)

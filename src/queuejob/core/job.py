@@ -116,6 +116,9 @@ class Job:
         self.timeout: float | None = check_timeout(timeout)
         #: a retry pattern people set for the function (it overrides the decorator's)
         self.retry_pattern_override: dict[int, float] | None = None
+        #: the graph the job belongs to (jobs waiting for other jobs), if any
+        self.graph_uuid: str | None = None
+        self.has_dependents = False
         self.date_created: dt.datetime = utcnow()
         self.date_enqueued: dt.datetime | None = None
         self.date_started: dt.datetime | None = None

@@ -46,6 +46,8 @@ class Outcome:
     eta_delay: float | None = None
     #: the job holds an identity key: going back to pending may be superseded
     identity_key: str | None = None
+    #: jobs of its graph wait for this one: its end releases or cancels them
+    has_dependents: bool = False
 
 
 def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
@@ -57,7 +59,8 @@ def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
     traceback for anything else.
     """
     common = {"uuid": job.uuid, "attempt": attempt, "retry": job.retry,
-              "identity_key": job.identity_key}
+              "identity_key": job.identity_key,
+              "has_dependents": bool(getattr(job, "has_dependents", False))}
     if error is None:
         try:
             return Outcome(state=states.DONE, result=result_text(job.result), **common)
@@ -83,4 +86,5 @@ def released(row: Any) -> Outcome:
     """The attempt of a claimed job ``row`` given back to pending, its retry unchanged
     (shutdown, a lost commit answer)."""
     return Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
-                   retry=row["retry"], identity_key=row["identity_key"])
+                   retry=row["retry"], identity_key=row["identity_key"],
+                   has_dependents=bool(row.get("has_dependents")))

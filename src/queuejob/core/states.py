@@ -12,6 +12,8 @@ class State(StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: a job of a graph waiting for its parents to be done
+    WAIT_DEPENDENCIES = "wait_dependencies"
 
 
 PENDING = State.PENDING
@@ -20,12 +22,13 @@ STARTED = State.STARTED
 DONE = State.DONE
 FAILED = State.FAILED
 CANCELLED = State.CANCELLED
+WAIT_DEPENDENCIES = State.WAIT_DEPENDENCIES
 
 STATES: tuple[State, ...] = tuple(State)
 
 #: States in which an identity key is unique: a second job with the same key
 #: is not stored while one of these exists (enforced by a partial unique index).
-IDENTITY_STATES: frozenset[State] = frozenset({PENDING, ENQUEUED})
+IDENTITY_STATES: frozenset[State] = frozenset({PENDING, ENQUEUED, WAIT_DEPENDENCIES})
 
 #: States a job never leaves by itself.
 FINAL_STATES: frozenset[State] = frozenset({DONE, CANCELLED})
@@ -35,8 +38,8 @@ FINAL_STATES: frozenset[State] = frozenset({DONE, CANCELLED})
 MANUAL_ACTIONS: dict[str, tuple[frozenset[State], State]] = {
     # a failed or unfinished job goes back to pending, retry reset to 0
     "requeue": (frozenset({PENDING, ENQUEUED, STARTED, FAILED}), PENDING),
-    "done": (frozenset({PENDING, ENQUEUED, FAILED}), DONE),
-    "cancel": (frozenset({PENDING, ENQUEUED, FAILED}), CANCELLED),
+    "done": (frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), DONE),
+    "cancel": (frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), CANCELLED),
 }
 
 ACTION_VERBS = {"requeue": "requeue", "done": "set done", "cancel": "cancel"}

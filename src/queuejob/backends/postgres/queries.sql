@@ -12,8 +12,8 @@
 -- concurrent transaction inserting the same key to end, so two delays never both insert.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       date_created)
-VALUES (%(uuid)s, 'pending', %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
+                       graph_uuid, has_dependents, date_created)
+VALUES (%(uuid)s, %(state)s, %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
         %(description)s,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
@@ -22,8 +22,8 @@ VALUES (%(uuid)s, 'pending', %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s
                  %(default_channel)s),
         %(priority)s, %(max_retries)s, %(identity_key)s, %(user_id)s, %(context)s,
         COALESCE(%(eta)s::timestamptz, now() + make_interval(secs => %(eta_delay)s::float8)),
-        %(timeout)s::float8, now())
-ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+        %(timeout)s::float8, %(graph_uuid)s::uuid, %(has_dependents)s, now())
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
 
@@ -32,30 +32,32 @@ RETURNING uuid;
 -- key a pending job holds (or an earlier job of the same batch) is not stored.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       date_created)
-SELECT new.uuid, 'pending', new.func_name, new.model_name, new.args, new.kwargs,
+                       graph_uuid, has_dependents, date_created)
+SELECT new.uuid, new.state, new.func_name, new.model_name, new.args, new.kwargs,
        new.description,
        COALESCE(new.channel, function.channel, new.default_channel),
        new.priority, new.max_retries, new.identity_key, new.user_id, new.context,
-       COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), new.timeout, now()
+       COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), new.timeout,
+       new.graph_uuid, new.has_dependents, now()
 FROM unnest(%(uuid)s::uuid[], %(func_name)s::text[], %(model_name)s::text[], %(args)s::text[],
             %(kwargs)s::text[], %(description)s::text[], %(channel)s::text[],
             %(default_channel)s::text[], %(priority)s::int[], %(max_retries)s::int[],
             %(identity_key)s::text[], %(user_id)s::bigint[], %(context)s::text[],
-            %(eta)s::timestamptz[], %(eta_delay)s::float8[], %(timeout)s::float8[])
+            %(eta)s::timestamptz[], %(eta_delay)s::float8[], %(timeout)s::float8[],
+            %(state)s::text[], %(graph_uuid)s::uuid[], %(has_dependents)s::boolean[])
     WITH ORDINALITY
     AS new(uuid, func_name, model_name, args, kwargs, description, channel, default_channel,
            priority, max_retries, identity_key, user_id, context, eta, eta_delay, timeout,
-           position)
+           state, graph_uuid, has_dependents, position)
 LEFT JOIN queue_job_function AS function ON function.name = new.func_name
 ORDER BY new.position
-ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
 
 -- name: job_by_identity_key
 SELECT * FROM queue_job
-WHERE identity_key = %(identity_key)s AND state IN ('pending', 'enqueued')
+WHERE identity_key = %(identity_key)s AND state IN ('pending', 'enqueued', 'wait_dependencies')
   AND (%(exclude_uuid)s::uuid IS NULL OR uuid <> %(exclude_uuid)s::uuid)
 LIMIT 1;
 
@@ -219,7 +221,7 @@ RETURNING job.uuid;
 -- another one does: that attempt cannot go back to pending.
 SELECT other.uuid FROM queue_job AS job
 JOIN queue_job AS other ON other.identity_key = job.identity_key
-    AND other.state IN ('pending', 'enqueued') AND other.uuid <> job.uuid
+    AND other.state IN ('pending', 'enqueued', 'wait_dependencies') AND other.uuid <> job.uuid
 WHERE job.uuid = %(uuid)s AND job.identity_key IS NOT NULL
 LIMIT 1;
 
@@ -372,3 +374,55 @@ ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,
 
 -- name: delete_function
 DELETE FROM queue_job_function WHERE name = %(name)s;
+
+-- name: insert_dependency
+-- (batch) Edges of a job graph: the child waits for the parent.
+INSERT INTO queue_job_dependency (parent_uuid, child_uuid)
+SELECT * FROM unnest(%(parent)s::uuid[], %(child)s::uuid[])
+ON CONFLICT DO NOTHING;
+
+-- name: mark_has_dependents
+-- (batch) Jobs whose completion releases children.
+UPDATE queue_job SET has_dependents = true WHERE uuid = ANY(%(uuid)s::uuid[]);
+
+-- name: waiting_children
+-- (batch) Children of jobs that wait for their parents, locked: two parents ending at
+-- once in two transactions are serialized on their child, and the second one to lock
+-- it sees the first one's parent done (in the next statement's snapshot).
+SELECT job.uuid FROM queue_job AS job
+WHERE job.uuid IN (SELECT child_uuid FROM queue_job_dependency
+                   WHERE parent_uuid = ANY(%(uuid)s::uuid[]))
+  AND job.state = 'wait_dependencies'
+ORDER BY job.id
+FOR UPDATE;
+
+-- name: release_children
+-- (batch) Waiting children whose parents are all done become pending.
+UPDATE queue_job AS job SET state = 'pending'
+WHERE job.uuid = ANY(%(uuid)s::uuid[]) AND job.state = 'wait_dependencies'
+  AND NOT EXISTS (SELECT 1 FROM queue_job_dependency AS dep
+                  JOIN queue_job AS parent ON parent.uuid = dep.parent_uuid
+                  WHERE dep.child_uuid = job.uuid AND parent.state <> 'done')
+RETURNING job.uuid;
+
+-- name: cancel_waiting_descendants
+-- (batch) Cancelled jobs cancel the jobs that wait for them, and theirs, down the graph.
+WITH RECURSIVE below(uuid) AS (
+    SELECT dep.child_uuid FROM queue_job_dependency AS dep
+    WHERE dep.parent_uuid = ANY(%(uuid)s::uuid[])
+    UNION
+    SELECT dep.child_uuid FROM queue_job_dependency AS dep JOIN below
+        ON dep.parent_uuid = below.uuid
+)
+UPDATE queue_job SET state = 'cancelled', date_done = now(),
+    result = 'Cancelled: a job it waited for was cancelled'
+WHERE uuid IN (SELECT uuid FROM below) AND state = 'wait_dependencies'
+RETURNING uuid;
+
+-- name: graph_jobs
+SELECT * FROM queue_job WHERE graph_uuid = %(graph_uuid)s ORDER BY id;
+
+-- name: graph_edges
+SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
+JOIN queue_job AS job ON job.uuid = dep.child_uuid
+WHERE job.graph_uuid = %(graph_uuid)s;

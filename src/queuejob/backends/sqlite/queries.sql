@@ -10,16 +10,16 @@
 -- the same identity key (the partial unique index decides, not a prior read).
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       date_created)
-VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description,
+                       graph_uuid, has_dependents, date_created)
+VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
         COALESCE(:channel,
                  (SELECT channel FROM queue_job_function WHERE name = :func_name),
                  :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
-        COALESCE(:eta, :now + :eta_delay), :timeout, :now)
-ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+        COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now)
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
 
@@ -27,22 +27,22 @@ RETURNING uuid;
 -- (batch) Store jobs: the same statement as insert_job, run for each job.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       date_created)
-VALUES (:uuid, 'pending', :func_name, :model_name, :args, :kwargs, :description,
+                       graph_uuid, has_dependents, date_created)
+VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
         COALESCE(:channel,
                  (SELECT channel FROM queue_job_function WHERE name = :func_name),
                  :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
-        COALESCE(:eta, :now + :eta_delay), :timeout, :now)
-ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued')
+        COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now)
+ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
 
 -- name: job_by_identity_key
 SELECT * FROM queue_job
-WHERE identity_key = :identity_key AND state IN ('pending', 'enqueued')
+WHERE identity_key = :identity_key AND state IN ('pending', 'enqueued', 'wait_dependencies')
   AND (:exclude_uuid IS NULL OR uuid <> :exclude_uuid)
 LIMIT 1;
 
@@ -171,7 +171,7 @@ RETURNING uuid;
 -- if another one does: that attempt cannot go back to pending.
 SELECT other.uuid FROM queue_job AS job
 JOIN queue_job AS other ON other.identity_key = job.identity_key
-    AND other.state IN ('pending', 'enqueued') AND other.uuid <> job.uuid
+    AND other.state IN ('pending', 'enqueued', 'wait_dependencies') AND other.uuid <> job.uuid
 WHERE job.uuid = :uuid AND job.identity_key IS NOT NULL
 LIMIT 1;
 
@@ -327,3 +327,48 @@ ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,
 
 -- name: delete_function
 DELETE FROM queue_job_function WHERE name = :name;
+
+-- name: insert_dependency
+-- (batch) One edge of a job graph: the child waits for the parent.
+INSERT INTO queue_job_dependency (parent_uuid, child_uuid) VALUES (:parent, :child)
+ON CONFLICT DO NOTHING;
+
+-- name: mark_has_dependents
+-- (batch) Jobs whose completion releases children.
+UPDATE queue_job SET has_dependents = 1 WHERE uuid = :uuid;
+
+-- name: waiting_children
+-- (batch) Children of a job that wait for their parents (the write lock is held).
+SELECT job.uuid FROM queue_job_dependency AS dep
+JOIN queue_job AS job ON job.uuid = dep.child_uuid
+WHERE dep.parent_uuid = :uuid AND job.state = 'wait_dependencies';
+
+-- name: release_children
+-- (batch) A waiting child whose parents are all done becomes pending.
+UPDATE queue_job SET state = 'pending'
+WHERE uuid = :uuid AND state = 'wait_dependencies'
+  AND NOT EXISTS (SELECT 1 FROM queue_job_dependency AS dep
+                  JOIN queue_job AS parent ON parent.uuid = dep.parent_uuid
+                  WHERE dep.child_uuid = queue_job.uuid AND parent.state <> 'done')
+RETURNING uuid;
+
+-- name: cancel_waiting_descendants
+-- (batch) A cancelled job cancels the jobs that wait for it, and theirs, down the graph.
+WITH RECURSIVE below(uuid) AS (
+    SELECT dep.child_uuid FROM queue_job_dependency AS dep WHERE dep.parent_uuid = :uuid
+    UNION
+    SELECT dep.child_uuid FROM queue_job_dependency AS dep JOIN below
+        ON dep.parent_uuid = below.uuid
+)
+UPDATE queue_job SET state = 'cancelled', date_done = :now,
+    result = 'Cancelled: a job it waited for was cancelled'
+WHERE uuid IN (SELECT uuid FROM below) AND state = 'wait_dependencies'
+RETURNING uuid;
+
+-- name: graph_jobs
+SELECT * FROM queue_job WHERE graph_uuid = :graph_uuid ORDER BY id;
+
+-- name: graph_edges
+SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
+JOIN queue_job AS job ON job.uuid = dep.child_uuid
+WHERE job.graph_uuid = :graph_uuid;

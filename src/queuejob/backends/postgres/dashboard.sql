@@ -1,0 +1,206 @@
+-- Named queries of the dashboard (queuejob web) and the metrics, PostgreSQL dialect. Same
+-- names and parameters as sqlite/dashboard.sql.
+--
+-- The jobs page's queries are templates: /* TEMPLATE: where */ is filled by
+-- queuejob.operations with the dashboard_filter_* fragments of the filters in use (joined
+-- by AND), /* TEMPLATE: key */ and /* TEMPLATE: order */ with a dashboard_sort_* fragment.
+-- A filter that is not in use is not in the statement at all, so that the planner picks
+-- the index of the filters that are (a "(:state IS NULL OR state = :state)" term would
+-- keep a generic plan from using any index for it). Values are always bound, never spliced.
+
+-- name: dashboard_jobs
+-- One page of the jobs table.
+SELECT id, uuid, state, func_name, model_name, description, channel, priority, retry,
+       max_retries, user_id, eta, date_created, date_started, date_done, date_failed,
+       exc_info, worker_id, /* TEMPLATE: key */ AS sort_key
+FROM queue_job
+WHERE /* TEMPLATE: where */
+ORDER BY /* TEMPLATE: order */
+LIMIT %(limit)s;
+
+-- name: dashboard_count_jobs
+-- How many jobs match a filter (the confirmation of an action on every matching job).
+SELECT count(*) AS jobs FROM queue_job WHERE /* TEMPLATE: where */;
+
+-- name: dashboard_job_uuids
+-- The next chunk of jobs matching a filter, in creation order (actions on every match).
+SELECT id, uuid FROM queue_job WHERE /* TEMPLATE: where */ ORDER BY id LIMIT %(limit)s;
+
+-- name: dashboard_last_id
+SELECT coalesce(max(id), 0) AS id FROM queue_job;
+
+-- name: dashboard_filter_unfinished
+state NOT IN ('done', 'cancelled');
+
+-- name: dashboard_filter_state
+state = %(state)s;
+
+-- name: dashboard_filter_action_states
+-- The states an action applies to (a set of at most four, padded by repeating one).
+state IN (%(state_1)s, %(state_2)s, %(state_3)s, %(state_4)s);
+
+-- name: dashboard_filter_channel
+channel = %(channel)s;
+
+-- name: dashboard_filter_channel_tree
+-- A channel and its subchannels: "root.a" and the names between "root.a." and "root.a/"
+-- ("/" follows "." in byte order), so not "root.ab".
+(channel = %(channel)s OR (channel > %(channel_prefix)s AND channel < %(channel_prefix_end)s));
+
+-- name: dashboard_filter_func
+func_name = %(func_name)s;
+
+-- name: dashboard_filter_model
+model_name = %(model_name)s;
+
+-- name: dashboard_filter_user
+user_id = %(user_id)s::bigint;
+
+-- name: dashboard_filter_uuid
+uuid = %(uuid)s;
+
+-- name: dashboard_filter_text
+-- Words in the description, the call (function, model, arguments) or the exception.
+-- ILIKE: case-insensitive, as SQLite's LIKE is for ASCII letters.
+(description ILIKE %(pattern)s ESCAPE '\' OR func_name ILIKE %(pattern)s ESCAPE '\'
+ OR model_name ILIKE %(pattern)s ESCAPE '\' OR args ILIKE %(pattern)s ESCAPE '\'
+ OR kwargs ILIKE %(pattern)s ESCAPE '\' OR exc_info ILIKE %(pattern)s ESCAPE '\');
+
+-- name: dashboard_filter_after_id
+id > %(after_id)s::bigint;
+
+-- name: dashboard_filter_before_id
+id < %(before_id)s::bigint;
+
+-- name: dashboard_keyset_after
+-- The jobs after a page's last one in a sort order other than creation: (key, id) pairs.
+(/* TEMPLATE: key */, id) > (%(cursor_key)s, %(cursor_id)s);
+
+-- name: dashboard_keyset_before
+(/* TEMPLATE: key */, id) < (%(cursor_key)s, %(cursor_id)s);
+
+-- name: dashboard_filter_upto
+id <= %(upto)s::bigint;
+
+-- name: dashboard_sort_created
+id;
+
+-- name: dashboard_sort_priority
+priority;
+
+-- name: dashboard_sort_eta
+-- Jobs without an eta sort as the earliest (year 1, as the cursor writes it).
+coalesce(eta, '0001-01-01 00:00:00+00'::timestamptz);
+
+-- name: dashboard_sort_started
+coalesce(date_started, '0001-01-01 00:00:00+00'::timestamptz);
+
+-- name: dashboard_sort_done
+coalesce(date_done, '0001-01-01 00:00:00+00'::timestamptz);
+
+-- name: dashboard_distinct_channels
+-- Channels holding jobs: a skip scan of queue_job_channel_id, one probe per channel.
+WITH RECURSIVE channels(name) AS (
+    SELECT min(channel) FROM queue_job
+    UNION ALL
+    SELECT (SELECT min(channel) FROM queue_job WHERE channel > channels.name)
+    FROM channels WHERE channels.name IS NOT NULL
+)
+SELECT name FROM channels WHERE name IS NOT NULL;
+
+-- name: dashboard_distinct_functions
+-- Job functions of stored jobs: a skip scan of queue_job_func_id.
+WITH RECURSIVE functions(name) AS (
+    SELECT min(func_name) FROM queue_job
+    UNION ALL
+    SELECT (SELECT min(func_name) FROM queue_job WHERE func_name > functions.name)
+    FROM functions WHERE functions.name IS NOT NULL
+)
+SELECT name FROM functions WHERE name IS NOT NULL;
+
+-- name: dashboard_throughput
+-- Jobs done and jobs failed per minute (minutes since the epoch) over the last
+-- %(seconds)s, and the current minute by the same clock (the server's).
+SELECT 'done' AS kind, floor(extract(epoch FROM date_done) / 60)::bigint AS minute,
+       count(*) AS jobs
+FROM queue_job
+WHERE state = 'done' AND date_done >= now() - make_interval(secs => %(seconds)s::float8)
+GROUP BY 2
+UNION ALL
+SELECT 'failed', floor(extract(epoch FROM date_failed) / 60)::bigint, count(*)
+FROM queue_job
+WHERE date_failed IS NOT NULL
+  AND date_failed >= now() - make_interval(secs => %(seconds)s::float8)
+GROUP BY 2
+UNION ALL
+SELECT 'now', floor(extract(epoch FROM now()) / 60)::bigint, 0;
+
+-- name: dashboard_queue
+-- Pending jobs due now and scheduled later, and how long the oldest due one has waited
+-- since it became due (seconds): read from the claim's index of pending jobs.
+SELECT
+    (SELECT count(*) FROM queue_job
+     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())) AS due,
+    (SELECT count(*) FROM queue_job WHERE state = 'pending' AND eta > now()) AS scheduled,
+    (SELECT extract(epoch FROM now() - min(greatest(eta, date_created)))::float8
+     FROM queue_job
+     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())) AS oldest_due_age;
+
+-- name: dashboard_running_jobs
+-- Started jobs, the longest running first (the workers page).
+SELECT uuid, func_name, description, channel, worker_id, date_started,
+       extract(epoch FROM now() - date_started)::float8 AS running_for
+FROM queue_job
+WHERE state = 'started'
+ORDER BY date_started
+LIMIT %(limit)s;
+
+-- name: dashboard_function_counts
+-- Unfinished jobs per function and state (the unfinished jobs are few).
+SELECT func_name, state, count(*) AS jobs FROM queue_job
+WHERE state NOT IN ('done', 'cancelled')
+GROUP BY func_name, state;
+
+-- name: dashboard_function_durations
+-- Jobs done in the last %(seconds)s per function, and their average run time (seconds).
+SELECT func_name, count(*) AS jobs,
+       avg(extract(epoch FROM date_done - date_started))::float8 AS avg_duration
+FROM queue_job
+WHERE state = 'done' AND date_done >= now() - make_interval(secs => %(seconds)s::float8)
+GROUP BY func_name;
+
+-- name: dashboard_metric_totals
+-- Per channel: jobs stored, attempts started, jobs done, jobs that failed at least once.
+-- One pass over the table (the metrics derive their totals from the database).
+SELECT channel, count(*) AS jobs, coalesce(sum(attempt), 0)::bigint AS attempts,
+       count(*) FILTER (WHERE state = 'done') AS done, count(date_failed) AS failed
+FROM queue_job
+GROUP BY channel;
+
+-- name: dashboard_metric_timings
+-- Jobs done in the last %(seconds)s: their run time (date_done - date_started) and their
+-- queue latency (date_started - when the job became due), per function, in the
+-- histogram buckets of queuejob.metrics (bucket = how many bounds are <= the value).
+WITH done AS (
+    SELECT func_name,
+           extract(epoch FROM date_done - date_started)::float8 AS duration,
+           greatest(extract(epoch FROM date_started - greatest(eta, date_created))::float8,
+                    0) AS latency
+    FROM queue_job
+    WHERE state = 'done' AND date_done >= now() - make_interval(secs => %(seconds)s::float8)
+      AND date_started IS NOT NULL
+)
+SELECT func_name, 'duration' AS measure,
+       width_bucket(duration, ARRAY[0.005, 0.025, 0.1, 0.5, 1, 5, 30, 60, 300, 1800,
+                                    3600]::float8[]) AS bucket,
+       count(*) AS jobs, sum(duration) AS seconds
+FROM done GROUP BY 1, 3
+UNION ALL
+SELECT func_name, 'latency',
+       width_bucket(latency, ARRAY[0.005, 0.025, 0.1, 0.5, 1, 5, 30, 60, 300, 1800,
+                                   3600]::float8[]),
+       count(*), sum(latency)
+FROM done GROUP BY 1, 3;
+
+-- name: dashboard_workers_alive
+SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';

@@ -1,0 +1,221 @@
+-- Named queries of the dashboard (queuejob web) and the metrics, SQLite dialect. Same names
+-- and parameters as postgres/dashboard.sql.
+--
+-- The jobs page's queries are templates: /* TEMPLATE: where */ is filled by
+-- queuejob.operations with the dashboard_filter_* fragments of the filters in use (joined
+-- by AND), /* TEMPLATE: key */ and /* TEMPLATE: order */ with a dashboard_sort_* fragment.
+-- A filter that is not in use is not in the statement at all, so that the planner picks
+-- the index of the filters that are (a "(:state IS NULL OR state = :state)" term would
+-- keep SQLite from using any index for it). Values are always bound, never spliced.
+
+-- name: dashboard_jobs
+-- One page of the jobs table.
+SELECT id, uuid, state, func_name, model_name, description, channel, priority, retry,
+       max_retries, user_id, eta, date_created, date_started, date_done, date_failed,
+       exc_info, worker_id, /* TEMPLATE: key */ AS sort_key
+FROM queue_job
+WHERE /* TEMPLATE: where */
+ORDER BY /* TEMPLATE: order */
+LIMIT :limit;
+
+-- name: dashboard_count_jobs
+-- How many jobs match a filter (the confirmation of an action on every matching job).
+SELECT count(*) AS jobs FROM queue_job WHERE /* TEMPLATE: where */;
+
+-- name: dashboard_job_uuids
+-- The next chunk of jobs matching a filter, in creation order (actions on every match).
+SELECT id, uuid FROM queue_job WHERE /* TEMPLATE: where */ ORDER BY id LIMIT :limit;
+
+-- name: dashboard_last_id
+SELECT coalesce(max(id), 0) AS id FROM queue_job;
+
+-- name: dashboard_filter_unfinished
+state NOT IN ('done', 'cancelled');
+
+-- name: dashboard_filter_state
+state = :state;
+
+-- name: dashboard_filter_action_states
+-- The states an action applies to (a set of at most four, padded by repeating one).
+state IN (:state_1, :state_2, :state_3, :state_4);
+
+-- name: dashboard_filter_channel
+channel = :channel;
+
+-- name: dashboard_filter_channel_tree
+-- A channel and its subchannels: "root.a" and the names between "root.a." and "root.a/"
+-- ("/" follows "." in byte order), so not "root.ab".
+(channel = :channel OR (channel > :channel_prefix AND channel < :channel_prefix_end));
+
+-- name: dashboard_filter_func
+func_name = :func_name;
+
+-- name: dashboard_filter_model
+model_name = :model_name;
+
+-- name: dashboard_filter_user
+user_id = :user_id;
+
+-- name: dashboard_filter_uuid
+uuid = :uuid;
+
+-- name: dashboard_filter_text
+-- Words in the description, the call (function, model, arguments) or the exception.
+-- LIKE is case-insensitive for ASCII letters in SQLite.
+(description LIKE :pattern ESCAPE '\' OR func_name LIKE :pattern ESCAPE '\'
+ OR model_name LIKE :pattern ESCAPE '\' OR args LIKE :pattern ESCAPE '\'
+ OR kwargs LIKE :pattern ESCAPE '\' OR exc_info LIKE :pattern ESCAPE '\');
+
+-- name: dashboard_filter_after_id
+id > :after_id;
+
+-- name: dashboard_filter_before_id
+id < :before_id;
+
+-- name: dashboard_keyset_after
+-- The jobs after a page's last one in a sort order other than creation: (key, id) pairs.
+(/* TEMPLATE: key */, id) > (:cursor_key, :cursor_id);
+
+-- name: dashboard_keyset_before
+(/* TEMPLATE: key */, id) < (:cursor_key, :cursor_id);
+
+-- name: dashboard_filter_upto
+id <= :upto;
+
+-- name: dashboard_sort_created
+id;
+
+-- name: dashboard_sort_priority
+priority;
+
+-- name: dashboard_sort_eta
+-- Jobs without an eta sort as the earliest (year 1, as the cursor writes it).
+coalesce(eta, -62135596800.0);
+
+-- name: dashboard_sort_started
+coalesce(date_started, -62135596800.0);
+
+-- name: dashboard_sort_done
+coalesce(date_done, -62135596800.0);
+
+-- name: dashboard_distinct_channels
+-- Channels holding jobs: a skip scan of queue_job_channel_id, one probe per channel.
+WITH RECURSIVE channels(name) AS (
+    SELECT min(channel) FROM queue_job
+    UNION ALL
+    SELECT (SELECT min(channel) FROM queue_job WHERE channel > channels.name)
+    FROM channels WHERE channels.name IS NOT NULL
+)
+SELECT name FROM channels WHERE name IS NOT NULL;
+
+-- name: dashboard_distinct_functions
+-- Job functions of stored jobs: a skip scan of queue_job_func_id.
+WITH RECURSIVE functions(name) AS (
+    SELECT min(func_name) FROM queue_job
+    UNION ALL
+    SELECT (SELECT min(func_name) FROM queue_job WHERE func_name > functions.name)
+    FROM functions WHERE functions.name IS NOT NULL
+)
+SELECT name FROM functions WHERE name IS NOT NULL;
+
+-- name: dashboard_throughput
+-- Jobs done and jobs failed per minute (minutes since the epoch) over the last :seconds,
+-- and the current minute by the same clock.
+SELECT 'done' AS kind, CAST(date_done / 60 AS INTEGER) AS minute, count(*) AS jobs
+FROM queue_job
+WHERE state = 'done' AND date_done >= :now - :seconds
+GROUP BY 2
+UNION ALL
+SELECT 'failed', CAST(date_failed / 60 AS INTEGER), count(*)
+FROM queue_job
+WHERE date_failed IS NOT NULL AND date_failed >= :now - :seconds
+GROUP BY 2
+UNION ALL
+SELECT 'now', CAST(:now / 60 AS INTEGER), 0;
+
+-- name: dashboard_queue
+-- Pending jobs due now and scheduled later, and how long the oldest due one has waited
+-- since it became due (seconds): read from the claim's index of pending jobs.
+SELECT
+    (SELECT count(*) FROM queue_job
+     WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)) AS due,
+    (SELECT count(*) FROM queue_job WHERE state = 'pending' AND eta > :now) AS scheduled,
+    (SELECT :now - min(CASE WHEN eta IS NULL OR eta < date_created THEN date_created
+                            ELSE eta END)
+     FROM queue_job WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)) AS oldest_due_age;
+
+-- name: dashboard_running_jobs
+-- Started jobs, the longest running first (the workers page).
+SELECT uuid, func_name, description, channel, worker_id, date_started,
+       :now - date_started AS running_for
+FROM queue_job
+WHERE state = 'started'
+ORDER BY date_started
+LIMIT :limit;
+
+-- name: dashboard_function_counts
+-- Unfinished jobs per function and state (the unfinished jobs are few).
+SELECT func_name, state, count(*) AS jobs FROM queue_job
+WHERE state NOT IN ('done', 'cancelled')
+GROUP BY func_name, state;
+
+-- name: dashboard_function_durations
+-- Jobs done in the last :seconds per function, and their average run time (seconds).
+SELECT func_name, count(*) AS jobs, avg(date_done - date_started) AS avg_duration
+FROM queue_job
+WHERE state = 'done' AND date_done >= :now - :seconds
+GROUP BY func_name;
+
+-- name: dashboard_metric_totals
+-- Per channel: jobs stored, attempts started, jobs done, jobs that failed at least once.
+-- One pass over the table (the metrics derive their totals from the database).
+SELECT channel, count(*) AS jobs, coalesce(sum(attempt), 0) AS attempts,
+       sum(state = 'done') AS done, count(date_failed) AS failed
+FROM queue_job
+GROUP BY channel;
+
+-- name: dashboard_metric_timings
+-- Jobs done in the last :seconds: their run time (date_done - date_started) and their
+-- queue latency (date_started - when the job became due), per function, in the
+-- histogram buckets of queuejob.metrics (bucket = how many bounds are <= the value).
+SELECT func_name, 'duration' AS measure,
+       CASE WHEN date_done - date_started < 0.005 THEN 0
+            WHEN date_done - date_started < 0.025 THEN 1
+            WHEN date_done - date_started < 0.1 THEN 2
+            WHEN date_done - date_started < 0.5 THEN 3
+            WHEN date_done - date_started < 1 THEN 4
+            WHEN date_done - date_started < 5 THEN 5
+            WHEN date_done - date_started < 30 THEN 6
+            WHEN date_done - date_started < 60 THEN 7
+            WHEN date_done - date_started < 300 THEN 8
+            WHEN date_done - date_started < 1800 THEN 9
+            WHEN date_done - date_started < 3600 THEN 10
+            ELSE 11 END AS bucket,
+       count(*) AS jobs, sum(date_done - date_started) AS seconds
+FROM queue_job
+WHERE state = 'done' AND date_done >= :now - :seconds AND date_started IS NOT NULL
+GROUP BY 1, 3
+UNION ALL
+SELECT func_name, 'latency',
+       CASE WHEN latency < 0.005 THEN 0
+            WHEN latency < 0.025 THEN 1
+            WHEN latency < 0.1 THEN 2
+            WHEN latency < 0.5 THEN 3
+            WHEN latency < 1 THEN 4
+            WHEN latency < 5 THEN 5
+            WHEN latency < 30 THEN 6
+            WHEN latency < 60 THEN 7
+            WHEN latency < 300 THEN 8
+            WHEN latency < 1800 THEN 9
+            WHEN latency < 3600 THEN 10
+            ELSE 11 END,
+       count(*), sum(latency)
+FROM (SELECT func_name,
+             max(date_started - CASE WHEN eta IS NULL OR eta < date_created
+                                     THEN date_created ELSE eta END, 0) AS latency
+      FROM queue_job
+      WHERE state = 'done' AND date_done >= :now - :seconds AND date_started IS NOT NULL)
+GROUP BY 1, 3;
+
+-- name: dashboard_workers_alive
+SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';
