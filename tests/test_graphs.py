@@ -7,8 +7,16 @@ import pytest
 import queuejob
 from queuejob import GraphError, chain, group
 from tests import jobs
-from tests.helpers import ThreadWorker, executions, load, run_burst, spawn_worker, states, \
-    stop_process, wait_until
+from tests.helpers import (
+    ThreadWorker,
+    executions,
+    load,
+    run_burst,
+    spawn_worker,
+    states,
+    stop_process,
+    wait_until,
+)
 
 
 def order(log):
