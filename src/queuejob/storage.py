@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import testing
 from .core import codec, registry, states
 from .core.errors import NoSuchJobError
 from .core.job import Job, JobStorage
@@ -90,6 +91,9 @@ class DatabaseJobStorage(JobStorage):
                   timeout=timeout)
         job.user_id = self.session.user_id
         job.context = dict(self.session.context)
+        intercepted = testing.intercept([job], self.session)
+        if intercepted is not None:
+            return intercepted[0]
         return self._insert(job)
 
     def enqueue_resolve_args(self, func: Any, *args: Any, **kwargs: Any) -> str:
@@ -121,6 +125,9 @@ class DatabaseJobStorage(JobStorage):
         for job in jobs:
             job.user_id = self.session.user_id
             job.context = dict(self.session.context)
+        intercepted = testing.intercept(jobs, self.session)
+        if intercepted is not None:
+            return intercepted
         rows = [self._encoded(job) for job in jobs]
         if not rows:
             return []
@@ -134,6 +141,14 @@ class DatabaseJobStorage(JobStorage):
         identity key already exists (and there is one), nothing is stored and the
         keyed Delayables get the existing jobs' uuids."""
         from .core.graph import edges, new_graph_uuid
+        for delayable in delayables:
+            delayable.job.user_id = self.session.user_id
+            delayable.job.context = dict(self.session.context)
+        intercepted = testing.intercept([d.job for d in delayables], self.session, delayables)
+        if intercepted is not None:
+            for delayable, job_uuid in zip(delayables, intercepted, strict=True):
+                delayable.uuid = job_uuid
+            return intercepted
         conn = self.session._writable()
         keyed = [d for d in delayables if d.job.identity_key is not None]
         if keyed:
@@ -148,8 +163,6 @@ class DatabaseJobStorage(JobStorage):
         pairs = [(index[id(parent)], index[id(child)]) for parent, child in edges(delayables)]
         for delayable in delayables:
             job = delayable.job
-            job.user_id = self.session.user_id
-            job.context = dict(self.session.context)
             job.graph_uuid = graph_uuid
             job.state = states.WAIT_DEPENDENCIES if delayable._parents else states.PENDING
         rows = [self._encoded(d.job) for d in delayables]
