@@ -212,3 +212,19 @@ def fail_unless_exists(session, model_name, path):
     if not os.path.exists(path):
         raise ValueError(f"{path} does not exist yet")
     return "found"
+
+
+@job
+async def async_sleep(session, model_name, path, seconds):
+    """An async job: awaits, then logs its execution."""
+    import asyncio
+    start = time.time()
+    await asyncio.sleep(seconds)
+    log_execution(path, session.context["job_uuid"], session.job.retry, start, time.time())
+    return f"slept {seconds}"
+
+
+@job(retry_pattern={1: 0.01})
+async def async_retry_then_fail(session, model_name):
+    from queuejob import RetryableJobError
+    raise RetryableJobError("async not yet")

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import getpass
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from .backends import connector_for_url
 from .backends.base import Connector
 from .core.codec import MAX_ARGS_SIZE
-from .core.errors import ConfigurationError
+from .core.errors import ConfigurationError, NoSuchJobError
 from .manager import JobManager
 
 
@@ -26,6 +28,19 @@ def default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+FINAL = frozenset({"done", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job's outcome as ``db.wait`` returns it."""
+
+    uuid: str
+    state: str
+    result: str | None
+    exc_info: str | None
 
 
 class Session:
@@ -212,6 +227,29 @@ class Database:
             except Exception:
                 broken = True
             self.connector.release(conn, discard=broken)
+
+    def wait(self, job_uuid: str, timeout: float | None = None) -> JobStatus:
+        """Wait until the job is done, failed or cancelled; its state, result and
+        traceback. TimeoutError after ``timeout`` seconds (None: no limit).
+
+        Woken by the outcome itself: a notification on PostgreSQL, SQLite's commit
+        counter on SQLite (no query per poll)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        watcher = self.connector.watcher("outcomes")  # listening before the first look
+        try:
+            while True:
+                row = self.read(lambda conn: self.manager.load(conn, job_uuid))
+                if row is None:
+                    raise NoSuchJobError(f"no job {job_uuid}")
+                if row["state"] in FINAL:
+                    return JobStatus(row["uuid"], row["state"], row["result"], row["exc_info"])
+                remaining = 5.0 if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"job {job_uuid} is still {row['state']} after "
+                                       f"{timeout:g} s")
+                watcher.wait(min(remaining, 5.0))
+        finally:
+            watcher.close()
 
     # -- in-process wake-ups -------------------------------------------------------------
     def _add_local_worker(self, worker: Any) -> None:

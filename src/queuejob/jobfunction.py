@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -35,6 +36,8 @@ class JobFunction(Generic[P, R]):
         self.retry_pattern = validate_retry_pattern(retry_pattern)
         self.timeout = check_timeout(timeout)
         self.related_action: Callable[..., Any] | None = getattr(func, "related_action", None)
+        #: an ``async def`` function: workers await it on their event loop
+        self.is_async = inspect.iscoroutinefunction(func)
         self.description = default_description(func)
         registry.register_job_function(self.func_name, self)
 

@@ -415,6 +415,7 @@ class JobManager:
                 message = f"worker died while running this job ({times})"
                 if self._run(conn, "fail_dead_job", {**params, "exc_info": message}):
                     failed.append(row["uuid"])
+                    self._run(conn, "notify_outcomes")
                 continue
             holder, rows = self._keyed_to_pending(
                 conn, row["uuid"], lambda params=params: self._run(conn, "rescue_job", params))
@@ -487,6 +488,8 @@ class JobManager:
             # another transaction made a job with one of these keys pending meanwhile
             raise JobStateError(f"cannot {verb} these jobs: another job with the same "
                                 "identity key became pending meanwhile") from None
+        if target != states.PENDING:
+            self._run(conn, "notify_outcomes")
         with_children = [value for value in wanted if rows[value]["has_dependents"]]
         if target == states.DONE:
             self.release_children(conn, with_children)

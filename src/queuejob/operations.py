@@ -525,3 +525,8 @@ def related_action(db: Database, job_uuid: str) -> Any:
     from .storage import DatabaseJobStorage
     with db.session() as session:
         return DatabaseJobStorage(session).load(job_uuid).related_action(session)
+
+
+def workers_alive(db: Database) -> int:
+    """Workers whose state is alive (the health check reads it: the database answers)."""
+    return db.read(lambda conn: _query(db, conn, "dashboard_workers_alive"))[0]["workers"]

@@ -183,8 +183,9 @@ class Connector(ABC):
 
     # -- wake-ups ------------------------------------------------------------------------
     @abstractmethod
-    def watcher(self) -> ChangeWatcher:
-        """A new watcher of job changes made by other connections."""
+    def watcher(self, topic: str = "jobs") -> ChangeWatcher:
+        """A new watcher of changes made by other connections: ``jobs`` (jobs became
+        runnable: for workers) or ``outcomes`` (jobs ended: for db.wait)."""
 
     # -- migrations ----------------------------------------------------------------------
     def prepare(self, conn: Any) -> None:  # noqa: B027 - optional hook

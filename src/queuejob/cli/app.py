@@ -377,3 +377,8 @@ def main() -> None:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, default=str, indent=2)
+
+
+from .web import register as _register_web  # noqa: E402
+
+_register_web(cli)  # queuejob web, queuejob metrics

@@ -7,7 +7,6 @@ A ``Job`` is plain data plus the rules of its life (``perform``, ``postpone``,
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import uuid as uuid_module
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -197,18 +196,31 @@ class Job:
         try:
             self.result = self.func(session, self.model_name, *self.args, **self.kwargs)
         except RetryableJobError as err:
-            if err.ignore_retry:
-                self.retry -= 1
-                raise
-            if not self.max_retries:  # 0: retry forever
-                raise
-            if self.retry >= self.max_retries:
-                value = sys.exc_info()[1]
-                raise FailedJobError(
-                    f"Max. retries ({self.max_retries}) reached: {value or type(err).__name__}"
-                ) from err
-            raise
+            self._retryable(err)
         return self.result
+
+    async def perform_async(self, session: Any) -> Any:
+        """``perform`` for an ``async def`` job function: awaited on an event loop."""
+        if self.func is None:
+            raise FailedJobError(f"{self.func_name} is not a registered job function")
+        self.retry += 1
+        try:
+            self.result = await self.func(session, self.model_name, *self.args, **self.kwargs)
+        except RetryableJobError as err:
+            self._retryable(err)
+        return self.result
+
+    def _retryable(self, err: RetryableJobError) -> None:
+        """Raise what a RetryableJobError of this attempt means: itself, uncounted with
+        ``ignore_retry``; FailedJobError once ``max_retries`` attempts are used up."""
+        if err.ignore_retry:
+            self.retry -= 1
+            raise err
+        if self.max_retries and self.retry >= self.max_retries:  # 0: retry forever
+            raise FailedJobError(
+                f"Max. retries ({self.max_retries}) reached: {err or type(err).__name__}"
+            ) from err
+        raise err
 
     def retry_seconds(self, seconds: float | None = None) -> float:
         """Delay before the next attempt (the exception's, the pattern's or RETRY_INTERVAL)."""

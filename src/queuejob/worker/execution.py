@@ -59,26 +59,59 @@ def not_registered(func_name: str) -> str:
             "decorated with @job in the worker's modules are run")
 
 
-def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[], Any]
-                ) -> tuple[Outcome, bool]:
-    """Perform one claimed job; (its outcome, whether it is already written)."""
+def prepare(worker: Worker, row: dict[str, Any], get_connection: Callable[[], Any]
+            ) -> tuple[Any, JobSession] | Outcome:
+    """The job of a claimed row and its session; or, when it cannot run (its function
+    is not registered, its arguments cannot be decoded), its failed outcome."""
     attempt = row["attempt"]
     func = registry.job_function(row["func_name"])
     if func is None or not worker.allows(func):
-        return failure(row["uuid"], attempt, row["retry"], not_registered(row["func_name"])), False
+        return failure(row["uuid"], attempt, row["retry"], not_registered(row["func_name"]))
     try:
         job = job_from_row(row, max_size=worker.db.max_args_size)
     except DecodeError as exc:
         return failure(row["uuid"], attempt, row["retry"],
-                       f"cannot decode the stored arguments: {exc}"), False
+                       f"cannot decode the stored arguments: {exc}")
     job.retry_pattern_override = worker.db.manager.retry_patterns.get(job.func_name)
-    session = JobSession(worker, get_connection, job)
-    connector = worker.db.connector
+    return job, JobSession(worker, get_connection, job)
+
+
+def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[], Any]
+                ) -> tuple[Outcome, bool]:
+    """Perform one claimed job in this thread; (its outcome, whether it is written)."""
+    prepared = prepare(worker, row, get_connection)
+    if isinstance(prepared, Outcome):
+        return prepared, False
+    job, session = prepared
     error: BaseException | None = None
     try:
         job.perform(session)
     except BaseException as exc:
         error = exc
+    return conclude(worker, row, job, session, error)
+
+
+async def run_claimed_async(worker: Worker, row: dict[str, Any],
+                            get_connection: Callable[[], Any]) -> tuple[Outcome, bool]:
+    """Perform one claimed ``async def`` job on the worker's event loop."""
+    prepared = prepare(worker, row, get_connection)
+    if isinstance(prepared, Outcome):
+        return prepared, False
+    job, session = prepared
+    error: BaseException | None = None
+    try:
+        await job.perform_async(session)
+    except BaseException as exc:
+        error = exc
+    return conclude(worker, row, job, session, error)
+
+
+def conclude(worker: Worker, row: dict[str, Any], job: Any, session: JobSession,
+             error: BaseException | None) -> tuple[Outcome, bool]:
+    """The outcome of a performed job; written at once, with the job's own writes,
+    when the job used its session."""
+    attempt = row["attempt"]
+    connector = worker.db.connector
     if isinstance(error, JobTimeout) and not worker.timed_out(row):
         # meant for an attempt this thread had just finished: run this one again
         return released(row), False

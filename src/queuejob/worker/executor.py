@@ -28,8 +28,9 @@ class Executor:
         self._abandoned: set[threading.Thread] = set()
         self._threads: list[threading.Thread] = []
         self._count = 0
-        for _ in range(size):
-            self._spawn()
+        self._size = size
+        self._submitted = 0
+        self._ended = 0
 
     def _spawn(self) -> None:
         self._count += 1
@@ -39,6 +40,12 @@ class Executor:
         thread.start()
 
     def submit(self, item: Any) -> None:
+        # threads are started when jobs need them: a worker whose jobs are all async,
+        # or short, keeps few
+        busy = self._submitted - self._ended
+        if busy >= len(self._threads) and len(self._threads) < self._size:
+            self._spawn()
+        self._submitted += 1
         self._queue.put(item)
 
     def _loop(self) -> None:
@@ -55,6 +62,9 @@ class Executor:
                 self._run(item)
             finally:
                 self._current.pop(me, None)
+                # not atomic across threads: a lost count makes submit start a thread
+                # early, never more than ``size``
+                self._ended += 1
             if me in self._abandoned:
                 return  # a new thread took this one's place
 

@@ -27,7 +27,9 @@ from ..core.channels import ROOT, ChannelTree
 from ..core.errors import ConfigurationError, FailedJobError, JobTimeout, RetryableJobError
 from ..core.outcome import Outcome, failure, outcome_of, released
 from ..storage import job_from_row
+from ..core import registry
 from . import cleanup, crashpoints, rescue
+from .asyncrunner import AsyncRunner
 from .execution import run_claimed
 from .executor import Executor
 from .heartbeat import Heartbeat
@@ -59,6 +61,7 @@ def import_job_modules(modules: Iterable[str]) -> None:
 class Running:
     row: dict[str, Any]
     started: float
+    is_async: bool = False
 
 
 def key_of(item: Outcome | dict[str, Any]) -> Key:
@@ -146,6 +149,7 @@ class Worker:
         self._cleanup_cursor: Any = None
         #: attempts stopped for their timeout (their thread's late outcome is ignored)
         self._timed_out: set[Key] = set()
+        self._async: AsyncRunner | None = None
         #: turns of the loop (a worker with nothing to do sleeps: this stays small)
         self.loop_iterations = 0
 
@@ -272,8 +276,7 @@ class Worker:
                         self._claim_wanted = True  # there may be more
                     claimed_none = not claimed
                     for row in claimed:
-                        self._running[key_of(row)] = Running(row, time.monotonic())
-                        self._executor.submit(row)
+                        self._dispatch(row)
             if self._stopping:
                 if not self._running and not self._unwritten:
                     return
@@ -296,6 +299,28 @@ class Worker:
             self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
             self._wake.clear()
 
+    def _dispatch(self, row: dict[str, Any]) -> None:
+        """Hand a claimed job to a job thread, or to the event loop for async jobs."""
+        key = key_of(row)
+        func = registry.job_function(row["func_name"])
+        is_async = bool(func is not None and func.is_async and self.allows(func))
+        self._running[key] = Running(row, time.monotonic(), is_async)
+        if is_async:
+            if self._async is None:
+                self._async = AsyncRunner(self, self._async_done)
+            self._async.submit(key, row)
+        else:
+            self._executor.submit(row)
+
+    def _async_done(self, row: dict[str, Any], result: Any) -> None:
+        if isinstance(result, BaseException):
+            log.error("job %s: unexpected error in the worker: %r", row["uuid"], result)
+            result = (failure(row["uuid"], row["attempt"], row["retry"] + 1,
+                              f"the worker failed to run this job: {result!r}"), False)
+        with self._lock:
+            self._finished.append(result)
+        self._wake.set()
+
     def _next_timeout(self) -> float:
         deadlines = [item.started + item.row["timeout"] for item in self._running.values()
                      if item.row.get("timeout")]
@@ -313,7 +338,10 @@ class Worker:
             del self._running[key]
             self._timed_out.add(key)
             self._claim_wanted = True
-            self._executor.abandon(lambda row, key=key: key_of(row) == key, JobTimeout)
+            if item.is_async and self._async is not None:
+                self._async.cancel(key)
+            else:
+                self._executor.abandon(lambda row, key=key: key_of(row) == key, JobTimeout)
             job = job_from_row(item.row, decode=False)
             job.retry_pattern_override = self.db.manager.retry_patterns.get(job.func_name)
             job.retry += 1  # the attempt counts, as perform() counted it
@@ -494,6 +522,8 @@ class Worker:
         busy_threads: list[threading.Thread] = []
         if executor is not None:
             busy_threads = executor.shutdown(timeout=0.0 if self._running else 1.0)
+        if self._async is not None:
+            self._async.shutdown()
         with self._lock:
             finished, self._finished = self._finished, []
         for outcome, _ in finished:

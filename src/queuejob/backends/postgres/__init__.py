@@ -25,6 +25,8 @@ from ...core.errors import ConfigurationError
 from ..base import ChangeWatcher, Connector, Row, first_line
 
 LISTEN_CHANNEL = "queuejob"
+#: notification channels: jobs became runnable; jobs ended (for db.wait)
+TOPICS = {"jobs": LISTEN_CHANNEL, "outcomes": "queuejob_done"}
 #: seconds a pooled connection may idle before it is pinged on checkout
 PING_AFTER_IDLE = 2.0
 
@@ -199,16 +201,16 @@ class PostgresConnector(Connector):
         return f"PostgreSQL {self.display_url}: {first_line(str(exc)) or type(exc).__name__}"
 
     # -- wake-ups ------------------------------------------------------------------------
-    def watcher(self) -> ChangeWatcher:
-        return NotificationWatcher(self)
+    def watcher(self, topic: str = "jobs") -> ChangeWatcher:
+        return NotificationWatcher(self, TOPICS[topic])
 
 
 class NotificationWatcher(ChangeWatcher):
     """LISTEN on a connection of its own; a notification means new or freed jobs."""
 
-    def __init__(self, connector: PostgresConnector) -> None:
+    def __init__(self, connector: PostgresConnector, channel: str = LISTEN_CHANNEL) -> None:
         self._conn = connector.connect(worker=True, autocommit=True)
-        self._conn.execute(f"LISTEN {LISTEN_CHANNEL}")
+        self._conn.execute(f"LISTEN {channel}")
 
     def wait(self, timeout: float) -> bool:
         # several notifications in a row wake the worker once each; its wake-up

@@ -187,6 +187,8 @@ ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 -- name: finish_job
 -- (batch) Record the outcomes of attempts: done, failed or cancelled. Fenced: only the
 -- attempt that is still started writes; a late write of a rescued attempt changes nothing.
+-- Callers of db.wait() listening on queuejob_done are told (at commit, once).
+WITH finished AS (
 UPDATE queue_job AS job SET state = outcome.state, retry = outcome.retry,
     result = outcome.result, exc_info = outcome.exc_info,
     date_done = CASE WHEN outcome.state IN ('done', 'cancelled') THEN now() ELSE NULL END,
@@ -195,7 +197,13 @@ FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(state)s::text[], %(retry)s::
             %(result)s::text[], %(exc_info)s::text[])
     AS outcome(uuid, attempt, state, retry, result, exc_info)
 WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
-RETURNING job.uuid;
+RETURNING job.uuid
+)
+SELECT finished.uuid FROM finished CROSS JOIN (SELECT pg_notify('queuejob_done', '')) AS told;
+
+-- name: notify_outcomes
+-- Jobs ended outside a worker's batch (a manual action, a dead worker's job failed).
+SELECT pg_notify('queuejob_done', '');
 
 -- name: retry_job
 -- (batch) Retried attempts go back to pending with their eta (fenced like finish_job).

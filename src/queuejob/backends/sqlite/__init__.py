@@ -201,7 +201,8 @@ class SQLiteConnector(Connector):
         return f"SQLite {self.path}: {first_line(str(exc)) or type(exc).__name__}"
 
     # -- wake-ups ------------------------------------------------------------------------
-    def watcher(self) -> ChangeWatcher:
+    def watcher(self, topic: str = "jobs") -> ChangeWatcher:
+        # any commit to the file changes data_version, whatever the topic
         return DataVersionWatcher(self)
 
 

@@ -372,3 +372,7 @@ SELECT * FROM queue_job WHERE graph_uuid = :graph_uuid ORDER BY id;
 SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
 JOIN queue_job AS job ON job.uuid = dep.child_uuid
 WHERE job.graph_uuid = :graph_uuid;
+
+-- name: notify_outcomes
+-- Waiters see commits through PRAGMA data_version: nothing to send.
+SELECT 1;

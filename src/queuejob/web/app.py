@@ -1,0 +1,157 @@
+"""The dashboard's ASGI application: ``create_app(db)``.
+
+Pages are rendered on the server (Jinja2, autoescaped); a small static script refreshes
+the live pages. Every job operation goes through ``queuejob.operations``, as the CLI's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..database import Database
+from . import views
+from .security import (
+    CSRF_COOKIE,
+    FLASH_COOKIE,
+    Credentials,
+    SecurityMiddleware,
+    Signer,
+    new_nonce,
+)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _seconds(value: float | None) -> str:
+    """A duration for people: 850 ms, 12.3 s, 4 min 5 s, 2 h 10 min, 3 d 4 h."""
+    if value is None:
+        return ""
+    value = max(float(value), 0.0)
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(value), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def make_templates() -> jinja2.Environment:
+    # autoescape everything: job data (arguments, results, tracebacks, names) is text
+    env = jinja2.Environment(loader=jinja2.PackageLoader("queuejob.web", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(when=_when, seconds=_seconds, last_line=_last_line,
+                       short=lambda value: str(value)[:8])
+    return env
+
+
+@dataclass
+class Dashboard:
+    """What the views share: the database, templates, secrets and settings."""
+
+    db: Database
+    signer: Signer
+    templates: jinja2.Environment
+    #: other origins allowed to POST (a reverse proxy's public https://host), exact
+    origins: tuple[str, ...] = ()
+    #: seconds between refreshes of the live pages
+    refresh: float = 5.0
+    page_size: int = 50
+    #: the user of the credentials, named in the results of manual actions
+    user: str | None = None
+
+    def render(self, request: Request, template: str, context: dict[str, Any],
+               status_code: int = 200) -> HTMLResponse:
+        nonce = request.cookies.get(CSRF_COOKIE)
+        fresh = not nonce or len(nonce) != 32
+        if fresh:
+            nonce = new_nonce()
+        flash = self.signer.read_flash(request.cookies.get(FLASH_COOKIE))
+        html = self.templates.get_template(template).render(
+            base=request.scope.get("root_path", ""), csrf_token=self.signer.csrf_token(nonce),
+            flash=flash, refresh=0, path=request.url.path, **context)
+        response = HTMLResponse(html, status_code=status_code)
+        secure = request.url.scheme == "https"
+        if fresh:
+            response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict",
+                                secure=secure, path="/")
+        if flash is not None:
+            response.delete_cookie(FLASH_COOKIE, path="/")
+        return response
+
+
+def create_app(db: Database, *, credentials: Credentials | None = None,
+               loopback_only: bool = True, origins: Iterable[str] = (),
+               refresh: float = 5.0, secret: bytes | None = None) -> Starlette:
+    """The dashboard of ``db`` as an ASGI application.
+
+    ``loopback_only``: the server listens on loopback (requests must then name a
+    loopback host unless credentials are set). ``origins``: other exact origins allowed
+    to POST, such as a reverse proxy's ``https://jobs.example.com``.
+    """
+    dashboard = Dashboard(db=db, signer=Signer(secret), templates=make_templates(),
+                          origins=tuple(origins), refresh=refresh,
+                          user=credentials.user if credentials else None)
+    routes = [
+        Route("/", views.overview, name="overview"),
+        Route("/jobs", views.jobs, name="jobs"),
+        Route("/jobs/confirm", views.confirm, name="confirm"),
+        Route("/jobs/bulk", views.bulk_action, methods=["POST"], name="bulk_action"),
+        Route("/jobs/{uuid:uuid}", views.job, name="job"),
+        Route("/jobs/{uuid:uuid}/{action}", views.job_action, methods=["POST"],
+              name="job_action"),
+        Route("/channels", views.channels, name="channels"),
+        Route("/channels/set", views.channel_set, methods=["POST"], name="channel_set"),
+        Route("/channels/pause", views.channel_pause, methods=["POST"],
+              name="channel_pause"),
+        Route("/channels/resume", views.channel_resume, methods=["POST"],
+              name="channel_resume"),
+        Route("/channels/delete", views.channel_delete, methods=["POST"],
+              name="channel_delete"),
+        Route("/workers", views.workers, name="workers"),
+        Route("/functions", views.functions, name="functions"),
+        Route("/functions/set", views.function_set, methods=["POST"], name="function_set"),
+        Route("/metrics", views.metrics, name="metrics"),
+        Route("/healthz", views.healthz, name="healthz"),
+        Mount("/static", StaticFiles(packages=[("queuejob.web", "static")]), name="static"),
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405 or request.url.path.startswith("/static"):
+            return PlainTextResponse(exc.detail, status_code=exc.status_code,
+                                     headers=exc.headers)
+        return dashboard.render(request, "error.html", {"status": exc.status_code,
+                                                        "message": exc.detail},
+                                status_code=exc.status_code)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+                    middleware=[Middleware(SecurityMiddleware, credentials=credentials,
+                                           loopback_only=loopback_only)])
+    app.state.dashboard = dashboard
+    return app
