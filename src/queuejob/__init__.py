@@ -21,7 +21,7 @@ from .core.job import Job, JobStorage
 from .core.retry import RETRY_INTERVAL
 from .core.states import State
 from .database import Database, Session, open
-from .jobfunction import JobFunction, job, related_action, whitelist_unpickle_global
+from .jobfunction import JobFunction, job, related_action, schedule, whitelist_unpickle_global
 from .operations import cancel, requeue, set_done
 from .storage import DatabaseJobStorage
 from .worker import Worker
@@ -56,6 +56,7 @@ __all__ = [
     "open",
     "related_action",
     "requeue",
+    "schedule",
     "set_done",
     "whitelist_unpickle_global",
 ]

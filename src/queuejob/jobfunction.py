@@ -12,6 +12,7 @@ from .core.channels import ROOT, normalize_name
 from .core.graph import Delayable
 from .core.job import check_timeout, default_description
 from .core.retry import validate_retry_pattern
+from .core.schedule import Schedule
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,7 +24,7 @@ class JobFunction(Generic[P, R]):
 
     def __init__(self, func: Callable[P, R], default_channel: str = ROOT,
                  retry_pattern: Mapping[int, float] | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, cron: str | None = None) -> None:
         if not callable(func):
             raise TypeError("@job decorates a function")
         if "<locals>" in func.__qualname__ or func.__name__ == "<lambda>":
@@ -40,6 +41,8 @@ class JobFunction(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(func)
         self.description = default_description(func)
         registry.register_job_function(self.func_name, self)
+        if cron is not None:
+            schedule(self, cron=cron)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function synchronously, as if it were not decorated."""
@@ -104,31 +107,54 @@ class JobFunction(Generic[P, R]):
 @overload
 def job(func: Callable[P, R], default_channel: str = ROOT,
         retry_pattern: Mapping[int, float] | None = None,
-        timeout: float | None = None) -> JobFunction[P, R]: ...
+        timeout: float | None = None, cron: str | None = None) -> JobFunction[P, R]: ...
 
 
 @overload
 def job(func: None = None, default_channel: str = ROOT,
-        retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None
-        ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+        retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None,
+        cron: str | None = None) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
 
 def job(func: Callable[P, R] | None = None, default_channel: str = ROOT,
-        retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None
-        ) -> Any:
+        retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None,
+        cron: str | None = None) -> Any:
     """Decorator for jobs: ``@job`` or ``@job(default_channel=..., retry_pattern=...)``.
 
     ``default_channel`` is the channel of the function's jobs (``delay(channel=...)``
     overrides it); ``retry_pattern`` maps a retry count to the delay in seconds
     of the next attempt after a RetryableJobError; ``timeout`` is the seconds an
     attempt may run before it is stopped and retried (``delay(timeout=...)``
-    overrides it).
+    overrides it); ``cron`` delays a job (without arguments) at every slot of the
+    cron expression, by workers that import the function's module.
     """
     if func is None:
         return functools.partial(job, default_channel=default_channel,
-                                 retry_pattern=retry_pattern, timeout=timeout)
+                                 retry_pattern=retry_pattern, timeout=timeout, cron=cron)
     return JobFunction(func, default_channel=default_channel, retry_pattern=retry_pattern,
-                       timeout=timeout)
+                       timeout=timeout, cron=cron)
+
+
+def schedule(func: JobFunction[..., Any], cron: str, args: Sequence[Any] = (),
+             kwargs: Mapping[str, Any] | None = None, *, name: str | None = None,
+             catch_up: bool = False, **options: Any) -> Schedule:
+    """Delay ``func(session, *args, **kwargs)`` (model name first in ``args``) at every
+    slot of ``cron`` (5 fields, or 6 with seconds last). Each slot gives one job
+    across all workers and machines. Slots missed while no worker ran are not piled
+    up (``catch_up=True``: they are delayed, up to 100). ``options`` are delay()'s
+    reserved keywords (priority, channel, max_retries...). Workers that import the
+    module declaring the schedule run it; ``name`` (default: the function's name)
+    must be unique."""
+    from .storage import RESERVED
+    if not isinstance(func, JobFunction):
+        raise TypeError("schedule() takes a function decorated with @job")
+    unknown = set(options) - set(RESERVED)
+    if unknown:
+        raise TypeError(f"schedule() got unknown options: {', '.join(sorted(unknown))}")
+    entry = Schedule(name=name or func.func_name, func=func, cron=cron, args=tuple(args),
+                     kwargs=dict(kwargs or {}), options=options, catch_up=catch_up)
+    registry.register_schedule(entry)
+    return entry
 
 
 def _no_action(session: Any, job: Any) -> None:

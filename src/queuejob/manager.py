@@ -518,6 +518,27 @@ class JobManager:
         self._run(conn, "delete_channel", {"name": name})
         self._run(conn, "notify_jobs")
 
+    # -- schedules -----------------------------------------------------------------------
+    def database_now(self, conn: Any) -> Any:
+        """The database's clock (aware UTC datetime)."""
+        return self._run(conn, "database_now")[0]["now"]
+
+    def schedule_state(self, conn: Any, name: str) -> tuple[bool, Any]:
+        """(whether the schedule has a row, its last slot)."""
+        rows = self._run(conn, "schedule_state", {"name": name})
+        return (True, rows[0]["last_slot"]) if rows else (False, None)
+
+    def start_schedule(self, conn: Any, name: str, slot: Any) -> None:
+        self._run(conn, "start_schedule", {"name": name, "slot": slot})
+
+    def advance_schedule(self, conn: Any, name: str, last: Any, slot: Any) -> bool:
+        """Move a schedule from ``last`` to ``slot``; False when another worker did."""
+        return bool(self._run(conn, "advance_schedule",
+                              {"name": name, "last": last, "slot": slot}))
+
+    def schedule_states(self, conn: Any) -> list[Row]:
+        return self._run(conn, "schedule_states")
+
     # -- job functions -------------------------------------------------------------------
     def function_overrides(self, conn: Any) -> list[Row]:
         return self._run(conn, "function_overrides")

@@ -62,6 +62,22 @@ def graph(db: Database, graph_uuid: str) -> tuple[list[dict[str, Any]], list[dic
     return db.read(lambda conn: db.manager.graph(conn, graph_uuid))
 
 
+def schedules(db: Database) -> list[dict[str, Any]]:
+    """Periodic jobs registered in this process, with their last slot run (from the
+    database) and their next run."""
+    from .core import registry
+    from .core.schedule import next_slot
+    stored = {row["name"]: row for row in db.read(db.manager.schedule_states)}
+    now = db.read(db.manager.database_now)
+    out = []
+    for name, entry in sorted(registry.schedules().items()):
+        last = stored.get(name, {}).get("last_slot")
+        out.append({"name": name, "function": entry.func.func_name, "cron": entry.cron,
+                    "catch_up": entry.catch_up, "last_slot": last,
+                    "next_run": next_slot(entry.cron, now)})
+    return out
+
+
 def list_jobs(db: Database, **filters: Any) -> list[dict[str, Any]]:
     if filters.get("channel"):
         filters["channel"] = normalize_name(filters["channel"])

@@ -13,6 +13,7 @@ from typing import Any
 _lock = threading.Lock()
 _job_functions: dict[str, Any] = {}
 _globals: dict[str, Any] = {}
+_schedules: dict[str, Any] = {}
 
 
 def qualified_name(obj: Any) -> str:
@@ -57,3 +58,13 @@ def is_whitelisted(obj: Any) -> bool:
         return _globals.get(qualified_name(obj)) is obj
     except AttributeError:
         return False
+
+
+def register_schedule(schedule: Any) -> None:
+    with _lock:
+        _schedules[schedule.name] = schedule
+
+
+def schedules() -> dict[str, Any]:
+    with _lock:
+        return dict(_schedules)

@@ -94,7 +94,7 @@ class Dashboard:
         flash = self.signer.read_flash(request.cookies.get(FLASH_COOKIE))
         html = self.templates.get_template(template).render(
             base=request.scope.get("root_path", ""), csrf_token=self.signer.csrf_token(nonce),
-            flash=flash, refresh=0, path=request.url.path, **context)
+            **{"flash": flash, "refresh": 0, "nav": "", **context})
         response = HTMLResponse(html, status_code=status_code)
         secure = request.url.scheme == "https"
         if fresh:

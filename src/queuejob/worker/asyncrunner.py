@@ -43,7 +43,7 @@ class AsyncRunner:
 
         try:
             result = await run_claimed_async(self.worker, row, connection)
-        except BaseException as exc:  # noqa: BLE001 - reported to the worker like any end
+        except BaseException as exc:
             result = exc
         finally:
             for conn in borrowed:

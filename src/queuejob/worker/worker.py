@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core import channels as channel_rules
+from ..core import registry
 from ..core.channels import ROOT, ChannelTree
 from ..core.errors import ConfigurationError, FailedJobError, JobTimeout, RetryableJobError
 from ..core.outcome import Outcome, failure, outcome_of, released
 from ..storage import job_from_row
-from ..core import registry
-from . import cleanup, crashpoints, rescue
+from . import cleanup, crashpoints, rescue, scheduler
 from .asyncrunner import AsyncRunner
 from .execution import run_claimed
 from .executor import Executor
@@ -150,6 +150,9 @@ class Worker:
         #: attempts stopped for their timeout (their thread's late outcome is ignored)
         self._timed_out: set[Key] = set()
         self._async: AsyncRunner | None = None
+        #: the latest slot of each schedule this worker saw handled
+        self._schedule_seen: dict[str, Any] = {}
+        self._next_schedule = float("inf")
         #: turns of the loop (a worker with nothing to do sleeps: this stays small)
         self.loop_iterations = 0
 
@@ -233,6 +236,7 @@ class Worker:
         self._wakeup = Wakeup(self)
         self._next_rescue = time.monotonic()
         self._next_cleanup = time.monotonic() + min(self.cleanup_interval, 10.0)
+        self._next_schedule = time.monotonic()
 
     def _loop(self, burst: bool) -> None:
         backoff = Backoff()
@@ -295,7 +299,8 @@ class Worker:
             # the poll only matters when a job could be claimed; with every slot busy
             # (or while stopping) the loop sleeps until a job ends or a timer is due
             deadline = min(next_poll if can_claim else float("inf"), self._next_rescue,
-                           self._next_cleanup, self._grace_deadline, self._next_timeout())
+                           self._next_cleanup, self._grace_deadline, self._next_timeout(),
+                           self._next_schedule)
             self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
             self._wake.clear()
 
@@ -429,6 +434,10 @@ class Worker:
             # needs that time to beat again
             if now - self._healthy_since > self.dead_after:
                 self._guarded(lambda conn: self._rescue(conn, now))
+        if now >= self._next_schedule and not self._stopping:
+            self._next_schedule = now + 1.0
+            if self._guarded(lambda conn: scheduler.run_schedules(self, conn)):
+                self._claim_wanted = True
         if now >= self._next_cleanup and not self._stopping:
             removed = self._guarded(lambda conn: cleanup.remove_old_jobs(self, conn)) or 0
             self._next_cleanup = now + (1.0 if removed >= cleanup.BATCH else self.cleanup_interval)

@@ -434,3 +434,25 @@ SELECT * FROM queue_job WHERE graph_uuid = %(graph_uuid)s ORDER BY id;
 SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
 JOIN queue_job AS job ON job.uuid = dep.child_uuid
 WHERE job.graph_uuid = %(graph_uuid)s;
+
+-- name: database_now
+SELECT now() AS now;
+
+-- name: schedule_state
+SELECT last_slot FROM queue_schedule WHERE name = %(name)s;
+
+-- name: start_schedule
+-- The first worker that sees a schedule records its current slot: it starts from the next.
+INSERT INTO queue_schedule (name, last_slot, date_updated) VALUES (%(name)s, %(slot)s, now())
+ON CONFLICT (name) DO NOTHING;
+
+-- name: advance_schedule
+-- Compare-and-set: of the workers that saw the same last slot, one moves it, and only
+-- that one delays the slot's job (in the same transaction; the others wait on the row,
+-- then find it moved).
+UPDATE queue_schedule SET last_slot = %(slot)s, date_updated = now()
+WHERE name = %(name)s AND last_slot = %(last)s
+RETURNING name;
+
+-- name: schedule_states
+SELECT * FROM queue_schedule ORDER BY name;

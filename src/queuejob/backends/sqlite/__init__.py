@@ -20,7 +20,7 @@ from ...core.errors import ConfigurationError
 from ..base import ChangeWatcher, Connector, Row, SimplePool, first_line
 
 TIMESTAMPS = frozenset({"eta", "date_created", "date_enqueued", "date_started", "date_done",
-                        "date_failed",
+                        "date_failed", "now", "last_slot",
                         "heartbeat", "date_stopped", "last_started", "date_updated",
                         "applied_at"})
 

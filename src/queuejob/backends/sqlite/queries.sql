@@ -376,3 +376,24 @@ WHERE job.graph_uuid = :graph_uuid;
 -- name: notify_outcomes
 -- Waiters see commits through PRAGMA data_version: nothing to send.
 SELECT 1;
+
+-- name: database_now
+SELECT :now AS now;
+
+-- name: schedule_state
+SELECT last_slot FROM queue_schedule WHERE name = :name;
+
+-- name: start_schedule
+-- The first worker that sees a schedule records its current slot: it starts from the next.
+INSERT INTO queue_schedule (name, last_slot, date_updated) VALUES (:name, :slot, :now)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: advance_schedule
+-- Compare-and-set: of the workers that saw the same last slot, one moves it, and only
+-- that one delays the slot's job (in the same transaction).
+UPDATE queue_schedule SET last_slot = :slot, date_updated = :now
+WHERE name = :name AND last_slot = :last
+RETURNING name;
+
+-- name: schedule_states
+SELECT * FROM queue_schedule ORDER BY name;
