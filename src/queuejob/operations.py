@@ -6,12 +6,15 @@ call these; each is one transaction through the manager.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from .core import states
 from .core.channels import ChannelSpec, ChannelTree, normalize_name
-from .core.errors import ConfigurationError, NoSuchJobError
+from .core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from .database import Database, Session, default_user
 
 
@@ -191,19 +194,14 @@ def set_function(db: Database, name: str, *, channel: str | None = None,
 # templates filled with the fragments of the filters in use: a filter not in use is not
 # in the statement, so that the planner uses the index of those that are.
 
-import datetime as _dt  # noqa: E402
-import re as _re  # noqa: E402
-from dataclasses import dataclass as _dataclass  # noqa: E402
-
-from .core.errors import JobStateError  # noqa: E402
 
 #: the sort keys of the jobs page (a "-" before one sorts descending)
 JOB_SORTS = ("created", "priority", "eta", "started", "done")
-_TEMPLATE = _re.compile(r"/\* TEMPLATE: (\w+) \*/")
-_EARLIEST = _dt.datetime(1, 1, 1, tzinfo=_dt.UTC)
+_TEMPLATE = re.compile(r"/\* TEMPLATE: (\w+) \*/")
+_EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class JobFilter:
     """Which jobs the jobs page shows. With no state, done and cancelled jobs are hidden
     unless ``show_all`` (as in the original's views). ``search`` is a job uuid, or words
@@ -219,7 +217,7 @@ class JobFilter:
     show_all: bool = False
 
 
-@_dataclass
+@dataclass
 class JobPage:
     rows: list[dict[str, Any]]
     #: cursors of the previous and the next page (None: there is none)
@@ -232,12 +230,8 @@ def _query(db: Database, conn: Any, name: str, params: dict[str, Any] | None = N
     """Run a named query of dashboard.sql, its /* TEMPLATE: x */ markers replaced by
     ``parts`` (SQL made of dashboard.sql fragments only); the filled statement is kept
     beside the named queries, under a name of its own."""
-    queries = db.connector.queries
     if parts:
-        key = name + "[" + ";".join(f"{k}={v}" for k, v in sorted(parts.items())) + "]"
-        if key not in queries:
-            queries[key] = _TEMPLATE.sub(lambda match: parts[match.group(1)], queries[name])
-        name = key
+        return db.connector.execute_composed(conn, name, parts, params or {})
     return db.connector.execute(conn, name, params or {})
 
 
@@ -270,21 +264,24 @@ def _filter_terms(db: Database, filters: JobFilter, action: str | None = None
         if filters.state is not None and filters.state not in allowed:
             return None
         chosen = [filters.state] if filters.state else allowed
-        # the action's states are all unfinished: no need for the unfinished filter
-        terms.append("filter_action_states")
+        # the action's states are all unfinished: the unfinished term lets the database
+        # read the (partial) index of unfinished jobs
+        terms += ["filter_unfinished", "filter_action_states"]
         params.update({f"state_{index + 1}": chosen[min(index, len(chosen) - 1)]
                        for index in range(4)})
     elif filters.state:
         terms.append("filter_state")
         params["state"] = filters.state
-    elif not filters.show_all:
+        if filters.state not in states.FINAL_STATES:
+            terms.append("filter_unfinished")
+    elif not filters.show_all and not _is_uuid(filters.search):
+        # a job looked up by its uuid shows, whatever its state
         terms.append("filter_unfinished")
     if filters.channel:
         channel = normalize_name(filters.channel)
         params.update(channel=channel, channel_prefix=channel + ".",
                       channel_prefix_end=channel + "/")
-        nested = any(name.startswith(channel + ".") for name in job_channels(db))
-        terms.append("filter_channel_tree" if nested else "filter_channel")
+        terms.append("filter_channel_tree")
     if filters.func_name:
         terms.append("filter_func")
         params["func_name"] = filters.func_name
@@ -296,15 +293,24 @@ def _filter_terms(db: Database, filters: JobFilter, action: str | None = None
         params["user_id"] = int(filters.user_id)
     search = (filters.search or "").strip()
     if search:
-        try:
+        if _is_uuid(search):
             from .manager import canonical_uuid
             params["uuid"] = canonical_uuid(search)
             terms.append("filter_uuid")
-        except NoSuchJobError:
+        else:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["pattern"] = f"%{escaped}%"
             terms.append("filter_text")
     return terms, params
+
+
+def _is_uuid(text: str | None) -> bool:
+    from .manager import canonical_uuid
+    try:
+        canonical_uuid(text or "")
+    except NoSuchJobError:
+        return False
+    return True
 
 
 def _where(db: Database, terms: list[str]) -> str:
@@ -313,7 +319,7 @@ def _where(db: Database, terms: list[str]) -> str:
 
 def _cursor_text(db: Database, sort: str, row: dict[str, Any]) -> str:
     value = row["sort_key"]
-    if isinstance(value, _dt.datetime):
+    if isinstance(value, dt.datetime):
         value = value.isoformat()
     return f"{value}~{row['id']}"
 
@@ -326,7 +332,7 @@ def _parse_cursor(db: Database, sort: str, text: str) -> tuple[Any, int]:
         if db.dialect == "sqlite":
             # the stored float itself, so that no job is skipped or shown twice
             return float(value), int(last_id)
-        parsed = _dt.datetime.fromisoformat(value)
+        parsed = dt.datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive time")
         return parsed, int(last_id)

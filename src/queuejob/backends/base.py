@@ -22,6 +22,7 @@ Row = dict[str, Any]
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_TEMPLATE = re.compile(r"/\* TEMPLATE: (\w+) \*/")
 
 
 def load_queries(text: str) -> dict[str, str]:
@@ -93,6 +94,7 @@ class Connector(ABC):
                         raise ValueError(f"query {name} is defined twice in {self.package}")
                     self.queries[name] = sql
         self.migrations = load_migrations(self.package)
+        self._composed: dict[str, str] = {}
         self._closed = False
 
     # -- connections and transactions ----------------------------------------------------
@@ -137,6 +139,19 @@ class Connector(ABC):
     def execute(self, conn: Any, name: str, params: Mapping[str, Any] | None = None
                 ) -> list[Row]:
         """Run the named query; its rows as dicts (timestamps aware UTC, uuids str)."""
+
+    def execute_composed(self, conn: Any, name: str, parts: Mapping[str, str],
+                         params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Run a named query whose ``/* TEMPLATE: x */`` markers are filled with
+        ``parts``, which must themselves be named queries' text (the dashboard's filter
+        fragments), never values: values are bound parameters. The composed statement is
+        kept, so that the driver prepares it once."""
+        key = name + "[" + ";".join(f"{k}={v}" for k, v in sorted(parts.items())) + "]"
+        if key not in self._composed:
+            self._composed[key] = _TEMPLATE.sub(lambda match: parts[match.group(1)],
+                                                self.queries[name])
+            self.queries[key] = self._composed[key]
+        return self.execute(conn, key, params)
 
     @abstractmethod
     def execute_many(self, conn: Any, name: str, params: Sequence[Mapping[str, Any]]

@@ -148,7 +148,10 @@ def confirm(request: Request) -> Response:
         raise HTTPException(400, "action is requeue, done or cancel")
     filters = _filters(request.query_params)
     upto = operations.last_job_id(dashboard.db)
-    count = operations.count_matching(dashboard.db, filters, action, upto)
+    try:
+        count = operations.count_matching(dashboard.db, filters, action, upto)
+    except ValueError as exc:  # a bad channel name, for one
+        raise HTTPException(400, str(exc)) from None
     allowed = sorted(str(state) for state in states.MANUAL_ACTIONS[action][0])
     return dashboard.render(request, "confirm.html", {
         "nav": "jobs", "action": action, "verb": VERBS[action], "count": count,
@@ -263,9 +266,8 @@ def functions(request: Request) -> Response:
 
 
 def metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST
     return Response(metrics_module.render(_dashboard(request).db),
-                    media_type=CONTENT_TYPE_LATEST)
+                    headers={"content-type": metrics_module.CONTENT_TYPE})
 
 
 def healthz(request: Request) -> Response:
@@ -339,8 +341,11 @@ async def bulk_action(request: Request) -> Response:
     except ValueError:
         raise HTTPException(400, "upto must be a job id") from None
     db = _dashboard(request).db
-    changed, skipped = await run_in_threadpool(
-        operations.act_on_matching, db, action, filters, user=_user(request), upto=upto)
+    try:
+        changed, skipped = await run_in_threadpool(
+            operations.act_on_matching, db, action, filters, user=_user(request), upto=upto)
+    except ValueError as exc:
+        return _back(request, "/jobs", "error", str(exc))
     text = f"{PAST[action]} {changed} job(s) matching {_describe(filters)}."
     if skipped:
         text += f" {skipped} job(s) had changed state meanwhile and were left alone."

@@ -99,24 +99,19 @@ coalesce(date_started, '0001-01-01 00:00:00+00'::timestamptz);
 coalesce(date_done, '0001-01-01 00:00:00+00'::timestamptz);
 
 -- name: dashboard_distinct_channels
--- Channels holding jobs: a skip scan of queue_job_channel_id, one probe per channel.
-WITH RECURSIVE channels(name) AS (
-    SELECT min(channel) FROM queue_job
-    UNION ALL
-    SELECT (SELECT min(channel) FROM queue_job WHERE channel > channels.name)
-    FROM channels WHERE channels.name IS NOT NULL
-)
-SELECT name FROM channels WHERE name IS NOT NULL;
+-- Channels of unfinished jobs and configured channels (the filter's suggestions): no
+-- full index on channel is kept, it would slow every state change down.
+SELECT DISTINCT channel AS name FROM queue_job WHERE state NOT IN ('done', 'cancelled')
+UNION
+SELECT name FROM queue_channel
+ORDER BY 1;
 
 -- name: dashboard_distinct_functions
--- Job functions of stored jobs: a skip scan of queue_job_func_id.
-WITH RECURSIVE functions(name) AS (
-    SELECT min(func_name) FROM queue_job
-    UNION ALL
-    SELECT (SELECT min(func_name) FROM queue_job WHERE func_name > functions.name)
-    FROM functions WHERE functions.name IS NOT NULL
-)
-SELECT name FROM functions WHERE name IS NOT NULL;
+-- Job functions of unfinished jobs and functions with stored settings.
+SELECT DISTINCT func_name AS name FROM queue_job WHERE state NOT IN ('done', 'cancelled')
+UNION
+SELECT name FROM queue_job_function
+ORDER BY 1;
 
 -- name: dashboard_throughput
 -- Jobs done and jobs failed per minute (minutes since the epoch) over the last

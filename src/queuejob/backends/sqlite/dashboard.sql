@@ -99,31 +99,27 @@ coalesce(date_started, -62135596800.0);
 coalesce(date_done, -62135596800.0);
 
 -- name: dashboard_distinct_channels
--- Channels holding jobs: a skip scan of queue_job_channel_id, one probe per channel.
-WITH RECURSIVE channels(name) AS (
-    SELECT min(channel) FROM queue_job
-    UNION ALL
-    SELECT (SELECT min(channel) FROM queue_job WHERE channel > channels.name)
-    FROM channels WHERE channels.name IS NOT NULL
-)
-SELECT name FROM channels WHERE name IS NOT NULL;
+-- Channels of unfinished jobs and configured channels (the filter's suggestions): no
+-- full index on channel is kept, it would slow every state change down.
+SELECT DISTINCT channel AS name FROM queue_job WHERE state NOT IN ('done', 'cancelled')
+UNION
+SELECT name FROM queue_channel
+ORDER BY 1;
 
 -- name: dashboard_distinct_functions
--- Job functions of stored jobs: a skip scan of queue_job_func_id.
-WITH RECURSIVE functions(name) AS (
-    SELECT min(func_name) FROM queue_job
-    UNION ALL
-    SELECT (SELECT min(func_name) FROM queue_job WHERE func_name > functions.name)
-    FROM functions WHERE functions.name IS NOT NULL
-)
-SELECT name FROM functions WHERE name IS NOT NULL;
+-- Job functions of unfinished jobs and functions with stored settings.
+SELECT DISTINCT func_name AS name FROM queue_job WHERE state NOT IN ('done', 'cancelled')
+UNION
+SELECT name FROM queue_job_function
+ORDER BY 1;
 
 -- name: dashboard_throughput
+-- (state IN ('done', 'cancelled') lets SQLite read the partial index queue_job_finished.)
 -- Jobs done and jobs failed per minute (minutes since the epoch) over the last :seconds,
 -- and the current minute by the same clock.
 SELECT 'done' AS kind, CAST(date_done / 60 AS INTEGER) AS minute, count(*) AS jobs
 FROM queue_job
-WHERE state = 'done' AND date_done >= :now - :seconds
+WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds
 GROUP BY 2
 UNION ALL
 SELECT 'failed', CAST(date_failed / 60 AS INTEGER), count(*)
@@ -163,7 +159,7 @@ GROUP BY func_name, state;
 -- Jobs done in the last :seconds per function, and their average run time (seconds).
 SELECT func_name, count(*) AS jobs, avg(date_done - date_started) AS avg_duration
 FROM queue_job
-WHERE state = 'done' AND date_done >= :now - :seconds
+WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds
 GROUP BY func_name;
 
 -- name: dashboard_metric_totals
@@ -193,7 +189,7 @@ SELECT func_name, 'duration' AS measure,
             ELSE 11 END AS bucket,
        count(*) AS jobs, sum(date_done - date_started) AS seconds
 FROM queue_job
-WHERE state = 'done' AND date_done >= :now - :seconds AND date_started IS NOT NULL
+WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds AND date_started IS NOT NULL
 GROUP BY 1, 3
 UNION ALL
 SELECT func_name, 'latency',
@@ -214,7 +210,7 @@ FROM (SELECT func_name,
              max(date_started - CASE WHEN eta IS NULL OR eta < date_created
                                      THEN date_created ELSE eta END, 0) AS latency
       FROM queue_job
-      WHERE state = 'done' AND date_done >= :now - :seconds AND date_started IS NOT NULL)
+      WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds AND date_started IS NOT NULL)
 GROUP BY 1, 3;
 
 -- name: dashboard_workers_alive

@@ -243,9 +243,14 @@ ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity,
 DELETE FROM queue_channel WHERE name = :name;
 
 -- name: count_jobs
--- Jobs per channel and state (statistics).
-SELECT channel, state, count(*) AS jobs FROM queue_job GROUP BY channel, state
-ORDER BY channel, state;
+-- Jobs per channel and state (statistics): the unfinished ones from their partial index,
+-- the done and cancelled ones from queue_job_finished alone.
+SELECT channel, state, count(*) AS jobs FROM queue_job
+WHERE state NOT IN ('done', 'cancelled') GROUP BY channel, state
+UNION ALL
+SELECT channel, state, count(*) FROM queue_job INDEXED BY queue_job_finished
+WHERE state IN ('done', 'cancelled') GROUP BY channel, state
+ORDER BY 1, 2;
 
 -- name: list_jobs
 -- Newest first; NULL filters are ignored.

@@ -27,7 +27,8 @@
       .then(function (html) {
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
         if (fresh) {
-          var nodes = Array.prototype.map.call(fresh.childNodes, function (node) {
+          // copy the live list first: adopting a node takes it out of its parent
+          var nodes = Array.prototype.slice.call(fresh.childNodes).map(function (node) {
             return document.adoptNode(node);
           });
           main.replaceChildren.apply(main, nodes);

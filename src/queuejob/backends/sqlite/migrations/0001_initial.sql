@@ -36,13 +36,16 @@ CREATE INDEX queue_job_pending ON queue_job (channel, priority, date_created, id
 CREATE INDEX queue_job_started ON queue_job (worker_id, channel) WHERE state = 'started';
 -- Sequential channels are blocked while they hold a failed job.
 CREATE INDEX queue_job_failed ON queue_job (channel) WHERE state = 'failed';
--- Removal of old done and cancelled jobs.
-CREATE INDEX queue_job_finished ON queue_job (date_done) WHERE state IN ('done', 'cancelled');
+-- Removal of old done and cancelled jobs (in (date_done, id) order), and their counts
+-- by channel and state read from the index alone.
+CREATE INDEX queue_job_finished ON queue_job (date_done, id, channel, state)
+    WHERE state IN ('done', 'cancelled');
 -- One pending or enqueued job per identity key: concurrent delays cannot both insert.
 CREATE UNIQUE INDEX queue_job_identity ON queue_job (identity_key)
     WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued');
--- Listing by state and channel (CLI, statistics).
-CREATE INDEX queue_job_state_channel ON queue_job (state, channel);
+-- Every index is written at each change of a job's state (pending, started, done: three
+-- row versions per job), so the table has few full indexes: the others are partial,
+-- on states a job passes through once or that are rare.
 
 -- Global channel configuration, shared by every worker of the database.
 CREATE TABLE queue_channel (

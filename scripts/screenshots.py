@@ -1,0 +1,118 @@
+"""Screenshots of the dashboard for the docs: docs/img/overview.png and docs/img/job.png.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/img]
+
+Makes a demo database (SQLite, in a temporary folder) with the jobs of ``queuejob demo``,
+runs them with a worker, spreads their dates over the last hour so that the chart has a
+shape, serves the dashboard on a free loopback port and photographs it with Debian's
+headless chromium (Playwright pointed at /usr/bin/chromium).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+import queuejob  # noqa: E402
+from queuejob import operations  # noqa: E402
+from queuejob.cli import demo_jobs  # noqa: E402
+from queuejob.web import create_app  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+CHANNELS = "root:4,root.import:2,root.export:2,root.mail:1,root.reports:1:sequential"
+
+
+def make_demo(db: queuejob.Database, count: int) -> None:
+    with db.session(user_id=1, context={"lang": "en"}) as session:
+        for index in range(count):
+            kind = index % 10
+            if kind < 4:
+                demo_jobs.import_record.delay(session, "res.partner", index)
+            elif kind < 8:
+                demo_jobs.export_record.delay(session, "sale.order", index,
+                                              priority=5 if index % 3 == 0 else 10)
+            elif kind == 8:
+                domain = "example.invalid" if index % 30 == 8 else "example.com"
+                demo_jobs.send_mail.delay(session, "res.partner", index,
+                                          f"customer{index}@{domain}")
+            else:
+                period = f"2026-{index % 12 + 1:02d}"
+                demo_jobs.compute_report.delay(session, "account.report", period,
+                                               identity_key=f"report-{period}")
+    queuejob.Worker(db, channels=CHANNELS, modules=[demo_jobs.__name__]).run(burst=True)
+    # spread the jobs over the last hour (a job's dates move together), so that the
+    # chart of jobs done and failed per minute shows a day's shape, not one spike
+    db.run(lambda conn: db.connector.execute_sql(conn, """
+        UPDATE queue_job SET
+            date_created = date_created - (id * 7919 % 3500),
+            eta = eta - (id * 7919 % 3500),
+            date_enqueued = date_enqueued - (id * 7919 % 3500),
+            date_started = date_started - (id * 7919 % 3500),
+            date_done = date_done - (id * 7919 % 3500),
+            date_failed = date_failed - (id * 7919 % 3500)"""))
+    # a backlog, and a global configuration
+    with db.session(user_id=2) as session:
+        for index in range(40):
+            demo_jobs.export_record.delay(session, "sale.order", 10_000 + index)
+    operations.set_channel(db, "root.export", 2)
+    operations.set_channel(db, "root.reports", 1, sequential=True)
+    operations.set_channel(db, "root.mail", 1, paused=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "docs" / "img"))
+    parser.add_argument("--jobs", type=int, default=900)
+    options = parser.parse_args()
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import sync_playwright
+    with tempfile.TemporaryDirectory() as folder:
+        db = queuejob.open(f"sqlite:///{folder}/demo.db")
+        make_demo(db, options.jobs)
+        failed = operations.job_page(db, operations.JobFilter(state="failed"), limit=1).rows
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(db), log_level="warning",
+                                               lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise SystemExit("the dashboard did not start")
+            time.sleep(0.05)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                                     args=LAUNCH_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.screenshot(path=str(out / "overview.png"), full_page=True)
+                if failed:
+                    page.goto(f"http://127.0.0.1:{port}/jobs/{failed[0]['uuid']}")
+                    page.screenshot(path=str(out / "job.png"), full_page=True)
+                browser.close()
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            db.close()
+    print(f"wrote {out / 'overview.png'} and {out / 'job.png'}")
+
+
+if __name__ == "__main__":
+    main()
