@@ -1,0 +1,317 @@
+"""``QueueJobBackend``: Django tasks stored as queuejob jobs in the project's database.
+
+``enqueue`` writes the job on Django's own connection of the database (``DATABASE``
+option, ``default`` by default), inside the current transaction: the job exists if
+and only if that transaction commits, together with what the view wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.parse
+from collections.abc import Iterable
+from importlib import import_module
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
+from django.utils.module_loading import module_has_submodule
+
+from ...core.channels import normalize_name
+from ...core.errors import ConfigurationError
+from ...core.job import check_timeout
+from ...core.retry import validate_retry_pattern
+from ...database import Database
+from ...storage import DatabaseJobStorage, job_from_row
+from ._compat import (
+    DEFAULT_TASK_QUEUE_NAME,
+    BaseTaskBackend,
+    InvalidTaskError,
+    Task,
+    TaskResult,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_backends,
+    task_enqueued,
+)
+from .jobs import (
+    CONTEXT_KEY,
+    TaskJobFunction,
+    aware,
+    register_task,
+    result_from_row,
+    task_function,
+    task_meta,
+    to_queuejob_priority,
+)
+
+APP = "queuejob.contrib.django"
+OPTIONS = frozenset({"database", "channels", "max_retries", "retry_pattern", "timeout",
+                     "modules", "autodiscover"})
+#: DATABASES OPTIONS that are libpq connection parameters (carried into the worker's URL)
+CONNINFO = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword",
+                      "connect_timeout", "application_name", "target_session_attrs",
+                      "service", "passfile", "gssencmode", "channel_binding"})
+
+_databases: dict[str, Database] = {}
+_databases_lock = threading.Lock()
+
+
+def database_url(alias: str = DEFAULT_DB_ALIAS) -> str:
+    """The queuejob URL of a Django database (what workers and ``queuejob`` commands
+    open): SQLite in a file, or PostgreSQL."""
+    wrapper = connections[alias]
+    return url_for(wrapper.vendor, wrapper.settings_dict, alias)
+
+
+def url_for(vendor: str, config: dict[str, Any], alias: str = DEFAULT_DB_ALIAS) -> str:
+    """The queuejob URL of a database from its DATABASES entry and its vendor."""
+    if vendor == "sqlite":
+        name = str(config.get("NAME") or "")
+        if not name or name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+            raise ImproperlyConfigured(
+                f"queuejob needs DATABASES[{alias!r}] in a file that workers open too, not "
+                f"{name or 'an in-memory database'!r} (for tests, set its TEST NAME to a file)")
+        return "sqlite:///" + urllib.parse.quote(os.path.abspath(name))
+    if vendor == "postgresql":
+        netloc = ""
+        if config.get("USER"):
+            netloc = urllib.parse.quote(str(config["USER"]), safe="")
+            if config.get("PASSWORD"):
+                netloc += ":" + urllib.parse.quote(str(config["PASSWORD"]), safe="")
+            netloc += "@"
+        query = {key: str(value) for key, value in (config.get("OPTIONS") or {}).items()
+                 if key in CONNINFO}
+        host = str(config.get("HOST") or "")
+        if host.startswith("/"):
+            query["host"] = host
+        elif host:
+            netloc += f"[{host}]" if ":" in host else host
+        if config.get("PORT"):
+            netloc += f":{config['PORT']}"
+        url = f"postgresql://{netloc}/{urllib.parse.quote(str(config.get('NAME') or ''))}"
+        return url + ("?" + urllib.parse.urlencode(query) if query else "")
+    raise ImproperlyConfigured(f"queuejob stores jobs in SQLite or PostgreSQL, not in "
+                               f"DATABASES[{alias!r}] ({vendor})")
+
+
+def database(url: str) -> Database:
+    """A queuejob Database for ``url`` (one per process and URL; it opens no
+    connection of its own to enqueue: jobs go through Django's connection)."""
+    with _databases_lock:
+        found = _databases.get(url)
+        if found is None:
+            found = _databases[url] = Database(url, migrate=False)
+        return found
+
+
+def close_databases() -> None:
+    """Close the Databases the backends opened (tests, shutdown)."""
+    with _databases_lock:
+        opened = list(_databases.values())
+        _databases.clear()
+    for db in opened:
+        db.close()
+
+
+def migrate(alias: str = DEFAULT_DB_ALIAS) -> list[int]:
+    """Create or update queuejob's tables in a Django database (the app's migration
+    and the worker command do it); the versions applied."""
+    db = Database(database_url(alias), migrate=False)
+    try:
+        return db.migrate()
+    finally:
+        db.close()
+
+
+def queuejob_backends() -> list[QueueJobBackend]:
+    """The task backends of the settings that are queuejob backends."""
+    out = []
+    for alias in getattr(settings, "TASKS", {}) or {}:
+        backend = task_backends[alias]
+        if isinstance(backend, QueueJobBackend):
+            out.append(backend)
+    return out
+
+
+def task_modules(backends: Iterable[QueueJobBackend] | None = None) -> list[str]:
+    """The task modules a worker imports: the backends' ``modules`` option, and the
+    ``tasks`` module of every installed app (unless ``autodiscover`` is off)."""
+    chosen = queuejob_backends() if backends is None else list(backends)
+    names: list[str] = []
+    for backend in chosen:
+        names.extend(backend.modules)
+    if any(backend.autodiscover for backend in chosen):
+        for app_config in apps.get_app_configs():
+            if module_has_submodule(app_config.module, "tasks"):
+                names.append(f"{app_config.name}.tasks")
+    return list(dict.fromkeys(names))
+
+
+def import_task_modules(names: Iterable[str]) -> None:
+    """Import task modules named by the settings (never by stored data): their tasks
+    register as job functions."""
+    for name in names:
+        import_module(name)
+
+
+class QueueJobBackend(BaseTaskBackend):
+    """A Django task backend that stores tasks as queuejob jobs.
+
+    ``OPTIONS``: ``database`` (the Django database alias holding the queue, default
+    ``default``), ``channels`` (queue name -> channel; the default queue goes to the
+    task function's channel, ``root`` unless ``queuejob functions set`` changed it,
+    another queue ``Q`` to ``root.Q``), ``max_retries`` (queuejob's default 5),
+    ``retry_pattern`` and ``timeout`` (every task's defaults), ``modules`` (task modules
+    besides the installed apps' ``tasks``), ``autodiscover`` (True).
+    """
+
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.params = params
+        options = dict(self.options)
+        unknown = set(options) - OPTIONS
+        if unknown:
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS']: unknown option(s) {', '.join(sorted(unknown))} "
+                f"(queuejob's are {', '.join(sorted(OPTIONS))})")
+        self.database_alias: str = options.get("database", DEFAULT_DB_ALIAS)
+        try:
+            self.channels = {str(queue): normalize_name(channel)
+                             for queue, channel in (options.get("channels") or {}).items()}
+            self.retry_pattern = validate_retry_pattern(options.get("retry_pattern"))
+        except (ConfigurationError, ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']: {exc}") from None
+        max_retries = options.get("max_retries")
+        if max_retries is not None and (isinstance(max_retries, bool)
+                                        or not isinstance(max_retries, int) or max_retries < 0):
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['max_retries'] must be "
+                                       "an int >= 0 (0: retry forever)")
+        self.max_retries: int | None = max_retries
+        try:
+            self.timeout: float | None = check_timeout(options.get("timeout"))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']: {exc}") from None
+        self.modules: list[str] = list(options.get("modules") or [])
+        self.autodiscover: bool = bool(options.get("autodiscover", True))
+
+    # -- where -------------------------------------------------------------------------
+    def database_url(self) -> str:
+        return database_url(self.database_alias)
+
+    def database(self) -> Database:
+        return database(self.database_url())
+
+    def channel_for(self, queue_name: str) -> str | None:
+        """The channel of a queue: None for the default queue (the function's channel)."""
+        if queue_name in self.channels:
+            return self.channels[queue_name]
+        if queue_name == DEFAULT_TASK_QUEUE_NAME:
+            return None
+        try:
+            return normalize_name(queue_name)
+        except ConfigurationError:
+            raise InvalidTaskError(
+                f"queue {queue_name!r} is not a queuejob channel name (letters, digits, '_' "
+                f"and '-'): map it to one in TASKS[{self.alias!r}]['OPTIONS']['channels']"
+            ) from None
+
+    def task_modules(self) -> list[str]:
+        return task_modules([self])
+
+    # -- the backend API -----------------------------------------------------------------
+    def validate_task(self, task: Task) -> None:
+        super().validate_task(task)
+        self.channel_for(task.queue_name)
+        register_task(task, retry_pattern=self.retry_pattern, timeout=self.timeout)
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        """Store the task as a job in the current transaction of Django's connection."""
+        self.validate_task(task)
+        function = register_task(task, retry_pattern=self.retry_pattern, timeout=self.timeout)
+        # checks and normalizes the arguments (JSON) before anything is written
+        result = TaskResult(task=task, id="", status=TaskResultStatus.READY, enqueued_at=None,
+                            started_at=None, finished_at=None, last_attempted_at=None,
+                            args=args, kwargs=kwargs, backend=self.alias, errors=[],
+                            worker_ids=[])
+        meta: dict[str, Any] = {"backend": self.alias, "queue_name": task.queue_name,
+                                "priority": task.priority}
+        if task.run_after is not None:
+            meta["run_after"] = aware(task.run_after)
+        options: dict[str, Any] = {"priority": to_queuejob_priority(task.priority),
+                                   "channel": self.channel_for(task.queue_name)}
+        if task.run_after is not None:
+            options["eta"] = aware(task.run_after)
+        if self.max_retries is not None:
+            options["max_retries"] = self.max_retries
+        db = self.database()
+        wrapper = connections[self.database_alias]
+        # savepoint=False: no extra round trips; a failure marks an enclosing atomic
+        # block for rollback, as any failed query of the ORM does
+        with transaction.atomic(using=self.database_alias, savepoint=False), \
+                wrapper.wrap_database_errors:
+            wrapper.ensure_connection()
+            with db.session(connection=wrapper.connection,
+                            context={CONTEXT_KEY: meta}) as session:
+                job_uuid = DatabaseJobStorage(session).enqueue(
+                    function, None, result.args, result.kwargs, **options)
+        object.__setattr__(result, "id", job_uuid)
+        object.__setattr__(result, "enqueued_at", timezone.now())
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def get_result(self, result_id: str) -> TaskResult:
+        """The result of a task from its job, read on Django's connection (so inside the
+        current transaction). TaskResultDoesNotExist for an unknown id, a job that is
+        not a Django task, or a task whose module is not one of the task modules."""
+        db = self.database()
+        wrapper = connections[self.database_alias]
+        with wrapper.wrap_database_errors:
+            wrapper.ensure_connection()
+            with db.session(connection=wrapper.connection) as session:
+                row = DatabaseJobStorage(session).db_record_from_uuid(str(result_id))
+        if row is None or task_meta(job_from_row(row, decode=False).context) is None:
+            raise TaskResultDoesNotExist(result_id)
+        function = self._function(row["func_name"])
+        if function is None:
+            raise TaskResultDoesNotExist(
+                f"{result_id} is a job of {row['func_name']}, which is not a task of the "
+                "task modules of this project")
+        return result_from_row(row, function)
+
+    def _function(self, func_name: str) -> TaskJobFunction | None:
+        function = task_function(func_name)
+        if function is None:
+            # the task's module may not be imported yet: import the task modules the
+            # settings name (never the one the stored name names)
+            import_task_modules(task_modules())
+            function = task_function(func_name)
+        return function
+
+    def check(self, **kwargs: Any) -> Iterable[checks.CheckMessage]:
+        messages: list[checks.CheckMessage] = list(super().check(**kwargs))
+        try:
+            self.database_url()
+        except ImproperlyConfigured as exc:
+            messages.append(checks.Error(str(exc), id="queuejob.E001"))
+        if not apps.is_installed(APP):
+            messages.append(checks.Warning(
+                f"TASKS[{self.alias!r}] is a queuejob backend but {APP!r} is not in "
+                "INSTALLED_APPS: `manage.py migrate` will not create queuejob's tables "
+                "(the queuejob_worker command does at start-up)", id="queuejob.W001"))
+        if "ENQUEUE_ON_COMMIT" in self.params:
+            messages.append(checks.Warning(
+                f"TASKS[{self.alias!r}]['ENQUEUE_ON_COMMIT'] is ignored: queuejob writes "
+                "the job in the current transaction, so it exists only if that "
+                "transaction commits", id="queuejob.W002"))
+        return messages

@@ -1,0 +1,75 @@
+"""``python manage.py queuejob_worker``: run the Django tasks of a queuejob backend."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from queuejob.contrib.django._compat import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+from queuejob.contrib.django.backend import QueueJobBackend, import_task_modules
+from queuejob.core.errors import QueueJobError
+
+LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+
+
+class Command(BaseCommand):
+    help = ("Run the Django tasks of a queuejob task backend: imports the task modules "
+            "(the backend's 'modules' option and the installed apps' tasks modules), "
+            "applies queuejob's migrations and works until SIGTERM or Ctrl-C.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--backend", default=DEFAULT_TASK_BACKEND_ALIAS,
+                            help="Alias of the task backend in TASKS (default: %(default)s).")
+        parser.add_argument("--channels", default="root:4",
+                            help="This worker's channels: name:capacity[:sequential]"
+                                 "[:throttle=N],... (default: %(default)s).")
+        parser.add_argument("--module", dest="modules", action="append", default=[],
+                            metavar="MODULE", help="Another module of tasks (repeatable).")
+        parser.add_argument("--burst", action="store_true",
+                            help="Return when nothing is runnable.")
+        parser.add_argument("--grace", type=float, default=30.0,
+                            help="Seconds running tasks get after SIGTERM (default 30).")
+        parser.add_argument("--heartbeat", type=float, default=5.0)
+        parser.add_argument("--dead-after", type=float, default=30.0)
+        parser.add_argument("--rescue-interval", type=float, default=10.0)
+        parser.add_argument("--poll", type=float, default=1.0)
+        parser.add_argument("--hostname", default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        import queuejob
+        from queuejob.worker import Worker
+
+        if not logging.getLogger().handlers and not logging.getLogger("queuejob").handlers:
+            logging.basicConfig(level=LEVELS.get(options["verbosity"], logging.INFO),
+                                stream=sys.stderr,
+                                format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        backend = task_backends[options["backend"]]
+        if not isinstance(backend, QueueJobBackend):
+            raise CommandError(f"TASKS[{options['backend']!r}] is not a queuejob backend "
+                               f"({type(backend).__module__}.{type(backend).__name__})")
+        modules = list(dict.fromkeys(backend.task_modules() + options["modules"]))
+        import_task_modules(modules)
+        if not modules:
+            self.stderr.write("queuejob_worker: no task modules (no installed app has a "
+                              "tasks module, and the backend's 'modules' option is empty)")
+        try:
+            db = queuejob.open(backend.database_url())
+        except QueueJobError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            worker = Worker(db, channels=options["channels"], modules=modules,
+                            grace_period=options["grace"],
+                            heartbeat_interval=options["heartbeat"],
+                            dead_after=options["dead_after"],
+                            rescue_interval=options["rescue_interval"],
+                            poll_interval=options["poll"], hostname=options["hostname"])
+            worker.run(burst=options["burst"])
+        except QueueJobError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            db.close()
+            connections.close_all()
