@@ -4,8 +4,9 @@
 
 Makes a demo database (SQLite, in a temporary folder) with the jobs of ``queuejob demo``,
 runs them with a worker, spreads their dates over the last hour so that the chart has a
-shape, serves the dashboard on a free loopback port and photographs it with Debian's
-headless chromium (Playwright pointed at /usr/bin/chromium).
+shape, adds a small job graph whose mail bounces (the job page shown is that failed job,
+with its graph), serves the dashboard on a free loopback port and photographs it with
+Debian's headless chromium (Playwright pointed at /usr/bin/chromium).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 import queuejob  # noqa: E402
-from queuejob import operations  # noqa: E402
+from queuejob import chain, group, operations  # noqa: E402
 from queuejob.cli import demo_jobs  # noqa: E402
 from queuejob.web import create_app  # noqa: E402
 
@@ -35,7 +36,8 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 CHANNELS = "root:4,root.import:2,root.export:2,root.mail:1,root.reports:1:sequential"
 
 
-def make_demo(db: queuejob.Database, count: int) -> None:
+def make_demo(db: queuejob.Database, count: int) -> str:
+    """Fill ``db``; returns the uuid of the failed job of the graph."""
     with db.session(user_id=1, context={"lang": "en"}) as session:
         for index in range(count):
             kind = index % 10
@@ -63,6 +65,21 @@ def make_demo(db: queuejob.Database, count: int) -> None:
             date_started = date_started - (id * 7919 % 3500),
             date_done = date_done - (id * 7919 % 3500),
             date_failed = date_failed - (id * 7919 % 3500)"""))
+    # a job graph: import a partner, then export it twice and mail it (the mail
+    # bounces), then the report, which waits for the failed mail
+    with db.session(user_id=1) as session:
+        fetch = demo_jobs.import_record.delayable(session, "res.partner", 4242,
+                                                  description="Import partner 4242")
+        exports = [demo_jobs.export_record.delayable(session, "res.partner", 4242,
+                                                     description=f"Export partner 4242 to {to}")
+                   for to in ("the CRM", "the ERP")]
+        mail = demo_jobs.send_mail.delayable(session, "res.partner", 4242,
+                                             "partner4242@example.invalid",
+                                             description="Welcome mail to partner 4242")
+        report = demo_jobs.compute_report.delayable(session, "account.report", "onboarding",
+                                                    description="Onboarding report")
+        chain(fetch, group(*exports, mail), report).delay()
+    queuejob.Worker(db, channels=CHANNELS, modules=[demo_jobs.__name__]).run(burst=True)
     # a backlog, and a global configuration
     with db.session(user_id=2) as session:
         for index in range(40):
@@ -70,6 +87,8 @@ def make_demo(db: queuejob.Database, count: int) -> None:
     operations.set_channel(db, "root.export", 2)
     operations.set_channel(db, "root.reports", 1, sequential=True)
     operations.set_channel(db, "root.mail", 1, paused=True)
+    assert mail.uuid is not None
+    return mail.uuid
 
 
 def main() -> None:
@@ -82,8 +101,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     with tempfile.TemporaryDirectory() as folder:
         db = queuejob.open(f"sqlite:///{folder}/demo.db")
-        make_demo(db, options.jobs)
-        failed = operations.job_page(db, operations.JobFilter(state="failed"), limit=1).rows
+        failed = make_demo(db, options.jobs)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -103,9 +121,8 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.screenshot(path=str(out / "overview.png"), full_page=True)
-                if failed:
-                    page.goto(f"http://127.0.0.1:{port}/jobs/{failed[0]['uuid']}")
-                    page.screenshot(path=str(out / "job.png"), full_page=True)
+                page.goto(f"http://127.0.0.1:{port}/jobs/{failed}")
+                page.screenshot(path=str(out / "job.png"), full_page=True)
                 browser.close()
         finally:
             server.should_exit = True

@@ -36,6 +36,10 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def _iso(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).isoformat() if value else ""
+
+
 def _seconds(value: float | None) -> str:
     """A duration for people: 850 ms, 12.3 s, 4 min 5 s, 2 h 10 min, 3 d 4 h."""
     if value is None:
@@ -65,7 +69,7 @@ def make_templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("queuejob.web", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, seconds=_seconds, last_line=_last_line,
+    env.filters.update(when=_when, seconds=_seconds, last_line=_last_line, iso=_iso,
                        short=lambda value: str(value)[:8])
     return env
 
@@ -136,6 +140,7 @@ def create_app(db: Database, *, credentials: Credentials | None = None,
         Route("/workers", views.workers, name="workers"),
         Route("/functions", views.functions, name="functions"),
         Route("/functions/set", views.function_set, methods=["POST"], name="function_set"),
+        Route("/schedules", views.schedules, name="schedules"),
         Route("/metrics", views.metrics, name="metrics"),
         Route("/healthz", views.healthz, name="healthz"),
         Mount("/static", StaticFiles(packages=[("queuejob.web", "static")]), name="static"),

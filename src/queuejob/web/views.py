@@ -8,6 +8,7 @@ result (303, with a one-time message).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pprint
 import urllib.parse
@@ -24,7 +25,7 @@ from .. import operations
 from ..core import codec, states
 from ..core.errors import ConfigurationError, DecodeError, JobStateError, NoSuchJobError
 from ..core.retry import validate_retry_pattern
-from . import charts
+from . import charts, graphs
 from .security import CSRF_COOKIE, CSRF_FIELD, FLASH_COOKIE, same_origin
 
 PAST = {"requeue": "Requeued", "done": "Set to done", "cancel": "Cancelled"}
@@ -176,7 +177,36 @@ def job(request: Request) -> Response:
     return dashboard.render(request, "job.html", {
         "nav": "jobs", "job": row, "arguments": arguments, "related": related,
         "timeline": timeline, "actions": actions, "verbs": VERBS,
-        "result": _clip(row["result"]), "exc_info": _clip(row["exc_info"])})
+        "result": _clip(row["result"]), "exc_info": _clip(row["exc_info"]),
+        "graph": _graph(db, row)})
+
+
+#: the most jobs of other graphs (stood in for keyed jobs) loaded for a graph's drawing
+MAX_OUTSIDE = 20
+
+
+def _graph(db: Any, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's graph: its drawing and its table (graphs.graph_view). A job whose
+    identity key was held when the graph was stored waits for the job holding it, which
+    may belong to no graph or another one: such parents are shown too, marked."""
+    if not row.get("graph_uuid"):
+        return None
+    graph_uuid = str(row["graph_uuid"])
+    jobs, edges = operations.graph(db, graph_uuid)
+    jobs = [{**job, "uuid": str(job["uuid"])} for job in jobs]
+    pairs = [(str(edge["parent_uuid"]), str(edge["child_uuid"])) for edge in edges]
+    inside = {job["uuid"] for job in jobs}
+    outside = sorted({parent for parent, _ in pairs if parent not in inside})
+    for parent in outside[:MAX_OUTSIDE]:
+        try:
+            jobs.append({**operations.load_row(db, parent), "uuid": parent, "external": True})
+        except NoSuchJobError:  # removed since (done jobs are cleaned up)
+            jobs.append({"uuid": parent, "state": "removed", "func_name": "",
+                         "description": "(removed)", "external": True})
+    view = graphs.graph_view(jobs, pairs, str(row["uuid"]))
+    view["uuid"] = graph_uuid
+    view["outside"] = len(outside)
+    return view
 
 
 def _clip(text: str | None) -> str | None:
@@ -263,6 +293,18 @@ def functions(request: Request) -> Response:
         row["pattern_text"] = ", ".join(f"{count}: {delay:g}" for count, delay in
                                         sorted(row["retry_pattern"].items()))
     return dashboard.render(request, "functions.html", {"nav": "functions", "functions": rows})
+
+
+def schedules(request: Request) -> Response:
+    """The periodic jobs registered in this process (the modules of --module), their
+    last slot run and their next run."""
+    dashboard = _dashboard(request)
+    rows = operations.schedules(dashboard.db)
+    now = dt.datetime.now(dt.UTC)
+    for row in rows:
+        row["next_in"] = (row["next_run"] - now).total_seconds() if row["next_run"] else None
+    return dashboard.render(request, "schedules.html", {"nav": "schedules",
+                                                        "schedules": rows})
 
 
 def metrics(request: Request) -> Response:
