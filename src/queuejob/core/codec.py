@@ -13,6 +13,7 @@ import datetime as dt
 import enum
 import json
 import math
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from . import registry
 from .errors import ArgumentsTooLargeError, DecodeError
 
 TAG = "__qj__"
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 #: Default limit on the size of a job's encoded arguments (bytes of UTF-8).
 MAX_ARGS_SIZE = 1024 * 1024
@@ -218,6 +220,9 @@ def loads(text: str | bytes | None, max_size: int = MAX_ARGS_SIZE) -> Any:
             raise DecodeError("stored arguments are not valid UTF-8") from None
     if not isinstance(text, str):
         raise DecodeError(f"stored arguments have type {type(text).__name__}, not text")
+    if _UNDECODABLE.search(text):
+        # dumps() writes ASCII only; bytes that were not UTF-8 come as lone surrogates
+        raise DecodeError("stored arguments are not valid UTF-8")
     if len(text) > max_size:
         raise DecodeError(f"stored arguments are {len(text)} characters, over the limit of "
                           f"{max_size}")

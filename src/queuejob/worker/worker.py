@@ -382,11 +382,13 @@ class Worker:
         manager = self.db.manager
 
         def work(conn: Any) -> list[dict[str, Any]]:
-            if self._reconcile:
-                self._give_back_forgotten(conn)
             if writes:
                 for outcome in manager.record(conn, writes):
                     self.lost_ownership(outcome)
+            if self._reconcile:
+                # after the outcomes waiting to be written: their jobs are no longer
+                # running here, yet they must not be given back
+                self._give_back_forgotten(conn)
             if free <= 0:
                 return []
             running = Counter(item.row["channel"] for item in self._running.values())

@@ -36,6 +36,10 @@ def _convert_row(row: sqlite3.Row) -> Row:
     return out
 
 
+def _tolerant_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _from_epoch(value: float) -> Any:
     import datetime as dt
     return dt.datetime.fromtimestamp(value, dt.UTC)
@@ -95,6 +99,9 @@ class SQLiteConnector(Connector):
         except sqlite3.Error as exc:
             raise ConfigurationError(f"cannot open SQLite database {self.path!r}: {exc}") from None
         conn.row_factory = sqlite3.Row
+        # a stored text that is not UTF-8 must fail its job, not the worker reading it:
+        # undecodable bytes become lone surrogates, which the codec refuses
+        conn.text_factory = _tolerant_text
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn

@@ -1,0 +1,1 @@
+"""Reliability suite (issue 5): real crashes, outages and bad input, on both backends."""

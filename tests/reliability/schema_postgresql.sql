@@ -1,0 +1,88 @@
+column queue_channel.name: text nullable=NO default=None identity=NO
+column queue_channel.capacity: integer nullable=YES default=None identity=NO
+column queue_channel.sequential: boolean nullable=NO default=false identity=NO
+column queue_channel.throttle: double precision nullable=NO default=0 identity=NO
+column queue_channel.removal_interval: double precision nullable=YES default=None identity=NO
+column queue_channel.paused: boolean nullable=NO default=false identity=NO
+column queue_channel.last_started: timestamp with time zone nullable=YES default=None identity=NO
+column queue_channel.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.id: bigint nullable=NO default=None identity=YES
+column queue_job.uuid: uuid nullable=NO default=None identity=NO
+column queue_job.state: text nullable=NO default=None identity=NO
+column queue_job.func_name: text nullable=NO default=None identity=NO
+column queue_job.model_name: text nullable=YES default=None identity=NO
+column queue_job.args: text nullable=NO default=None identity=NO
+column queue_job.kwargs: text nullable=NO default=None identity=NO
+column queue_job.description: text nullable=YES default=None identity=NO
+column queue_job.channel: text nullable=NO default=None identity=NO
+column queue_job.priority: integer nullable=NO default=None identity=NO
+column queue_job.max_retries: integer nullable=NO default=None identity=NO
+column queue_job.retry: integer nullable=NO default=0 identity=NO
+column queue_job.attempt: integer nullable=NO default=0 identity=NO
+column queue_job.worker_deaths: integer nullable=NO default=0 identity=NO
+column queue_job.identity_key: text nullable=YES default=None identity=NO
+column queue_job.user_id: bigint nullable=YES default=None identity=NO
+column queue_job.context: text nullable=YES default=None identity=NO
+column queue_job.result: text nullable=YES default=None identity=NO
+column queue_job.exc_info: text nullable=YES default=None identity=NO
+column queue_job.worker_id: text nullable=YES default=None identity=NO
+column queue_job.eta: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.date_created: timestamp with time zone nullable=NO default=None identity=NO
+column queue_job.date_enqueued: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.date_started: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.date_done: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.timeout: double precision nullable=YES default=None identity=NO
+column queue_job.date_failed: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.graph_uuid: uuid nullable=YES default=None identity=NO
+column queue_job.has_dependents: boolean nullable=NO default=false identity=NO
+column queue_job_dependency.parent_uuid: uuid nullable=NO default=None identity=NO
+column queue_job_dependency.child_uuid: uuid nullable=NO default=None identity=NO
+column queue_job_function.name: text nullable=NO default=None identity=NO
+column queue_job_function.channel: text nullable=YES default=None identity=NO
+column queue_job_function.retry_pattern: text nullable=YES default=None identity=NO
+column queue_job_function.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_schedule.name: text nullable=NO default=None identity=NO
+column queue_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
+column queue_schedule.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_worker.id: text nullable=NO default=None identity=NO
+column queue_worker.hostname: text nullable=NO default=None identity=NO
+column queue_worker.pid: integer nullable=NO default=None identity=NO
+column queue_worker.channels: text nullable=YES default=None identity=NO
+column queue_worker.state: text nullable=NO default=None identity=NO
+column queue_worker.date_started: timestamp with time zone nullable=NO default=None identity=NO
+column queue_worker.heartbeat: timestamp with time zone nullable=NO default=None identity=NO
+column queue_worker.date_stopped: timestamp with time zone nullable=YES default=None identity=NO
+column queuejob_migration.version: integer nullable=NO default=None identity=NO
+column queuejob_migration.name: text nullable=NO default=None identity=NO
+column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
+constraint queue_channel.queue_channel_pkey: PRIMARY KEY (name)
+constraint queue_job.queue_job_pkey: PRIMARY KEY (id)
+constraint queue_job.queue_job_uuid_key: UNIQUE (uuid)
+constraint queue_job_dependency.queue_job_dependency_pkey: PRIMARY KEY (parent_uuid, child_uuid)
+constraint queue_job_function.queue_job_function_pkey: PRIMARY KEY (name)
+constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
+constraint queue_worker.queue_worker_pkey: PRIMARY KEY (id)
+constraint queuejob_migration.queuejob_migration_pkey: PRIMARY KEY (version)
+index queue_channel_pkey: CREATE UNIQUE INDEX queue_channel_pkey ON public.queue_channel USING btree (name)
+index queue_job_cancelled: CREATE INDEX queue_job_cancelled ON public.queue_job USING btree (id) WHERE (state = 'cancelled'::text)
+index queue_job_dependency_child: CREATE INDEX queue_job_dependency_child ON public.queue_job_dependency USING btree (child_uuid)
+index queue_job_dependency_pkey: CREATE UNIQUE INDEX queue_job_dependency_pkey ON public.queue_job_dependency USING btree (parent_uuid, child_uuid)
+index queue_job_failed: CREATE INDEX queue_job_failed ON public.queue_job USING btree (channel) WHERE (state = 'failed'::text)
+index queue_job_failed_at: CREATE INDEX queue_job_failed_at ON public.queue_job USING btree (date_failed) WHERE (date_failed IS NOT NULL)
+index queue_job_finished: CREATE INDEX queue_job_finished ON public.queue_job USING btree (date_done, id) INCLUDE (channel, state) WHERE (state = ANY (ARRAY['done'::text, 'cancelled'::text]))
+index queue_job_function_pkey: CREATE UNIQUE INDEX queue_job_function_pkey ON public.queue_job_function USING btree (name)
+index queue_job_graph: CREATE INDEX queue_job_graph ON public.queue_job USING btree (graph_uuid) WHERE (graph_uuid IS NOT NULL)
+index queue_job_identity: CREATE UNIQUE INDEX queue_job_identity ON public.queue_job USING btree (identity_key) WHERE ((identity_key IS NOT NULL) AND (state = ANY (ARRAY['pending'::text, 'enqueued'::text, 'wait_dependencies'::text])))
+index queue_job_pending: CREATE INDEX queue_job_pending ON public.queue_job USING btree (channel, priority, date_created, id) INCLUDE (eta) WHERE (state = 'pending'::text)
+index queue_job_pkey: CREATE UNIQUE INDEX queue_job_pkey ON public.queue_job USING btree (id)
+index queue_job_started: CREATE INDEX queue_job_started ON public.queue_job USING btree (worker_id, channel) WHERE (state = 'started'::text)
+index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON public.queue_job USING btree (id) WHERE (state <> ALL (ARRAY['done'::text, 'cancelled'::text]))
+index queue_job_uuid_key: CREATE UNIQUE INDEX queue_job_uuid_key ON public.queue_job USING btree (uuid)
+index queue_schedule_pkey: CREATE UNIQUE INDEX queue_schedule_pkey ON public.queue_schedule USING btree (name)
+index queue_worker_alive: CREATE INDEX queue_worker_alive ON public.queue_worker USING btree (heartbeat) WHERE (state = 'alive'::text)
+index queue_worker_pkey: CREATE UNIQUE INDEX queue_worker_pkey ON public.queue_worker USING btree (id)
+index queuejob_migration_pkey: CREATE UNIQUE INDEX queuejob_migration_pkey ON public.queuejob_migration USING btree (version)
+migration 1: initial
+migration 2: timeouts_and_functions
+migration 3: dashboard
+migration 4: graphs_and_schedules
