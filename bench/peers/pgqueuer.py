@@ -1,0 +1,106 @@
+"""PGQueuer (PostgreSQL, asyncio, asyncpg).
+
+Client: ``Queries(AsyncpgDriver(connection)).enqueue`` on one asyncpg connection; bulk:
+the same call with lists (one statement). Handlers are ``async def``. Worker: ``pgq run
+bench.peers.pgqueuer:create_pgqueuer --batch-size 10``: batch size 10 (the default,
+and the setting of PGQueuer's own documented benchmark), no concurrency limit,
+LISTEN/NOTIFY, durable (logged) tables, uvloop.
+
+``pgqueuer-batch500`` is the same with ``--batch-size 500``, processing only: larger
+batches drained no-op jobs several times faster on this machine, so it is measured too.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from pgqueuer import PgQueuer
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.models import Job
+from pgqueuer.queries import Queries
+
+from bench import config, counter
+from bench.system import System
+
+URL = config.pg_url("bench_pgqueuer")
+
+
+@asynccontextmanager
+async def create_pgqueuer():
+    """The factory ``pgq run`` calls in the worker process."""
+    connection = await asyncpg.connect(URL)
+    pgq = PgQueuer(AsyncpgDriver(connection))
+
+    @pgq.entrypoint("noop")
+    async def noop(job: Job) -> None:
+        counter.done()
+
+    @pgq.entrypoint("latency")
+    async def latency(job: Job) -> None:
+        counter.started((job.payload or b"0").decode())
+
+    try:
+        yield pgq
+    finally:
+        await connection.close()
+
+
+class Pgqueuer(System):
+    name = "pgqueuer"
+    backend = "postgresql"
+    packages = ("pgqueuer", "asyncpg", "uvloop")
+    setting = "10"
+    worker_setting = ("1 process, asyncio, --batch-size {setting} (the default, as in its "
+                      "documented benchmark), no concurrency limit")
+    notes = "asyncpg; async handlers; durable tables; ANALYZE after each prefill"
+    bulk_api = "Queries.enqueue with lists"
+
+    async def setup(self) -> None:
+        from bench import pgutil
+        pgutil.ensure_database(URL)
+        self.connection = await asyncpg.connect(URL)
+        self.queries = Queries(AsyncpgDriver(self.connection))
+        if not await self.queries.schema_is_installed():
+            await self.queries.install()
+
+    async def teardown(self) -> None:
+        await self.connection.close()
+
+    def reset(self) -> None:
+        from bench import pgutil
+        pgutil.truncate_all(URL)
+
+    def after_prefill(self) -> None:
+        from bench import pgutil
+        pgutil.execute(URL, "ANALYZE")
+
+    async def enqueue(self) -> None:
+        await self.queries.enqueue("noop", None)
+
+    async def enqueue_bulk(self, count: int) -> None:
+        await self.queries.enqueue(["noop"] * count, [None] * count, [0] * count)
+
+    async def enqueue_latency(self, enqueued_at: float) -> None:
+        await self.queries.enqueue("latency", repr(enqueued_at).encode())
+
+    def worker_command(self) -> list[str]:
+        return [sys.executable, "-m", "pgqueuer", "run", "bench.peers.pgqueuer:create_pgqueuer",
+                "--batch-size", self.setting]
+
+    def stats(self) -> dict[str, Any]:
+        from bench import pgutil
+        return {"queue": dict(pgutil.rows(
+                    URL, "SELECT status::text, count(*) FROM pgqueuer GROUP BY 1")),
+                "log": dict(pgutil.rows(
+                    URL, "SELECT status::text, count(*) FROM pgqueuer_log GROUP BY 1"))}
+
+
+class PgqueuerBatch500(Pgqueuer):
+    name = "pgqueuer-batch500"
+    setting = "500"
+    worker_setting = ("1 process, asyncio, --batch-size {setting} (measured fastest here), "
+                      "no concurrency limit")
+    workloads = ("process",)

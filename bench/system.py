@@ -1,0 +1,69 @@
+"""The interface every benchmarked system implements (one file per system).
+
+Kept light on imports: the peers' worker processes import their system's module.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+
+class System:
+    """What a benchmarked job queue provides; one subclass per system.
+
+    Every method may be a coroutine function. The jobs are module-level functions whose
+    body is ``bench.counter.done()`` (no-op) or ``bench.counter.started(t)`` (latency).
+    """
+
+    name = "?"
+    backend = "?"
+    #: distributions whose versions are reported
+    packages: tuple[str, ...] = ()
+    #: the value of the worker's main knob (threads, concurrency, batch size);
+    #: ``bench.harness --setting`` overrides it, to compare settings
+    setting = ""
+    #: what one worker process runs at once, and why; ``{setting}`` is replaced
+    worker_setting = "?"
+    notes = ""
+    #: the batch enqueue API, or "" when the library has none
+    bulk_api = ""
+    #: the common workloads this system runs (a variant may run fewer)
+    workloads: tuple[str, ...] = ("enqueue", "bulk", "process", "latency")
+    #: workloads beyond the common ones
+    extra_workloads: tuple[str, ...] = ()
+    stop_signal = signal.SIGTERM
+    stop_timeout = 15.0
+
+    def setup(self) -> Any: ...
+
+    def teardown(self) -> Any: ...
+
+    def reset(self) -> Any:
+        """Wipe all queue state (no worker runs)."""
+        raise NotImplementedError
+
+    def enqueue(self) -> Any:
+        raise NotImplementedError
+
+    def enqueue_bulk(self, count: int) -> Any:
+        raise NotImplementedError
+
+    def enqueue_latency(self, enqueued_at: float) -> Any:
+        raise NotImplementedError
+
+    def after_prefill(self) -> Any:
+        """After the jobs of a processing run are queued, before workers start.
+        PostgreSQL systems ANALYZE: the statistics autovacuum keeps on a live queue."""
+
+    def worker_command(self) -> list[str]:
+        """argv of one worker process (cwd and PYTHONPATH: the repository)."""
+        raise NotImplementedError
+
+    def info(self) -> Any:
+        """Settings worth reporting (e.g. SQLite pragmas)."""
+        return None
+
+    def stats(self) -> Any:
+        """A small sanity dict read from the backend after a measurement."""
+        return None
