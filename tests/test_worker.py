@@ -11,6 +11,7 @@ import pytest
 
 import queuejob
 from queuejob import RETRY_INTERVAL
+from queuejob.worker.worker import RECHECK_INTERVAL
 from tests import jobs
 from tests.helpers import (
     ThreadWorker,
@@ -466,7 +467,9 @@ def test_a_function_s_stored_retry_pattern_is_used_by_running_workers(db):
         assert 55 < seconds_until(load(db, job_uuid).eta) <= 60  # the decorator's {1: 60}
         queuejob.operations.set_function(db, "tests.jobs.always_retry",
                                           retry_pattern={1: 3000})
-        second = delay(db, jobs.always_retry)
+        # workers read stored settings a few times a second (RECHECK_INTERVAL): a job
+        # that starts later than that sees the new pattern
+        second = delay(db, jobs.always_retry, eta=RECHECK_INTERVAL + 0.5)
         wait_until(lambda: load(db, second).retry == 1, message="second job's first attempt")
     assert 2990 < seconds_until(load(db, second).eta) <= 3000
     listed = {row["name"]: row for row in queuejob.operations.functions(db)}

@@ -20,7 +20,7 @@ from .backends import connector_for_url
 from .backends.base import Connector
 from .core.codec import MAX_ARGS_SIZE
 from .core.errors import ConfigurationError, NoSuchJobError
-from .manager import JobManager
+from .manager import JobManager, canonical_uuid
 
 
 def default_user() -> str:
@@ -51,8 +51,8 @@ class Session:
     """
 
     def __init__(self, db: Database, conn: Any, user_id: int | None = None,
-                 context: dict[str, Any] | None = None, *, owns_transaction: bool = True
-                 ) -> None:
+                 context: dict[str, Any] | None = None, *, owns_transaction: bool = True,
+                 buffered: bool = False) -> None:
         self.db = db
         self.user_id = user_id
         self.context: dict[str, Any] = dict(context or {})
@@ -60,6 +60,13 @@ class Session:
         self._owns_transaction = owns_transaction
         self._inserted = False
         self._closed = False
+        #: jobs without identity key delayed in this session, written with the next
+        #: statement or at commit (several jobs in one statement; on PostgreSQL, with the
+        #: commit, in one round trip)
+        self._buffered = buffered and owns_transaction
+        self._pending: list[dict[str, Any]] = []
+        #: the connection comes from the pool: it may be swapped for another
+        self._replaceable = buffered
         #: the running job, in the session a worker passes to a job function
         self.job: Any = None
 
@@ -77,12 +84,30 @@ class Session:
             connector.begin(self._conn)
         return self._conn
 
+    def _statement_connection(self) -> Any:
+        """The connection for a statement, the jobs delayed so far written first."""
+        if self._pending:
+            self._flush()
+        return self._writable()
+
+    def _hold(self, params: dict[str, Any]) -> bool:
+        """Keep a new job's row to write later; False when it must be written now."""
+        if not self._buffered or self._closed:
+            return False
+        self._pending.append(params)
+        self._inserted = True
+        return True
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        self.db.manager.insert_many(self._writable(), pending)
+
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run the application's SQL in this session's transaction; returns the cursor.
 
         Placeholders are the driver's: ``?`` on SQLite, ``%s`` on PostgreSQL.
         """
-        return self.db.connector.execute_sql(self._writable(), sql, params)
+        return self.db.connector.execute_sql(self._statement_connection(), sql, params)
 
     def commit(self) -> None:
         """Commit what the session did so far; the session goes on in a new transaction."""
@@ -90,8 +115,23 @@ class Session:
             raise RuntimeError("this session uses the application's connection: "
                                "the application commits it")
         connector = self.db.connector
-        if connector.in_transaction(self._conn):
-            self._before_commit()
+        if self._pending:
+            pending, self._pending = self._pending, []
+            if connector.in_transaction(self._conn):
+                connector.execute_many_and_commit(self._conn, "insert_jobs", pending)
+            else:
+                # the session only delayed jobs: one statement, its own transaction
+                try:
+                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", pending)
+                except Exception as exc:
+                    if not (self._replaceable and connector.is_disconnect(exc)):
+                        raise
+                    # a pooled connection that a server restart closed: nothing was
+                    # written, the jobs go to another connection
+                    connector.release(self._conn, discard=True)
+                    self._conn = connector.acquire()
+                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", pending)
+        elif connector.in_transaction(self._conn):
             connector.commit(self._conn)
         self._after_commit()
 
@@ -99,11 +139,9 @@ class Session:
         if not self._owns_transaction:
             raise RuntimeError("this session uses the application's connection: "
                                "the application rolls it back")
+        self._pending = []
         self.db.connector.rollback(self._conn)
         self._inserted = False
-
-    def _before_commit(self) -> None:
-        """Hook for sessions of running jobs (their outcome commits with their writes)."""
 
     def _after_commit(self) -> None:
         if self._inserted:
@@ -166,8 +204,7 @@ class Database:
             finally:
                 session._closed = True
             return
-        conn = self.connector.acquire()
-        session = Session(self, conn, user_id, context)
+        session = Session(self, self.connector.acquire(), user_id, context, buffered=True)
         broken = False
         try:
             yield session
@@ -182,10 +219,10 @@ class Database:
                 session._close(None)
             except BaseException:
                 broken = True
-                self.connector.rollback_if_open(conn)
+                self.connector.rollback_if_open(session._conn)
                 raise
         finally:
-            self.connector.release(conn, discard=broken)
+            self.connector.release(session._conn, discard=broken)
 
     def connection(self) -> Any:
         """A new connection of the connector (for the worker and tools)."""
@@ -235,7 +272,10 @@ class Database:
         Woken by the outcome itself: a notification on PostgreSQL, SQLite's commit
         counter on SQLite (no query per poll)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        watcher = self.connector.watcher("outcomes")  # listening before the first look
+        job_uuid = canonical_uuid(job_uuid)
+        # announced as a waiter, and listening, before the first look: no outcome is missed
+        self.run(lambda conn: self.connector.execute(conn, "add_waiter", {"uuid": job_uuid}))
+        watcher = self.connector.watcher("outcomes")
         try:
             while True:
                 row = self.read(lambda conn: self.manager.load(conn, job_uuid))
@@ -250,6 +290,8 @@ class Database:
                 watcher.wait(min(remaining, 5.0))
         finally:
             watcher.close()
+            self.run(lambda conn: self.connector.execute(conn, "remove_waiter",
+                                                         {"uuid": job_uuid}))
 
     # -- in-process wake-ups -------------------------------------------------------------
     def _add_local_worker(self, worker: Any) -> None:
@@ -261,6 +303,8 @@ class Database:
             self._local_workers.discard(worker)
 
     def _wake_local_workers(self) -> None:
+        if not self._local_workers:
+            return
         with self._lock:
             workers = list(self._local_workers)
         for worker in workers:

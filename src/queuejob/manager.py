@@ -18,7 +18,7 @@ from typing import Any
 
 from .backends.base import Connector, Row
 from .core import states
-from .core.channels import ChannelSpec, ChannelTree
+from .core.channels import ROOT, ChannelSpec, ChannelTree
 from .core.errors import JobStateError, NoSuchJobError
 from .core.job import Job
 from .core.outcome import RELEASED, Outcome
@@ -71,6 +71,8 @@ class ClaimState:
     shared_tree: ChannelTree
     #: the claim needed the claim lock (rules across workers are configured)
     locked: bool = True
+    #: the claim took the next jobs in start order, whatever their channel
+    fast: bool = False
 
 
 @dataclass
@@ -90,6 +92,8 @@ class JobManager:
         self.connector = connector
         #: retry patterns people set for job functions, as the last claim read them
         self.retry_patterns: dict[str, dict[int, float]] = {}
+        self._last_shared = ChannelTree()
+        self._config_version = -1
         self._run = connector.execute
         self._run_many = connector.execute_many
 
@@ -180,8 +184,8 @@ class JobManager:
 
     # -- claiming ------------------------------------------------------------------------
     def claim(self, conn: Any, worker_id: str, local_tree: ChannelTree,
-              local_running: Mapping[str, int], limit: int, *, lock_first: bool = True
-              ) -> ClaimState:
+              local_running: Mapping[str, int], limit: int, *, lock_first: bool = True,
+              recheck: bool = True) -> ClaimState:
         """Start up to ``limit`` jobs for ``worker_id``, in one transaction that the
         caller opened (and commits). Capacities of the worker's tree bound its own
         running jobs, those stored in the database bound all workers' jobs.
@@ -191,11 +195,23 @@ class JobManager:
         claim lock first. Without such rules, claims run side by side, each skipping
         the rows others have locked. ``lock_first`` says what the previous claim
         found (``ClaimState.locked``), to take the lock before reading, not after.
+
+        A queue without per-channel rules (the worker's tree is root alone and the
+        database configures no channel) takes its next jobs in one statement, from one
+        index in start order, however many channels hold jobs; with ``recheck`` off it
+        does not even read the configuration (the caller reads it now and then, so that
+        a channel configured meanwhile is seen within moments).
         """
+        simple = local_tree.specs.keys() == {ROOT}
+        if simple and not lock_first and not recheck:
+            # claims only while the configuration is the one read last (no row otherwise)
+            return ClaimState(self._claim_next(conn, worker_id, limit), self._last_shared,
+                              locked=False, fast=True)
         locked = lock_first
         if locked:
             self._run(conn, "lock_claims")
-        configs, running, channels, alive = self._claim_state(conn, worker_id)
+        fast = not locked and simple
+        configs, running, channels, alive = self._claim_state(conn, worker_id, not fast)
         if not alive:
             # marked dead while alive (a long pause): be alive again before claiming, in
             # this transaction, so that no rescuer takes the jobs claimed now
@@ -203,25 +219,31 @@ class JobManager:
         shared_tree = ChannelTree(spec for spec in map(spec_from_row, configs) if spec is not None)
         if not locked and needs_claim_lock(local_tree, shared_tree):
             # the counts just read may change before we commit: read them again locked
-            locked = True
+            locked, fast = True, False
             self._run(conn, "lock_claims")
-            configs, running, channels, _ = self._claim_state(conn, worker_id)
+            configs, running, channels, _ = self._claim_state(conn, worker_id, True)
             shared_tree = ChannelTree(
                 spec for spec in map(spec_from_row, configs) if spec is not None)
+        if fast and len(shared_tree.specs) > 1:
+            fast = False  # a paused channel: look at the channels after all
+            configs, running, channels, _ = self._claim_state(conn, worker_id, True)
         locked = needs_claim_lock(local_tree, shared_tree)
+        self._last_shared = shared_tree
         if limit <= 0:
-            return ClaimState([], shared_tree, locked)
+            return ClaimState([], shared_tree, locked, fast)
+        if fast:
+            return ClaimState(self._claim_next(conn, worker_id, limit), shared_tree, False, True)
         local = Limits(local_tree, local_running)
         shared = Limits(shared_tree, running)
+        trees = (local_tree, shared_tree)
+        failed: list[str] = []
         limits = per_channel_limits(channels, limit=limit, local=local, shared=shared)
         if not limits:
             return ClaimState([], shared_tree, locked)
-        trees = (local_tree, shared_tree)
         sequential = sequential_channels(limits, trees)
         rows = self._run_many(conn, "channel_candidates", [
             {"channel": channel, "limit": room} for channel, room in limits.items()
             if channel not in sequential])
-        failed: list[str] = []
         if sequential:
             rows += self._run_many(conn, "channel_head",
                                    [{"channel": channel} for channel in sorted(sequential)])
@@ -246,18 +268,30 @@ class JobManager:
         started.sort(key=lambda row: order[row["id"]])
         return ClaimState(started, shared_tree, locked)
 
-    def _claim_state(self, conn: Any, worker_id: str
+    def _claim_next(self, conn: Any, worker_id: str, limit: int) -> list[Row]:
+        """Take the first ``limit`` due jobs in start order (one statement)."""
+        if limit <= 0:
+            return []
+        rows = self._run(conn, "claim_next", {"worker_id": worker_id, "limit": limit,
+                                              "config_version": self._config_version})
+        rows.sort(key=lambda row: (row["priority"], row["date_created"], row["id"]))
+        return rows
+
+    def _claim_state(self, conn: Any, worker_id: str, want_channels: bool
                      ) -> tuple[list[Row], dict[str, int], list[str], bool]:
         """Global channel configuration, running jobs per channel, the channels holding
-        pending jobs, and whether the worker is alive in the database: one statement."""
-        row = self._run(conn, "claim_state", {"worker_id": worker_id})[0]
+        pending jobs (when wanted), and whether the worker is alive in the database:
+        one statement."""
+        row = self._run(conn, "claim_state",
+                        {"worker_id": worker_id, "want_channels": want_channels})[0]
         configs = _json(row["configs_json"])
         for config in configs:
             for key in ("sequential", "paused"):
                 config[key] = bool(config[key])
         self.retry_patterns = {name: parse_retry_pattern(text) for name, text in
                                (_json(row["retry_patterns_json"]) or {}).items()}
-        return (configs, _json(row["running_json"]), _json(row["channels_json"]),
+        self._config_version = row["config_version"]
+        return (configs, _json(row["running_json"]), _json(row["channels_json"]) or [],
                 row["worker_state"] == "alive")
 
     # -- outcomes ------------------------------------------------------------------------
@@ -290,7 +324,7 @@ class JobManager:
             rows = self._run_many(conn, "finish_job", [
                 {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
                  "result": o.result, "exc_info": o.exc_info} for o in finish])
-            written.update(row["uuid"] for row in rows)
+            written.update(row["uuid"] for row in rows if row["uuid"])
             ended = [o for o in finish if o.has_dependents and o.uuid in written]
             self.release_children(conn, [o.uuid for o in ended if o.state == states.DONE])
             self.cancel_children(conn, [o.uuid for o in ended if o.state == states.CANCELLED])
@@ -512,10 +546,12 @@ class JobManager:
             "name": spec.name, "capacity": spec.capacity, "sequential": spec.sequential,
             "throttle": spec.throttle, "removal_interval": spec.removal_interval,
             "paused": spec.paused})
+        self._run(conn, "bump_config")
         self._run(conn, "notify_jobs")
 
     def delete_channel(self, conn: Any, name: str) -> None:
         self._run(conn, "delete_channel", {"name": name})
+        self._run(conn, "bump_config")
         self._run(conn, "notify_jobs")
 
     # -- schedules -----------------------------------------------------------------------
@@ -546,6 +582,7 @@ class JobManager:
     def set_function(self, conn: Any, name: str, channel: str | None,
                      retry_pattern: dict[int, float] | None) -> None:
         """Override a job function's channel and retry pattern (None: the decorator's)."""
+        self._run(conn, "bump_config")
         if channel is None and retry_pattern is None:
             self._run(conn, "delete_function", {"name": name})
             return

@@ -28,7 +28,7 @@ def _user_of(session: Session) -> str:
 
 
 def _change(action: str, session: Session, uuids: tuple[str, ...]) -> list[str]:
-    return session.db.manager.change_state(session._writable(), action, uuids,
+    return session.db.manager.change_state(session._statement_connection(), action, uuids,
                                            _user_of(session))
 
 

@@ -113,7 +113,11 @@ class DatabaseJobStorage(JobStorage):
 
     def _insert(self, job: Job) -> str:
         params = self._encoded(job)
-        conn = self.session._writable()
+        # a job without identity key needs no answer from the database: its row can be
+        # written with the session's next statement or commit
+        if params["identity_key"] is None and self.session._hold(params):
+            return job.uuid
+        conn = self.session._statement_connection()
         job_uuid = self._manager._insert_one(conn, params)
         self.session._inserted = True
         return job_uuid
@@ -131,7 +135,7 @@ class DatabaseJobStorage(JobStorage):
         rows = [self._encoded(job) for job in jobs]
         if not rows:
             return []
-        uuids = self._manager.insert_many(self.session._writable(), rows)
+        uuids = self._manager.insert_many(self.session._statement_connection(), rows)
         self.session._inserted = True
         return uuids
 
@@ -149,7 +153,7 @@ class DatabaseJobStorage(JobStorage):
             for delayable, job_uuid in zip(delayables, intercepted, strict=True):
                 delayable.uuid = job_uuid
             return intercepted
-        conn = self.session._writable()
+        conn = self.session._statement_connection()
         keyed = [d for d in delayables if d.job.identity_key is not None]
         if keyed:
             holders = {id(d): self._manager.identity_holder(conn, d.job.identity_key)
@@ -174,12 +178,12 @@ class DatabaseJobStorage(JobStorage):
 
     def exists(self, job_uuid: str) -> bool:
         """Returns if a job still exists in the storage."""
-        return self._manager.exists(self.session._writable(), job_uuid)
+        return self._manager.exists(self.session._statement_connection(), job_uuid)
 
     def db_record_from_uuid(self, job_uuid: str) -> dict[str, Any] | None:
         """The stored row of a job (a dict of its columns), None if there is none."""
         try:
-            return self._manager.load(self.session._writable(), job_uuid)
+            return self._manager.load(self.session._statement_connection(), job_uuid)
         except NoSuchJobError:
             return None
 
@@ -188,14 +192,14 @@ class DatabaseJobStorage(JobStorage):
 
     def load(self, job_uuid: str) -> Job:
         """Read a job from the database; NoSuchJobError when there is none."""
-        row = self._manager.load(self.session._writable(), canonical_uuid(job_uuid))
+        row = self._manager.load(self.session._statement_connection(), canonical_uuid(job_uuid))
         if row is None:
             raise NoSuchJobError(f"no job {job_uuid}")
         return job_from_row(row, max_size=self._db.max_args_size)
 
     def store(self, job_: Job) -> None:
         """Store the Job: insert it if new, else write all its fields."""
-        conn = self.session._writable()
+        conn = self.session._statement_connection()
         if self._manager.exists(conn, job_.uuid):
             self._manager.update(conn, job_)
         else:
@@ -203,4 +207,4 @@ class DatabaseJobStorage(JobStorage):
 
     def job_record_with_same_identity_key(self, identity_key: str) -> dict[str, Any] | None:
         """The pending or enqueued job's row with this identity key, if any."""
-        return self._manager.identity_holder(self.session._writable(), identity_key)
+        return self._manager.identity_holder(self.session._statement_connection(), identity_key)

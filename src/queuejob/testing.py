@@ -199,7 +199,7 @@ class _RunNowSession(Session):
         return self._outer.connection
 
     def _writable(self) -> Any:
-        return self._outer._writable()
+        return self._outer._statement_connection()
 
     def commit(self) -> None:
         self._outer.commit()

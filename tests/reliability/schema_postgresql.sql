@@ -6,6 +6,8 @@ column queue_channel.removal_interval: double precision nullable=YES default=Non
 column queue_channel.paused: boolean nullable=NO default=false identity=NO
 column queue_channel.last_started: timestamp with time zone nullable=YES default=None identity=NO
 column queue_channel.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_config.id: integer nullable=NO default=None identity=NO
+column queue_config.version: integer nullable=NO default=None identity=NO
 column queue_job.id: bigint nullable=NO default=None identity=YES
 column queue_job.uuid: uuid nullable=NO default=None identity=NO
 column queue_job.state: text nullable=NO default=None identity=NO
@@ -41,6 +43,8 @@ column queue_job_function.name: text nullable=NO default=None identity=NO
 column queue_job_function.channel: text nullable=YES default=None identity=NO
 column queue_job_function.retry_pattern: text nullable=YES default=None identity=NO
 column queue_job_function.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job_waiter.uuid: uuid nullable=NO default=None identity=NO
+column queue_job_waiter.date_created: timestamp with time zone nullable=NO default=None identity=NO
 column queue_schedule.name: text nullable=NO default=None identity=NO
 column queue_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
 column queue_schedule.date_updated: timestamp with time zone nullable=YES default=None identity=NO
@@ -56,6 +60,8 @@ column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
 constraint queue_channel.queue_channel_pkey: PRIMARY KEY (name)
+constraint queue_config.queue_config_id_check: CHECK ((id = 1))
+constraint queue_config.queue_config_pkey: PRIMARY KEY (id)
 constraint queue_job.queue_job_pkey: PRIMARY KEY (id)
 constraint queue_job.queue_job_uuid_key: UNIQUE (uuid)
 constraint queue_job_dependency.queue_job_dependency_pkey: PRIMARY KEY (parent_uuid, child_uuid)
@@ -64,6 +70,7 @@ constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
 constraint queue_worker.queue_worker_pkey: PRIMARY KEY (id)
 constraint queuejob_migration.queuejob_migration_pkey: PRIMARY KEY (version)
 index queue_channel_pkey: CREATE UNIQUE INDEX queue_channel_pkey ON public.queue_channel USING btree (name)
+index queue_config_pkey: CREATE UNIQUE INDEX queue_config_pkey ON public.queue_config USING btree (id)
 index queue_job_cancelled: CREATE INDEX queue_job_cancelled ON public.queue_job USING btree (id) WHERE (state = 'cancelled'::text)
 index queue_job_dependency_child: CREATE INDEX queue_job_dependency_child ON public.queue_job_dependency USING btree (child_uuid)
 index queue_job_dependency_pkey: CREATE UNIQUE INDEX queue_job_dependency_pkey ON public.queue_job_dependency USING btree (parent_uuid, child_uuid)
@@ -73,11 +80,13 @@ index queue_job_finished: CREATE INDEX queue_job_finished ON public.queue_job US
 index queue_job_function_pkey: CREATE UNIQUE INDEX queue_job_function_pkey ON public.queue_job_function USING btree (name)
 index queue_job_graph: CREATE INDEX queue_job_graph ON public.queue_job USING btree (graph_uuid) WHERE (graph_uuid IS NOT NULL)
 index queue_job_identity: CREATE UNIQUE INDEX queue_job_identity ON public.queue_job USING btree (identity_key) WHERE ((identity_key IS NOT NULL) AND (state = ANY (ARRAY['pending'::text, 'enqueued'::text, 'wait_dependencies'::text])))
+index queue_job_next: CREATE INDEX queue_job_next ON public.queue_job USING btree (priority, date_created, id) INCLUDE (channel, eta) WHERE (state = 'pending'::text)
 index queue_job_pending: CREATE INDEX queue_job_pending ON public.queue_job USING btree (channel, priority, date_created, id) INCLUDE (eta) WHERE (state = 'pending'::text)
 index queue_job_pkey: CREATE UNIQUE INDEX queue_job_pkey ON public.queue_job USING btree (id)
 index queue_job_started: CREATE INDEX queue_job_started ON public.queue_job USING btree (worker_id, channel) WHERE (state = 'started'::text)
 index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON public.queue_job USING btree (id) WHERE (state <> ALL (ARRAY['done'::text, 'cancelled'::text]))
 index queue_job_uuid_key: CREATE UNIQUE INDEX queue_job_uuid_key ON public.queue_job USING btree (uuid)
+index queue_job_waiter_uuid: CREATE INDEX queue_job_waiter_uuid ON public.queue_job_waiter USING btree (uuid)
 index queue_schedule_pkey: CREATE UNIQUE INDEX queue_schedule_pkey ON public.queue_schedule USING btree (name)
 index queue_worker_alive: CREATE INDEX queue_worker_alive ON public.queue_worker USING btree (heartbeat) WHERE (state = 'alive'::text)
 index queue_worker_pkey: CREATE UNIQUE INDEX queue_worker_pkey ON public.queue_worker USING btree (id)

@@ -159,6 +159,24 @@ class Connector(ABC):
         """Run the named query once per parameter set, in one round trip where the
         engine allows; the rows of all runs."""
 
+    def execute_many_and_commit(self, conn: Any, name: str,
+                                params: Sequence[Mapping[str, Any]]) -> None:
+        """``execute_many``, then commit (PostgreSQL sends both in one round trip)."""
+        self.execute_many(conn, name, params)
+        self.commit(conn)
+
+    def insert_alone(self, conn: Any, one: str, many: str,
+                     params: Sequence[Mapping[str, Any]]) -> None:
+        """Write rows as a transaction of their own on a pooled connection (outside any
+        transaction): with query ``one`` for a single row, the batch query ``many``
+        otherwise."""
+        if len(params) == 1:
+            # in autocommit mode, one statement is its own transaction
+            self.execute(conn, one, params[0])
+            return
+        self.begin(conn)
+        self.execute_many_and_commit(conn, many, params)
+
     @abstractmethod
     def execute_sql(self, conn: Any, sql: str, params: Any = ()) -> Any:
         """The application's own SQL, with the driver's placeholders; its cursor."""

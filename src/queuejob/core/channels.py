@@ -9,6 +9,7 @@ queuejob's ``removal_interval=N`` (days before done jobs are deleted).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ class ChannelSpec:
                 f"not {self.capacity}")
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_name(name: str) -> str:
     """Full dotted name of a channel: ``export`` -> ``root.export``.
 

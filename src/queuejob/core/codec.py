@@ -111,8 +111,8 @@ def encode_arguments(args: tuple | list, kwargs: dict, max_size: int = MAX_ARGS_
     ArgumentsTooLargeError before anything is stored."""
     if type(kwargs) is not dict or not all(type(key) is str for key in kwargs):
         raise TypeError("job keyword arguments must be a dict with str keys")
-    args_text = dumps(list(args))
-    kwargs_text = dumps(kwargs)
+    args_text = dumps(list(args)) if args else "[]"
+    kwargs_text = dumps(kwargs) if kwargs else "{}"
     size = len(args_text.encode()) + len(kwargs_text.encode())
     if size > max_size:
         raise ArgumentsTooLargeError(
@@ -226,14 +226,21 @@ def loads(text: str | bytes | None, max_size: int = MAX_ARGS_SIZE) -> Any:
     if len(text) > max_size:
         raise DecodeError(f"stored arguments are {len(text)} characters, over the limit of "
                           f"{max_size}")
+    if text == "[]":
+        return []
+    if text == "{}":
+        return {}
     try:
-        return json.loads(text, object_hook=_decode_tagged, parse_constant=_reject_constant)
+        return _DECODER.decode(text)
     except DecodeError:
         raise
     except RecursionError:
         raise DecodeError("stored arguments are nested too deeply") from None
     except (ValueError, TypeError) as exc:
         raise DecodeError(f"stored arguments are not valid JSON: {_one_line(exc)}") from None
+
+
+_DECODER = json.JSONDecoder(object_hook=_decode_tagged, parse_constant=_reject_constant)
 
 
 def decode_arguments(args_text: str | None, kwargs_text: str | None,

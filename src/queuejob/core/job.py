@@ -104,7 +104,8 @@ class Job:
         self.uuid: str = job_uuid or str(uuid_module.uuid4())
         self.state: str = states.PENDING
         self.retry: int = 0
-        self.description: str = description or (default_description(func) if func else "")
+        self.description: str = description or (
+            getattr(func, "description", None) or default_description(func) if func else "")
         #: the channel was given to delay(), not taken from the function
         self.channel_given = channel is not None
         if channel is None:

@@ -39,7 +39,7 @@ class Wakeup(threading.Thread):
                             log.info("listening for new jobs again")
                             self.worker.wake()
                         delay = 0.0
-                    if watcher.wait(0.25):
+                    if watcher.wait(0.1):
                         self.worker.wake()
                 except Exception as exc:
                     delay = min(5.0, delay * 2 or 0.1)

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("queuejob.worker")
 
 DEFAULT_CONCURRENCY = 4
+#: seconds between reads of the channel configuration by workers of a simple queue
+RECHECK_INTERVAL = 0.5
 
 #: an attempt: (job uuid, attempt number)
 Key = tuple[str, int]
@@ -135,6 +137,9 @@ class Worker:
         self._unwritten: list[Outcome] = []
         self._claim_wanted = True
         self._claim_locked = True
+        self._claim_fast = False
+        self._claim_short = True
+        self._recheck_at = 0.0
         self._last_cycle = 0.0
         self._reconcile = False
         self._stopping = False
@@ -392,9 +397,18 @@ class Worker:
             if free <= 0:
                 return []
             running = Counter(item.row["channel"] for item in self._running.values())
+            # a simple queue reads the channel configuration a few times a second, not
+            # at every claim
+            recheck = (not self._claim_fast or self._claim_short
+                       or time.monotonic() >= self._recheck_at)
             state = manager.claim(conn, self.id, self.tree, running, free,
-                                  lock_first=self._claim_locked)
+                                  lock_first=self._claim_locked, recheck=recheck)
             self._claim_locked = state.locked
+            self._claim_fast = state.fast
+            # fewer jobs than asked: an empty queue, or a configuration that changed
+            self._claim_short = len(state.rows) < free
+            if recheck:
+                self._recheck_at = time.monotonic() + RECHECK_INTERVAL
             if state.rows:
                 crashpoints.reached("claim_before_commit")
             return state.rows

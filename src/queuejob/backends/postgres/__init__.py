@@ -98,8 +98,11 @@ class PostgresConnector(Connector):
         conn.close()
 
     def begin(self, conn: psycopg.Connection) -> None:
-        # psycopg opens a transaction at the first statement
-        return None
+        # a worker's connections: psycopg opens a transaction at the first statement;
+        # pooled ones are in autocommit (a session that only delays jobs writes them in
+        # one statement, without BEGIN and COMMIT): open it here
+        if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+            conn.execute("BEGIN")
 
     def in_transaction(self, conn: psycopg.Connection) -> bool:
         return conn.info.transaction_status != TransactionStatus.IDLE
@@ -120,7 +123,7 @@ class PostgresConnector(Connector):
                     self.conninfo, min_size=0, max_size=self._pool_size, open=True,
                     kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS,
                             "connect_timeout": max(1, int(self.connect_timeout)),
-                            **KEEPALIVES},
+                            "autocommit": True, **KEEPALIVES},
                     check=self._check_pooled,
                     timeout=self.connect_timeout, name="queuejob")
             return self._pool
@@ -154,7 +157,13 @@ class PostgresConnector(Connector):
                 params: Mapping[str, Any] | None = None) -> list[Row]:
         # dict rows even on the application's own connection (tuple rows by default)
         with conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(self.queries[name], params or {})
+            if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
+                # the first statement of a transaction: in pipeline mode, psycopg sends
+                # its BEGIN with it, one round trip instead of two
+                with conn.pipeline():
+                    cursor.execute(self.queries[name], params or {})
+            else:
+                cursor.execute(self.queries[name], params or {})
             if cursor.description is None:
                 return []
             return [_convert_row(row) for row in cursor.fetchall()]
@@ -167,6 +176,24 @@ class PostgresConnector(Connector):
             return []
         arrays = {key: [row[key] for row in params] for key in params[0]}
         return self.execute(conn, name, arrays)
+
+    def execute_many_and_commit(self, conn: psycopg.Connection, name: str,
+                                params: Sequence[Mapping[str, Any]]) -> None:
+        # BEGIN (if due), the statement and COMMIT go out together in pipeline mode
+        arrays = {key: [row[key] for row in params] for key in params[0]}
+        with conn.pipeline(), conn.cursor() as cursor:
+            cursor.execute(self.queries[name], arrays)
+            conn.commit()
+
+    def insert_alone(self, conn: psycopg.Connection, one: str, many: str,
+                     params: Sequence[Mapping[str, Any]]) -> None:
+        if not conn.autocommit:
+            self.execute_many_and_commit(conn, many, params)
+        elif len(params) == 1:
+            # one statement is its own transaction: one round trip, no BEGIN nor COMMIT
+            self.execute(conn, one, params[0])
+        else:
+            self.execute_many(conn, many, params)
 
     def execute_sql(self, conn: psycopg.Connection, sql: str, params: Any = ()) -> Any:
         # the application's queries get psycopg's default rows (tuples)

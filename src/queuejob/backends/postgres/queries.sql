@@ -117,14 +117,17 @@ SELECT
     (SELECT coalesce(json_object_agg(channel, running), '{}') FROM (
         SELECT channel, count(*) AS running FROM queue_job
         WHERE state = 'started' GROUP BY channel) AS counts) AS running_json,
+    CASE WHEN %(want_channels)s THEN
     (WITH RECURSIVE pending(name) AS (
         SELECT min(channel) FROM queue_job WHERE state = 'pending'
         UNION ALL
         SELECT (SELECT min(channel) FROM queue_job
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
-     SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL) AS channels_json,
+     SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL)
+    END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = %(worker_id)s) AS worker_state,
+    (SELECT version FROM queue_config) AS config_version,
     (SELECT coalesce(json_object_agg(name, retry_pattern), '{}') FROM queue_job_function
      WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
@@ -155,6 +158,26 @@ CROSS JOIN LATERAL (
     -- claims without the claim lock run side by side: each takes other rows
     FOR UPDATE SKIP LOCKED
 ) AS job;
+
+-- name: claim_next
+-- Take the first due jobs in start order, whatever their channel: the claim of a queue
+-- whose channels have no rules of their own, in one statement, from one index. Workers
+-- claim side by side: each takes rows the others have not locked. MATERIALIZED: the
+-- planner may otherwise run the LIMIT subquery as a nested loop and take more rows.
+-- "= ANY(ARRAY(...))": the update then reads the picked rows by primary key (a join
+-- was planned as a hash join over the whole table).
+WITH picked AS MATERIALIZED (
+    SELECT id FROM queue_job
+    WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
+      AND (SELECT version FROM queue_config) = %(config_version)s
+    ORDER BY priority, date_created, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE queue_job AS job SET state = 'started', worker_id = %(worker_id)s,
+    attempt = job.attempt + 1, date_enqueued = now(), date_started = now(), date_done = NULL
+WHERE job.id = ANY(ARRAY(SELECT id FROM picked))
+RETURNING job.*;
 
 -- name: channel_head
 -- (batch) The first job of each channel in start order, due or not (sequential channels,
@@ -187,7 +210,7 @@ ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 -- name: finish_job
 -- (batch) Record the outcomes of attempts: done, failed or cancelled. Fenced: only the
 -- attempt that is still started writes; a late write of a rescued attempt changes nothing.
--- Callers of db.wait() listening on queuejob_done are told (at commit, once).
+-- Callers of db.wait() waiting for one of these jobs are told (at commit, once).
 WITH finished AS (
 UPDATE queue_job AS job SET state = outcome.state, retry = outcome.retry,
     result = outcome.result, exc_info = outcome.exc_info,
@@ -199,7 +222,10 @@ FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(state)s::text[], %(retry)s::
 WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
 RETURNING job.uuid
 )
-SELECT finished.uuid FROM finished CROSS JOIN (SELECT pg_notify('queuejob_done', '')) AS told;
+SELECT finished.uuid FROM finished
+UNION ALL
+SELECT NULL FROM (SELECT pg_notify('queuejob_done', '') FROM queue_job_waiter
+                  WHERE uuid IN (SELECT uuid FROM finished) LIMIT 1) AS told;
 
 -- name: notify_outcomes
 -- Jobs ended outside a worker's batch (a manual action, a dead worker's job failed).
@@ -461,3 +487,14 @@ RETURNING name;
 
 -- name: schedule_states
 SELECT * FROM queue_schedule ORDER BY name;
+
+-- name: add_waiter
+INSERT INTO queue_job_waiter (uuid, date_created) VALUES (%(uuid)s, now());
+
+-- name: remove_waiter
+DELETE FROM queue_job_waiter WHERE ctid IN (
+    SELECT ctid FROM queue_job_waiter WHERE uuid = %(uuid)s LIMIT 1);
+
+-- name: bump_config
+-- The channel or job function configuration changed: claims without a look at it stop.
+UPDATE queue_config SET version = version + 1;

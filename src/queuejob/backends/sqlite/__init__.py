@@ -8,6 +8,7 @@ the busy timeout. WAL lets readers run beside the one writer.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 import threading
@@ -41,15 +42,11 @@ def _tolerant_text(data: bytes) -> str:
 
 
 def _from_epoch(value: float) -> Any:
-    import datetime as dt
     return dt.datetime.fromtimestamp(value, dt.UTC)
 
 
 def _param(value: Any) -> Any:
-    timestamp = getattr(value, "timestamp", None)
-    if timestamp is not None and hasattr(value, "tzinfo"):
-        return timestamp()
-    return value
+    return value.timestamp() if type(value) is dt.datetime else value
 
 
 class SQLiteConnector(Connector):
@@ -79,7 +76,9 @@ class SQLiteConnector(Connector):
             self.busy_timeout = float(query.get("busy_timeout", busy_timeout))
         except ValueError:
             raise ConfigurationError("busy_timeout must be a number of seconds") from None
-        sync = (query.get("synchronous") or synchronous or "full").lower()
+        # NORMAL in WAL mode: a commit survives any crash of the process; an operating
+        # system crash or a power loss may undo the last commits ("full" keeps them)
+        sync = (query.get("synchronous") or synchronous or "normal").lower()
         if sync not in SYNCHRONOUS:
             raise ConfigurationError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}")
         self.synchronous = SYNCHRONOUS[sync]

@@ -92,14 +92,16 @@ SELECT
     (SELECT json_group_object(channel, running) FROM (
         SELECT channel, count(*) AS running FROM queue_job
         WHERE state = 'started' GROUP BY channel)) AS running_json,
+    CASE WHEN :want_channels THEN
     (WITH RECURSIVE pending(name) AS (
         SELECT min(channel) FROM queue_job WHERE state = 'pending'
         UNION ALL
         SELECT (SELECT min(channel) FROM queue_job
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
-     SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) AS channels_json,
+     SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state,
+    (SELECT version FROM queue_config) AS config_version,
     (SELECT json_group_object(name, retry_pattern) FROM queue_job_function
      WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
@@ -122,6 +124,18 @@ SELECT id, channel, priority, date_created, 1 AS due FROM queue_job INDEXED BY q
 WHERE state = 'pending' AND channel = :channel AND (eta IS NULL OR eta <= :now)
 ORDER BY priority, date_created, id
 LIMIT :limit;
+
+-- name: claim_next
+-- Take the first due jobs in start order, whatever their channel: the claim of a queue
+-- whose channels have no rules of their own, in one statement, from one index.
+UPDATE queue_job SET state = 'started', worker_id = :worker_id, attempt = attempt + 1,
+    date_enqueued = :now, date_started = :now, date_done = NULL
+WHERE id IN (SELECT id FROM queue_job INDEXED BY queue_job_next
+             WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)
+               AND (SELECT version FROM queue_config) = :config_version
+             ORDER BY priority, date_created, id
+             LIMIT :limit)
+RETURNING *;
 
 -- name: channel_head
 -- The first job of a channel in start order, due or not (sequential channels).
@@ -402,3 +416,14 @@ RETURNING name;
 
 -- name: schedule_states
 SELECT * FROM queue_schedule ORDER BY name;
+
+-- name: add_waiter
+INSERT INTO queue_job_waiter (uuid, date_created) VALUES (:uuid, :now);
+
+-- name: remove_waiter
+DELETE FROM queue_job_waiter WHERE rowid IN (
+    SELECT rowid FROM queue_job_waiter WHERE uuid = :uuid LIMIT 1);
+
+-- name: bump_config
+-- The channel or job function configuration changed: claims without a look at it stop.
+UPDATE queue_config SET version = version + 1;

@@ -31,6 +31,10 @@ CREATE TABLE queue_job (
 -- The claim reads due jobs of one channel in start order from this index only.
 CREATE INDEX queue_job_pending ON queue_job (channel, priority, date_created, id) INCLUDE (eta)
     WHERE state = 'pending';
+-- The claim of a queue without per-channel rules reads due jobs in start order from this
+-- one, whatever their channel.
+CREATE INDEX queue_job_next ON queue_job (priority, date_created, id) INCLUDE (channel, eta)
+    WHERE state = 'pending';
 -- Running jobs: counted per channel at every claim, rescued per worker.
 CREATE INDEX queue_job_started ON queue_job (worker_id, channel) WHERE state = 'started';
 -- Sequential channels are blocked while they hold a failed job.

@@ -1,4 +1,4 @@
--- Job graphs (jobs that wait for other jobs) and periodic jobs.
+-- Job graphs (jobs that wait for other jobs), periodic jobs, and waiters of outcomes.
 
 ALTER TABLE queue_job ADD COLUMN graph_uuid uuid;
 -- the job has children waiting for it: its completion releases them
@@ -24,3 +24,20 @@ CREATE TABLE queue_schedule (
     last_slot     timestamptz,
     date_updated  timestamptz
 );
+
+-- Jobs someone waits for (db.wait): their outcome is announced, and only theirs, so that
+-- ending jobs nobody waits for costs no notification.
+CREATE TABLE queue_job_waiter (
+    uuid          uuid NOT NULL,
+    date_created  timestamptz NOT NULL
+);
+CREATE INDEX queue_job_waiter_uuid ON queue_job_waiter (uuid);
+
+-- The version of the configuration stored for channels and job functions: changed with
+-- every change of it. A worker that claims without reading the configuration claims
+-- only while the version is the one it read last.
+CREATE TABLE queue_config (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    version  INTEGER NOT NULL
+);
+INSERT INTO queue_config (id, version) VALUES (1, 0);

@@ -32,6 +32,10 @@ CREATE TABLE queue_job (
 -- (eta is carried so that the due check needs no table lookup).
 CREATE INDEX queue_job_pending ON queue_job (channel, priority, date_created, id, eta)
     WHERE state = 'pending';
+-- The claim of a queue without per-channel rules reads due jobs in start order from this
+-- one, whatever their channel.
+CREATE INDEX queue_job_next ON queue_job (priority, date_created, id, channel, eta)
+    WHERE state = 'pending';
 -- Running jobs: counted per channel at every claim, rescued per worker.
 CREATE INDEX queue_job_started ON queue_job (worker_id, channel) WHERE state = 'started';
 -- Sequential channels are blocked while they hold a failed job.
