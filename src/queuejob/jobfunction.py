@@ -87,17 +87,25 @@ class JobFunction(Generic[P, R]):
         if unknown:
             raise TypeError(f"delay_many() got unknown options: {', '.join(sorted(unknown))}")
         jobs = []
+        shared = {key: value for key, value in options.items() if key != "model_name"}
+        # the options shared by the calls are checked once: each job is a copy of this one
+        template = Job(func=self, model_name=options.get("model_name"), **shared)
         for call in calls:
             if isinstance(call, Mapping):
                 args = tuple(call.get("args", ()))
                 kwargs = dict(call.get("kwargs", {}))
                 own = {**options, **{key: call[key] for key in RESERVED if key in call}}
-            else:
-                args, kwargs, own = tuple(call), {}, dict(options)
-            model_name = own.pop("model_name", None)
+                model_name = own.pop("model_name", None)
+                if model_name is None and args:
+                    model_name, args = args[0], args[1:]
+                jobs.append(Job(func=self, model_name=model_name, args=args, kwargs=kwargs,
+                                **own))
+                continue
+            args = tuple(call)
+            model_name = options.get("model_name")
             if model_name is None and args:
                 model_name, args = args[0], args[1:]
-            jobs.append(Job(func=self, model_name=model_name, args=args, kwargs=kwargs, **own))
+            jobs.append(template.copy(model_name=model_name, args=args))
         return DatabaseJobStorage(session).enqueue_many(jobs)
 
     def __repr__(self) -> str:

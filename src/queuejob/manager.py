@@ -9,6 +9,7 @@ transaction. The SQL is in each dialect's ``queries.sql``; the rules are in
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import uuid as uuid_module
@@ -120,6 +121,8 @@ class JobManager:
         """Store many jobs (``job_params`` rows), a statement per ``chunk`` on
         PostgreSQL; their uuids in order, where a job whose identity key was held
         (by a pending job, or by an earlier job of ``rows``) gets the holder's."""
+        if len(rows) > 1 and all(row["identity_key"] is None for row in rows):
+            return self._copy_jobs(conn, rows)
         stored: set[str] = set()
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
@@ -136,6 +139,24 @@ class JobManager:
                 holders[key] = holder["uuid"] if holder else self._insert_one(conn, row)
             out.append(holders[key])
         return out
+
+    def _copy_jobs(self, conn: Any, rows: Sequence[dict[str, Any]]) -> list[str]:
+        """Stream jobs without identity keys into the table (COPY on PostgreSQL): their
+        channel, eta and creation date resolved here, as insert_job does in SQL."""
+        now = self.database_now(conn)
+        channels = {row["name"]: row["channel"] for row in self._run(conn, "function_channels")}
+        values = []
+        for row in rows:
+            delay = row["eta_delay"]
+            values.append((
+                row["uuid"], row["state"], row["func_name"], row["model_name"], row["args"],
+                row["kwargs"], row["description"],
+                row["channel"] or channels.get(row["func_name"]) or row["default_channel"],
+                row["priority"], row["max_retries"], row["user_id"], row["context"],
+                row["eta"] if delay is None else now + dt.timedelta(seconds=delay),
+                row["timeout"], row["graph_uuid"], row["has_dependents"], now))
+        self.connector.copy(conn, "copy_jobs", values)
+        return [row["uuid"] for row in rows]
 
     def insert(self, conn: Any, job: Job, args: str, kwargs: str, context: str | None) -> str:
         """Store ``job``; the uuid of the job that holds its identity key when one

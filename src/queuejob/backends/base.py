@@ -159,6 +159,10 @@ class Connector(ABC):
         """Run the named query once per parameter set, in one round trip where the
         engine allows; the rows of all runs."""
 
+    @abstractmethod
+    def copy(self, conn: Any, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Stream rows of values into a table (the named query says which columns)."""
+
     def execute_many_and_commit(self, conn: Any, name: str,
                                 params: Sequence[Mapping[str, Any]]) -> None:
         """``execute_many``, then commit (PostgreSQL sends both in one round trip)."""

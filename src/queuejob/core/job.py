@@ -142,6 +142,19 @@ class Job:
                 raise TypeError("identity_key must be a string or a function of the job")
             self._identity_key = identity_key
 
+    def copy(self, model_name: str | None, args: tuple) -> Job:
+        """A new job like this one (a new uuid) for other arguments."""
+        job = Job.__new__(Job)
+        job.__dict__.update(self.__dict__)
+        job.uuid = str(uuid_module.uuid4())
+        job.model_name = model_name
+        job.args = args
+        job.kwargs = {}
+        job.context = {}
+        if self._identity_key_func is not None:
+            job._identity_key = None
+        return job
+
     # -- derived attributes ---------------------------------------------------------------
     @property
     def eta(self) -> dt.datetime | None:

@@ -177,6 +177,11 @@ class PostgresConnector(Connector):
         arrays = {key: [row[key] for row in params] for key in params[0]}
         return self.execute(conn, name, arrays)
 
+    def copy(self, conn: psycopg.Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        with conn.cursor() as cursor, cursor.copy(self.queries[name]) as stream:
+            for row in rows:
+                stream.write_row(row)
+
     def execute_many_and_commit(self, conn: psycopg.Connection, name: str,
                                 params: Sequence[Mapping[str, Any]]) -> None:
         # BEGIN (if due), the statement and COMMIT go out together in pipeline mode

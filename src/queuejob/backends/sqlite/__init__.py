@@ -172,6 +172,9 @@ class SQLiteConnector(Connector):
             rows.extend(_convert_row(row) for row in cursor.execute(sql, values).fetchall())
         return rows
 
+    def copy(self, conn: sqlite3.Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn.executemany(self.queries[name], ([_param(value) for value in row] for row in rows))
+
     def execute_sql(self, conn: sqlite3.Connection, sql: str, params: Any = ()) -> Any:
         return conn.execute(sql, params)
 

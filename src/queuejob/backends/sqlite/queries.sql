@@ -427,3 +427,11 @@ DELETE FROM queue_job_waiter WHERE rowid IN (
 -- name: bump_config
 -- The channel or job function configuration changed: claims without a look at it stop.
 UPDATE queue_config SET version = version + 1;
+
+-- name: copy_jobs
+-- Many new jobs without identity keys (delay_many), one row per set of values.
+INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel, priority, max_retries, user_id, context, eta, timeout, graph_uuid, has_dependents, date_created)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: function_channels
+SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;
