@@ -465,7 +465,7 @@ COMMANDS = [
     ["jobs"], ["jobs", UNKNOWN_UUID], ["stats"], ["workers"], ["channels"],
     ["channels", "set", "root.a", "2"], ["cancel", UNKNOWN_UUID],
     ["requeue", "--function", "tests.jobs.add", "--yes"],
-    ["worker", "--module", "tests.jobs", "--burst"],
+    ["worker", "--module", "tests.jobs", "--burst", "--wait-for-db", "0"],
 ]
 
 

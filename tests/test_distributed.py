@@ -153,6 +153,28 @@ def test_workers_survive_a_postgresql_restart(db, db_url, job_env, tmp_path, pg_
     assert "retrying in" in logs
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_worker_started_while_postgresql_is_down_waits_for_it(db, db_url, job_env,
+                                                                  tmp_path, pg_server):
+    log = tmp_path / "executions"
+    with db.session() as session:
+        uuids = [jobs.record.delay(session, "m", str(log)) for _ in range(5)]
+    worker_log = tmp_path / "worker.log"
+    pg_server.pg_ctl("stop", "-m", "fast")
+    try:
+        worker = spawn_worker(db_url, job_env, "--burst", log=worker_log)
+        wait_until(lambda: "retrying in" in worker_log.read_text(), timeout=60,
+                   message="the worker reports it is waiting for the database")
+        assert worker.poll() is None, worker_log.read_text()
+    finally:
+        pg_server.pg_ctl("start")
+    try:
+        assert worker.wait(60) == 0, worker_log.read_text()
+    finally:
+        stop_process(worker)
+    assert sorted(run[0] for run in executions(log)) == sorted(uuids)
+
+
 def test_application_connection_commits_and_rolls_back_jobs(db, db_url):
     """db.session(connection=conn): the application's transaction decides."""
     if db.dialect == "postgresql":

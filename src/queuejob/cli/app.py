@@ -54,11 +54,11 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_db(url: str | None) -> Database:
+def open_db(url: str | None, migrate: bool = True) -> Database:
     if not url:
         raise Failure(f"no database: pass --db URL or set {ENV_DB}")
     from .. import database
-    return database.open(url)
+    return database.open(url, migrate=migrate)
 
 
 db_option = click.option("--db", "db_url", envvar=ENV_DB, metavar="URL",
@@ -92,24 +92,28 @@ def cli() -> None:
               help="Seconds between polls when no notification arrives.")
 @click.option("--hostname", default=None, help="Host name recorded for this worker "
               "(default: the machine's).")
+@click.option("--wait-for-db", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds to keep trying at start-up while the database cannot be "
+                   "reached (a server starting or restarting).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @friendly
 def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: bool,
            grace: float, heartbeat: float, dead_after: float, rescue_interval: float,
-           poll: float, hostname: str | None, log_level: str) -> None:
+           poll: float, hostname: str | None, wait_for_db: float, log_level: str) -> None:
     """Run jobs."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..worker import Worker
-    from ..worker.worker import import_job_modules
+    from ..worker.worker import import_job_modules, migrate_when_reachable
     # bad channels and modules fail before the database is opened (or created)
     parse_channels(channels)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     import_job_modules(modules)
-    db = open_db(db_url)
+    db = open_db(db_url, migrate=False)
     try:
+        migrate_when_reachable(db, wait_for_db)
         Worker(db, channels=channels, modules=modules, grace_period=grace,
                heartbeat_interval=heartbeat, dead_after=dead_after,
                rescue_interval=rescue_interval, poll_interval=poll,

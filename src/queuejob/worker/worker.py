@@ -87,6 +87,23 @@ class Backoff:
         self.delay = 0.0
 
 
+def migrate_when_reachable(db: Database, wait: float) -> None:
+    """Apply ``db``'s migrations, retrying for up to ``wait`` seconds while the database
+    cannot be reached (a server starting or restarting); then give up with its error."""
+    backoff = Backoff(cap=2.0)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.migrate()
+            return
+        except Exception as exc:
+            delay = backoff.next()
+            if not db.connector.is_transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s; retrying in %.1fs", db.connector.describe_error(exc), delay)
+            time.sleep(delay)
+
+
 class Worker:
     """Runs the jobs of a database (the page's Worker and its Queue).
 

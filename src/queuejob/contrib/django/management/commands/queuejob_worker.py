@@ -38,10 +38,14 @@ class Command(BaseCommand):
         parser.add_argument("--rescue-interval", type=float, default=10.0)
         parser.add_argument("--poll", type=float, default=1.0)
         parser.add_argument("--hostname", default=None)
+        parser.add_argument("--wait-for-db", type=float, default=60.0,
+                            help="Seconds to keep trying at start-up while the database "
+                                 "cannot be reached.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         import queuejob
         from queuejob.worker import Worker
+        from queuejob.worker.worker import migrate_when_reachable
 
         if not logging.getLogger().handlers and not logging.getLogger("queuejob").handlers:
             logging.basicConfig(level=LEVELS.get(options["verbosity"], logging.INFO),
@@ -57,10 +61,11 @@ class Command(BaseCommand):
             self.stderr.write("queuejob_worker: no task modules (no installed app has a "
                               "tasks module, and the backend's 'modules' option is empty)")
         try:
-            db = queuejob.open(backend.database_url())
+            db = queuejob.open(backend.database_url(), migrate=False)
         except QueueJobError as exc:
             raise CommandError(str(exc)) from None
         try:
+            migrate_when_reachable(db, options["wait_for_db"])
             worker = Worker(db, channels=options["channels"], modules=modules,
                             grace_period=options["grace"],
                             heartbeat_interval=options["heartbeat"],
