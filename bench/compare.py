@@ -28,9 +28,11 @@ from bench import config, envinfo, report
 from bench.harness import SYSTEMS, WORKLOADS, log
 from bench.servers import Servers
 
-DEFAULT_SYSTEMS = ("queuejob-sqlite", "queuejob-postgresql", "procrastinate", "pgqueuer",
+DEFAULT_SYSTEMS = ("queuejob-sqlite", "queuejob-sqlite-full", "queuejob-postgresql",
+                   "procrastinate", "pgqueuer",
                    "pgqueuer-batch500", "huey-sqlite", "rq", "dramatiq-redis")
-BACKEND = {"queuejob-sqlite": "sqlite", "huey-sqlite": "sqlite", "rq": "redis",
+BACKEND = {"queuejob-sqlite": "sqlite", "queuejob-sqlite-full": "sqlite",
+           "huey-sqlite": "sqlite", "rq": "redis",
            "dramatiq-redis": "redis"}  # the others: postgresql
 
 QUICK = {"jobs": 2000, "rounds": 1, "latency_jobs": 100, "max_process_s": 10.0,

@@ -56,6 +56,7 @@ WORKLOADS = ("enqueue", "bulk", "process", "latency", "growth", "channels", "mem
 #: system name -> "module:class"
 SYSTEMS = {
     "queuejob-sqlite": "bench.queuejob_system:QueuejobSQLite",
+    "queuejob-sqlite-full": "bench.queuejob_system:QueuejobSQLiteFull",
     "queuejob-postgresql": "bench.queuejob_system:QueuejobPostgres",
     "procrastinate": "bench.peers.procrastinate:Procrastinate",
     "pgqueuer": "bench.peers.pgqueuer:Pgqueuer",

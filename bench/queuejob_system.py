@@ -3,8 +3,9 @@
 Client: ``noop.delay(session, None)`` in its own ``db.session()`` (one transaction per
 job); bulk: ``noop.delay_many(session, calls)`` in one session per batch. The jobs are
 ``bench.jobs.noop`` and ``bench.jobs.latency``. Worker: ``queuejob worker --module
-bench.jobs --channels root:32`` with its other defaults: root's capacity is the number
-of job threads, and 32 is the documented best setting for no-op jobs.
+bench.jobs --channels root:64`` with its other defaults: root's capacity is the number
+of jobs a worker runs at once (each claim takes up to that many), and 64 is the
+documented best setting for no-op jobs.
 
 Finished jobs for the growth workload are written with one SQL statement (a recursive
 CTE on SQLite, ``generate_series`` on PostgreSQL), as ``done`` rows finished just now,
@@ -26,14 +27,14 @@ from bench import config, jobs
 from bench.harness import System
 from bench.pgutil import ensure_database, pg_settings
 
-BEST_CHANNELS = "root:32"
+BEST_CHANNELS = "root:64"
 
 
 class Queuejob(System):
     packages = ("queuejob", "psycopg", "psycopg-binary")
     setting = BEST_CHANNELS
     worker_setting = ("1 process, --channels {setting} (root's capacity = job threads; "
-                      "root:32 is the documented best setting for no-op jobs)")
+                      "root:64 is the documented best setting for no-op jobs)")
     bulk_api = "delay_many"
     extra_workloads = ("growth", "channels", "memory")
     url = ""
@@ -72,12 +73,14 @@ class Queuejob(System):
 class QueuejobSQLite(Queuejob):
     name = "queuejob-sqlite"
     backend = "sqlite"
-    notes = ("SQLite file with queuejob's defaults: WAL, synchronous=FULL, BEGIN IMMEDIATE; "
-             "workers woken through PRAGMA data_version")
+    notes = ("SQLite file with queuejob's defaults: WAL, synchronous=NORMAL (survives any "
+             "crash of a process), BEGIN IMMEDIATE; workers woken through PRAGMA data_version")
+    synchronous = ""
 
     def __init__(self) -> None:
-        self.path = config.workdir() / "queuejob-bench.db"
-        self.url = f"sqlite:///{self.path}"
+        self.path = config.workdir() / f"{self.name}.db"
+        self.url = f"sqlite:///{self.path}" + (
+            f"?synchronous={self.synchronous}" if self.synchronous else "")
 
     def reset(self) -> None:
         self.db.close()
@@ -120,6 +123,17 @@ class QueuejobSQLite(Queuejob):
     def stats(self) -> dict[str, int]:
         with contextlib.closing(sqlite3.connect(self.path)) as conn:
             return dict(conn.execute("SELECT state, count(*) FROM queue_job GROUP BY state"))
+
+
+class QueuejobSQLiteFull(QueuejobSQLite):
+    """queuejob on SQLite with synchronous=FULL, Huey's setting: a commit survives a
+    power loss too (one fsync per commit)."""
+
+    name = "queuejob-sqlite-full"
+    extra_workloads = ()
+    synchronous = "full"
+    notes = ("SQLite file, WAL, synchronous=FULL (like SqliteHuey: survives a power loss), "
+             "BEGIN IMMEDIATE")
 
 
 class QueuejobPostgres(Queuejob):

@@ -22,7 +22,8 @@ FIELDS = ("jobs_per_s", "drain_jobs_per_s", "startup_s", "p50_ms", "p99_ms", "me
           "insert_finished_s")
 
 QJ_PG, QJ_SQLITE = "queuejob-postgresql", "queuejob-sqlite"
-QUEUEJOB = (QJ_SQLITE, QJ_PG)
+QJ_SQLITE_FULL = "queuejob-sqlite-full"
+QUEUEJOB = (QJ_SQLITE, QJ_SQLITE_FULL, QJ_PG)
 PEERS_ORDER = ("procrastinate", "pgqueuer", "pgqueuer-batch500", "huey-sqlite", "rq",
                "dramatiq-redis")
 DRAIN = "drain_jobs_per_s"
@@ -40,10 +41,15 @@ RATIO_TARGETS = [
      QJ_PG, "process_w1", DRAIN, "pgqueuer-batch500", "process_w1", DRAIN, ">=", 2.0),
     ("SQLite drain, 1 worker: at least 3x Huey (SqliteHuey)",
      QJ_SQLITE, "process_w1", DRAIN, "huey-sqlite", "process_w1", DRAIN, ">=", 3.0),
+    ("SQLite drain, 1 worker, both synchronous=FULL: at least 3x Huey",
+     QJ_SQLITE_FULL, "process_w1", DRAIN, "huey-sqlite", "process_w1", DRAIN, ">=", 3.0),
     ("Enqueue one by one, PostgreSQL: at least PGQueuer's",
      QJ_PG, "enqueue_single", RATE, "pgqueuer", "enqueue_single", RATE, ">=", 1.0),
     ("Enqueue one by one, SQLite: at least Huey's",
      QJ_SQLITE, "enqueue_single", RATE, "huey-sqlite", "enqueue_single", RATE, ">=", 1.0),
+    ("Enqueue one by one, SQLite, both synchronous=FULL: at least Huey's",
+     QJ_SQLITE_FULL, "enqueue_single", RATE, "huey-sqlite", "enqueue_single", RATE, ">=",
+     1.0),
     ("Bulk enqueue (delay_many, PostgreSQL): at least 2x PGQueuer's batch enqueue",
      QJ_PG, "enqueue_bulk", RATE, "pgqueuer", "enqueue_bulk", RATE, ">=", 2.0),
 ]
