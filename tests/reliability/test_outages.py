@@ -172,8 +172,8 @@ def test_sqlite_survives_kill_9_during_enqueue_and_claim(db, db_url, job_env, tm
     context.set_forkserver_preload(["queuejob", "tests.jobs", "tests.reliability.crashload"])
     from tests.reliability.crashload import load
     for trial in range(CRASH_TRIALS):
-        # process crashes are survived with synchronous=NORMAL as with FULL
-        url = db_url + ("?synchronous=normal" if trial % 2 else "")
+        # process crashes are survived with the default synchronous=NORMAL as with FULL
+        url = db_url + ("?synchronous=full" if trial % 2 else "")
         before = len(read_log(uuid_log).splitlines())
         child = context.Process(target=load, args=(url, str(uuid_log), rng.randrange(2**32)))
         child.start()
