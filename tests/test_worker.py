@@ -475,3 +475,20 @@ def test_a_function_s_stored_retry_pattern_is_used_by_running_workers(db):
     listed = {row["name"]: row for row in queuejob.operations.functions(db)}
     assert listed["tests.jobs.always_retry"]["retry_pattern"] == {1: 3000}
     assert listed["tests.jobs.always_retry"]["retry_pattern_overridden"]
+
+
+def test_an_emptied_configuration_table_does_not_stall_the_queue(db, tmp_path):
+    """A TRUNCATE of every queue table (a reset by hand) leaves queue_config empty: jobs
+    still run, and a configuration change afterwards is still seen by the workers."""
+    db.run(lambda conn: db.connector.execute_sql(conn, "DELETE FROM queue_config"))
+    log = tmp_path / "log"
+    uuids = [delay(db, jobs.record, str(log)) for _ in range(30)]
+    run_burst(db, channels="root:8")
+    assert states(db) == {"done": 30}
+    assert sorted(run[0] for run in executions(log)) == sorted(uuids)
+    queuejob.operations.set_channel(db, "root", 1)
+    with ThreadWorker(db, channels="root:8", poll_interval=0.05):
+        later = [delay(db, jobs.record, str(log), seconds=0.05) for _ in range(4)]
+        wait_until(lambda: all(load(db, u).state == "done" for u in later),
+                   message="jobs delayed after the change")
+    assert max_overlap([run[3:] for run in executions(log) if run[0] in later]) == 1

@@ -127,7 +127,7 @@ SELECT
      SELECT coalesce(json_agg(name), '[]') FROM pending WHERE name IS NOT NULL)
     END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = %(worker_id)s) AS worker_state,
-    (SELECT version FROM queue_config) AS config_version,
+    coalesce((SELECT version FROM queue_config), 0) AS config_version,
     (SELECT coalesce(json_object_agg(name, retry_pattern), '{}') FROM queue_job_function
      WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
@@ -169,7 +169,7 @@ CROSS JOIN LATERAL (
 WITH picked AS MATERIALIZED (
     SELECT id FROM queue_job
     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
-      AND (SELECT version FROM queue_config) = %(config_version)s
+      AND coalesce((SELECT version FROM queue_config), 0) = %(config_version)s
     ORDER BY priority, date_created, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -497,7 +497,9 @@ DELETE FROM queue_job_waiter WHERE ctid IN (
 
 -- name: bump_config
 -- The channel or job function configuration changed: claims without a look at it stop.
-UPDATE queue_config SET version = version + 1;
+-- An upsert: a table emptied by hand (a TRUNCATE of every queue table) counts as version 0.
+INSERT INTO queue_config (id, version) VALUES (1, 1)
+ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 
 -- name: copy_jobs
 -- Many new jobs without identity keys, streamed (delay_many): the fastest way in.

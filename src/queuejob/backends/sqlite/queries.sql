@@ -101,7 +101,7 @@ SELECT
         FROM pending WHERE pending.name IS NOT NULL)
      SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state,
-    (SELECT version FROM queue_config) AS config_version,
+    coalesce((SELECT version FROM queue_config), 0) AS config_version,
     (SELECT json_group_object(name, retry_pattern) FROM queue_job_function
      WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
@@ -132,7 +132,7 @@ UPDATE queue_job SET state = 'started', worker_id = :worker_id, attempt = attemp
     date_enqueued = :now, date_started = :now, date_done = NULL
 WHERE id IN (SELECT id FROM queue_job INDEXED BY queue_job_next
              WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)
-               AND (SELECT version FROM queue_config) = :config_version
+               AND coalesce((SELECT version FROM queue_config), 0) = :config_version
              ORDER BY priority, date_created, id
              LIMIT :limit)
 RETURNING *;
@@ -426,7 +426,9 @@ DELETE FROM queue_job_waiter WHERE rowid IN (
 
 -- name: bump_config
 -- The channel or job function configuration changed: claims without a look at it stop.
-UPDATE queue_config SET version = version + 1;
+-- An upsert: a table emptied by hand (a TRUNCATE of every queue table) counts as version 0.
+INSERT INTO queue_config (id, version) VALUES (1, 1)
+ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 
 -- name: copy_jobs
 -- Many new jobs without identity keys (delay_many), one row per set of values.
