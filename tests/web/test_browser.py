@@ -286,3 +286,21 @@ def test_overview_refreshes_itself(fast_web, page):
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert int(page.locator("#live").get_attribute("data-refreshes")) >= 1
     clean(page)
+
+
+def test_the_channel_filter_offers_a_channel_created_on_the_dashboard(web, page):
+    with web.db.session() as session:
+        webjobs.slow.delay(session, None, "/dev/null")
+    page.goto(web.url + "/jobs")
+    options = page.locator("#f-channel option")
+    expect(options.filter(has_text="root.web")).to_have_count(1)
+    expect(options.filter(has_text="root.reports")).to_have_count(0)
+    # the suggestions are kept a few seconds; a change made here is offered at once
+    page.goto(web.url + "/channels")
+    page.fill("#new-channel input[name=name]", "root.reports")
+    page.fill("#new-channel input[name=capacity]", "2")
+    page.click("#new-channel button")
+    expect(page.locator("#flash")).to_contain_text("root.reports")
+    page.goto(web.url + "/jobs")
+    expect(options.filter(has_text="root.reports")).to_have_count(1)
+    clean(page)

@@ -7,8 +7,9 @@ the live pages. Every job operation goes through ``queuejob.operations``, as the
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -20,6 +21,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .. import operations
 from ..database import Database
 from . import views
 from .security import (
@@ -88,6 +90,23 @@ class Dashboard:
     page_size: int = 50
     #: the user of the credentials, named in the results of manual actions
     user: str | None = None
+    #: seconds the jobs page's channel and function suggestions are kept: each reads
+    #: every unfinished job (tens of milliseconds on a big queue)
+    suggestions_ttl: float = 10.0
+    _suggestions: tuple[float, list[str], list[str]] | None = field(default=None, repr=False)
+
+    def suggestions(self) -> tuple[list[str], list[str]]:
+        """The channels and job functions offered by the jobs page's filters."""
+        cached = self._suggestions
+        if cached is None or time.monotonic() >= cached[0]:
+            cached = (time.monotonic() + self.suggestions_ttl,
+                      operations.job_channels(self.db), operations.job_function_names(self.db))
+            self._suggestions = cached
+        return cached[1], cached[2]
+
+    def forget_suggestions(self) -> None:
+        """After a change made here (a channel set, jobs cancelled): read them again."""
+        self._suggestions = None
 
     def render(self, request: Request, template: str, context: dict[str, Any],
                status_code: int = 200) -> HTMLResponse:

@@ -122,6 +122,7 @@ def jobs(request: Request) -> Response:
                                    before=params.get("before"), limit=limit)
     except ValueError as exc:  # ConfigurationError is a ValueError
         raise HTTPException(400, str(exc)) from None
+    channels, functions = dashboard.suggestions()
     base = {**_filter_params(filters), "sort": sort if sort != "-created" else None,
             "limit": str(limit) if limit != dashboard.page_size else None}
     sorts = {}
@@ -133,8 +134,7 @@ def jobs(request: Request) -> Response:
     return dashboard.render(request, "jobs.html", {
         "nav": "jobs", "filters": filters, "page": page, "sorts": sorts,
         "states": [str(state) for state in states.STATES],
-        "channels": operations.job_channels(db),
-        "functions": operations.job_function_names(db),
+        "channels": channels, "functions": functions,
         "previous": _query(base, before=page.previous) if page.previous else None,
         "next": _query(base, after=page.next) if page.next else None,
         "filter_query": _query(_filter_params(filters)),
@@ -333,6 +333,7 @@ async def _form(request: Request) -> Any:
     if not dashboard.signer.check_csrf(request.cookies.get(CSRF_COOKIE),
                                        token if isinstance(token, str) else None):
         raise HTTPException(403, "missing or bad CSRF token: reload the page")
+    dashboard.forget_suggestions()
     return form
 
 
