@@ -148,7 +148,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--url", help="use this database instead of a fresh one")
     parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--channels", default="root:8")
+    parser.add_argument("--channels", default="root:64",
+                        help="the worker's channels [root:64, the best setting for no-op jobs]")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     server = None
