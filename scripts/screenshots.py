@@ -39,21 +39,7 @@ CHANNELS = "root:4,root.import:2,root.export:2,root.mail:1,root.reports:1:sequen
 def make_demo(db: queuejob.Database, count: int) -> str:
     """Fill ``db``; returns the uuid of the failed job of the graph."""
     with db.session(user_id=1, context={"lang": "en"}) as session:
-        for index in range(count):
-            kind = index % 10
-            if kind < 4:
-                demo_jobs.import_record.delay(session, "res.partner", index)
-            elif kind < 8:
-                demo_jobs.export_record.delay(session, "sale.order", index,
-                                              priority=5 if index % 3 == 0 else 10)
-            elif kind == 8:
-                domain = "example.invalid" if index % 30 == 8 else "example.com"
-                demo_jobs.send_mail.delay(session, "res.partner", index,
-                                          f"customer{index}@{domain}")
-            else:
-                period = f"2026-{index % 12 + 1:02d}"
-                demo_jobs.compute_report.delay(session, "account.report", period,
-                                               identity_key=f"report-{period}")
+        demo_jobs.delay_demo_jobs(session, count, bounce_every=30)
     queuejob.Worker(db, channels=CHANNELS, modules=[demo_jobs.__name__]).run(burst=True)
     # spread the jobs over the last hour (a job's dates move together), so that the
     # chart of jobs done and failed per minute shows a day's shape, not one spike

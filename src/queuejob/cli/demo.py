@@ -32,21 +32,7 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
     db = open_database(db_url)
     started = time.monotonic()
     with db.session(user_id=1, context={"lang": "en"}) as session:
-        for index in range(count):
-            kind = index % 10
-            if kind < 4:
-                demo_jobs.import_record.delay(session, "res.partner", index)
-            elif kind < 8:
-                demo_jobs.export_record.delay(session, "sale.order", index,
-                                              priority=5 if index % 3 == 0 else 10)
-            elif kind == 8:
-                domain = "example.invalid" if index % 100 == 8 else "example.com"
-                demo_jobs.send_mail.delay(session, "res.partner", index,
-                                          f"customer{index}@{domain}")
-            else:
-                period = f"2026-{index % 12 + 1:02d}"
-                demo_jobs.compute_report.delay(session, "account.report", period,
-                                               identity_key=f"report-{period}")
+        demo_jobs.delay_demo_jobs(session, count)
     enqueued = time.monotonic() - started
     total = sum(sum(by_state.values()) for by_state in operations.stats(db).values())
     console.print(f"[bold]queuejob demo[/]: {total} jobs enqueued in {enqueued:.2f}s "

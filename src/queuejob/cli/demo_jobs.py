@@ -45,3 +45,23 @@ def compute_report(session, model_name, period):
     """Compute a monthly report (one at a time)."""
     _work(0.02)
     return f"report {period} ready"
+
+
+def delay_demo_jobs(session, count: int, bounce_every: int = 100) -> None:
+    """Delay ``count`` jobs of the demo's mix: 40 % imports, 40 % exports (some with a
+    higher priority), 10 % mails (one in ``bounce_every`` jobs bounces), 10 % reports
+    (one per month: the identity key drops the duplicates)."""
+    for index in range(count):
+        kind = index % 10
+        if kind < 4:
+            import_record.delay(session, "res.partner", index)
+        elif kind < 8:
+            export_record.delay(session, "sale.order", index,
+                                priority=5 if index % 3 == 0 else 10)
+        elif kind == 8:
+            domain = "example.invalid" if index % bounce_every == 8 else "example.com"
+            send_mail.delay(session, "res.partner", index, f"customer{index}@{domain}")
+        else:
+            period = f"2026-{index % 12 + 1:02d}"
+            compute_report.delay(session, "account.report", period,
+                                 identity_key=f"report-{period}")
