@@ -45,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.helpers import executions  # noqa: E402
+
 import queuejob  # noqa: E402
 
 #: the worker's real defaults (queuejob worker --help)
@@ -100,16 +102,6 @@ class Report:
                 f"rescued: {self.rescued}), "
                 f"worst rescue {self.worst_rescue:.2f} s (bound {self.bound:.1f} s), "
                 f"violations {len(self.violations)}, {self.seconds:.0f} s")
-
-
-def read_executions(path: Path) -> list[tuple[str, int, int, float, float]]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        job_uuid, retry, pid, start, end = line.split()
-        out.append((job_uuid, int(retry), int(pid), float(start), float(end)))
-    return out
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> Any:
@@ -220,7 +212,11 @@ class KillTrials:
                     pending = list(unresolved)
                 for trial in pending:
                     still = self.started_by(watcher_db, trial.victim_id)
-                    if not set(still) & set(trial.started):
+                    # a claim the victim sent just before the kill may commit just after
+                    # the first look: nobody else writes its id, so these were its jobs too
+                    for job_uuid, retry in still.items():
+                        trial.started.setdefault(job_uuid, retry)
+                    if not still:
                         trial.rescued_at = time.monotonic()
                         with lock:
                             unresolved.remove(trial)
@@ -290,7 +286,7 @@ class KillTrials:
 
     def check(self, db: queuejob.Database, report: Report, uuids: list[str]) -> None:
         rows = {row["uuid"]: row for row in queuejob.operations.list_jobs(db, limit=10**7)}
-        runs = read_executions(self.execution_log)
+        runs = executions(self.execution_log)
         counts = Counter(run[0] for run in runs)
         rescues = Counter(job_uuid for trial in report.trials for job_uuid in trial.started)
         report.jobs = len(uuids)
