@@ -333,11 +333,12 @@ async def _form(request: Request) -> Any:
     if not dashboard.signer.check_csrf(request.cookies.get(CSRF_COOKIE),
                                        token if isinstance(token, str) else None):
         raise HTTPException(403, "missing or bad CSRF token: reload the page")
-    dashboard.forget_suggestions()
     return form
 
 
 def _back(request: Request, path: str, kind: str, text: str) -> Response:
+    """The answer to a POST, once its action is done: back to ``path`` with a message."""
+    _dashboard(request).forget_suggestions()  # the action may have changed them
     response = RedirectResponse(request.scope.get("root_path", "") + path, status_code=303)
     response.set_cookie(FLASH_COOKIE, _dashboard(request).signer.flash_cookie(kind, text),
                         httponly=True, samesite="strict", path="/",
