@@ -5,7 +5,10 @@
 
 Prints one line per measure. For no-op jobs; the worker is the real
 ``queuejob worker`` process, started by this script; completion is counted
-outside queuejob (a byte appended per job).
+outside queuejob (a byte appended per job). Where the time goes, from /proc (Linux):
+CPU microseconds per job of the enqueuing client, of the worker processes (their
+start-up included) and, on PostgreSQL, of the server's backends for the benchmark's
+database.
 """
 
 from __future__ import annotations
@@ -36,6 +39,25 @@ def percentile(values: list[float], q: float) -> float:
     return values[low] + (values[high] - values[low]) * (position - low)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(dbname: str) -> float:
+    """CPU time of the PostgreSQL backends connected to ``dbname`` (0 on SQLite)."""
+    total = 0.0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"postgres: ") and \
+                    f" {dbname} ".encode() in cmdline.read_bytes():
+                total += cpu_seconds(int(cmdline.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # a backend that ended meanwhile
+    return total
+
+
 class Bench:
     def __init__(self, url: str, workdir: Path, channels: str) -> None:
         self.url = url
@@ -47,6 +69,10 @@ class Bench:
         os.environ["QUEUEJOB_BENCH_LATENCY"] = str(self.latency_file)
         jobs._DONE = str(self.done_file)
         self.db = queuejob.open(url)
+        self.dbname = url.rsplit("/", 1)[-1] if self.db.dialect == "postgresql" else ""
+
+    def server_cpu(self) -> float:
+        return server_cpu_seconds(self.dbname) if self.dbname else 0.0
 
     def reset(self) -> None:
         self.db.run(lambda conn: [self.db.connector.execute_sql(conn, sql) for sql in (
@@ -73,12 +99,17 @@ class Bench:
     def enqueue_single(self, count: int) -> dict:
         self.reset()
         started = time.perf_counter()
+        client, server = time.process_time(), self.server_cpu()
         for _ in range(count):
             with self.db.session() as session:
                 jobs.noop.delay(session, None)
         seconds = time.perf_counter() - started
-        return {"measure": "enqueue_single", "jobs": count, "seconds": seconds,
-                "jobs_per_s": count / seconds}
+        result = {"measure": "enqueue_single", "jobs": count, "seconds": seconds,
+                  "jobs_per_s": count / seconds,
+                  "client_cpu_us_per_job": (time.process_time() - client) / count * 1e6}
+        if self.dbname:
+            result["server_cpu_us_per_job"] = (self.server_cpu() - server) / count * 1e6
+        return result
 
     def process(self, count: int, workers: int) -> dict:
         self.reset()
@@ -88,14 +119,19 @@ class Bench:
         if self.db.dialect == "postgresql":
             self.db.run(lambda conn: self.db.connector.execute_sql(conn, "ANALYZE queue_job"))
         started = time.perf_counter()
+        server = self.server_cpu()
         processes = [self.spawn_worker() for _ in range(workers)]
         first = None
+        worker_cpu = server_cpu = 0.0
         try:
             while True:
                 done = self.done_file.stat().st_size if self.done_file.exists() else 0
                 if done and first is None:
                     first = (time.perf_counter(), done)
                 if done >= count:
+                    # before the workers stop: their connections' backends end with them
+                    worker_cpu = sum(cpu_seconds(process.pid) for process in processes)
+                    server_cpu = self.server_cpu() - server
                     break
                 if time.perf_counter() - started > 300:
                     raise RuntimeError(f"timed out with {done}/{count} jobs done")
@@ -106,8 +142,12 @@ class Bench:
         seconds = time.perf_counter() - started
         startup = first[0] - started
         drain = (count - first[1]) / max(1e-9, seconds - startup)
-        return {"measure": f"process_w{workers}", "jobs": count, "seconds": seconds,
-                "jobs_per_s": count / seconds, "startup_s": startup, "drain_jobs_per_s": drain}
+        result = {"measure": f"process_w{workers}", "jobs": count, "seconds": seconds,
+                  "jobs_per_s": count / seconds, "startup_s": startup,
+                  "drain_jobs_per_s": drain, "worker_cpu_us_per_job": worker_cpu / count * 1e6}
+        if self.dbname:
+            result["server_cpu_us_per_job"] = server_cpu / count * 1e6
+        return result
 
     def latency(self, count: int = 200, interval: float = 0.02, idle: float = 1.0) -> dict:
         self.reset()
