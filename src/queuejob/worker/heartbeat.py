@@ -23,10 +23,18 @@ class Heartbeat(threading.Thread):
         self.worker = worker
         self._stop_event = threading.Event()
         self._conn: Any = None
+        #: when the beat in progress began (time.monotonic()), None between beats
+        self.beating_since: float | None = None
         self.start()
 
     def stop(self) -> None:
         self._stop_event.set()
+
+    def waiting(self) -> bool:
+        """The beat in progress has waited longer than a heartbeat interval (a lock, a
+        slow disk): the other workers' beats are likely waiting as well."""
+        began = self.beating_since
+        return began is not None and time.monotonic() - began > self.worker.heartbeat_interval
 
     def run(self) -> None:
         connector = self.worker.db.connector
@@ -34,6 +42,7 @@ class Heartbeat(threading.Thread):
         last_beat = time.monotonic()
         try:
             while not self._stop_event.wait(self.worker.heartbeat_interval):
+                self.beating_since = time.monotonic()
                 try:
                     if self._conn is None:
                         self._conn = connector.connect(worker=True)
@@ -57,6 +66,9 @@ class Heartbeat(threading.Thread):
                         connector.rollback_if_open(self._conn)
                         if not connector.is_transient(exc) or "lock" not in str(exc):
                             self._close()
+                finally:
+                    # cleared once the worker knows whether the beat waited
+                    self.beating_since = None
         finally:
             self._close()
 

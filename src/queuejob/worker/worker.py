@@ -476,9 +476,10 @@ class Worker:
             self._next_cleanup = now + (1.0 if removed >= cleanup.BATCH else self.cleanup_interval)
 
     def _rescue(self, conn: Any, asked: float) -> Any:
-        if time.monotonic() - asked > self.heartbeat_interval:
-            # the transaction waited for the database (a long write lock): so did the
-            # other workers' heartbeats, which are about to be written
+        if time.monotonic() - asked > self.heartbeat_interval or self._heartbeat.waiting():
+            # the transaction, or this worker's own heartbeat, waited for the database
+            # (a long write lock): so did the other workers' heartbeats, which are about
+            # to be written
             self.database_failed()
             return None
         return rescue.rescue_jobs(self, conn)
