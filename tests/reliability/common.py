@@ -17,8 +17,10 @@ from tests.helpers import spawn_worker
 
 SEED_VARIABLE = "QUEUEJOB_TEST_SEED"
 
-#: test settings: a worker silent for 1 s is dead (the real defaults: 5 s, 30 s, 10 s)
-HEARTBEAT, DEAD_AFTER, RESCUE_INTERVAL = 0.2, 1.0, 0.2
+#: test settings: a worker silent for 2 s is dead (the real defaults: 5 s, 30 s, 10 s).
+#: Not shorter: a process of this shared 2-core machine can stall for a second (a
+#: checkpoint's fsync, the scheduler), and a live worker would then look dead.
+HEARTBEAT, DEAD_AFTER, RESCUE_INTERVAL = 0.25, 2.0, 0.25
 FAST = ("--heartbeat", str(HEARTBEAT), "--dead-after", str(DEAD_AFTER),
         "--rescue-interval", str(RESCUE_INTERVAL), "--poll", "0.05")
 #: even faster, for tests where a freshly started worker must rescue at once
