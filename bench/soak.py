@@ -46,13 +46,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.helpers import executions  # noqa: E402
+from tests.reliability.common import DEAD_AFTER, HEARTBEAT, RESCUE_INTERVAL  # noqa: E402
 
 import queuejob  # noqa: E402
 
 #: the worker's real defaults (queuejob worker --help)
 DEFAULTS = {"heartbeat": 5.0, "dead_after": 30.0, "rescue_interval": 10.0, "poll": 1.0}
 #: the test settings of the reliability suite
-FAST = {"heartbeat": 0.2, "dead_after": 1.0, "rescue_interval": 0.2, "poll": 0.05}
+FAST = {"heartbeat": HEARTBEAT, "dead_after": DEAD_AFTER, "rescue_interval": RESCUE_INTERVAL,
+        "poll": 0.05}
 
 
 @dataclass
