@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.helpers import executions  # noqa: E402
+from tests.helpers import executions, wait_until  # noqa: E402
 from tests.reliability.common import DEAD_AFTER, HEARTBEAT, RESCUE_INTERVAL  # noqa: E402
 
 import queuejob  # noqa: E402
@@ -106,17 +106,6 @@ class Report:
                 f"violations {len(self.violations)}, {self.seconds:.0f} s")
 
 
-def wait_for(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.02)
-
-
 class KillTrials:
     """The trials on one database (``url``); files go to ``workdir``."""
 
@@ -159,10 +148,10 @@ class KillTrials:
         for process in self.processes:
             # a worker handles SIGTERM once it has started: let the youngest get there
             if process.poll() is None:
-                with contextlib.suppress(TimeoutError):
-                    wait_for(lambda process=process: process.poll() is not None
-                             or self.worker_id(db, self.names[process.pid]), 30.0,
-                             "the worker registered")
+                with contextlib.suppress(AssertionError):
+                    wait_until(lambda process=process: process.poll() is not None
+                               or self.worker_id(db, self.names[process.pid]), 30.0,
+                               message="the worker registered")
         for process in self.processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -236,8 +225,8 @@ class KillTrials:
             for number in range(trials):
                 slot = number % self.slots
                 uuids.extend(self.enqueue(db, self.jobs_per_trial))
-                victim_id = wait_for(lambda slot=slot: self.worker_id(db, names[slot]),
-                                     startup, f"worker {names[slot]} registered")
+                victim_id = wait_until(lambda slot=slot: self.worker_id(db, names[slot]),
+                                       startup, message=f"worker {names[slot]} registered")
 
                 def victim_runs(victim_id: str = victim_id) -> bool:
                     if self.started_by(db, victim_id):
@@ -246,7 +235,7 @@ class KillTrials:
                     if not queuejob.operations.list_jobs(db, state="pending", limit=1):
                         uuids.extend(self.enqueue(db, self.jobs_per_trial))
                     return False
-                wait_for(victim_runs, startup, f"worker {names[slot]} running jobs")
+                wait_until(victim_runs, startup, message=f"worker {names[slot]} running jobs")
                 time.sleep(self.rng.uniform(0.0, 0.3))  # the random moment of the kill
                 os.killpg(victims[slot].pid, signal.SIGKILL)
                 killed_at = time.monotonic()
@@ -261,8 +250,8 @@ class KillTrials:
                 self.echo(f"trial {number + 1}/{trials}: killed {victim_id} running "
                           f"{len(trial.started)} job(s)")
             try:
-                wait_for(lambda: not unresolved, bound + 30.0, "the last rescues")
-            except TimeoutError as exc:
+                wait_until(lambda: not unresolved, bound + 30.0, message="the last rescues")
+            except AssertionError as exc:  # wait_until's timeout
                 report.violations.append(str(exc))
 
             def finished() -> bool:
@@ -270,8 +259,8 @@ class KillTrials:
                     db, limit=10**7))
                 return not counts.get("pending") and not counts.get("started")
             try:
-                wait_for(finished, bound + 120.0, "every job to finish")
-            except TimeoutError as exc:
+                wait_until(finished, bound + 120.0, message="every job to finish")
+            except AssertionError as exc:  # wait_until's timeout
                 report.violations.append(str(exc))
         finally:
             done.set()
