@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .backends import connector_for_url
-from .backends.base import Connector
+from .backends.base import Connector, SchemaStatus
 from .core.codec import MAX_ARGS_SIZE
 from .core.errors import ConfigurationError, NoSuchJobError
 from .manager import JobManager, canonical_uuid
@@ -180,11 +180,22 @@ class Database:
         self._local_workers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
         if migrate:
-            self.migrate()
+            try:
+                self.migrate()
+            except BaseException:
+                self.connector.close()
+                raise
 
     def migrate(self) -> list[int]:
-        """Apply the migrations not applied yet (``open`` does it)."""
+        """Apply the migrations not applied yet (``open`` does it); the versions applied.
+        ConfigurationError for a database migrated by a newer queuejob."""
         return self.connector.migrate()
+
+    def schema_status(self) -> SchemaStatus:
+        """Where the database stands against this queuejob's migrations (``state``: no
+        database, no queue, older, current or newer), read without creating nor
+        changing anything: what a ``migrate=False`` open asks before using a queue."""
+        return self.connector.schema_status()
 
     @contextmanager
     def session(self, user_id: int | None = None, context: dict[str, Any] | None = None,
@@ -327,6 +338,9 @@ def open(url: str, **options: Any) -> Database:
     """Open a job database and apply its pending migrations.
 
     ``sqlite:///path/jobs.db`` (created if missing) or
-    ``postgresql://user:password@host:port/dbname``.
+    ``postgresql://user:password@host:port/dbname``. A database migrated by a newer
+    queuejob is refused (ConfigurationError). ``migrate=False`` opens it as it is,
+    without connecting yet: ``Database.schema_status()`` then tells whether it holds a
+    queue of this queuejob's schema.
     """
     return Database(url, **options)

@@ -9,6 +9,7 @@ are in ``queuejob.manager``.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar
+
+from ..core.errors import ConfigurationError
 
 Row = dict[str, Any]
 
@@ -59,6 +62,37 @@ def load_migrations(package: str) -> list[Migration]:
     if versions != list(range(1, len(versions) + 1)):
         raise RuntimeError(f"migrations of {package} are not numbered 1..n: {versions}")
     return found
+
+
+#: where a database stands against this queuejob's migrations (SchemaStatus.state)
+NO_DATABASE = "no database"   # nothing there (a SQLite file that does not exist)
+NO_QUEUE = "no queue"         # a database without queuejob_migration
+OLDER = "older"               # a queue missing some of this queuejob's migrations
+CURRENT = "current"           # a queue with exactly this queuejob's migrations
+NEWER = "newer"               # a queue migrated by a newer queuejob
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """A database's schema as this queuejob sees it, read without changing anything."""
+
+    state: str
+    #: the migration versions recorded in the database (empty without a queue)
+    applied: tuple[int, ...]
+    #: the newest migration version this queuejob knows
+    latest: int
+
+    @property
+    def version(self) -> int:
+        """The database's schema version (0 without a queue)."""
+        return max(self.applied, default=0)
+
+
+def newer_schema_error(version: int, latest: int) -> ConfigurationError:
+    """The refusal of a database migrated by a newer queuejob."""
+    return ConfigurationError(
+        f"this database was migrated by a newer queuejob (schema version {version}; "
+        f"this one knows up to {latest}): upgrade queuejob")
 
 
 class ChangeWatcher(ABC):
@@ -198,6 +232,11 @@ class Connector(ABC):
     def is_disconnect(self, exc: BaseException) -> bool:
         """The connection or the server went away (not mere lock contention)."""
 
+    def is_lost(self, exc: BaseException) -> bool:
+        """The database cannot be used any more (its tables gone, a file that is not a
+        database, no permission): a worker stops, saying why, instead of retrying."""
+        return False
+
     @abstractmethod
     def is_unique_violation(self, exc: BaseException) -> bool: ...
 
@@ -228,26 +267,87 @@ class Connector(ABC):
     def prepare(self, conn: Any) -> None:  # noqa: B027 - optional hook
         """Database-wide settings applied before migrations (SQLite: WAL)."""
 
-    def migrate(self) -> list[int]:
-        """Apply pending migrations; safe when many processes open the database at once.
-        Returns the versions this call applied."""
+    @property
+    def latest_version(self) -> int:
+        """The newest migration version this queuejob knows."""
+        return max((migration.version for migration in self.migrations), default=0)
+
+    def _refuse_newer(self, done: set[int]) -> None:
+        """A ConfigurationError when ``done`` holds versions this queuejob does not know:
+        its queries would not match the tables a newer one made."""
+        known = {migration.version for migration in self.migrations}
+        if done - known:
+            raise newer_schema_error(max(done), self.latest_version)
+
+    def exists(self) -> bool:
+        """Whether the database is there, found without creating it. A connector whose
+        ``connect()`` would create a missing database (SQLite creates its file) answers
+        from its ``path``; a server's database exists or connecting says why not."""
+        path = getattr(self, "path", None)
+        return not isinstance(path, str) or os.path.exists(path)
+
+    def is_missing_table(self, exc: BaseException) -> bool:
+        """The statement failed because a table it names does not exist (SQLite's
+        "no such table", PostgreSQL's undefined_table)."""
+        if getattr(exc, "sqlstate", None) == "42P01":
+            return True
+        return type(exc).__name__ == "OperationalError" and \
+            str(exc).startswith("no such table")
+
+    def schema_status(self) -> SchemaStatus:
+        """Where the database stands against this queuejob's migrations, read without
+        creating nor changing anything (a missing SQLite file stays missing)."""
+        latest = self.latest_version
+        if not self.exists():
+            return SchemaStatus(NO_DATABASE, (), latest)
         conn = self.connect()
         try:
-            self.prepare(conn)
-            wanted = {migration.version for migration in self.migrations}
             try:
                 done = {row["version"] for row in self.execute(conn, "applied_migrations")}
-                self.rollback_if_open(conn)
-                if wanted <= done:
-                    return []
             except Exception as exc:
+                if not self.is_missing_table(exc):
+                    raise
+                return SchemaStatus(NO_QUEUE, (), latest)
+            finally:
                 self.rollback_if_open(conn)
+        finally:
+            self.close_connection(conn)
+        known = {migration.version for migration in self.migrations}
+        applied = tuple(sorted(done))
+        if done - known:
+            return SchemaStatus(NEWER, applied, latest)
+        if known - done:
+            return SchemaStatus(OLDER, applied, latest)
+        return SchemaStatus(CURRENT, applied, latest)
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; safe when many processes open the database at once.
+        Returns the versions this call applied. A database migrated by a newer queuejob
+        (versions this one does not know) is refused with a ConfigurationError, and left
+        as it is."""
+        conn = self.connect()
+        try:
+            wanted = {migration.version for migration in self.migrations}
+            found: set[int] | None = None
+            try:
+                found = {row["version"] for row in self.execute(conn, "applied_migrations")}
+            except Exception as exc:
                 if self.is_transient(exc):
                     raise
+            finally:
+                self.rollback_if_open(conn)
+            if found is not None:
+                # refused before anything is written (prepare included)
+                self._refuse_newer(found)
+            self.prepare(conn)
+            if found is not None and wanted <= found:
+                return []
             self.begin(conn)
             self.execute(conn, "lock_migrations")
             self.execute(conn, "create_migration_table")
             done = {row["version"] for row in self.execute(conn, "applied_migrations")}
+            # another process may have migrated it meanwhile, with a newer queuejob
+            self._refuse_newer(done)
             applied = []
             for migration in self.migrations:
                 if migration.version in done:

@@ -1,4 +1,11 @@
-"""``queuejob`` commands. Bad input is one line on stderr and a non-zero exit."""
+"""``queuejob`` commands. Bad input is one line on stderr and a non-zero exit.
+
+What a stored row holds and what a person types is data: it is printed with its control
+characters escaped (``queuejob.core.text.printable``) and never read as markup. Only
+``worker``, ``migrate`` and ``demo`` create or update the queue's tables; every other
+command opens the database as it is and refuses, in one line, one that holds no queue
+or a queue of another schema version.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from .. import operations
 from ..core import states
 from ..core.channels import parse_channels
 from ..core.errors import NoSuchJobError, QueueJobError
+from ..core.text import printable
 from ..database import Database, default_user
 
 ENV_DB = "QUEUEJOB_DATABASE_URL"
@@ -24,12 +32,16 @@ class Failure(click.ClickException):
     """An error shown as one line: ``queuejob: error: ...``."""
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"queuejob: error: {self.format_message()}", err=True)
+        click.echo(f"queuejob: error: {safe_line(self.format_message())}", err=True)
+
+
+def safe_line(text: str) -> str:
+    """``text`` as one line for a terminal: blanks folded, control characters escaped."""
+    return printable(" ".join(text.split()), one_line=True)
 
 
 def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return safe_line(str(exc)) or type(exc).__name__
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,11 +66,54 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def open_db(url: str | None, migrate: bool = True) -> Database:
+MIGRATE_HINT = "'queuejob migrate' creates"
+
+
+def open_db(url: str | None, *, migrate: bool = False, check: bool = True) -> Database:
+    """The database of a command.
+
+    ``migrate``: create or update the queue's tables (``worker``, ``migrate``, ``demo``).
+    Otherwise, with ``check``, the database is opened as it is and must hold a queue of
+    this queuejob's schema: a missing SQLite file, a database without the queue's tables
+    or a queue of an older or newer schema is refused in one line, and nothing is
+    created nor changed. Without either, nothing is read yet (the worker migrates
+    itself, waiting for a database that is starting).
+    """
     if not url:
         raise Failure(f"no database: pass --db URL or set {ENV_DB}")
     from .. import database
-    return database.open(url, migrate=migrate)
+    db = database.open(url, migrate=migrate)
+    if check and not migrate:
+        try:
+            require_queue(db)
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def _where(db: Database) -> str:
+    path = getattr(db.connector, "path", None)
+    return f"SQLite file {path!r}" if isinstance(path, str) else "the database"
+
+
+def require_queue(db: Database) -> None:
+    """Refuse a database that holds no queue of this queuejob's schema (one line)."""
+    from ..backends import base
+    status = db.schema_status()
+    if status.state == base.CURRENT:
+        return
+    if status.state == base.NEWER:
+        raise base.newer_schema_error(status.version, status.latest)
+    if status.state == base.NO_DATABASE:
+        raise Failure(f"{_where(db)} does not exist (nothing was created): "
+                      f"{MIGRATE_HINT} a queue there")
+    if status.state == base.NO_QUEUE:
+        raise Failure(f"{_where(db)} holds no queue (no queuejob_migration table; nothing "
+                      f"was changed): {MIGRATE_HINT} one there")
+    raise Failure(f"the queue is at schema version {status.version}, this queuejob's is "
+                  f"{status.latest}: 'queuejob migrate' updates it (a worker of this "
+                  f"version does too when it starts)")
 
 
 db_option = click.option("--db", "db_url", envvar=ENV_DB, metavar="URL",
@@ -69,7 +124,10 @@ db_option = click.option("--db", "db_url", envvar=ENV_DB, metavar="URL",
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="queuejob")
 def cli() -> None:
-    """queuejob: database-backed jobs with channels, retries and identity keys."""
+    """queuejob: database-backed jobs with channels, retries and identity keys.
+
+    Only worker, migrate and demo create or update the queue's tables; the other
+    commands refuse a database without a queue of this queuejob's schema."""
 
 
 # -- worker -----------------------------------------------------------------------------
@@ -101,7 +159,7 @@ def cli() -> None:
 def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: bool,
            grace: float, heartbeat: float, dead_after: float, rescue_interval: float,
            poll: float, hostname: str | None, wait_for_db: float, log_level: str) -> None:
-    """Run jobs."""
+    """Run jobs. Creates the queue's tables, or updates them, first."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..worker import Worker
@@ -111,7 +169,7 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     import_job_modules(modules)
-    db = open_db(db_url, migrate=False)
+    db = open_db(db_url, check=False)
     try:
         migrate_when_reachable(db, wait_for_db)
         Worker(db, channels=channels, modules=modules, grace_period=grace,
@@ -120,6 +178,27 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
                hostname=hostname).run(burst=burst)
     finally:
         db.close()
+
+
+@cli.command()
+@db_option
+@friendly
+def migrate(db_url: str | None) -> None:
+    """Create the queue's tables, or update them to this queuejob's schema.
+
+    The other commands, but worker and demo, never do: they refuse a database that
+    holds no queue, or a queue of an older schema, and say to run this."""
+    db = open_db(db_url, check=False)
+    try:
+        applied = db.migrate()
+        latest = db.connector.latest_version
+    finally:
+        db.close()
+    if applied:
+        click.echo(f"applied migration(s) {', '.join(map(str, applied))}: "
+                   f"the queue is at schema version {latest}")
+    else:
+        click.echo(f"up to date: the queue is at schema version {latest}")
 
 
 # -- jobs -------------------------------------------------------------------------------
@@ -155,8 +234,15 @@ def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: s
         db.close()
 
 
+#: the help of the commands that write: what they do with a database without a queue
+WRITES_NO_SCHEMA = ("Never creates nor updates the queue's tables: a database without a "
+                    "queue of this queuejob's schema (a mistyped --db, another "
+                    "application's file) is refused and left as it is; 'queuejob "
+                    "migrate' creates or updates the queue.")
+
+
 def _action_command(action: str, help_text: str) -> click.Command:
-    @click.command(name=action, help=help_text)
+    @click.command(name=action, help=f"{help_text}\n\n{WRITES_NO_SCHEMA}")
     @db_option
     @click.argument("uuids", nargs=-1)
     @click.option("--state", type=state_choice, help="Act on every job in this state.")
@@ -212,7 +298,7 @@ cli.add_command(_action_command("cancel", "Cancel pending, enqueued or failed jo
 @click.option("--json", "as_json", is_flag=True)
 @friendly
 def stats(db_url: str | None, as_json: bool) -> None:
-    """Jobs per channel and state."""
+    """Jobs per channel and state (reads only: never creates nor updates the queue)."""
     from . import output
     db = open_db(db_url)
     try:
@@ -253,13 +339,15 @@ def channels(ctx: click.Context, db_url: str | None) -> None:
 def channels_set(ctx: click.Context, db_url: str | None, name: str, capacity: int | None,
                  sequential: bool, throttle: float, removal_interval: float | None,
                  paused: bool) -> None:
-    """Set a channel's global capacity and options."""
+    """Set a channel's global capacity and options.
+
+    Never creates nor updates the queue's tables ('queuejob migrate' does)."""
     db = open_db(db_url or ctx.obj["db_url"])
     try:
         spec = operations.set_channel(db, name, capacity, sequential=sequential,
                                       throttle=throttle, removal_interval=removal_interval,
                                       paused=paused)
-        click.echo(f"channel {spec.name}: capacity "
+        click.echo(f"channel {safe_line(spec.name)}: capacity "
                    f"{spec.capacity if spec.capacity is not None else 'unlimited'}"
                    + (", sequential" if spec.sequential else "")
                    + (f", throttle {spec.throttle:g}s" if spec.throttle else "")
@@ -274,7 +362,9 @@ def channels_set(ctx: click.Context, db_url: str | None, name: str, capacity: in
 @click.pass_context
 @friendly
 def channels_delete(ctx: click.Context, db_url: str | None, name: str) -> None:
-    """Remove a channel's global configuration."""
+    """Remove a channel's global configuration.
+
+    Never creates nor updates the queue's tables ('queuejob migrate' does)."""
     db = open_db(db_url or ctx.obj["db_url"])
     try:
         operations.delete_channel(db, name)
@@ -307,20 +397,20 @@ def functions(ctx: click.Context, db_url: str | None, modules: tuple[str, ...]) 
 @click.argument("name")
 @click.option("--channel", help="Channel of the function's jobs delayed from now on.")
 @click.option("--retry-pattern", "retry_pattern",
-              help='Retry pattern as JSON: \'{"1": 60, "5": 300}\' (retry count: seconds).')
+              help="Retry pattern: '1: 60, 5: 300, 10: 30-45' (retry count: seconds, or a "
+                   "random delay within low-high), or the same as JSON.")
 @click.option("--reset", is_flag=True, help="Back to the decorator's channel and pattern.")
 @click.pass_context
 @friendly
 def functions_set(ctx: click.Context, db_url: str | None, name: str, channel: str | None,
                   retry_pattern: str | None, reset: bool) -> None:
-    """Override a job function's channel and retry pattern (all workers, no restart)."""
+    """Override a job function's channel and retry pattern (all workers, no restart).
+
+    Never creates nor updates the queue's tables ('queuejob migrate' does)."""
     pattern = None
     if retry_pattern is not None:
-        try:
-            pattern = {int(key): value for key, value in json.loads(retry_pattern).items()}
-        except (ValueError, AttributeError):
-            raise Failure(f"bad retry pattern {retry_pattern!r}: expected JSON like "
-                          '\'{"1": 60, "5": 300}\'') from None
+        from ..core.retry import parse_retry_pattern
+        pattern = parse_retry_pattern(retry_pattern)
     if not reset and channel is None and pattern is None:
         raise Failure("give --channel, --retry-pattern or --reset")
     db = open_db(db_url or ctx.obj["db_url"])
@@ -329,7 +419,8 @@ def functions_set(ctx: click.Context, db_url: str | None, name: str, channel: st
                                 retry_pattern=None if reset else pattern)
     finally:
         db.close()
-    click.echo(f"function {name}: " + ("decorator's settings" if reset else "updated"))
+    click.echo(f"function {safe_line(name)}: "
+               + ("decorator's settings" if reset else "updated"))
 
 
 @cli.command()
@@ -369,8 +460,8 @@ def main() -> None:
     except click.UsageError as exc:
         # one line, as for every other bad input (click would print the usage too)
         command = exc.ctx.command_path if exc.ctx else "queuejob"
-        click.echo(f"queuejob: error: {exc.format_message()} (see '{command} --help')",
-                   err=True)
+        click.echo(f"queuejob: error: {safe_line(exc.format_message())} "
+                   f"(see '{command} --help')", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

@@ -11,12 +11,14 @@ from collections import Counter
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .. import operations
 from ..database import open as open_database
 from . import demo_jobs
+from .output import cell, plain
 
 DEFAULT_DB = "queuejob-demo.db"
 CHANNELS = "root:4,root.import:2,root.export:2,root.mail:1,root.reports:1:sequential"
@@ -35,8 +37,9 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
         demo_jobs.delay_demo_jobs(session, count)
     enqueued = time.monotonic() - started
     total = sum(sum(by_state.values()) for by_state in operations.stats(db).values())
+    # the URL is what a person typed: text, never markup
     console.print(f"[bold]queuejob demo[/]: {total} jobs enqueued in {enqueued:.2f}s "
-                  f"into {db_url}")
+                  f"into {escape(plain(db_url))}")
     console.print(f"{processes} worker process(es), channels {CHANNELS}")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     workers = [subprocess.Popen(
@@ -81,13 +84,15 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
         conn, "SELECT channel, count(*) FROM queue_job WHERE retry > 1 GROUP BY channel"
     ).fetchall())
     retried = {channel: number for channel, number in rows}
-    for channel in sorted(stats):
+    # --db may name a database holding other jobs: its channels are data
+    for channel in sorted(stats, key=str):
         counts = stats[channel]
-        table.add_row(channel, str(counts.get("done", 0)), str(counts.get("failed", 0)),
+        table.add_row(cell(channel), str(counts.get("done", 0)), str(counts.get("failed", 0)),
                       str(counts.get("cancelled", 0)), str(retried.get(channel, 0)))
     console.print(table)
     console.print(f"{total} jobs finished in {elapsed:.1f}s "
                   f"({total / max(elapsed, 1e-9):.0f} jobs/s, retries and their delays "
                   "included).")
-    console.print(f"See the failed ones: [bold]queuejob jobs --db {db_url} --state failed[/]")
+    console.print(f"See the failed ones: [bold]queuejob jobs --db {escape(plain(db_url))} "
+                  "--state failed[/]")
     db.close()

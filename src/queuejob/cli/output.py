@@ -1,62 +1,132 @@
-"""Tables and progress for the command line (rich)."""
+"""Tables and progress for the command line (rich).
+
+Every value that comes from the database is data: a cell is a rich ``Text`` (never
+markup) holding the value with its control characters escaped
+(``queuejob.core.text.printable``), one line per cell; only the traceback block keeps
+its lines. A value of an unexpected type (SQLite stores what it is given) is printed
+as text, never formatted as the number it should have been. ``--json`` output is
+ASCII, and valid JSON whatever a stored text holds.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import re
 import sys
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .. import operations
 from ..core import codec
-from ..core.errors import DecodeError
+from ..core.text import printable
 from ..database import Database
 
 PAST = {"requeue": "requeued", "done": "set done", "cancel": "cancelled"}
 STATE_STYLE = {"failed": "bold red", "started": "cyan", "pending": "yellow", "done": "green",
                "cancelled": "dim", "enqueued": "blue", "wait_dependencies": "magenta"}
-
-
-def styled(state: str) -> str:
-    """A job state with its colour (rich markup)."""
-    style = STATE_STYLE.get(state)
-    return f"[{style}]{escape(state)}[/]" if style else escape(state)
+WORKER_STYLE = {"alive": "green", "dead": "bold red"}
 
 # piped output is not folded at 80 columns: lines stay whole for grep and logs
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 250)
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-def _when(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+def plain(value: Any, one_line: bool = True) -> str:
+    """A stored value as text a terminal may show: control characters, lone surrogates
+    and (``one_line``) line breaks written as escapes; None as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        text = _when(value)
+    elif isinstance(value, bytes | bytearray | memoryview):
+        text = bytes(value).decode("utf-8", "surrogateescape")
+    else:
+        text = str(value)
+    return printable(text, one_line=one_line)
+
+
+def cell(value: Any, style: str = "") -> Text:
+    """A table cell of a stored value: plain text on one line, never markup."""
+    return Text(plain(value), style=style)
+
+
+def _style_of(styles: dict[str, str], value: Any, default: str = "") -> str:
+    return styles.get(value, default) if isinstance(value, str) else default
+
+
+def styled(state: Any) -> Text:
+    """A job state with its colour."""
+    return cell(state, _style_of(STATE_STYLE, state))
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def _number(value: Any, spec: str, unit: str = "") -> str:
+    """``value`` formatted as a number when it is one, else as the text it is."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:{spec}}{unit}"
+    return plain(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` that ``json.dumps`` writes as valid JSON: keys as text, bytes decoded,
+    lone surrogates (which no UTF-8 JSON parser accepts) written as visible escapes,
+    infinities and NaN (which JSON has not) as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", value)
+    if isinstance(value, dict):
+        return {key if isinstance(key, int | float | bool) or key is None
+                else _jsonable(key if isinstance(key, str) else str(key)):
+                _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _jsonable(bytes(value).decode("utf-8", "surrogateescape"))
+    return value
 
 
 def _json(value: Any) -> None:
-    click.echo(json.dumps(value, default=str, indent=2))
+    # ensure_ascii (the default): every control character is written as \uXXXX
+    click.echo(json.dumps(_jsonable(value), default=lambda item: _jsonable(str(item)),
+                          indent=2, ensure_ascii=True, allow_nan=False))
 
 
 def jobs_table(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        _json([{key: row[key] for key in ("uuid", "state", "channel", "func_name", "priority",
-                                          "retry", "max_retries", "date_created", "eta",
-                                          "description")} for row in rows])
+        _json([{key: row.get(key) for key in ("uuid", "state", "channel", "func_name",
+                                              "priority", "retry", "max_retries",
+                                              "date_created", "eta", "description")}
+               for row in rows])
         return
     if not rows:
         click.echo("no jobs")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("uuid", "state", "channel", "function", "prio", "tries", "created", "eta"):
+    # the uuid is what every other command takes: long stored texts in the other columns
+    # never squeeze it
+    table.add_column("uuid", no_wrap=True, min_width=36)
+    for column in ("state", "channel", "function", "prio", "tries", "created", "eta"):
         table.add_column(column, no_wrap=True)
     table.add_column("description", overflow="ellipsis", no_wrap=True)
     for row in rows:
-        table.add_row(row["uuid"], styled(row["state"]), escape(row["channel"]),
-                      escape(row["func_name"]), str(row["priority"]),
-                      f"{row['retry']}/{row['max_retries'] or '∞'}", _when(row["date_created"]),
-                      _when(row["eta"]), escape(row["description"] or ""))
+        tries = f"{plain(row.get('retry'))}/{plain(row.get('max_retries') or '∞')}"
+        table.add_row(cell(row.get("uuid")), styled(row.get("state")), cell(row.get("channel")),
+                      cell(row.get("func_name")), cell(row.get("priority")), Text(tries),
+                      cell(row.get("date_created")), cell(row.get("eta")),
+                      cell(row.get("description")))
     console.print(table)
 
 
@@ -65,8 +135,8 @@ def show_job(row: dict[str, Any], as_json: bool) -> None:
         args, kwargs = codec.decode_arguments(row["args"], row["kwargs"])
         arguments: Any = {"args": [repr(arg) for arg in args],
                           "kwargs": {key: repr(value) for key, value in kwargs.items()}}
-    except DecodeError as exc:
-        arguments = f"(cannot decode: {exc}) args={row['args'][:200]!r}"
+    except Exception as exc:  # stored data never breaks the command: it is shown as is
+        arguments = f"(cannot decode: {exc}) args={str(row.get('args'))[:200]!r}"
     if as_json:
         _json({**row, "arguments": arguments})
         return
@@ -77,23 +147,23 @@ def show_job(row: dict[str, Any], as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key in fields:
-        value = row[key]
-        table.add_row(key, escape(_when(value) if isinstance(value, dt.datetime)
-                                  else "" if value is None else str(value)))
+        table.add_row(key, cell(row.get(key)))
     if isinstance(arguments, dict):
-        table.add_row("args", escape(", ".join(arguments["args"])))
-        table.add_row("kwargs", escape(", ".join(f"{k}={v}" for k, v in
-                                                  arguments["kwargs"].items())))
+        table.add_row("args", cell(", ".join(arguments["args"])))
+        table.add_row("kwargs", cell(", ".join(f"{k}={v}" for k, v in
+                                               arguments["kwargs"].items())))
     else:
-        table.add_row("arguments", escape(arguments))
-    table.add_row("result", escape(row["result"] or ""))
+        table.add_row("arguments", cell(arguments))
+    table.add_row("result", cell(row.get("result")))
     console.print(table)
-    if row["exc_info"]:
-        console.print("[bold]exc_info[/]")
-        click.echo(row["exc_info"])
+    if row.get("exc_info"):
+        console.print(Text("exc_info", style="bold"))
+        # the traceback keeps its lines (its tabs as spaces); anything else a terminal
+        # would act on is escaped
+        click.echo(plain(row["exc_info"], one_line=False).expandtabs(8))
 
 
-def stats_table(stats: dict[str, dict[str, int]], as_json: bool) -> None:
+def stats_table(stats: dict[Any, dict[str, int]], as_json: bool) -> None:
     if as_json:
         _json(stats)
         return
@@ -105,12 +175,15 @@ def stats_table(stats: dict[str, dict[str, int]], as_json: bool) -> None:
         # jobs of a graph waiting for their parents
         table.add_column("waiting" if column == "wait_dependencies" else column, justify="right")
     totals = dict.fromkeys(columns, 0)
-    for channel in sorted(stats):
+    # a channel is whatever the row holds: sorted as text (None and numbers included)
+    for channel in sorted(stats, key=lambda name: (name is None, str(name))):
         counts = stats[channel]
         for column in columns:
-            totals[column] += counts.get(column, 0)
-        table.add_row(escape(channel), *(str(counts.get(column, 0)) for column in columns))
-    table.add_row("[bold]total[/]", *(f"[bold]{totals[column]}[/]" for column in columns))
+            count = counts.get(column, 0)
+            totals[column] += count if isinstance(count, int) else 0
+        table.add_row(cell(channel), *(cell(counts.get(column, 0)) for column in columns))
+    table.add_row(Text("total", style="bold"),
+                  *(Text(str(totals[column]), style="bold") for column in columns))
     console.print(table)
 
 
@@ -120,14 +193,16 @@ def channels_table(rows: list[dict[str, Any]]) -> None:
         table.add_column(column, justify="left" if column in ("channel", "options") else "right")
     for row in rows:
         options = ", ".join(filter(None, [
-            "sequential" if row["sequential"] else "",
-            f"throttle {row['throttle']:g}s" if row["throttle"] else "",
-            f"removal {row['removal_interval']:g}d" if row["removal_interval"] is not None
-            else "",
-            "paused" if row["paused"] else ""]))
-        table.add_row(escape(row["name"]),
-                      "unlimited" if row["capacity"] is None else str(row["capacity"]),
-                      options, str(row["running"]), str(row["pending"]), str(row["failed"]))
+            "sequential" if row.get("sequential") else "",
+            f"throttle {_number(row['throttle'], 'g', 's')}" if row.get("throttle") else "",
+            f"removal {_number(row['removal_interval'], 'g', 'd')}"
+            if row.get("removal_interval") is not None else "",
+            "paused" if row.get("paused") else ""]))
+        table.add_row(cell(row.get("name")),
+                      Text("unlimited") if row.get("capacity") is None
+                      else cell(row["capacity"]),
+                      Text(options), cell(row.get("running")), cell(row.get("pending")),
+                      cell(row.get("failed")))
     console.print(table)
 
 
@@ -143,10 +218,12 @@ def workers_table(rows: list[dict[str, Any]], as_json: bool) -> None:
                    "started"):
         table.add_column(column, no_wrap=True)
     for row in rows:
-        style = {"alive": "green", "dead": "bold red"}.get(row["state"], "dim")
-        table.add_row(escape(row["id"]), f"[{style}]{row['state']}[/]", escape(row["hostname"]),
-                      str(row["pid"]), f"{row['heartbeat_age']:.1f}s", str(row["running"]),
-                      escape(row["channels"] or ""), _when(row["date_started"]))
+        state = row.get("state")
+        table.add_row(cell(row.get("id")), cell(state, _style_of(WORKER_STYLE, state, "dim")),
+                      cell(row.get("hostname")), cell(row.get("pid")),
+                      Text(_number(row.get("heartbeat_age"), ".1f", "s")),
+                      cell(row.get("running")), cell(row.get("channels")),
+                      cell(row.get("date_started")))
     console.print(table)
 
 
@@ -171,15 +248,19 @@ def functions_table(rows: list[dict[str, Any]]) -> None:
     table = Table(box=None, header_style="bold")
     for column in ("function", "channel", "retry pattern", "timeout", "related action"):
         table.add_column(column, no_wrap=True)
+    mark = " (set)"
     for row in rows:
-        pattern = ", ".join(f"{count}: {delay:g}s" for count, delay in
-                            sorted(row["retry_pattern"].items())) or "-"
-        mark = " (set)"
-        table.add_row(escape(row["name"]) + ("" if row["registered"] else " (not imported)"),
-                      escape(row["channel"] or "-") + (mark if row["channel_overridden"] else ""),
-                      pattern + (mark if row["retry_pattern_overridden"] else ""),
-                      f"{row['timeout']:g}s" if row["timeout"] else "-",
-                      "yes" if row["related_action"] else "")
+        retry_pattern = row.get("retry_pattern") or {}
+        pattern = ", ".join(f"{plain(count)}: {_number(delay, 'g', 's')}" for count, delay in
+                            sorted(retry_pattern.items(), key=lambda item: str(item[0]))) \
+            or "-"
+        table.add_row(
+            Text(plain(row.get("name")) + ("" if row.get("registered") else " (not imported)")),
+            Text((plain(row.get("channel")) or "-")
+                 + (mark if row.get("channel_overridden") else "")),
+            Text(pattern + (mark if row.get("retry_pattern_overridden") else "")),
+            Text(_number(row["timeout"], "g", "s") if row.get("timeout") else "-"),
+            Text("yes" if row.get("related_action") else ""))
     console.print(table)
 
 
@@ -193,20 +274,23 @@ def graph_tree(jobs: list[dict[str, Any]], edges: list[dict[str, Any]], mark: st
     for edge in edges:
         children.setdefault(edge["parent_uuid"], []).append(edge["child_uuid"])
         has_parent.add(edge["child_uuid"])
-    tree = Tree(f"[bold]graph {escape(jobs[0]['graph_uuid']) if jobs else ''}[/]")
+    tree = Tree(Text(f"graph {plain(jobs[0].get('graph_uuid')) if jobs else ''}",
+                     style="bold"))
     shown: set[str] = set()
 
-    def label(job_uuid: str) -> str:
+    def label(job_uuid: str) -> Text:
         job = by_uuid.get(job_uuid)
         if job is None:
-            return f"{job_uuid} (another graph's job)"
-        here = " [bold]◀ this job[/]" if job_uuid == mark else ""
-        return (f"{styled(job['state'])} {job_uuid[:8]} "
-                f"{escape(job['func_name'])}{here}")
+            return Text(f"{plain(job_uuid)} (another graph's job)")
+        text = Text.assemble(styled(job.get("state")), " ", plain(str(job_uuid)[:8]), " ",
+                             plain(job.get("func_name")))
+        if job_uuid == mark:
+            text.append(" ◀ this job", style="bold")
+        return text
 
     def add(node: Any, job_uuid: str) -> None:
         if job_uuid in shown:
-            node.add(label(job_uuid) + " [dim](above)[/]")
+            node.add(label(job_uuid).append(" (above)", style="dim"))
             return
         shown.add(job_uuid)
         branch = node.add(label(job_uuid))
