@@ -20,11 +20,13 @@ from typing import Any
 from .backends.base import Connector, Row
 from .core import states
 from .core.channels import ROOT, ChannelSpec, ChannelTree
-from .core.errors import JobStateError, NoSuchJobError
+from .core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from .core.job import Job
 from .core.outcome import RELEASED, Outcome
-from .core.retry import validate_retry_pattern
+from .core.retry import Delay, dump_retry_pattern, parse_retry_pattern
+from .core.rows import channel_problem, is_int, is_number, sort_key, uuid_problem
 from .core.scheduling import Candidate, Limits, per_channel_limits, select, sequential_channels
+from .core.text import describe
 
 #: a job that kills its worker this many times fails, even with max_retries=0
 DEATHS_WHEN_RETRYING_FOREVER = 5
@@ -41,14 +43,38 @@ def canonical_uuid(value: Any) -> str:
 
 
 def spec_from_row(row: Mapping[str, Any]) -> ChannelSpec | None:
-    """The global configuration stored for a channel, None for bookkeeping-only rows."""
-    configured = (row["capacity"] is not None or row["sequential"] or row["throttle"]
-                  or row["removal_interval"] is not None or row["paused"])
+    """The global configuration stored for a channel, None for bookkeeping-only rows.
+    ConfigurationError, naming the value, for a row that does not make sense."""
+    def flag(key: str) -> bool:
+        value = row[key]
+        if value in (None, 0, 1, False, True):
+            return bool(value)
+        raise ConfigurationError(f"{key} {describe(value, 40)} is not 0 or 1")
+    configured = (row["capacity"] is not None or flag("sequential") or row["throttle"]
+                  or row["removal_interval"] is not None or flag("paused"))
     if not configured:
         return None
     return ChannelSpec(name=row["name"], capacity=row["capacity"],
-                       sequential=bool(row["sequential"]), throttle=float(row["throttle"] or 0),
-                       removal_interval=row["removal_interval"], paused=bool(row["paused"]))
+                       sequential=flag("sequential"), throttle=row["throttle"] or 0.0,
+                       removal_interval=row["removal_interval"], paused=flag("paused"))
+
+
+def channel_specs(rows: Iterable[Mapping[str, Any]],
+                  bad: Callable[[str, Any, Exception], None] | None = None
+                  ) -> list[ChannelSpec]:
+    """The specs of stored channel rows; a row that does not make sense is skipped
+    (and given to ``bad``), so that it never stops the others."""
+    specs = []
+    for row in rows:
+        try:
+            spec = spec_from_row(row)
+        except (ConfigurationError, TypeError, ValueError, KeyError) as exc:
+            if bad is not None:
+                bad("channel", row.get("name"), exc)
+            continue
+        if spec is not None:
+            specs.append(spec)
+    return specs
 
 
 def needs_claim_lock(local_tree: ChannelTree, shared_tree: ChannelTree) -> bool:
@@ -83,20 +109,37 @@ class RescueReport:
     failed: list[str]
 
 
-def parse_retry_pattern(text: str) -> dict[int, float]:
-    """A retry pattern stored as JSON (``{"1": 60, "5": 300}``)."""
-    return validate_retry_pattern({int(key): value for key, value in json.loads(text).items()})
+def stored_retry_pattern(text: Any) -> dict[int, Delay]:
+    """A retry pattern as the database stores it (JSON); ConfigurationError if it is
+    not one."""
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
+        raise ConfigurationError(f"stored retry pattern {describe(text, 60)} is not JSON")
+    return parse_retry_pattern(text)
 
 
 class JobManager:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
         #: retry patterns people set for job functions, as the last claim read them
-        self.retry_patterns: dict[str, dict[int, float]] = {}
+        self.retry_patterns: dict[str, dict[int, Delay]] = {}
+        #: stored configuration rows found bad, each logged once while it stays so
+        self._reported: set[tuple[str, str, str]] = set()
         self._last_shared = ChannelTree()
         self._config_version = -1
         self._run = connector.execute
         self._run_many = connector.execute_many
+
+    def bad_row(self, kind: str, name: Any, exc: Exception) -> None:
+        """A stored configuration row that does not make sense is skipped: say so once
+        (per row and value) in the log, so that the rest keeps working."""
+        key = (kind, describe(name, 80), str(exc))
+        if key in self._reported:
+            return
+        if len(self._reported) > 10_000:
+            self._reported.clear()
+        self._reported.add(key)
+        log.error("skipping the stored %s configuration of %s: %s", kind, key[1],
+                  describe(str(exc), 300)[1:-1])
 
     # -- storing jobs --------------------------------------------------------------------
     @staticmethod
@@ -237,14 +280,13 @@ class JobManager:
             # marked dead while alive (a long pause): be alive again before claiming, in
             # this transaction, so that no rescuer takes the jobs claimed now
             self.heartbeat(conn, worker_id)
-        shared_tree = ChannelTree(spec for spec in map(spec_from_row, configs) if spec is not None)
+        shared_tree = ChannelTree(channel_specs(configs, self.bad_row))
         if not locked and needs_claim_lock(local_tree, shared_tree):
             # the counts just read may change before we commit: read them again locked
             locked, fast = True, False
             self._run(conn, "lock_claims")
             configs, running, channels, _ = self._claim_state(conn, worker_id, True)
-            shared_tree = ChannelTree(
-                spec for spec in map(spec_from_row, configs) if spec is not None)
+            shared_tree = ChannelTree(channel_specs(configs, self.bad_row))
         if fast and len(shared_tree.specs) > 1:
             fast = False  # a paused channel: look at the channels after all
             configs, running, channels, _ = self._claim_state(conn, worker_id, True)
@@ -258,6 +300,7 @@ class JobManager:
         shared = Limits(shared_tree, running)
         trees = (local_tree, shared_tree)
         failed: list[str] = []
+        channels = self._usable_channels(conn, channels)
         limits = per_channel_limits(channels, limit=limit, local=local, shared=shared)
         if not limits:
             return ClaimState([], shared_tree, locked)
@@ -269,12 +312,11 @@ class JobManager:
             rows += self._run_many(conn, "channel_head",
                                    [{"channel": channel} for channel in sorted(sequential)])
             failed = [row["name"] for row in self._run(conn, "failed_channels")]
-        candidates = [Candidate(priority=row["priority"], date_created=row["date_created"],
-                                id=row["id"], channel=row["channel"], due=bool(row["due"]))
-                      for row in rows]
+        candidates = self._candidates(conn, rows)
         # throttle: seconds since the last start, by the database's clock, as "-since"
         last_started = {row["name"]: -row["since_last_start"] for row in configs
-                        if row["since_last_start"] is not None}
+                        if is_number(row.get("since_last_start")) and isinstance(
+                            row.get("name"), str)}
         selection = select(candidates, limit=limit, local=local, shared=shared,
                            global_running=running, failed_channels=failed,
                            last_started=last_started, now=0.0)
@@ -295,8 +337,47 @@ class JobManager:
             return []
         rows = self._run(conn, "claim_next", {"worker_id": worker_id, "limit": limit,
                                               "config_version": self._config_version})
-        rows.sort(key=lambda row: (row["priority"], row["date_created"], row["id"]))
+        rows.sort(key=sort_key)
         return rows
+
+    def _usable_channels(self, conn: Any, channels: Iterable[Any]) -> list[str]:
+        """The channels holding pending jobs whose names are channel names; the pending
+        jobs of any other (a row written by hand, text that is not UTF-8) end failed,
+        each with the reason, so that they never stop the claim."""
+        usable = []
+        for name in channels:
+            problem = channel_problem(name)
+            if problem is None:
+                usable.append(name)
+                continue
+            raw = name.encode("utf-8", "surrogateescape") if isinstance(name, str) \
+                else str(name).encode()
+            failed = self._run(conn, "fail_channel_jobs", {
+                "raw": raw, "reason": f"this job cannot run: {problem}"})
+            if failed:
+                log.error("%d pending job(s) failed: %s", len(failed), problem)
+        return usable
+
+    def _candidates(self, conn: Any, rows: Iterable[Row]) -> list[Candidate]:
+        """Candidates of the claim; a pending row whose priority or creation time is not
+        one (a row written by hand) ends failed with the reason."""
+        out = []
+        for row in rows:
+            if sort_key(row)[0] == 0:
+                created = row["date_created"]
+                out.append(Candidate(
+                    priority=row["priority"], id=row["id"], channel=row["channel"],
+                    due=bool(row["due"]), date_created=created.timestamp()
+                    if isinstance(created, dt.datetime) else float(created)))
+                continue
+            problem = (f"its priority {describe(row['priority'], 60)} is not a whole number"
+                       if not is_int(row["priority"]) else
+                       f"its date_created {describe(row['date_created'], 60)} is not a time")
+            if self._run(conn, "fail_bad_job", {
+                    "id": row["id"], "state": states.PENDING, "attempt": None,
+                    "reason": f"this job cannot run: {problem}"}):
+                log.error("job row %s failed: %s", row["id"], problem)
+        return out
 
     def _claim_state(self, conn: Any, worker_id: str, want_channels: bool
                      ) -> tuple[list[Row], dict[str, int], list[str], bool]:
@@ -309,11 +390,21 @@ class JobManager:
         for config in configs:
             for key in ("sequential", "paused"):
                 config[key] = bool(config[key])
-        self.retry_patterns = {name: parse_retry_pattern(text) for name, text in
-                               (_json(row["retry_patterns_json"]) or {}).items()}
+        self.retry_patterns = self._retry_patterns(_json(row["retry_patterns_json"]) or {})
         self._config_version = row["config_version"]
         return (configs, _json(row["running_json"]), _json(row["channels_json"]) or [],
                 row["worker_state"] == "alive")
+
+    def _retry_patterns(self, stored: Mapping[str, Any]) -> dict[str, dict[int, Delay]]:
+        """Retry patterns people set for job functions; a malformed one is skipped
+        (the decorator's applies), said once in the log."""
+        patterns = {}
+        for name, text in stored.items():
+            try:
+                patterns[name] = stored_retry_pattern(text)
+            except ConfigurationError as exc:
+                self.bad_row("function", name, exc)
+        return patterns
 
     # -- outcomes ------------------------------------------------------------------------
     def record(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Outcome]:
@@ -351,6 +442,30 @@ class JobManager:
             self.cancel_children(conn, [o.uuid for o in ended if o.state == states.CANCELLED])
         written.update(row["uuid"] for row in self._back_to_pending(conn, back))
         return [o for o in outcomes if o.uuid not in written]
+
+    def record_one_by_one(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        """``record``, one outcome at a time, each in a savepoint: after a batch could not
+        be written for a reason other than the database itself, so that one job's outcome
+        never takes the others with it. An outcome that cannot be written at all ends
+        its job failed, with the reason. Returns the outcomes that lost their job."""
+        lost: list[Outcome] = []
+        for outcome in outcomes:
+            try:
+                with self.connector.savepoint(conn):
+                    lost += self.record(conn, [outcome])
+                continue
+            except Exception as exc:
+                if self.connector.is_transient(exc):
+                    raise
+                error = exc
+            reason = (f"the outcome of this attempt ({outcome.state}) could not be stored: "
+                      f"{describe(str(error) or type(error).__name__, 300)[1:-1]}")
+            log.error("job %s: %s", describe(outcome.uuid, 60), reason)
+            if outcome.id is None or not self._run(conn, "fail_bad_job", {
+                    "id": outcome.id, "state": states.STARTED, "attempt": outcome.attempt,
+                    "reason": reason}):
+                lost.append(outcome)
+        return lost
 
     # -- graphs --------------------------------------------------------------------------
     def insert_graph(self, conn: Any, rows: Sequence[dict[str, Any]],
@@ -462,6 +577,17 @@ class JobManager:
         rescued: list[str] = []
         failed: list[str] = []
         for row in self._run(conn, "orphaned_jobs", {"rescuer": rescuer}):
+            problem = uuid_problem(row["uuid"]) or next(
+                (f"its {key} {describe(row[key], 60)} is not a whole number"
+                 for key in ("attempt", "retry", "max_retries", "worker_deaths")
+                 if not is_int(row[key])), None)
+            if problem is not None:
+                # a row written by hand: it cannot be counted, so it cannot be retried
+                if self._run(conn, "fail_bad_job", {
+                        "id": row["id"], "state": states.STARTED, "attempt": None,
+                        "reason": f"its worker died, and this job cannot run: {problem}"}):
+                    failed.append(str(row["id"]))
+                continue
             deaths = row["worker_deaths"] + 1
             params = {"uuid": row["uuid"], "attempt": row["attempt"]}
             if (row["max_retries"] and row["retry"] + 1 >= row["max_retries"]) or (
@@ -559,8 +685,7 @@ class JobManager:
         return self._run(conn, "channel_configs")
 
     def shared_tree(self, conn: Any) -> ChannelTree:
-        return ChannelTree(spec for spec in map(spec_from_row, self.channel_rows(conn))
-                           if spec is not None)
+        return ChannelTree(channel_specs(self.channel_rows(conn), self.bad_row))
 
     def set_channel(self, conn: Any, spec: ChannelSpec) -> None:
         self._run(conn, "set_channel", {
@@ -607,8 +732,7 @@ class JobManager:
         if channel is None and retry_pattern is None:
             self._run(conn, "delete_function", {"name": name})
             return
-        pattern = None if retry_pattern is None else json.dumps(
-            {str(key): value for key, value in sorted(retry_pattern.items())})
+        pattern = None if retry_pattern is None else dump_retry_pattern(retry_pattern)
         self._run(conn, "set_function", {"name": name, "channel": channel,
                                          "retry_pattern": pattern})
 

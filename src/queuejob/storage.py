@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import testing
-from .core import codec, registry, states
+from .core import codec, limits, registry, states
 from .core.errors import NoSuchJobError
 from .core.job import Job, JobStorage
 from .manager import canonical_uuid
@@ -24,7 +24,11 @@ def job_from_row(row: dict[str, Any], decode: bool = True,
     job.func_name = row["func_name"]
     job.model_name = row["model_name"]
     if decode:
-        job.args, job.kwargs = codec.decode_arguments(row["args"], row["kwargs"], max_size)
+        try:
+            job.args, job.kwargs = codec.decode_arguments(row["args"], row["kwargs"],
+                                                          max_size)
+        except codec.DecodeError as exc:
+            raise codec.DecodeError(f"cannot decode the stored arguments: {exc}") from None
     else:
         job.args, job.kwargs = (), {}
     job.priority = row["priority"]
@@ -46,8 +50,14 @@ def job_from_row(row: dict[str, Any], decode: bool = True,
     job.result = row["result"]
     job.exc_info = row["exc_info"]
     job.user_id = row["user_id"]
-    job.context = _decode_context(row.get("context"))
+    try:
+        job.context = _decode_context(row.get("context"))
+    except codec.DecodeError:
+        if decode:
+            raise
+        job.context = {}  # a look at the job's fields only
     job.worker_id = row["worker_id"]
+    job.id = row.get("id")
     job.attempt = row["attempt"]
     job.worker_deaths = row["worker_deaths"]
     job._eta = row["eta"]
@@ -58,13 +68,18 @@ def job_from_row(row: dict[str, Any], decode: bool = True,
 
 
 def _decode_context(text: str | None) -> dict[str, Any]:
+    """The stored session context; DecodeError when it is not one (a job must not run
+    without the context its creator gave it)."""
     if not text:
         return {}
     try:
-        value = codec.loads(text)
-    except codec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        value = codec.loads(text, limits.CONTEXT * 4)
+    except codec.DecodeError as exc:
+        raise codec.DecodeError(f"cannot decode the stored context: {exc}") from None
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise codec.DecodeError("cannot decode the stored context: it is not a dict of "
+                                "names")
+    return value
 
 
 class DatabaseJobStorage(JobStorage):
@@ -108,7 +123,7 @@ class DatabaseJobStorage(JobStorage):
         args_text, kwargs_text = codec.encode_arguments(job.args, job.kwargs,
                                                         self._db.max_args_size)
         context = {key: value for key, value in job.context.items() if key != "job_uuid"}
-        context_text = codec.dumps(context) if context else None
+        context_text = limits.check("context", codec.dumps(context)) if context else None
         return self._manager.job_params(job, args_text, kwargs_text, context_text)
 
     def _insert(self, job: Job) -> str:

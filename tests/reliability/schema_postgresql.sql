@@ -60,14 +60,19 @@ column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
 constraint queue_channel.queue_channel_pkey: PRIMARY KEY (name)
+constraint queue_channel.queue_channel_values_finite: CHECK (((throttle >= (0)::double precision) AND (throttle < 'Infinity'::double precision) AND ((removal_interval IS NULL) OR ((removal_interval >= (0)::double precision) AND (removal_interval < 'Infinity'::double precision))) AND ((last_started IS NULL) OR ((last_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_started <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
 constraint queue_config.queue_config_id_check: CHECK ((id = 1))
 constraint queue_config.queue_config_pkey: PRIMARY KEY (id)
 constraint queue_job.queue_job_pkey: PRIMARY KEY (id)
+constraint queue_job.queue_job_timeout_finite: CHECK (((timeout IS NULL) OR ((timeout > (0)::double precision) AND (timeout < 'Infinity'::double precision)))) NOT VALID
+constraint queue_job.queue_job_times_finite: CHECK ((((date_created >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_created <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((eta IS NULL) OR ((eta >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (eta <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_enqueued IS NULL) OR ((date_enqueued >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_enqueued <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_started IS NULL) OR ((date_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_started <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_done IS NULL) OR ((date_done >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_done <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_failed IS NULL) OR ((date_failed >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_failed <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
 constraint queue_job.queue_job_uuid_key: UNIQUE (uuid)
 constraint queue_job_dependency.queue_job_dependency_pkey: PRIMARY KEY (parent_uuid, child_uuid)
 constraint queue_job_function.queue_job_function_pkey: PRIMARY KEY (name)
 constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
+constraint queue_schedule.queue_schedule_times_finite: CHECK (((last_slot IS NULL) OR ((last_slot >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_slot <= '9999-12-30 00:00:00+00'::timestamp with time zone)))) NOT VALID
 constraint queue_worker.queue_worker_pkey: PRIMARY KEY (id)
+constraint queue_worker.queue_worker_times_finite: CHECK ((((date_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_started <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((heartbeat >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (heartbeat <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((date_stopped IS NULL) OR ((date_stopped >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_stopped <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
 constraint queuejob_migration.queuejob_migration_pkey: PRIMARY KEY (version)
 index queue_channel_pkey: CREATE UNIQUE INDEX queue_channel_pkey ON public.queue_channel USING btree (name)
 index queue_config_pkey: CREATE UNIQUE INDEX queue_config_pkey ON public.queue_config USING btree (id)
@@ -95,3 +100,4 @@ migration 1: initial
 migration 2: timeouts_and_functions
 migration 3: dashboard
 migration 4: graphs_and_schedules
+migration 5: checks

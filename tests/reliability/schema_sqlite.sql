@@ -24,3 +24,4 @@ migration 1: initial
 migration 2: timeouts_and_functions
 migration 3: dashboard
 migration 4: graphs_and_schedules
+migration 5: checks

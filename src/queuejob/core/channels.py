@@ -10,15 +10,31 @@ queuejob's ``removal_interval=N`` (days before done jobs are deleted).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from . import limits
 from .errors import ConfigurationError
 
 ROOT = "root"
 DEFAULT_REMOVAL_INTERVAL_DAYS = 30
-_PART = re.compile(r"^[A-Za-z0-9_\-]+$")
+#: the longest throttle (seconds) and removal interval (days): a year and a century
+MAX_THROTTLE = 366 * 86400.0
+MAX_REMOVAL_INTERVAL = 36525.0
+#: the largest capacity (capacities are stored as 32-bit integers)
+MAX_CAPACITY = 2**31 - 1
+_PART = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def _number(name: str, key: str, value: object, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"channel {name}: {key} must be a number, not {value!r}")
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        raise ConfigurationError(f"channel {name}: {key} must be a number from 0 to "
+                                 f"{maximum:g}, not {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -33,10 +49,23 @@ class ChannelSpec:
     paused: bool = False
 
     def __post_init__(self) -> None:
+        """Every value is checked here, where any face writes a configuration."""
+        if not isinstance(self.name, str) or normalize_name(self.name) != self.name:
+            raise ConfigurationError(f"bad channel name {self.name!r}")
+        if self.capacity is not None and (
+                isinstance(self.capacity, bool) or not isinstance(self.capacity, int)
+                or not 1 <= self.capacity <= MAX_CAPACITY):
+            raise ConfigurationError(f"channel {self.name}: capacity must be a whole number "
+                                     f"from 1 to {MAX_CAPACITY}, not {self.capacity!r}")
         if self.sequential and self.capacity not in (None, 1):
             raise ConfigurationError(
                 f"channel {self.name}: a sequential channel must have capacity 1, "
                 f"not {self.capacity}")
+        object.__setattr__(self, "throttle",
+                           _number(self.name, "throttle", self.throttle, MAX_THROTTLE))
+        if self.removal_interval is not None:
+            object.__setattr__(self, "removal_interval", _number(
+                self.name, "removal_interval", self.removal_interval, MAX_REMOVAL_INTERVAL))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -46,13 +75,20 @@ def normalize_name(name: str) -> str:
     Raises ConfigurationError for names with characters other than letters,
     digits, ``_`` and ``-`` between the dots.
     """
+    if not isinstance(name, str):
+        raise ConfigurationError(f"a channel name is text, not {type(name).__name__}")
     name = name.strip()
     if name != ROOT and not name.startswith(ROOT + "."):
         name = f"{ROOT}.{name}"
+    if len(name) > limits.CHANNEL:
+        raise ConfigurationError(f"bad channel name: {len(name)} characters, over the limit "
+                                 f"of {limits.CHANNEL}")
     parts = name.split(".")
-    if not all(_PART.match(part) for part in parts):
+    if not all(_PART.fullmatch(part) for part in parts):
+        from .text import describe
         raise ConfigurationError(
-            f"bad channel name {name!r}: use letters, digits, '_' and '-' between dots")
+            f"bad channel name {describe(name, 80)}: use letters, digits, '_' and '-' "
+            "between dots")
     return name
 
 

@@ -19,14 +19,14 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import registry
+from . import limits, registry
 from .errors import ArgumentsTooLargeError, DecodeError
 
 TAG = "__qj__"
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 #: Default limit on the size of a job's encoded arguments (bytes of UTF-8).
-MAX_ARGS_SIZE = 1024 * 1024
+MAX_ARGS_SIZE = limits.ARGUMENTS
 
 ALLOWED = ("str, int, float, bool, None, list, tuple, dict, datetime.datetime, datetime.date, "
            "datetime.timedelta, Decimal, UUID, @job functions")
@@ -40,8 +40,9 @@ def _refuse(value: Any) -> TypeError:
 
 
 def _encode(value: Any, depth: int = 0) -> Any:
-    if depth > 500:
-        raise TypeError("cannot store job arguments nested more than 500 levels deep")
+    if depth > limits.NESTING:
+        raise TypeError(f"cannot store job arguments nested more than {limits.NESTING} "
+                        "levels deep")
     kind = type(value)
     if value is None or kind is str or kind is bool or kind is int:
         return value
@@ -101,8 +102,13 @@ def _encode(value: Any, depth: int = 0) -> Any:
 def dumps(value: Any) -> str:
     """Canonical JSON text of ``value`` (sorted keys: equal values, equal text)."""
     # ASCII with escapes: any str round-trips, lone surrogates (os.fsdecode) included
-    return json.dumps(_encode(value), separators=(",", ":"), sort_keys=True,
-                      ensure_ascii=True, allow_nan=False)
+    try:
+        return json.dumps(_encode(value), separators=(",", ":"), sort_keys=True,
+                          ensure_ascii=True, allow_nan=False)
+    except RecursionError:
+        # a whitelisted object whose state refers to itself, or a stack already deep
+        raise TypeError("cannot store job arguments: they are nested too deeply (or refer "
+                        "to themselves)") from None
 
 
 def encode_arguments(args: tuple | list, kwargs: dict, max_size: int = MAX_ARGS_SIZE

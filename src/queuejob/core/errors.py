@@ -62,5 +62,9 @@ class NotRegisteredError(QueueJobError):
     """A stored function name that is not a registered job function."""
 
 
-class ArgumentsTooLargeError(QueueJobError, ValueError):
+class JobDataTooLargeError(QueueJobError, ValueError):
+    """A text of a job (description, identity key, context...) over its limit."""
+
+
+class ArgumentsTooLargeError(JobDataTooLargeError):
     """Encoded job arguments over the configured size limit."""

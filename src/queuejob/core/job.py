@@ -7,17 +7,22 @@ A ``Job`` is plain data plus the rules of its life (``perform``, ``postpone``,
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid as uuid_module
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import states
+from . import limits, states
 from .channels import ROOT, normalize_name
 from .errors import FailedJobError, RetryableJobError
 from .retry import retry_seconds
 
 DEFAULT_PRIORITY = 10
 DEFAULT_MAX_RETRIES = 5
+#: the largest eta given in seconds from now (a hundred years)
+MAX_ETA_DELAY = 100 * 365 * 86400
+#: priorities and retry counts are stored as 32-bit integers
+MAX_INT = 2**31 - 1
 
 UTC = dt.UTC
 
@@ -40,8 +45,11 @@ def eta_parts(eta: Any) -> tuple[dt.datetime | None, float | None]:
     if isinstance(eta, dt.datetime):
         return as_utc(eta), None
     if isinstance(eta, dt.timedelta):
-        return None, eta.total_seconds()
+        return eta_parts(eta.total_seconds())
     if isinstance(eta, int | float) and not isinstance(eta, bool):
+        if not math.isfinite(eta) or abs(eta) > MAX_ETA_DELAY:
+            raise ValueError(f"eta must be a finite number of seconds (at most {MAX_ETA_DELAY}), "
+                             f"not {eta!r}")
         return None, float(eta)
     raise TypeError(f"eta must be a datetime, a timedelta or a number of seconds, not {eta!r}")
 
@@ -94,18 +102,27 @@ class Job:
             priority = DEFAULT_PRIORITY
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise TypeError(f"priority must be an int, not {priority!r}")
+        if not -MAX_INT <= priority <= MAX_INT:
+            raise ValueError(f"priority must be between {-MAX_INT} and {MAX_INT}")
         self.priority: int = priority
         if max_retries is None:
             max_retries = DEFAULT_MAX_RETRIES
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) \
+                or not 0 <= max_retries <= MAX_INT:
             raise ValueError(f"max_retries must be an int >= 0 (0 = retry forever), "
                              f"not {max_retries!r}")
         self.max_retries: int = max_retries
         self.uuid: str = job_uuid or str(uuid_module.uuid4())
         self.state: str = states.PENDING
         self.retry: int = 0
-        self.description: str = description or (
-            getattr(func, "description", None) or default_description(func) if func else "")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"description must be a str, not {type(description).__name__}")
+        self.description: str = limits.check("description", description or (
+            getattr(func, "description", None) or default_description(func) if func else ""))
+        if model_name is not None and not isinstance(model_name, str):
+            raise TypeError(f"model_name must be a str, not {type(model_name).__name__}")
+        limits.check("model_name", model_name)
+        limits.check("func_name", self.func_name)
         #: the channel was given to delay(), not taken from the function
         self.channel_given = channel is not None
         if channel is None:
@@ -128,6 +145,8 @@ class Job:
         self.user_id: int | None = None
         self.context: dict[str, Any] = {}
         self.worker_id: str | None = None
+        #: the stored row's id (None until stored)
+        self.id: int | None = None
         self.attempt: int = 0
         self.worker_deaths: int = 0
         self._eta: dt.datetime | None = None
@@ -140,7 +159,7 @@ class Job:
         elif identity_key is not None:
             if not isinstance(identity_key, str):
                 raise TypeError("identity_key must be a string or a function of the job")
-            self._identity_key = identity_key
+            self._identity_key = limits.check("identity_key", identity_key)
 
     def copy(self, model_name: str | None, args: tuple) -> Job:
         """A new job like this one (a new uuid) for other arguments."""
@@ -175,7 +194,11 @@ class Job:
     @property
     def identity_key(self) -> str | None:
         if self._identity_key is None and self._identity_key_func is not None:
-            self._identity_key = self._identity_key_func(self)
+            key = self._identity_key_func(self)
+            if key is not None and not isinstance(key, str):
+                raise TypeError(f"the identity key function returned a "
+                                f"{type(key).__name__}, not a str")
+            self._identity_key = limits.check("identity_key", key)
         return self._identity_key
 
     @identity_key.setter

@@ -1,4 +1,10 @@
-"""What an attempt of a job leads to, decided from how ``perform`` ended."""
+"""What an attempt of a job leads to, decided from how ``perform`` ended.
+
+An outcome is always storable on its own: whatever the job returned or raised, its
+texts are made valid for either database (``text.storable``) and cut to their limits,
+and a retry delay is checked before it is used. One odd job can therefore never make
+the batch of outcomes it is written with fail.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +12,27 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from . import states
+from . import limits, states
 from .errors import NothingToDoJob, RetryableJobError
+from .retry import BadDelayError, pattern_seconds
+from .text import bounded, describe, storable
 
 #: Stored ``result`` and ``exc_info`` are capped to this many characters.
-MAX_TEXT = 64 * 1024
+MAX_TEXT = limits.RESULT
 
 #: Outcome "state" of an attempt given back unfinished at shutdown.
 RELEASED = "released"
 
 
 def cap_text(text: str | None, limit: int = MAX_TEXT) -> str | None:
-    """``text`` cut to ``limit`` characters, with a marker saying so."""
-    if text is None or len(text) <= limit:
-        return text
-    marker = f"\n[... truncated: {len(text)} characters in all]"
-    return text[: max(0, limit - len(marker))] + marker
+    """``text`` made storable and cut to ``limit`` characters, with a marker saying so."""
+    if text is None:
+        return None
+    return bounded(storable(text), limit)
 
 
 def result_text(result: Any) -> str | None:
-    return None if result is None else cap_text(str(result))
+    return None if result is None else cap_text(str(result), limits.RESULT)
 
 
 class ResultError(Exception):
@@ -48,6 +55,23 @@ class Outcome:
     identity_key: str | None = None
     #: jobs of its graph wait for this one: its end releases or cancels them
     has_dependents: bool = False
+    #: the job's row id (outcomes are fenced on it and the attempt)
+    id: int | None = None
+
+
+def _message(error: BaseException) -> str:
+    """``str(error)``, or a description of why there is none (``__str__`` may raise)."""
+    try:
+        return str(error)
+    except Exception as exc:
+        return f"<{type(error).__name__} whose str() raised {type(exc).__name__}>"
+
+
+def _traceback(error: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(error))
+    except Exception as exc:  # a broken exception object: say what it was
+        return f"{type(error).__name__}: {_message(error)}\n(no traceback: {exc!r})"
 
 
 def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
@@ -55,31 +79,42 @@ def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
 
     Done with the function's result; done with the message for NothingToDoJob;
     back to pending with an eta for RetryableJobError (``perform`` has already
-    turned one past ``max_retries`` into FailedJobError); failed with the
-    traceback for anything else.
+    turned one past ``max_retries`` into FailedJobError; a ``seconds`` that is not a
+    delay is replaced by the retry pattern's, and the result says so); failed with
+    the traceback for anything else. Never raises: a value whose ``str`` raises
+    fails the attempt with a reason.
     """
     common = {"uuid": job.uuid, "attempt": attempt, "retry": job.retry,
-              "identity_key": job.identity_key,
+              "identity_key": job.identity_key, "id": getattr(job, "id", None),
               "has_dependents": bool(getattr(job, "has_dependents", False))}
     if error is None:
         try:
             return Outcome(state=states.DONE, result=result_text(job.result), **common)
         except Exception as exc:  # a __str__ that raises: the attempt failed
-            error = ResultError(f"the job's return value cannot be stored as text: {exc!r}")
+            error = ResultError("the job's return value cannot be stored as text: "
+                                f"{describe(exc)}")
             error.__cause__ = exc
     if isinstance(error, NothingToDoJob):
-        return Outcome(state=states.DONE, result=result_text(str(error)), **common)
+        return Outcome(state=states.DONE, result=cap_text(_message(error)), **common)
     if isinstance(error, RetryableJobError):
-        return Outcome(state=states.PENDING, result=result_text(str(error)),
-                       eta_delay=job.retry_seconds(error.seconds), **common)
-    text = "".join(traceback.format_exception(error))
-    return Outcome(state=states.FAILED, exc_info=cap_text(text), **common)
+        message = _message(error)
+        try:
+            delay = job.retry_seconds(error.seconds)
+        except BadDelayError as exc:
+            delay = pattern_seconds(job.retry, job.retry_pattern)
+            message += (f" (RetryableJobError {exc}: retried after the retry pattern's "
+                        f"{delay:g} s)")
+        return Outcome(state=states.PENDING, result=cap_text(message), eta_delay=delay,
+                       **common)
+    return Outcome(state=states.FAILED, exc_info=cap_text(_traceback(error), limits.EXC_INFO),
+                   **common)
 
 
-def failure(job_uuid: str, attempt: int, retry: int, message: str) -> Outcome:
+def failure(job_uuid: str, attempt: int, retry: int, message: str,
+            job_id: int | None = None) -> Outcome:
     """A job that could not even start (not registered, undecodable): failed at once."""
     return Outcome(uuid=job_uuid, attempt=attempt, state=states.FAILED, retry=retry,
-                   exc_info=cap_text(message))
+                   exc_info=cap_text(message), id=job_id)
 
 
 def released(row: Any) -> Outcome:
@@ -87,4 +122,4 @@ def released(row: Any) -> Outcome:
     (shutdown, a lost commit answer)."""
     return Outcome(uuid=row["uuid"], attempt=row["attempt"], state=RELEASED,
                    retry=row["retry"], identity_key=row["identity_key"],
-                   has_dependents=bool(row.get("has_dependents")))
+                   has_dependents=bool(row.get("has_dependents")), id=row.get("id"))

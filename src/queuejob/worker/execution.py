@@ -66,12 +66,12 @@ def prepare(worker: Worker, row: dict[str, Any], get_connection: Callable[[], An
     attempt = row["attempt"]
     func = registry.job_function(row["func_name"])
     if func is None or not worker.allows(func):
-        return failure(row["uuid"], attempt, row["retry"], not_registered(row["func_name"]))
+        return failure(row["uuid"], attempt, row["retry"], not_registered(row["func_name"]),
+                       row.get("id"))
     try:
         job = job_from_row(row, max_size=worker.db.max_args_size)
     except DecodeError as exc:
-        return failure(row["uuid"], attempt, row["retry"],
-                       f"cannot decode the stored arguments: {exc}")
+        return failure(row["uuid"], attempt, row["retry"], str(exc), row.get("id"))
     job.retry_pattern_override = worker.db.manager.retry_patterns.get(job.func_name)
     return job, JobSession(worker, get_connection, job)
 

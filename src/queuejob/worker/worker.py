@@ -27,6 +27,8 @@ from ..core import registry
 from ..core.channels import ROOT, ChannelTree
 from ..core.errors import ConfigurationError, FailedJobError, JobTimeout, RetryableJobError
 from ..core.outcome import Outcome, failure, outcome_of, released
+from ..core.rows import is_int, job_row_problem
+from ..core.text import describe
 from ..storage import job_from_row
 from . import cleanup, crashpoints, rescue, scheduler
 from .asyncrunner import AsyncRunner
@@ -172,6 +174,8 @@ class Worker:
         #: attempts stopped for their timeout (their thread's late outcome is ignored)
         self._timed_out: set[Key] = set()
         self._async: AsyncRunner | None = None
+        #: the last cycle failed on data, not on the database: outcomes go one by one
+        self._careful = False
         #: the latest slot of each schedule this worker saw handled
         self._schedule_seen: dict[str, Any] = {}
         self._next_schedule = float("inf")
@@ -286,6 +290,8 @@ class Worker:
                 except Exception as exc:
                     self._unwritten = writes
                     self._claim_wanted = self._claim_wanted or want
+                    if self._data_failed(exc):
+                        continue  # again at once, one outcome at a time
                     self._database_failed(exc, backoff)
                     if self._stopping and time.monotonic() >= self._grace_deadline:
                         return  # the teardown tries once more, then rescue takes over
@@ -303,6 +309,7 @@ class Worker:
                     claimed_none = not claimed
                     for row in claimed:
                         self._dispatch(row)
+                self._careful = False
             if self._stopping:
                 if not self._running and not self._unwritten:
                     return
@@ -327,7 +334,17 @@ class Worker:
             self._wake.clear()
 
     def _dispatch(self, row: dict[str, Any]) -> None:
-        """Hand a claimed job to a job thread, or to the event loop for async jobs."""
+        """Hand a claimed job to a job thread, or to the event loop for async jobs. A
+        row that cannot be run as it is stored (written by hand, damaged) ends failed
+        with the reason, without a thread."""
+        problem = job_row_problem(row)
+        if problem is not None:
+            log.error("job row %s cannot run: %s", row.get("id"), problem)
+            self._unwritten.append(failure(
+                row["uuid"], row["attempt"], row["retry"] if is_int(row["retry"]) else 0,
+                f"this job cannot run: {problem}", row.get("id")))
+            self._claim_wanted = True
+            return
         key = key_of(row)
         func = registry.job_function(row["func_name"])
         is_async = bool(func is not None and func.is_async and self.allows(func))
@@ -343,7 +360,8 @@ class Worker:
         if isinstance(result, BaseException):
             log.error("job %s: unexpected error in the worker: %r", row["uuid"], result)
             result = (failure(row["uuid"], row["attempt"], row["retry"] + 1,
-                              f"the worker failed to run this job: {result!r}"), False)
+                              f"the worker failed to run this job: {describe(result)}",
+                              row.get("id")), False)
         with self._lock:
             self._finished.append(result)
         self._wake.set()
@@ -404,9 +422,7 @@ class Worker:
         manager = self.db.manager
 
         def work(conn: Any) -> list[dict[str, Any]]:
-            if writes:
-                for outcome in manager.record(conn, writes):
-                    self.lost_ownership(outcome)
+            self._write_outcomes(conn, writes)
             if self._reconcile:
                 # after the outcomes waiting to be written: their jobs are no longer
                 # running here, yet they must not be given back
@@ -432,6 +448,33 @@ class Worker:
 
         return self._in_transaction(work)
 
+    def _write_outcomes(self, conn: Any, writes: list[Outcome]) -> None:
+        """Write outcomes: in one batch; after a batch failed on something other than
+        the database (``_careful``), one by one, so that one job's outcome that cannot
+        be written ends that job failed and never takes the others with it."""
+        if not writes:
+            return
+        manager = self.db.manager
+        record = manager.record_one_by_one if self._careful else manager.record
+        for outcome in record(conn, writes):
+            self.lost_ownership(outcome)
+
+    def _data_failed(self, exc: Exception) -> bool:
+        """A cycle failed on something other than the database being away or lost (a
+        value of a job or of a stored row): True to try again at once, carefully (the
+        first time); False to back off as for an outage. Never fatal."""
+        connector = self.db.connector
+        if connector.is_transient(exc) or connector.is_lost(exc):
+            return False
+        if not self._careful:
+            self._careful = True
+            log.warning("writing outcomes one by one after an error: %s",
+                        describe(str(exc) or type(exc).__name__, 300)[1:-1])
+            return True
+        log.error("a claim or outcome write failed (the worker goes on): %s",
+                  describe(str(exc) or type(exc).__name__, 300)[1:-1], exc_info=exc)
+        return False
+
     def _give_back_forgotten(self, conn: Any) -> None:
         """After a failed transaction whose commit may have gone through (the answer
         was lost with the connection), jobs may be started by this worker in the
@@ -451,7 +494,8 @@ class Worker:
             log.exception("job %s: unexpected error in the worker", row["uuid"])
             # counted as a failed attempt: giving it back unchanged could loop forever
             outcome, written = failure(row["uuid"], row["attempt"], row["retry"] + 1,
-                                       f"the worker failed to run this job: {exc!r}"), False
+                                       f"the worker failed to run this job: {describe(exc)}",
+                                       row.get("id")), False
         if not written:
             crashpoints.reached("job_before_outcome")
         with self._lock:
@@ -485,11 +529,17 @@ class Worker:
         return rescue.rescue_jobs(self, conn)
 
     def _guarded(self, operation: Callable[[Any], Any]) -> Any:
+        """A periodic service's transaction; its failure is logged, never fatal."""
         try:
             return self._in_transaction(operation)
         except Exception as exc:
-            if not self.db.connector.is_transient(exc):
+            if self.db.connector.is_lost(exc):
                 raise
+            if not self.db.connector.is_transient(exc):
+                log.error("%s failed (the worker goes on): %s",
+                          getattr(operation, "__name__", "a periodic task"),
+                          describe(str(exc) or type(exc).__name__, 300)[1:-1], exc_info=exc)
+                return None
             log.warning("%s", self.db.connector.describe_error(exc))
             self._drop_connection()
             self._reconcile = True
@@ -517,8 +567,10 @@ class Worker:
             self._conn = None
 
     def _database_failed(self, exc: Exception, backoff: Backoff) -> None:
+        """Back off after a failed cycle (the database away or busy, or a cycle that
+        failed twice on data); the database lost for good is fatal."""
         connector = self.db.connector
-        if not connector.is_transient(exc):
+        if connector.is_lost(exc):
             raise exc
         delay = backoff.next()
         log.warning("%s; retrying in %.1fs", connector.describe_error(exc), delay)
@@ -575,21 +627,27 @@ class Worker:
         writes += [released(item.row) for item in self._running.values()]
         # out of time: one try (bounded by the lock timeout), then the rescue takes over
         tries = 1 if self._hard_stop or time.monotonic() >= self._grace_deadline else 3
-        for attempt in range(tries):
+        attempt = 0
+        while attempt < tries:
+            attempt += 1
             try:
                 def final(conn: Any) -> None:
-                    if writes:
-                        for outcome in self.db.manager.record(conn, writes):
-                            self.lost_ownership(outcome)
+                    self._write_outcomes(conn, writes)
                     self.db.manager.stop_worker(conn, self.id)
                 self._in_transaction(final)
                 if self._running:
                     log.info("%d unfinished job(s) given back to pending", len(self._running))
                 break
             except Exception as exc:
-                if not self.db.connector.is_transient(exc) or attempt == tries - 1:
+                connector = self.db.connector
+                if not connector.is_transient(exc) and not connector.is_lost(exc) \
+                        and not self._careful:
+                    self._careful = True  # again, one outcome at a time (not counted)
+                    attempt -= 1
+                    continue
+                if attempt >= tries or not connector.is_transient(exc):
                     log.error("could not record the last outcomes (%s): the jobs will be "
-                              "rescued", self.db.connector.describe_error(exc))
+                              "rescued", connector.describe_error(exc))
                     break
                 self._drop_connection()
                 time.sleep(0.2)

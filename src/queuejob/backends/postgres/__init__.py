@@ -51,13 +51,29 @@ def _convert_row(row: dict[str, Any]) -> Row:
     return row
 
 
+def _password(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).password
+    except ValueError:  # a URL too malformed to split: take what is between : and @
+        userinfo = url.partition("://")[2].rpartition("@")[0]
+        return userinfo.partition(":")[2] or None
+
+
 def masked(url: str) -> str:
     """The URL without its password, for logs and messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return without_password(url, url)
+
+
+def without_password(text: str, url: str) -> str:
+    """``text`` (a URL, or an error message about it) with the URL's password, as written
+    and percent-decoded, replaced by ``***``: libpq's messages quote what they could
+    not parse, the password included."""
+    password = _password(url)
+    if not password:
+        return text
+    for secret in sorted({password, urllib.parse.unquote(password)}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class PostgresConnector(Connector):
@@ -73,7 +89,7 @@ class PostgresConnector(Connector):
             psycopg.conninfo.conninfo_to_dict(conninfo)
         except psycopg.ProgrammingError as exc:
             raise ConfigurationError(f"bad PostgreSQL URL {masked(url)!r}: "
-                                     f"{first_line(str(exc))}") from None
+                                     f"{without_password(first_line(str(exc)), url)}") from None
         self.conninfo = conninfo
         self.display_url = masked(url)
         self.connect_timeout = connect_timeout
@@ -221,6 +237,12 @@ class PostgresConnector(Connector):
                           | pg_errors.ReadOnlySqlTransaction
                           | pg_errors.InFailedSqlTransaction)
 
+    def is_lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedColumn
+                          | pg_errors.UndefinedFunction | pg_errors.InsufficientPrivilege
+                          | pg_errors.InvalidCatalogName | pg_errors.InvalidPassword
+                          | pg_errors.InvalidAuthorizationSpecification)
+
     def is_disconnect(self, exc: BaseException) -> bool:
         return self.is_transient(exc) and not isinstance(
             exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected
@@ -230,7 +252,8 @@ class PostgresConnector(Connector):
         return isinstance(exc, pg_errors.UniqueViolation)
 
     def describe_error(self, exc: BaseException) -> str:
-        return f"PostgreSQL {self.display_url}: {first_line(str(exc)) or type(exc).__name__}"
+        message = without_password(first_line(str(exc)), self.url) or type(exc).__name__
+        return f"PostgreSQL {self.display_url}: {message}"
 
     # -- wake-ups ------------------------------------------------------------------------
     def watcher(self, topic: str = "jobs") -> ChangeWatcher:

@@ -231,6 +231,23 @@ SELECT NULL FROM (SELECT pg_notify('queuejob_done', '') FROM queue_job_waiter
 -- Jobs ended outside a worker's batch (a manual action, a dead worker's job failed).
 SELECT pg_notify('queuejob_done', '');
 
+-- name: fail_bad_job
+-- A job whose stored row cannot be run, or whose outcome cannot be written at all, ends
+-- failed with the reason; by its row id, the one value of a row that is always usable
+-- (fenced on its state, and on the attempt when one is given).
+UPDATE queue_job SET state = 'failed', exc_info = %(reason)s, date_failed = now(),
+    date_done = NULL
+WHERE id = %(id)s AND state = %(state)s
+  AND (%(attempt)s::int IS NULL OR attempt = %(attempt)s::int)
+RETURNING id;
+
+-- name: fail_channel_jobs
+-- Pending jobs stored in a channel whose name is not a channel name (written by hand)
+-- end failed; the name comes as bytes, as from SQLite.
+UPDATE queue_job SET state = 'failed', exc_info = %(reason)s, date_failed = now()
+WHERE state = 'pending' AND channel = convert_from(%(raw)s::bytea, 'UTF8')
+RETURNING id;
+
 -- name: retry_job
 -- (batch) Retried attempts go back to pending with their eta (fenced like finish_job).
 UPDATE queue_job AS job SET state = 'pending', retry = outcome.retry,
@@ -260,12 +277,13 @@ WHERE job.uuid = %(uuid)s AND job.identity_key IS NOT NULL
 LIMIT 1;
 
 -- name: started_by_worker
-SELECT uuid, attempt, retry, identity_key FROM queue_job
+SELECT id, uuid, attempt, retry, identity_key FROM queue_job
 WHERE state = 'started' AND worker_id = %(worker_id)s;
 
 -- name: orphaned_jobs
 -- Started jobs whose worker is not alive (dead, stopped or unknown).
-SELECT job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths, job.worker_id
+SELECT job.id, job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths,
+       job.worker_id
 FROM queue_job AS job
 WHERE job.state = 'started' AND job.worker_id IS DISTINCT FROM %(rescuer)s
   AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker

@@ -42,7 +42,12 @@ def _tolerant_text(data: bytes) -> str:
 
 
 def _from_epoch(value: float) -> Any:
-    return dt.datetime.fromtimestamp(value, dt.UTC)
+    # a value stored by hand may be text, a BLOB or out of range: it is handed on as it
+    # is, and the reader that needs a time says that this row's value is not one
+    try:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return value
 
 
 def _param(value: Any) -> Any:
@@ -198,6 +203,14 @@ class SQLiteConnector(Connector):
             return False
         message = str(exc).lower()
         return "locked" in message or "busy" in message or "disk i/o" in message
+
+    def is_lost(self, exc: BaseException) -> bool:
+        if not isinstance(exc, sqlite3.DatabaseError):
+            return False
+        message = str(exc).lower()
+        return any(words in message for words in (
+            "no such table", "no such column", "not a database", "malformed",
+            "readonly database", "unable to open"))
 
     def is_disconnect(self, exc: BaseException) -> bool:
         # an embedded database has no connection to lose

@@ -83,14 +83,29 @@ SELECT 1;
 -- configuration, the running jobs per channel, and the channels holding pending jobs
 -- (found by a skip scan of the pending index: one probe per channel, whatever the
 -- number of pending jobs).
+-- SQLite stores any value in any column, and its JSON functions refuse BLOBs and write
+-- infinities as Inf, which is not JSON: every value goes into the JSON as a finite
+-- number, NULL or text (CAST), so that one bad row cannot fail the claim; the worker
+-- checks each value and skips the rows that do not make sense.
 SELECT
     (SELECT json_group_array(json_object(
-        'name', name, 'capacity', capacity, 'sequential', sequential, 'throttle', throttle,
-        'removal_interval', removal_interval, 'paused', paused,
-        'since_last_start', :now - last_started))
+        'name', CAST(name AS TEXT),
+        'capacity', iif(typeof(capacity) = 'integer', capacity, CAST(capacity AS TEXT)),
+        'sequential', iif(typeof(sequential) = 'integer', sequential,
+                          CAST(sequential AS TEXT)),
+        'throttle', iif(typeof(throttle) = 'integer' OR (typeof(throttle) = 'real'
+                        AND abs(throttle) <= 1e308), throttle, CAST(throttle AS TEXT)),
+        'removal_interval', iif(typeof(removal_interval) = 'integer'
+                                OR (typeof(removal_interval) = 'real'
+                                    AND abs(removal_interval) <= 1e308),
+                                removal_interval, CAST(removal_interval AS TEXT)),
+        'paused', iif(typeof(paused) = 'integer', paused, CAST(paused AS TEXT)),
+        'since_last_start', iif(typeof(last_started) IN ('integer', 'real')
+                                AND abs(:now - last_started) <= 1e308,
+                                :now - last_started, NULL)))
      FROM queue_channel) AS configs_json,
     (SELECT json_group_object(channel, running) FROM (
-        SELECT channel, count(*) AS running FROM queue_job
+        SELECT CAST(channel AS TEXT) AS channel, count(*) AS running FROM queue_job
         WHERE state = 'started' GROUP BY channel)) AS running_json,
     CASE WHEN :want_channels THEN
     (WITH RECURSIVE pending(name) AS (
@@ -99,11 +114,14 @@ SELECT
         SELECT (SELECT min(channel) FROM queue_job
                 WHERE state = 'pending' AND channel > pending.name)
         FROM pending WHERE pending.name IS NOT NULL)
-     SELECT json_group_array(name) FROM pending WHERE name IS NOT NULL) END AS channels_json,
+     SELECT json_group_array(CAST(name AS TEXT)) FROM pending WHERE name IS NOT NULL)
+    END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state,
     coalesce((SELECT version FROM queue_config), 0) AS config_version,
-    (SELECT json_group_object(name, retry_pattern) FROM queue_job_function
-     WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
+    -- (a NULL key would make json_group_object write invalid JSON)
+    (SELECT json_group_object(CAST(name AS TEXT), CAST(retry_pattern AS TEXT))
+     FROM queue_job_function WHERE retry_pattern IS NOT NULL AND name IS NOT NULL
+    ) AS retry_patterns_json;
 
 -- name: channel_configs
 -- since_last_start: seconds since a throttled channel last started a job, by the database's clock.
@@ -116,7 +134,7 @@ WITH RECURSIVE failed(name) AS (
     SELECT (SELECT min(channel) FROM queue_job WHERE state = 'failed' AND channel > failed.name)
     FROM failed WHERE failed.name IS NOT NULL
 )
-SELECT name FROM failed WHERE name IS NOT NULL;
+SELECT CAST(name AS TEXT) AS name FROM failed WHERE name IS NOT NULL;
 
 -- name: channel_candidates
 -- The first due jobs of one channel in start order.
@@ -166,6 +184,23 @@ UPDATE queue_job SET state = :state, retry = :retry, result = :result, exc_info 
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
+-- name: fail_bad_job
+-- A job whose stored row cannot be run, or whose outcome cannot be written at all, ends
+-- failed with the reason; by its row id, the one value of a row that is always usable
+-- (fenced on its state, and on the attempt when one is given).
+UPDATE queue_job SET state = 'failed', exc_info = :reason, date_failed = :now,
+    date_done = NULL
+WHERE id = :id AND state = :state AND (:attempt IS NULL OR attempt = :attempt)
+RETURNING id;
+
+-- name: fail_channel_jobs
+-- Pending jobs stored in a channel whose name is not a channel name (written by hand, or
+-- not UTF-8) end failed: the name is matched as bytes, since it cannot always be bound as
+-- text.
+UPDATE queue_job SET state = 'failed', exc_info = :reason, date_failed = :now
+WHERE state = 'pending' AND CAST(channel AS BLOB) = :raw
+RETURNING id;
+
 -- name: retry_job
 -- A retried attempt goes back to pending with its eta (fenced like finish_job).
 UPDATE queue_job SET state = 'pending', retry = :retry, result = :result, exc_info = NULL,
@@ -190,12 +225,13 @@ WHERE job.uuid = :uuid AND job.identity_key IS NOT NULL
 LIMIT 1;
 
 -- name: started_by_worker
-SELECT uuid, attempt, retry, identity_key FROM queue_job
+SELECT id, uuid, attempt, retry, identity_key FROM queue_job
 WHERE state = 'started' AND worker_id = :worker_id;
 
 -- name: orphaned_jobs
 -- Started jobs whose worker is not alive (dead, stopped or unknown).
-SELECT job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths, job.worker_id
+SELECT job.id, job.uuid, job.attempt, job.retry, job.max_retries, job.worker_deaths,
+       job.worker_id
 FROM queue_job AS job INDEXED BY queue_job_started
 WHERE job.state = 'started' AND job.worker_id IS NOT :rescuer
   AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
