@@ -15,6 +15,7 @@ and no worker needs to expose anything. Hence:
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -25,12 +26,15 @@ from prometheus_client.registry import Collector
 
 from . import operations
 from .core import states
+from .core.text import displayable, printable
 from .database import Database
 from .manager import spec_from_row
 
 #: upper bounds (seconds) of the histogram buckets; dashboard.sql counts jobs per bucket
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
 DEFAULT_WINDOW = 3600.0
+#: the longest label value (a channel or function name written by hand may be megabytes)
+MAX_LABEL = 512
 #: the classic text format (0.0.4), which every Prometheus reads
 CONTENT_TYPE = getattr(exposition, "CONTENT_TYPE_PLAIN_0_0_4", CONTENT_TYPE_LATEST)
 
@@ -46,15 +50,15 @@ class QueueJobCollector(Collector):
         data = operations.metric_rows(self.db, self.window)
         jobs = GaugeMetricFamily("queuejob_jobs", "Jobs in the database by state and channel.",
                                  labels=["state", "channel"])
-        seen = {(row["state"], row["channel"]) for row in data["counts"]}
-        channels = sorted({row["channel"] for row in data["counts"]})
+        counts: dict[tuple[str, str], float] = defaultdict(float)
         for row in data["counts"]:
-            jobs.add_metric([row["state"], row["channel"]], row["jobs"])
+            counts[(label(row["state"]), label(row["channel"]))] += _count(row["jobs"])
         # every state of every channel, so that a state that empties drops to 0
-        for channel in channels:
+        for channel in {channel for _, channel in counts}:
             for state in states.STATES:
-                if (state, channel) not in seen:
-                    jobs.add_metric([str(state), channel], 0)
+                counts.setdefault((str(state), channel), 0)
+        for (state, channel), value in sorted(counts.items()):
+            jobs.add_metric([state, channel], value)
         yield jobs
 
         totals = {
@@ -70,8 +74,11 @@ class QueueJobCollector(Collector):
                 name,
                 text + " A total read from the database, exposed as a gauge: it drops when "
                 "old jobs are removed.", labels=["channel"])
+            per_channel: dict[str, float] = defaultdict(float)
             for row in data["totals"]:
-                family.add_metric([row["channel"]], row[column] or 0)
+                per_channel[label(row["channel"])] += _count(row[column])
+            for channel, value in sorted(per_channel.items()):
+                family.add_metric([channel], value)
             yield family
 
         yield from self._histograms(data["timings"])
@@ -79,22 +86,28 @@ class QueueJobCollector(Collector):
         queue = data["queue"]
         yield GaugeMetricFamily("queuejob_queue_depth",
                                 "Pending jobs that are due (their eta has passed).",
-                                value=queue["due"] or 0)
+                                value=_count(queue["due"]))
         yield GaugeMetricFamily("queuejob_jobs_scheduled",
                                 "Pending jobs whose eta is in the future.",
-                                value=queue["scheduled"] or 0)
+                                value=_count(queue["scheduled"]))
         yield GaugeMetricFamily("queuejob_oldest_due_job_age_seconds",
                                 "How long the oldest due pending job has waited since it "
-                                "became due.", value=queue["oldest_due_age"] or 0.0)
+                                "became due.", value=_count(queue["oldest_due_age"]))
         yield GaugeMetricFamily("queuejob_workers_alive", "Workers whose state is alive.",
-                                value=data["workers_alive"])
+                                value=_count(data["workers_alive"]))
         capacity = GaugeMetricFamily("queuejob_channel_capacity",
                                      "Global capacity of the configured channels.",
                                      labels=["channel"])
+        capacities: dict[str, float] = {}
         for row in data["channels"]:
-            spec = spec_from_row(row)
+            try:
+                spec = spec_from_row(row)
+            except (ValueError, TypeError, KeyError):  # a stored row that makes no sense
+                continue
             if spec is not None and spec.capacity is not None:
-                capacity.add_metric([spec.name], spec.capacity)
+                capacities[label(spec.name)] = _count(spec.capacity)
+        for channel, value in sorted(capacities.items()):
+            capacity.add_metric([channel], value)
         yield capacity
 
     def _histograms(self, rows: list[dict[str, Any]]) -> Iterator[Metric]:
@@ -109,9 +122,12 @@ class QueueJobCollector(Collector):
         per: dict[str, dict[str, list[Any]]] = {measure: defaultdict(
             lambda: [[0] * (len(BUCKETS) + 1), 0.0]) for measure in texts}
         for row in rows:
-            entry = per[row["measure"]][row["func_name"]]
-            entry[0][min(int(row["bucket"]), len(BUCKETS))] += row["jobs"]
-            entry[1] += float(row["seconds"] or 0.0)
+            if row["measure"] not in per:
+                continue
+            entry = per[row["measure"]][label(row["func_name"])]
+            bucket = row["bucket"] if isinstance(row["bucket"], int) else len(BUCKETS)
+            entry[0][min(max(bucket, 0), len(BUCKETS))] += _count(row["jobs"])
+            entry[1] += _count(row["seconds"])
         for measure, (name, text) in texts.items():
             family = GaugeHistogramMetricFamily(name, text, labels=["function"])
             for function, (counts, total) in sorted(per[measure].items()):
@@ -122,6 +138,23 @@ class QueueJobCollector(Collector):
                                     cumulative))
                 family.add_metric([function], buckets, gsum_value=total)
             yield family
+
+
+def label(value: Any) -> str:
+    """A stored name as a label value: valid Unicode without NUL nor other control
+    characters (text that was not UTF-8 has its bytes escaped, a terminal escape is
+    written as ``\x1b``; a BLOB is written as Python writes bytes), at most MAX_LABEL
+    characters. Names that end up the same are summed, never repeated."""
+    text = printable(displayable(operations.name_of(value)), one_line=True)
+    return text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 3] + "..."
+
+
+def _count(value: Any) -> float:
+    """A number read from the database; 0 for what is not one (a sum over rows written
+    by hand may be anything in SQLite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) else 0.0
 
 
 def render(db: Database, window: float = DEFAULT_WINDOW) -> bytes:

@@ -12,10 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .core import states
+from .core import limits, states
 from .core.channels import ChannelSpec, ChannelTree, normalize_name
 from .core.errors import ConfigurationError, JobStateError, NoSuchJobError
+from .core.text import describe, printable
 from .database import Database, Session, default_user
+from .manager import channel_specs
 
 
 def _user_of(session: Session) -> str:
@@ -108,7 +110,7 @@ def channels(db: Database) -> list[dict[str, Any]]:
     """The global channel configuration, with running, pending and failed counts."""
     rows = db.read(db.manager.channel_rows)
     counts = stats(db)
-    tree = ChannelTree(spec for spec in (_spec(row) for row in rows) if spec is not None)
+    tree = ChannelTree(channel_specs(rows, db.manager.bad_row))
     totals: dict[str, dict[str, int]] = {name: defaultdict(int) for name in tree.specs}
     for channel, by_state in counts.items():
         for name in tree.path(channel):
@@ -125,8 +127,10 @@ def channels(db: Database) -> list[dict[str, Any]]:
 
 
 def _spec(row: dict[str, Any]) -> ChannelSpec | None:
-    from .manager import spec_from_row
-    return spec_from_row(row)
+    """The configuration of a stored channel row; None when it configures nothing or
+    does not make sense (a row written by hand: skipped, said once in the log)."""
+    found = channel_specs([row])
+    return found[0] if found else None
 
 
 def set_channel(db: Database, name: str, capacity: int | None = None, *,
@@ -153,14 +157,22 @@ def functions(db: Database) -> list[dict[str, Any]]:
     """Job functions: those registered in this process (their decorator's settings)
     and those with settings stored in the database, which override the decorator's."""
     from .core import registry
-    from .manager import parse_retry_pattern
-    overrides = {row["name"]: row for row in db.read(db.manager.function_overrides)}
+    from .manager import stored_retry_pattern
+    overrides = {row["name"]: row for row in db.read(db.manager.function_overrides)
+                 if isinstance(row["name"], str)}
     out = []
     for name in sorted(set(registry.job_functions()) | set(overrides)):
         func = registry.job_function(name)
         stored = overrides.get(name)
-        pattern = parse_retry_pattern(stored["retry_pattern"]) \
-            if stored and stored["retry_pattern"] else None
+        pattern = None
+        invalid = None
+        if stored and stored["retry_pattern"] is not None:
+            try:
+                pattern = stored_retry_pattern(stored["retry_pattern"])
+            except ConfigurationError as exc:
+                # shown as it is stored, with why workers skip it
+                invalid = str(exc)
+                db.manager.bad_row("function", name, exc)
         out.append({
             "name": name, "registered": func is not None,
             "default_channel": func.default_channel if func else None,
@@ -170,6 +182,7 @@ def functions(db: Database) -> list[dict[str, Any]]:
             "retry_pattern": pattern if pattern is not None
             else (func.retry_pattern if func else {}),
             "retry_pattern_overridden": pattern is not None,
+            "retry_pattern_invalid": invalid,
             "timeout": func.timeout if func else None,
             "related_action": bool(func and func.related_action),
             "description": func.description if func else "",
@@ -182,6 +195,9 @@ def set_function(db: Database, name: str, *, channel: str | None = None,
     """Store a job function's channel and retry pattern; they apply to jobs delayed
     afterwards and to every worker's retries (None for both: back to the decorator)."""
     from .core.retry import validate_retry_pattern
+    if not isinstance(name, str) or not name or len(name) > limits.FUNC_NAME \
+            or printable(name, one_line=True) != name:
+        raise ConfigurationError(f"bad job function name {describe(name, 80)}")
     if channel is not None:
         channel = normalize_name(channel)
     if retry_pattern is not None:
@@ -193,12 +209,24 @@ def set_function(db: Database, name: str, *, channel: str | None = None,
 # Their queries are in each dialect's dashboard.sql. The jobs page's statements are
 # templates filled with the fragments of the filters in use: a filter not in use is not
 # in the statement, so that the planner uses the index of those that are.
+#
+# What they read is data: a row written by hand or by another tool may hold anything
+# (SQLite stores any value in any column, and text that is not UTF-8 arrives with lone
+# surrogates). A bad value costs its row — listed with what it holds, its problem said
+# — never the page: names are turned into text before they are sorted or compared.
 
 
 #: the sort keys of the jobs page (a "-" before one sorts descending)
 JOB_SORTS = ("created", "priority", "eta", "started", "done")
 _TEMPLATE = re.compile(r"/\* TEMPLATE: (\w+) \*/")
 _EARLIEST = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+#: the range of the database's whole numbers (ids, user ids, cursors)
+INT64 = (-(2**63), 2**63 - 1)
+#: the longest page cursor read
+MAX_CURSOR = 100
+#: characters of each text of a job a list page reads (one more than it shows, so
+#: that it knows when a text was longer)
+LISTED_READ = 301
 
 
 @dataclass(frozen=True)
@@ -225,6 +253,29 @@ class JobPage:
     next: str | None
 
 
+def name_of(value: Any) -> str:
+    """A stored name (channel, function, state...) as text, whatever was stored: text
+    as it is (even with the lone surrogates of bytes that were not UTF-8), bytes as
+    Python writes them (``b'...'``), anything else as ``str()`` does."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return repr(bytes(value))
+    return str(value)
+
+
+def is_channel_name(value: Any) -> bool:
+    """Whether a stored value is a channel's full name."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return normalize_name(value) == value
+    except Exception:  # ConfigurationError, and whatever a stored value may raise
+        return False
+
+
 def _query(db: Database, conn: Any, name: str, params: dict[str, Any] | None = None,
            **parts: str) -> list[dict[str, Any]]:
     """Run a named query of dashboard.sql, its /* TEMPLATE: x */ markers replaced by
@@ -239,16 +290,23 @@ def _fragment(db: Database, name: str) -> str:
     return db.connector.queries[f"dashboard_{name}"]
 
 
-def job_channels(db: Database) -> list[str]:
-    """The channels that hold jobs."""
+def job_channels(db: Database) -> list[Any]:
+    """The channels that hold jobs (as stored: a row written by hand may hold a value
+    that is not a channel name)."""
     return [row["name"] for row in db.read(
         lambda conn: _query(db, conn, "dashboard_distinct_channels"))]
 
 
-def job_function_names(db: Database) -> list[str]:
-    """The job functions of stored jobs."""
+def job_function_names(db: Database) -> list[Any]:
+    """The job functions of stored jobs (as stored)."""
     return [row["name"] for row in db.read(
         lambda conn: _query(db, conn, "dashboard_distinct_functions"))]
+
+
+def _whole(value: Any, what: str, low: int = INT64[0], high: int = INT64[1]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(f"{what} must be a whole number from {low} to {high}")
+    return value
 
 
 def _filter_terms(db: Database, filters: JobFilter, action: str | None = None
@@ -290,7 +348,7 @@ def _filter_terms(db: Database, filters: JobFilter, action: str | None = None
         params["model_name"] = filters.model_name
     if filters.user_id is not None:
         terms.append("filter_user")
-        params["user_id"] = int(filters.user_id)
+        params["user_id"] = _whole(filters.user_id, "user")
     search = (filters.search or "").strip()
     if search:
         if _is_uuid(search):
@@ -318,37 +376,72 @@ def _where(db: Database, terms: list[str]) -> str:
 
 
 def _cursor_text(db: Database, sort: str, row: dict[str, Any]) -> str:
+    """A page's cursor: its sort key and id. A key of another type than the sort's (a
+    row written by hand) gives a cursor that is refused when followed (400), nothing
+    worse."""
+    from .core.text import displayable
     value = row["sort_key"]
     if isinstance(value, dt.datetime):
         value = value.isoformat()
-    return f"{value}~{row['id']}"
+    return displayable(f"{name_of(value)[:MAX_CURSOR]}~{row['id']}")
 
 
 def _parse_cursor(db: Database, sort: str, text: str) -> tuple[Any, int]:
     try:
-        value, _, last_id = text.rpartition("~")
-        if sort in ("created", "priority"):
-            return int(value), int(last_id)
+        if len(text) > MAX_CURSOR:
+            raise ValueError("too long")
+        value, _, last_id_text = text.rpartition("~")
+        last_id = _int64(last_id_text)
+        if sort == "created":
+            return _int64(value), last_id
+        if sort == "priority":
+            try:
+                return _int64(value), last_id
+            except ValueError:  # a priority stored as a real number (SQLite)
+                return _finite(value), last_id
         if db.dialect == "sqlite":
             # the stored float itself, so that no job is skipped or shown twice
-            return float(value), int(last_id)
+            return _finite(value), last_id
         parsed = dt.datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive time")
-        return parsed, int(last_id)
-    except ValueError:
-        raise ConfigurationError(f"bad page cursor {text[:40]!r}") from None
+        return parsed, last_id
+    except (ValueError, OverflowError):
+        from .core.text import describe
+        raise ConfigurationError(f"bad page cursor {describe(text, 60)}") from None
+
+
+def _int64(text: str) -> int:
+    if not re.fullmatch(r"-?[0-9]{1,19}", text):
+        raise ValueError("not a whole number")
+    value = int(text)
+    if not INT64[0] <= value <= INT64[1]:
+        raise ValueError("out of range")
+    return value
+
+
+def _finite(text: str) -> float:
+    if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?", text):
+        raise ValueError("not a number")
+    import math
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("not finite")
+    return value
 
 
 def job_page(db: Database, filters: JobFilter, *, sort: str = "-created",
              after: str | None = None, before: str | None = None, limit: int = 50
              ) -> JobPage:
     """One page of the jobs matching ``filters`` in ``sort`` order (keyset pagination:
-    ``after``/``before`` are cursors of JobPage.next/previous)."""
+    ``after``/``before`` are cursors of JobPage.next/previous). Each text of a row is
+    read up to LISTED_READ characters (the exception: its last ones), never whole."""
     descending = sort.startswith("-")
-    key = sort.lstrip("-")
+    key = sort[1:] if descending else sort
     if key not in JOB_SORTS:
-        raise ConfigurationError(f"unknown sort {sort!r} (one of {', '.join(JOB_SORTS)})")
+        from .core.text import describe
+        raise ConfigurationError(f"unknown sort {describe(sort, 40)} "
+                                 f"(one of {', '.join(JOB_SORTS)})")
     found = _filter_terms(db, filters)
     assert found is not None
     terms, params = found
@@ -372,6 +465,7 @@ def job_page(db: Database, filters: JobFilter, *, sort: str = "-created",
     key_sql = _fragment(db, f"sort_{key}")
     order = f"{key_sql} {direction}" + (f", id {direction}" if key != "created" else "")
     params["limit"] = limit + 1
+    params["text_read"] = LISTED_READ
     rows = db.read(lambda conn: _query(
         db, conn, "dashboard_jobs", params, where=" AND ".join(where) or "1 = 1",
         order=order, key=key_sql))
@@ -401,7 +495,7 @@ def count_matching(db: Database, filters: JobFilter, action: str | None = None,
     terms, params = found
     if upto is not None:
         terms.append("filter_upto")
-        params["upto"] = upto
+        params["upto"] = _whole(upto, "upto")
     return db.read(lambda conn: _query(db, conn, "dashboard_count_jobs", params,
                                        where=_where(db, terms)))[0]["jobs"]
 
@@ -418,7 +512,7 @@ def act_on_matching(db: Database, action: str, filters: JobFilter, *, user: str,
         return 0, 0
     terms, params = found
     terms += ["filter_upto", "filter_after_id"]
-    params["upto"] = upto
+    params["upto"] = _whole(upto, "upto")
     params["limit"] = chunk
     where = _where(db, terms)
     changed = skipped = 0
@@ -435,7 +529,7 @@ def act_on_matching(db: Database, action: str, filters: JobFilter, *, user: str,
                 changed += len(ACTIONS[action](session, *uuids))
         except (JobStateError, NoSuchJobError):
             # all or nothing refused the chunk: one job at a time, skipping those that
-            # left the states the action applies to
+            # left the states the action applies to (or whose stored uuid is not one)
             for one in uuids:
                 try:
                     with db.session(context={"user": user}) as session:
@@ -452,8 +546,11 @@ def throughput(db: Database, minutes: int) -> dict[str, Any]:
     first = now - minutes + 1
     series: dict[str, list[int]] = {"done": [0] * minutes, "failed": [0] * minutes}
     for row in rows:
-        if row["kind"] in series and 0 <= row["minute"] - first < minutes:
-            series[row["kind"]][row["minute"] - first] += row["jobs"]
+        minute = row["minute"]
+        # a time stored by hand may be text (SQLite): its minute is not one
+        if row["kind"] in series and isinstance(minute, int) \
+                and 0 <= minute - first < minutes:
+            series[row["kind"]][minute - first] += row["jobs"]
     return {"first_minute": first, "minutes": minutes, **series}
 
 
@@ -462,18 +559,45 @@ def queue_state(db: Database) -> dict[str, Any]:
     return db.read(lambda conn: _query(db, conn, "dashboard_queue"))[0]
 
 
+def channel_counts(db: Database) -> dict[str, dict[str, int]]:
+    """Jobs per channel and state, as ``stats``, each stored name turned into text
+    (name_of): whatever rows hold, the keys compare and sort."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for channel, by_state in stats(db).items():
+        for state, count in by_state.items():
+            out[name_of(channel)][name_of(state)] += count
+    return {channel: dict(by_state) for channel, by_state in out.items()}
+
+
 def channel_tree(db: Database, counts: dict[str, dict[str, int]] | None = None
                  ) -> list[dict[str, Any]]:
     """Every channel that is configured or holds jobs, with its ancestors, in tree order:
     its global configuration and the jobs of its subtree by state (the jobs that count
-    against its capacity)."""
+    against its capacity). A stored configuration that does not make sense is left out,
+    its row saying why (``problem``); names that are not channel names come last, each
+    on its own (``bad_name``)."""
     from .core.channels import ancestors
-    counts = stats(db) if counts is None else counts
-    specs = {spec.name: spec for spec in (_spec(row) for row in db.read(
-        db.manager.channel_rows)) if spec is not None}
+    from .core.text import describe
+    from .manager import spec_from_row
+    counts = channel_counts(db) if counts is None else counts
+    specs: dict[str, ChannelSpec] = {}
+    problems: dict[str, str] = {}
+    for row in db.read(db.manager.channel_rows):
+        name = name_of(row.get("name"))
+        try:
+            spec = spec_from_row(row)
+        except Exception as exc:  # ConfigurationError, TypeError... of a stored row
+            problems[name] = f"stored configuration not used: {describe(str(exc), 200)}"
+            continue
+        if spec is not None:
+            specs[spec.name] = spec
     names: set[str] = {"root"}
-    for name in set(specs) | set(counts):
-        names.update(ancestors(name))
+    bad: set[str] = set()
+    for name in set(specs) | set(counts) | set(problems):
+        if is_channel_name(name):
+            names.update(ancestors(name))
+        else:
+            bad.add(name)
     out = []
     for name in sorted(names, key=lambda value: value.split(".")):
         totals: dict[str, int] = defaultdict(int)
@@ -481,50 +605,111 @@ def channel_tree(db: Database, counts: dict[str, dict[str, int]] | None = None
             if channel == name or channel.startswith(name + "."):
                 for state, count in by_state.items():
                     totals[state] += count
-        spec = specs.get(name)
-        out.append({
-            "name": name, "depth": name.count("."), "configured": spec is not None,
-            "capacity": spec.capacity if spec else None,
-            "sequential": bool(spec and spec.sequential),
-            "throttle": spec.throttle if spec else 0.0,
-            "removal_interval": spec.removal_interval if spec else None,
-            "paused": bool(spec and spec.paused),
-            "paused_by": next((other for other in ancestors(name)[1:]
-                               if other in specs and specs[other].paused), None),
-            "running": totals["started"], "pending": totals["pending"],
-            "enqueued": totals["enqueued"], "failed": totals["failed"],
-            "own_jobs": sum(counts.get(name, {}).values())})
+        out.append(_channel_entry(name, specs, totals, counts, problems.get(name)))
+        out[-1]["paused_by"] = next((other for other in ancestors(name)[1:]
+                                     if other in specs and specs[other].paused), None)
+    for name in sorted(bad):
+        entry = _channel_entry(name, {}, defaultdict(int, counts.get(name, {})), counts,
+                               problems.get(name))
+        entry.update(bad_name=True, depth=0)
+        out.append(entry)
     return out
 
 
+def _channel_entry(name: str, specs: dict[str, ChannelSpec], totals: dict[str, int],
+                   counts: dict[str, dict[str, int]], problem: str | None) -> dict[str, Any]:
+    spec = specs.get(name)
+    return {
+        "name": name, "depth": name.count("."), "configured": spec is not None,
+        "capacity": spec.capacity if spec else None,
+        "sequential": bool(spec and spec.sequential),
+        "throttle": spec.throttle if spec else 0.0,
+        "removal_interval": spec.removal_interval if spec else None,
+        "paused": bool(spec and spec.paused), "paused_by": None,
+        "running": totals["started"], "pending": totals["pending"],
+        "enqueued": totals["enqueued"], "failed": totals["failed"],
+        "own_jobs": sum(counts.get(name, {}).values()), "problem": problem,
+        "bad_name": False}
+
+
 def running_jobs(db: Database, limit: int = 500) -> list[dict[str, Any]]:
-    """Started jobs, the longest running first."""
-    return db.read(lambda conn: _query(db, conn, "dashboard_running_jobs", {"limit": limit}))
+    """Started jobs, the longest running first (their texts read up to LISTED_READ
+    characters)."""
+    return db.read(lambda conn: _query(db, conn, "dashboard_running_jobs",
+                                       {"limit": limit, "text_read": LISTED_READ}))
 
 
 def function_rows(db: Database, window: float = 86400.0) -> list[dict[str, Any]]:
     """Job functions (registered here, configured or with stored jobs) with their
     settings, unfinished jobs by state, and the jobs done in the last ``window`` seconds
-    with their average run time."""
-    rows = {row["name"]: row for row in functions(db)}
-    for name in job_function_names(db):
-        rows.setdefault(name, {
-            "name": name, "registered": False, "default_channel": None, "channel": None,
-            "channel_overridden": False, "retry_pattern": {},
-            "retry_pattern_overridden": False, "timeout": None, "related_action": False,
-            "description": ""})
-    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    with their average run time. A stored setting that does not make sense is not used:
+    its row says why (``problem``), and the decorator's setting shows."""
+    from .core import registry
+    from .core.text import describe
+    stored: dict[str, dict[str, Any]] = {}
+    for row in db.read(db.manager.function_overrides):
+        stored[name_of(row.get("name"))] = row
+    names = set(registry.job_functions()) | set(stored) | {
+        name_of(name) for name in job_function_names(db)}
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for row in db.read(lambda conn: _query(db, conn, "dashboard_function_counts")):
-        counts[row["func_name"]][row["state"]] = row["jobs"]
-    durations = {row["func_name"]: row for row in db.read(lambda conn: _query(
-        db, conn, "dashboard_function_durations", {"seconds": window}))}
+        counts[name_of(row["func_name"])][name_of(row["state"])] += row["jobs"]
+    durations: dict[str, dict[str, Any]] = {}
+    for row in db.read(lambda conn: _query(db, conn, "dashboard_function_durations",
+                                           {"seconds": window})):
+        durations.setdefault(name_of(row["func_name"]), row)
     out = []
-    for name in sorted(rows):
+    for name in sorted(names):
+        func = registry.job_function(name)
+        row = stored.get(name)
+        problems = []
+        pattern = None
+        if row is not None and row.get("retry_pattern"):
+            try:
+                pattern = _stored_retry_pattern(row["retry_pattern"])
+            except Exception as exc:
+                problems.append(f"stored retry pattern {describe(row['retry_pattern'], 60)} "
+                                f"not used: {describe(str(exc), 120)}")
+        channel = row.get("channel") if row is not None else None
+        if channel is not None and not is_channel_name(channel):
+            problems.append(f"stored channel {describe(channel, 60)} is not a channel name")
         done = durations.get(name)
-        out.append({**rows[name], "counts": counts.get(name, {}),
-                    "done_recently": done["jobs"] if done else 0,
-                    "avg_duration": done["avg_duration"] if done else None})
+        out.append({
+            "name": name, "registered": func is not None,
+            "default_channel": func.default_channel if func else None,
+            "channel": channel or (func.default_channel if func else None),
+            "channel_overridden": bool(channel),
+            "retry_pattern": pattern if pattern is not None
+            else (func.retry_pattern if func else {}),
+            "retry_pattern_overridden": pattern is not None,
+            "timeout": func.timeout if func else None,
+            "related_action": bool(func and func.related_action),
+            "description": func.description if func else "",
+            "counts": dict(counts.get(name, {})),
+            "done_recently": done["jobs"] if done else 0,
+            "avg_duration": done["avg_duration"] if done else None,
+            "problem": "; ".join(problems) or None})
     return out
+
+
+def _stored_retry_pattern(text: Any) -> dict[int, Any]:
+    """A retry pattern as stored (JSON ``{"1": 60, "5": 300}``)."""
+    import json
+
+    from .core.retry import validate_retry_pattern
+    data = json.loads(text) if isinstance(text, str) else text
+    if not isinstance(data, dict):
+        raise ConfigurationError("not a JSON object")
+    return validate_retry_pattern({int(key): value for key, value in data.items()})
+
+
+def graph_rows(db: Database, graph_uuid: str
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The jobs of a graph (what a job's page shows of them, texts read up to
+    LISTED_READ characters) and its (parent_uuid, child_uuid) edges."""
+    params = {"graph_uuid": graph_uuid, "text_read": LISTED_READ}
+    return db.read(lambda conn: (_query(db, conn, "dashboard_graph_jobs", params),
+                                 _query(db, conn, "dashboard_graph_edges", params)))
 
 
 def metric_rows(db: Database, window: float) -> dict[str, Any]:

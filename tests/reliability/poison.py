@@ -67,3 +67,9 @@ def ordinary(session, model_name, path):
     """An ordinary job beside the odd ones: logs its execution."""
     log_execution(path, session.context["job_uuid"], session.job.retry, 0.0, 0.0)
     return "fine"
+
+
+@job(retry_pattern={1: (100, 200), 3: 50})
+def random_retry(session, model_name):
+    """Retried after a random delay of 100 to 200 s (the original's form), later 50 s."""
+    raise RetryableJobError("later")

@@ -17,7 +17,11 @@ from .app import Failure, db_option, friendly, open_db
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--auth", default=None, metavar="USER:PASSWORD",
               help="HTTP Basic credentials every route but /healthz requires "
-                   "(default: $QUEUEJOB_WEB_AUTH).")
+                   "(default: $QUEUEJOB_WEB_AUTH). Any local user sees them in ps: "
+                   "--auth-file or $QUEUEJOB_WEB_AUTH keep the password out of it.")
+@click.option("--auth-file", default=None, metavar="PATH",
+              help="A file whose first line is USER:PASSWORD: the credentials, kept out "
+                   "of ps (instead of --auth).")
 @click.option("--origin", "origins", multiple=True, metavar="URL",
               help="Another exact origin allowed to post actions, as a reverse proxy's "
                    "https://jobs.example.com (repeatable).")
@@ -27,12 +31,12 @@ from .app import Failure, db_option, friendly, open_db
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @friendly
-def web(db_url: str | None, host: str, port: int, auth: str | None,
+def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: str | None,
         origins: tuple[str, ...], modules: tuple[str, ...], log_level: str) -> None:
     """Serve the dashboard: jobs, channels, workers, functions, metrics."""
     from ..web.security import check_bind, credentials_from
     from ..worker.worker import import_job_modules
-    credentials = credentials_from(auth)
+    credentials = credentials_from(auth, auth_file)
     # refuse a bad address before the database is opened (or created)
     check_bind(host, credentials)
     for origin in origins:

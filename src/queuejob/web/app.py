@@ -6,8 +6,8 @@ the live pages. Every job operation goes through ``queuejob.operations``, as the
 
 from __future__ import annotations
 
-import datetime as dt
 import time
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +22,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import operations
+from ..core import limits
+from ..core.text import displayable
 from ..database import Database
-from . import views
+from . import display, views
 from .security import (
     CSRF_COOKIE,
     FLASH_COOKIE,
@@ -34,45 +36,24 @@ from .security import (
 )
 
 
-def _when(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
-
-
-def _iso(value: dt.datetime | None) -> str:
-    return value.astimezone(dt.UTC).isoformat() if value else ""
-
-
-def _seconds(value: float | None) -> str:
-    """A duration for people: 850 ms, 12.3 s, 4 min 5 s, 2 h 10 min, 3 d 4 h."""
-    if value is None:
-        return ""
-    value = max(float(value), 0.0)
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, secs = divmod(int(value), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
-def _last_line(text: str | None) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+def _urlencode(value: Any) -> str:
+    """Jinja's urlencode for a stored name, whatever it holds (text that is not UTF-8
+    has no URL: its escaped form is used)."""
+    if isinstance(value, str):
+        return urllib.parse.quote(displayable(value), safe="/")
+    return urllib.parse.quote(display.text(value, display.MAX_RENDERED), safe="/")
 
 
 def make_templates() -> jinja2.Environment:
-    # autoescape everything: job data (arguments, results, tracebacks, names) is text
+    # autoescape everything: job data (arguments, results, tracebacks, names) is text;
+    # finalize makes every rendered value text a page can hold, whatever was stored
     env = jinja2.Environment(loader=jinja2.PackageLoader("queuejob.web", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, seconds=_seconds, last_line=_last_line, iso=_iso,
-                       short=lambda value: str(value)[:8])
+                             trim_blocks=True, lstrip_blocks=True,
+                             finalize=display.finalize)
+    env.filters.update(when=display.when, seconds=display.seconds,
+                       last_line=display.last_line, iso=display.iso, short=display.short,
+                       urlencode=_urlencode)
     return env
 
 
@@ -99,8 +80,13 @@ class Dashboard:
         """The channels and job functions offered by the jobs page's filters."""
         cached = self._suggestions
         if cached is None or time.monotonic() >= cached[0]:
+            # offered: the names a filter can take (a name stored by hand may be none)
             cached = (time.monotonic() + self.suggestions_ttl,
-                      operations.job_channels(self.db), operations.job_function_names(self.db))
+                      [name for name in operations.job_channels(self.db)
+                       if operations.is_channel_name(name)],
+                      [name for name in operations.job_function_names(self.db)
+                       if isinstance(name, str) and name == displayable(name)
+                       and len(name) <= limits.FUNC_NAME])
             self._suggestions = cached
         return cached[1], cached[2]
 

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import time
@@ -35,6 +36,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from ..core.errors import ConfigurationError
+from ..core.text import printable
+
+log = logging.getLogger("queuejob.web")
 
 ENV_AUTH = "QUEUEJOB_WEB_AUTH"
 CSRF_COOKIE = "queuejob_csrf"
@@ -92,10 +96,40 @@ class Credentials:
         return same_user & same_password
 
 
-def credentials_from(auth: str | None) -> Credentials | None:
-    """``--auth user:password``, else the QUEUEJOB_WEB_AUTH environment variable."""
+def credentials_from(auth: str | None, auth_file: str | None = None) -> Credentials | None:
+    """``--auth user:password``, else the first line of ``--auth-file``, else the
+    QUEUEJOB_WEB_AUTH environment variable (the file and the variable keep the password
+    out of the process list)."""
+    if auth is not None and auth_file is not None:
+        raise ConfigurationError("give --auth or --auth-file, not both")
+    if auth_file is not None:
+        return credentials_from_file(auth_file)
     text = auth if auth is not None else os.environ.get(ENV_AUTH)
     return Credentials.parse(text) if text else None
+
+
+#: the longest first line read from a credentials file
+MAX_AUTH_LINE = 64 * 1024
+
+
+def credentials_from_file(path: str) -> Credentials:
+    """The credentials on the first line of a file: ``user:password``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline(MAX_AUTH_LINE)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the credentials file {printable(path, one_line=True)}: "
+            f"{exc.strerror or type(exc).__name__}") from None
+    except (UnicodeDecodeError, ValueError):
+        raise ConfigurationError(f"the credentials file {printable(path, one_line=True)} "
+                                 "is not UTF-8 text") from None
+    try:
+        return Credentials.parse(line.rstrip("\r\n"))
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"the credentials file {printable(path, one_line=True)} must hold "
+            "user:password on its first line, both non-empty") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -113,8 +147,9 @@ def check_bind(host: str, credentials: Credentials | None) -> None:
     """Refuse to listen beyond loopback without credentials."""
     if not is_loopback(host) and credentials is None:
         raise ConfigurationError(
-            f"refusing to listen on {host} without credentials: pass --auth user:password "
-            f"or set {ENV_AUTH} (or listen on 127.0.0.1)")
+            f"refusing to listen on {host} without credentials: pass --auth-file PATH "
+            f"(its first line user:password) or --auth user:password, or set {ENV_AUTH} "
+            "(or listen on 127.0.0.1)")
 
 
 def _host_name(host_header: str) -> str:
@@ -223,4 +258,23 @@ class SecurityMiddleware:
         if response is not None:
             await response(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        started_response = False
+
+        async def send_tracked(message: dict[str, Any]) -> None:
+            nonlocal started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            if started_response:
+                raise  # nothing to answer with: the server closes the connection
+            # an error no page expected: said in the log with its traceback, answered
+            # here, so that the answer carries the security headers too (Starlette's
+            # ServerErrorMiddleware, outside this one, would answer without them)
+            log.exception("error answering %s %s", scope.get("method"),
+                          printable(scope.get("path", ""), one_line=True)[:200])
+            await PlainTextResponse("Internal Server Error", status_code=500)(
+                scope, receive, send_with_headers)

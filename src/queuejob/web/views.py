@@ -4,13 +4,19 @@ Pages are plain functions (Starlette runs them in its thread pool: the database 
 block); actions are coroutines that read their form, check its origin and CSRF token,
 then run the operation in the thread pool and redirect to the page that shows the
 result (303, with a one-time message).
+
+What a stored row holds and what a person types is data. A row's bad value (written by
+hand, by another tool, damaged) costs that one row — shown escaped, cut, or as what it
+is, through ``display`` — never the page; a bad query or form value is a 400 that says
+which value, never a 500.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import math
 import pprint
+import re
 import urllib.parse
 from collections import defaultdict
 from typing import Any
@@ -22,16 +28,27 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from .. import metrics as metrics_module
 from .. import operations
-from ..core import codec, states
-from ..core.errors import ConfigurationError, DecodeError, JobStateError, NoSuchJobError
-from ..core.retry import validate_retry_pattern
-from . import charts, graphs
+from ..core import codec, limits, states
+from ..core.channels import MAX_CAPACITY, MAX_REMOVAL_INTERVAL, MAX_THROTTLE, normalize_name
+from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
+from ..core.retry import parse_retry_pattern
+from ..core.text import describe
+from . import charts, display, graphs
 from .security import CSRF_COOKIE, CSRF_FIELD, FLASH_COOKIE, same_origin
 
 PAST = {"requeue": "Requeued", "done": "Set to done", "cancel": "Cancelled"}
 VERBS = {"requeue": "Requeue", "done": "Set done", "cancel": "Cancel"}
 #: the longest text of arguments or results shown on a job page
 MAX_TEXT = 100_000
+#: the longest search (q=) and the longest value of other query fields
+MAX_SEARCH = 500
+MAX_FIELD = 2000
+INT64 = operations.INT64
+_WHOLE = re.compile(r"[+-]?[0-9]{1,20}")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+#: what no query value may hold: PostgreSQL refuses NUL in text, and lone surrogates
+#: cannot be encoded
+_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _dashboard(request: Request) -> Any:
@@ -44,23 +61,72 @@ def _user(request: Request) -> str:
     return f"{user} (dashboard)" if user else "dashboard"
 
 
+# -- what people type: query and form values ------------------------------------------------
+def _bad(name: str, value: Any, rule: str) -> HTTPException:
+    return HTTPException(400, f"bad {name} {describe(value, 60)}: {rule}")
+
+
+def _field(source: Any, key: str, limit: int = MAX_FIELD) -> str:
+    """A query or form value as text, stripped ("" when missing): 400 when it is not
+    text, longer than ``limit`` characters, or holds NUL."""
+    value = source.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise HTTPException(400, f"bad {key}: it must be text, not a file")
+    if len(value) > limit:
+        raise HTTPException(400, f"bad {key}: {len(value)} characters, over the limit of "
+                                 f"{limit}")
+    if _UNUSABLE.search(value):
+        raise _bad(key, value, "it holds a NUL character or text that is not Unicode")
+    return value.strip()
+
+
+def _whole(text: str, name: str, low: int = INT64[0], high: int = INT64[1]) -> int:
+    """A whole number typed in ASCII digits, from ``low`` to ``high``; 400 otherwise."""
+    rule = f"a whole number from {low} to {high} is needed"
+    if not _WHOLE.fullmatch(text):
+        raise _bad(name, text, rule)
+    value = int(text)
+    if not low <= value <= high:
+        raise _bad(name, text, rule)
+    return value
+
+
+def _decimal(text: str, name: str, low: float, high: float) -> float:
+    """A finite number (no inf, no nan) from ``low`` to ``high``; 400 otherwise."""
+    rule = f"a number from {low:g} to {high:g} is needed"
+    if not _DECIMAL.fullmatch(text):
+        raise _bad(name, text, rule)
+    value = float(text)
+    if not math.isfinite(value) or not low <= value <= high:
+        raise _bad(name, text, rule)
+    return value
+
+
 # -- filters of the jobs page -------------------------------------------------------------
 FILTER_KEYS = ("state", "channel", "function", "model", "user", "q", "all")
+SORTS = frozenset({*operations.JOB_SORTS, *(f"-{key}" for key in operations.JOB_SORTS)})
 
 
 def _filters(params: Any) -> operations.JobFilter:
-    state = params.get("state") or None
+    """The jobs page's filter from a query or a form: 400 for a value that is not one."""
+    state = _field(params, "state", 40) or None
     if state is not None and state not in states.STATES:
-        raise HTTPException(400, f"unknown state {state[:40]!r}")
-    user = (params.get("user") or "").strip()
-    if user and not user.lstrip("-").isdigit():
-        raise HTTPException(400, "user must be a user id (a whole number)")
+        raise _bad("state", state, f"one of {', '.join(states.STATES)} is needed")
+    channel = _field(params, "channel", limits.CHANNEL) or None
+    if channel is not None:
+        try:
+            channel = normalize_name(channel)
+        except ConfigurationError as exc:
+            raise HTTPException(400, f"bad channel: {exc}") from None
+    user = _field(params, "user", 40)
     return operations.JobFilter(
-        state=state, channel=(params.get("channel") or "").strip() or None,
-        func_name=(params.get("function") or "").strip() or None,
-        model_name=(params.get("model") or "").strip() or None,
-        user_id=int(user) if user else None,
-        search=(params.get("q") or "").strip() or None,
+        state=state, channel=channel,
+        func_name=_field(params, "function", limits.FUNC_NAME) or None,
+        model_name=_field(params, "model", limits.MODEL_NAME) or None,
+        user_id=_whole(user, "user") if user else None,
+        search=_field(params, "q", MAX_SEARCH) or None,
         show_all=params.get("all") == "1")
 
 
@@ -85,18 +151,31 @@ def _describe(filters: operations.JobFilter) -> str:
                          ("model", filters.model_name), ("user", filters.user_id),
                          ("search", filters.search)):
         if value not in (None, ""):
-            parts.append(f"{label} {value}")
+            parts.append(f"{label} {display.text(value, 100, one_line=True)}")
     return ", ".join(parts)
 
 
 # -- pages ----------------------------------------------------------------------------------
+def _channel_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """A channel of the tree for a template: its name as text, a link (and forms) only
+    for a channel name."""
+    usable = not entry.get("bad_name")
+    return {**entry, "name": display.text(
+        entry["name"], limits.CHANNEL if usable else limits.LISTED, one_line=True),
+        "link": entry["name"] if usable else None,
+        "paused_by": display.text(entry.get("paused_by"), limits.CHANNEL, one_line=True),
+        "capacity": display.whole_number(entry.get("capacity")),
+        "throttle": display.number(entry.get("throttle")),
+        "removal_interval": display.number(entry.get("removal_interval"))}
+
+
 def overview(request: Request) -> Response:
     dashboard = _dashboard(request)
     db = dashboard.db
     span = request.query_params.get("range", "hour")
     if span not in charts.RANGES:
-        raise HTTPException(400, "range is hour or day")
-    counts = operations.stats(db)
+        raise _bad("range", span, "hour or day is needed")
+    counts = operations.channel_counts(db)
     by_state: dict[str, int] = defaultdict(int)
     for by_channel in counts.values():
         for state, count in by_channel.items():
@@ -106,8 +185,17 @@ def overview(request: Request) -> Response:
     return dashboard.render(request, "overview.html", {
         "nav": "overview", "states": [str(state) for state in states.STATES],
         "by_state": by_state, "total": sum(by_state.values()),
-        "queue": operations.queue_state(db), "channels": tree, "counts": counts,
+        "queue": _queue(operations.queue_state(db)),
+        "channels": [_channel_view(entry) for entry in tree],
+        "counts": [(display.text(channel, limits.LISTED, one_line=True), by_channel)
+                   for channel, by_channel in sorted(counts.items())],
         "chart": chart, "range": span, "refresh": dashboard.refresh})
+
+
+def _queue(queue: dict[str, Any]) -> dict[str, Any]:
+    return {"due": display.whole_number(queue.get("due")),
+            "scheduled": display.whole_number(queue.get("scheduled")),
+            "oldest_due_age": display.number(queue.get("oldest_due_age"))}
 
 
 def jobs(request: Request) -> Response:
@@ -115,11 +203,17 @@ def jobs(request: Request) -> Response:
     db = dashboard.db
     params = request.query_params
     filters = _filters(params)
-    sort = params.get("sort", "-created")
+    sort = _field(params, "sort", 20) or "-created"
+    if sort not in SORTS:
+        raise _bad("sort", sort, "one of " + ", ".join(sorted(SORTS)) + " is needed")
+    limit_text = _field(params, "limit", 40)
+    limit = min(max(_whole(limit_text, "limit"), 1), 500) if limit_text \
+        else dashboard.page_size
+    after = _field(params, "after", operations.MAX_CURSOR) or None
+    before = _field(params, "before", operations.MAX_CURSOR) or None
     try:
-        limit = min(max(int(params.get("limit", dashboard.page_size)), 1), 500)
-        page = operations.job_page(db, filters, sort=sort, after=params.get("after"),
-                                   before=params.get("before"), limit=limit)
+        page = operations.job_page(db, filters, sort=sort, after=after, before=before,
+                                   limit=limit)
     except ValueError as exc:  # ConfigurationError is a ValueError
         raise HTTPException(400, str(exc)) from None
     channels, functions = dashboard.suggestions()
@@ -131,8 +225,15 @@ def jobs(request: Request) -> Response:
         flipped = key if sort == f"-{key}" else f"-{key}"
         sorts[key] = {"query": _query(base, sort=flipped),
                       "mark": "▼" if sort == f"-{key}" else "▲" if sort == key else ""}
+    rows = []
+    for row in page.rows:
+        # the texts are prefixes the query cut (operations.LISTED_READ characters)
+        view = display.job_row(row, listed=True, whole=False)
+        view["exc_line"] = display.last_line(row.get("exc_info")) \
+            if row.get("state") == "failed" else ""
+        rows.append(view)
     return dashboard.render(request, "jobs.html", {
-        "nav": "jobs", "filters": filters, "page": page, "sorts": sorts,
+        "nav": "jobs", "filters": filters, "rows": rows, "sorts": sorts,
         "states": [str(state) for state in states.STATES],
         "channels": channels, "functions": functions,
         "previous": _query(base, before=page.previous) if page.previous else None,
@@ -146,7 +247,7 @@ def confirm(request: Request) -> Response:
     dashboard = _dashboard(request)
     action = request.query_params.get("action", "")
     if action not in operations.ACTIONS:
-        raise HTTPException(400, "action is requeue, done or cancel")
+        raise _bad("action", action, "requeue, done or cancel is needed")
     filters = _filters(request.query_params)
     upto = operations.last_job_id(dashboard.db)
     try:
@@ -169,15 +270,16 @@ def job(request: Request) -> Response:
         row = operations.load_row(db, job_uuid)
     except NoSuchJobError:
         raise HTTPException(404, f"no job {job_uuid}") from None
-    arguments = _arguments(db, row)
-    related = _related(db, row)
-    timeline = _timeline(row)
+    view = display.job_row(row, listed=False, text_limit=MAX_TEXT)
+    view["channel_link"] = row["channel"] if operations.is_channel_name(
+        row.get("channel")) else None
+    state = row.get("state")
     actions = [action for action in operations.ACTIONS
-               if states.refusal(action, row["state"]) is None]
+               if isinstance(state, str) and states.refusal(action, state) is None]
     return dashboard.render(request, "job.html", {
-        "nav": "jobs", "job": row, "arguments": arguments, "related": related,
-        "timeline": timeline, "actions": actions, "verbs": VERBS,
-        "result": _clip(row["result"]), "exc_info": _clip(row["exc_info"]),
+        "nav": "jobs", "job": view, "arguments": _arguments(db, row),
+        "related": _related(db, row), "timeline": _timeline(view), "actions": actions,
+        "verbs": VERBS, "result": view.get("result"), "exc_info": view.get("exc_info"),
         "graph": _graph(db, row)})
 
 
@@ -185,113 +287,219 @@ def job(request: Request) -> Response:
 MAX_OUTSIDE = 20
 
 
+def _graph_job(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A job of a graph for its drawing and table: texts cut, the uuid the stored one
+    when it is a uuid (edges refer to it), else its text."""
+    view = display.job_row(row, listed=True, whole=False)
+    view["uuid"] = view["link"] or view["uuid"]
+    view.update(extra)
+    return view
+
+
 def _graph(db: Any, row: dict[str, Any]) -> dict[str, Any] | None:
     """The job's graph: its drawing and its table (graphs.graph_view). A job whose
     identity key was held when the graph was stored waits for the job holding it, which
     may belong to no graph or another one: such parents are shown too, marked."""
-    if not row.get("graph_uuid"):
+    graph_uuid = row.get("graph_uuid")
+    if not graph_uuid or not isinstance(graph_uuid, str) or _UNUSABLE.search(graph_uuid):
+        return None  # a value written by hand that names no graph (and cannot be sent)
+    jobs, edges = operations.graph_rows(db, graph_uuid)
+    jobs = [_graph_job(job) for job in jobs]
+    if not jobs:
         return None
-    graph_uuid = str(row["graph_uuid"])
-    jobs, edges = operations.graph(db, graph_uuid)
-    jobs = [{**job, "uuid": str(job["uuid"])} for job in jobs]
-    pairs = [(str(edge["parent_uuid"]), str(edge["child_uuid"])) for edge in edges]
     inside = {job["uuid"] for job in jobs}
+    pairs = []
+    for edge in edges:
+        parent = operations.name_of(edge["parent_uuid"])
+        child = operations.name_of(edge["child_uuid"])
+        # an edge written by hand may name anything: only jobs are drawn
+        if child in inside and (parent in inside or display.job_uuid(parent)):
+            pairs.append((parent, child))
     outside = sorted({parent for parent, _ in pairs if parent not in inside})
     for parent in outside[:MAX_OUTSIDE]:
         try:
-            jobs.append({**operations.load_row(db, parent), "uuid": parent, "external": True})
+            jobs.append(_graph_job(operations.load_row(db, parent), uuid=parent,
+                                   external=True))
         except NoSuchJobError:  # removed since (done jobs are cleaned up)
             jobs.append({"uuid": parent, "state": "removed", "func_name": "",
                          "description": "(removed)", "external": True})
-    view = graphs.graph_view(jobs, pairs, str(row["uuid"]))
-    view["uuid"] = graph_uuid
+    current = display.job_uuid(row.get("uuid")) or display.text(
+        row.get("uuid"), limits.LISTED, one_line=True)
+    view = graphs.graph_view(jobs, pairs, current)
+    view["uuid"] = display.text(graph_uuid, limits.LISTED, one_line=True)
     view["outside"] = len(outside)
     return view
 
 
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= MAX_TEXT:
-        return text
-    return text[:MAX_TEXT] + f"\n… ({len(text) - MAX_TEXT} more characters)"
+def _reason(exc: BaseException) -> str:
+    """Why stored arguments cannot be shown decoded, in one line."""
+    if isinstance(exc, RecursionError):
+        return "they are nested too deeply to be shown"
+    return display.text(str(exc) or type(exc).__name__, 200, one_line=True)
 
 
 def _arguments(db: Any, row: dict[str, Any]) -> dict[str, Any]:
-    """The job's call and its arguments pretty-printed, or the stored JSON when they
-    cannot be decoded here (always shown as text)."""
+    """The job's call and its arguments pretty-printed; when they cannot be decoded or
+    printed here (a row written by hand, arguments nested hundreds of levels deep), the
+    stored text, cut, with the reason in one line. Always shown as text."""
     try:
-        args, kwargs = codec.decode_arguments(row["args"], row["kwargs"], db.max_args_size)
-    except DecodeError as exc:
-        raw = {}
-        for key in ("args", "kwargs"):
-            try:
-                raw[key] = json.dumps(json.loads(row[key]), indent=2, ensure_ascii=False)
-            except ValueError:
-                raw[key] = row[key]
-        return {"error": str(exc), "raw": raw}
-    parts = [repr(row["model_name"])] if row["model_name"] is not None else []
-    parts += [repr(arg) for arg in args] + [f"{key}={value!r}" for key, value in kwargs.items()]
-    return {"call": _clip(f"{row['func_name']}({', '.join(parts)})"),
-            "args": _clip(pprint.pformat(list(args), width=100, sort_dicts=False)),
-            "kwargs": _clip(pprint.pformat(kwargs, width=100, sort_dicts=False))}
+        args, kwargs = codec.decode_arguments(row.get("args"), row.get("kwargs"),
+                                              db.max_args_size)
+    except Exception as exc:  # DecodeError; whatever else a stored value may raise
+        return _raw_arguments(row, f"Cannot decode the arguments here: {_reason(exc)}")
+    try:
+        model = row.get("model_name")
+        parts = [repr(model)] if model is not None else []
+        parts += [repr(arg) for arg in args]
+        parts += [f"{key}={value!r}" for key, value in kwargs.items()]
+        call = f"{operations.name_of(row.get('func_name'))}({', '.join(parts)})"
+        args_text = pprint.pformat(list(args), width=100, sort_dicts=False)
+        kwargs_text = pprint.pformat(kwargs, width=100, sort_dicts=False)
+    except Exception as exc:  # RecursionError, a repr that fails
+        return _raw_arguments(row, f"Cannot show the decoded arguments here: {_reason(exc)}")
+    return {"call": display.text(call, MAX_TEXT), "args": display.text(args_text, MAX_TEXT),
+            "kwargs": display.text(kwargs_text, MAX_TEXT)}
+
+
+def _raw_arguments(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The arguments as stored (cut to MAX_TEXT characters), and why they are."""
+    return {"error": reason, "raw": {key: display.text(row.get(key), MAX_TEXT)
+                                     for key in ("args", "kwargs")}}
+
+
+#: the longest related action URL made a link
+MAX_URL = 8192
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def related_link(value: str) -> str | None:
+    """The URL a related action returned, if it may be a link: an http(s) URL with a
+    host, or a path of this site (one leading "/"). Nothing with a backslash, a blank
+    or a control character: browsers read "/\\host" and "/<tab>/host" as another host."""
+    url = value.strip()
+    if not url or len(url) > MAX_URL or _NOT_IN_URL.search(url) or _UNUSABLE.search(url):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a bad IPv6 host, a bad port
+        return None
+    if parts.scheme in ("http", "https"):
+        return url if host else None
+    if not parts.scheme and not parts.netloc and url.startswith("/") \
+            and not url.startswith("//"):
+        return url
+    return None
 
 
 def _related(db: Any, row: dict[str, Any]) -> dict[str, Any] | None:
     """The related action's result: a link when it is an http(s) or same-site URL, text
     otherwise (a javascript: URL stays text)."""
     from ..core import registry
-    func = registry.job_function(row["func_name"])
+    func_name = row.get("func_name")
+    func = registry.job_function(func_name) if isinstance(func_name, str) else None
     if func is None or getattr(func, "related_action", None) is None:
         return None
     try:
         value = operations.related_action(db, row["uuid"])
     except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"error": display.text(f"{type(exc).__name__}: {exc}", 500, one_line=True)}
     if isinstance(value, str):
-        parts = urllib.parse.urlsplit(value.strip())
-        if (parts.scheme in ("http", "https") and parts.netloc) or (
-                not parts.scheme and not parts.netloc and value.startswith("/")
-                and not value.startswith("//")):
-            return {"url": value.strip()}
-        return {"text": value}
+        url = related_link(value)
+        return {"url": url} if url else {"text": display.text(value, MAX_TEXT)}
     if value is None:
         return {"text": "(no related action for this job)"}
-    return {"text": pprint.pformat(value, width=100)}
+    try:
+        text = pprint.pformat(value, width=100)
+    except Exception as exc:
+        text = f"(cannot show the related action's result: {_reason(exc)})"
+    return {"text": display.text(text, MAX_TEXT)}
 
 
-def _timeline(row: dict[str, Any]) -> list[dict[str, Any]]:
+def _timeline(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's dates in order, each with its offset from the first; a stored value
+    that is not a time comes last, as it is, without an offset."""
     labels = (("date_created", "created"), ("eta", "due (eta)"), ("date_enqueued", "enqueued"),
               ("date_started", "started"), ("date_failed", "failed"),
-              ("date_done", "cancelled" if row["state"] == "cancelled" else "done"))
-    events = [{"label": label, "when": row[key]} for key, label in labels if row.get(key)]
-    events.sort(key=lambda event: event["when"])
-    first = events[0]["when"] if events else None
-    for event in events:
+              ("date_done", "cancelled" if job.get("state") == "cancelled" else "done"))
+    events = [{"label": label, "when": job[key]} for key, label in labels if job.get(key)]
+    times = sorted((event for event in events if isinstance(event["when"], dt.datetime)),
+                   key=lambda event: event["when"])
+    others = [event for event in events if not isinstance(event["when"], dt.datetime)]
+    first = times[0]["when"] if times else None
+    for event in times:
         event["offset"] = (event["when"] - first).total_seconds() if first else 0.0
-    return events
+    for event in others:
+        event["offset"] = None
+    return times + others
 
 
 def channels(request: Request) -> Response:
     dashboard = _dashboard(request)
     return dashboard.render(request, "channels.html", {
-        "nav": "channels", "channels": operations.channel_tree(dashboard.db)})
+        "nav": "channels",
+        "channels": [_channel_view(entry) for entry in operations.channel_tree(dashboard.db)]})
 
 
 def workers(request: Request) -> Response:
     dashboard = _dashboard(request)
-    running: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    running: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in operations.running_jobs(dashboard.db):
-        running[row["worker_id"] or ""].append(row)
+        view = display.job_row(row, listed=True, whole=False)
+        view["running_for"] = display.number(row.get("running_for"))
+        running[row.get("worker_id")].append(view)
+    rows = []
+    for worker in operations.workers(dashboard.db):
+        rows.append({
+            "id": display.text(worker.get("id"), limits.LISTED, one_line=True),
+            "state": display.text(worker.get("state"), 40, one_line=True),
+            "hostname": display.text(worker.get("hostname"), limits.LISTED, one_line=True),
+            "pid": display.whole_number(worker.get("pid")),
+            "heartbeat_age": display.number(worker.get("heartbeat_age")),
+            "running": display.whole_number(worker.get("running")),
+            "channels": display.text(worker.get("channels"), limits.LISTED, one_line=True),
+            "date_started": display.time(worker.get("date_started")),
+            "jobs": running.get(worker.get("id"), [])})
     return dashboard.render(request, "workers.html", {
-        "nav": "workers", "workers": operations.workers(dashboard.db), "running": running,
-        "refresh": dashboard.refresh})
+        "nav": "workers", "workers": rows, "refresh": dashboard.refresh})
+
+
+def _delay_text(delay: Any) -> str:
+    if display.is_number(delay):
+        return f"{delay:g}"
+    if isinstance(delay, tuple | list) and len(delay) == 2 \
+            and all(display.is_number(bound) for bound in delay):
+        return f"{delay[0]:g}-{delay[1]:g}"
+    return display.text(delay, 40, one_line=True)
+
+
+def pattern_text(pattern: Any) -> str:
+    """A retry pattern as people write it: ``1: 60, 5: 300``."""
+    try:
+        return ", ".join(f"{count}: {_delay_text(delay)}"
+                         for count, delay in sorted(pattern.items()))
+    except Exception:  # a pattern of another shape than expected
+        return display.text(pattern, limits.LISTED, one_line=True)
 
 
 def functions(request: Request) -> Response:
     dashboard = _dashboard(request)
-    rows = operations.function_rows(dashboard.db)
-    for row in rows:
-        row["pattern_text"] = ", ".join(f"{count}: {delay:g}" for count, delay in
-                                        sorted(row["retry_pattern"].items()))
+    rows = []
+    for row in operations.function_rows(dashboard.db):
+        name = row["name"]
+        rows.append({
+            **row, "name": display.text(name, limits.FUNC_NAME, one_line=True),
+            # the form names the function as stored: only a name that can be typed
+            "form_name": name if len(name) <= limits.FUNC_NAME
+            and not _UNUSABLE.search(name) else None,
+            "channel": display.text(row["channel"], limits.CHANNEL, one_line=True),
+            "default_channel": display.text(row["default_channel"], limits.CHANNEL,
+                                            one_line=True),
+            "pattern_text": pattern_text(row["retry_pattern"]),
+            "counts": {display.text(state, 40, one_line=True): count
+                       for state, count in row["counts"].items()},
+            "avg_duration": display.number(row["avg_duration"]),
+            "done_recently": display.whole_number(row["done_recently"])})
     return dashboard.render(request, "functions.html", {"nav": "functions", "functions": rows})
 
 
@@ -299,10 +507,18 @@ def schedules(request: Request) -> Response:
     """The periodic jobs registered in this process (the modules of --module), their
     last slot run and their next run."""
     dashboard = _dashboard(request)
-    rows = operations.schedules(dashboard.db)
     now = dt.datetime.now(dt.UTC)
-    for row in rows:
-        row["next_in"] = (row["next_run"] - now).total_seconds() if row["next_run"] else None
+    rows = []
+    for row in operations.schedules(dashboard.db):
+        next_run = display.time(row.get("next_run"))
+        rows.append({
+            "name": display.text(row.get("name"), limits.LISTED, one_line=True),
+            "function": display.text(row.get("function"), limits.FUNC_NAME, one_line=True),
+            "cron": display.text(row.get("cron"), limits.LISTED, one_line=True),
+            "catch_up": bool(row.get("catch_up")),
+            "last_slot": display.time(row.get("last_slot")), "next_run": next_run,
+            "next_in": (next_run - now).total_seconds()
+            if isinstance(next_run, dt.datetime) else None})
     return dashboard.render(request, "schedules.html", {"nav": "schedules",
                                                         "schedules": rows})
 
@@ -340,15 +556,10 @@ def _back(request: Request, path: str, kind: str, text: str) -> Response:
     """The answer to a POST, once its action is done: back to ``path`` with a message."""
     _dashboard(request).forget_suggestions()  # the action may have changed them
     response = RedirectResponse(request.scope.get("root_path", "") + path, status_code=303)
-    response.set_cookie(FLASH_COOKIE, _dashboard(request).signer.flash_cookie(kind, text),
-                        httponly=True, samesite="strict", path="/",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(FLASH_COOKIE, _dashboard(request).signer.flash_cookie(
+        kind, display.text(text, 1000, one_line=True)), httponly=True, samesite="strict",
+        path="/", secure=request.url.scheme == "https")
     return response
-
-
-def _text(form: Any, key: str) -> str:
-    value = form.get(key)
-    return value.strip() if isinstance(value, str) else ""
 
 
 async def job_action(request: Request) -> Response:
@@ -356,7 +567,7 @@ async def job_action(request: Request) -> Response:
     action = request.path_params["action"]
     job_uuid = str(request.path_params["uuid"])
     if action not in operations.ACTIONS:
-        raise HTTPException(404, f"no action {action[:40]!r}")
+        raise HTTPException(404, f"no action {describe(action, 40)}")
     db = _dashboard(request).db
     user = _user(request)
 
@@ -376,14 +587,11 @@ async def job_action(request: Request) -> Response:
 
 async def bulk_action(request: Request) -> Response:
     form = await _form(request)
-    action = _text(form, "action")
+    action = _field(form, "action", 40)
     if action not in operations.ACTIONS:
-        raise HTTPException(400, "action is requeue, done or cancel")
+        raise _bad("action", action, "requeue, done or cancel is needed")
     filters = _filters(form)
-    try:
-        upto = int(_text(form, "upto"))
-    except ValueError:
-        raise HTTPException(400, "upto must be a job id") from None
+    upto = _whole(_field(form, "upto", 40), "upto", 0)
     db = _dashboard(request).db
     try:
         changed, skipped = await run_in_threadpool(
@@ -397,7 +605,6 @@ async def bulk_action(request: Request) -> Response:
 
 
 def _channel_row(db: Any, name: str) -> dict[str, Any]:
-    from ..core.channels import normalize_name
     name = normalize_name(name)
     for row in operations.channel_tree(db):
         if row["name"] == name:
@@ -409,31 +616,38 @@ def _channel_row(db: Any, name: str) -> dict[str, Any]:
 async def channel_set(request: Request) -> Response:
     form = await _form(request)
     db = _dashboard(request).db
-    name = _text(form, "name")
+    name = _field(form, "name", limits.CHANNEL)
+    capacity_text = _field(form, "capacity", 40)
+    capacity = _whole(capacity_text, "capacity", 1, MAX_CAPACITY) if capacity_text else None
+    throttle_text = _field(form, "throttle", 40)
+    throttle = _decimal(throttle_text, "throttle", 0, MAX_THROTTLE) if throttle_text else 0.0
+    # absent (a form without the field): the stored one is kept; empty: the default
+    removal: Any = ...
+    if "removal_interval" in form:
+        removal_text = _field(form, "removal_interval", 40)
+        removal = _decimal(removal_text, "removal_interval", 0, MAX_REMOVAL_INTERVAL) \
+            if removal_text else None
     try:
-        capacity_text = _text(form, "capacity")
-        capacity = int(capacity_text) if capacity_text else None
-        throttle = float(_text(form, "throttle") or 0)
-        if throttle < 0:
-            raise ConfigurationError("throttle must not be negative")
         current = await run_in_threadpool(_channel_row, db, name)
         spec = await run_in_threadpool(
             lambda: operations.set_channel(
                 db, name, capacity, sequential=form.get("sequential") == "on",
-                throttle=throttle, removal_interval=current["removal_interval"],
-                paused=current["paused"]))
+                throttle=throttle, paused=current["paused"],
+                removal_interval=current["removal_interval"] if removal is ... else removal))
     except ValueError as exc:
-        return _back(request, "/channels", "error", f"channel {name}: {exc}")
+        return _back(request, "/channels", "error", f"channel {describe(name, 80)}: {exc}")
     capacity_text = "unlimited" if spec.capacity is None else str(spec.capacity)
     return _back(request, "/channels", "ok", f"Channel {spec.name}: capacity {capacity_text}"
                  + (", sequential" if spec.sequential else "")
-                 + (f", throttle {spec.throttle:g} s" if spec.throttle else "") + ".")
+                 + (f", throttle {spec.throttle:g} s" if spec.throttle else "")
+                 + (f", done jobs kept {spec.removal_interval:g} days"
+                    if spec.removal_interval is not None else "") + ".")
 
 
 async def _set_paused(request: Request, paused: bool) -> Response:
     form = await _form(request)
     db = _dashboard(request).db
-    name = _text(form, "name")
+    name = _field(form, "name", limits.CHANNEL)
     try:
         current = await run_in_threadpool(_channel_row, db, name)
         spec = await run_in_threadpool(lambda: operations.set_channel(
@@ -441,7 +655,7 @@ async def _set_paused(request: Request, paused: bool) -> Response:
             throttle=current["throttle"], removal_interval=current["removal_interval"],
             paused=paused))
     except ValueError as exc:
-        return _back(request, "/channels", "error", f"channel {name}: {exc}")
+        return _back(request, "/channels", "error", f"channel {describe(name, 80)}: {exc}")
     return _back(request, "/channels", "ok",
                  f"Channel {spec.name} {'paused' if paused else 'resumed'}.")
 
@@ -457,45 +671,32 @@ async def channel_resume(request: Request) -> Response:
 async def channel_delete(request: Request) -> Response:
     form = await _form(request)
     db = _dashboard(request).db
-    name = _text(form, "name")
+    name = _field(form, "name", limits.CHANNEL)
     try:
         await run_in_threadpool(operations.delete_channel, db, name)
     except ValueError as exc:
-        return _back(request, "/channels", "error", f"channel {name}: {exc}")
+        return _back(request, "/channels", "error", f"channel {describe(name, 80)}: {exc}")
     return _back(request, "/channels", "ok", f"Channel {name}: configuration removed.")
-
-
-def parse_retry_pattern(text: str) -> dict[int, float] | None:
-    """``1: 60, 5: 300`` or JSON ``{"1": 60, "5": 300}``; None when empty."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        if text.startswith("{"):
-            pairs = json.loads(text).items()
-        else:
-            pairs = [part.split(":", 1) for part in text.split(",") if part.strip()]
-        pattern = {int(str(key).strip()): float(str(value).strip()) for key, value in pairs}
-    except (ValueError, AttributeError, TypeError):
-        raise ConfigurationError(f"bad retry pattern {text[:60]!r}: write it as "
-                                 "'1: 60, 5: 300' (retry count: seconds)") from None
-    return validate_retry_pattern(pattern)
 
 
 async def function_set(request: Request) -> Response:
     form = await _form(request)
     db = _dashboard(request).db
-    name = _text(form, "name")
+    name = _field(form, "name", limits.FUNC_NAME)
     if not name:
-        raise HTTPException(400, "name is needed")
+        raise HTTPException(400, "bad name: the function's name is needed")
     reset = form.get("reset") is not None
+    channel = None if reset else (_field(form, "channel", limits.CHANNEL) or None)
     try:
-        channel = None if reset else (_text(form, "channel") or None)
-        pattern = None if reset else parse_retry_pattern(_text(form, "retry_pattern"))
+        typed = "" if reset else _field(form, "retry_pattern", MAX_FIELD)
+        pattern = parse_retry_pattern(typed) if typed else None
+    except ConfigurationError as exc:
+        raise HTTPException(400, str(exc)) from None
+    try:
         await run_in_threadpool(lambda: operations.set_function(
             db, name, channel=channel, retry_pattern=pattern))
     except ValueError as exc:
-        return _back(request, "/functions", "error", f"function {name}: {exc}")
+        return _back(request, "/functions", "error", f"function {describe(name, 80)}: {exc}")
     if channel is None and pattern is None:
         return _back(request, "/functions", "ok", f"Function {name}: back to its decorator's "
                      "channel and retry pattern.")

@@ -9,10 +9,18 @@
 -- keep a generic plan from using any index for it). Values are always bound, never spliced.
 
 -- name: dashboard_jobs
--- One page of the jobs table.
-SELECT id, uuid, state, func_name, model_name, description, channel, priority, retry,
-       max_retries, user_id, eta, date_created, date_started, date_done, date_failed,
-       exc_info, worker_id, /* TEMPLATE: key */ AS sort_key
+-- One page of the jobs table. Its texts are read up to %(text_read)s characters (a row
+-- written by hand may hold megabytes), the exception of a failed job: its last ones.
+SELECT id, uuid, substr(state, 1, %(text_read)s::int) AS state,
+       substr(func_name, 1, %(text_read)s::int) AS func_name,
+       substr(model_name, 1, %(text_read)s::int) AS model_name,
+       substr(description, 1, %(text_read)s::int) AS description,
+       substr(channel, 1, %(text_read)s::int) AS channel, priority, retry, max_retries,
+       user_id, eta, date_created, date_started, date_done, date_failed,
+       CASE WHEN state = 'failed' THEN right(exc_info, 4 * %(text_read)s::int) END
+           AS exc_info,
+       substr(worker_id, 1, %(text_read)s::int) AS worker_id,
+       /* TEMPLATE: key */ AS sort_key
 FROM queue_job
 WHERE /* TEMPLATE: where */
 ORDER BY /* TEMPLATE: order */
@@ -142,8 +150,11 @@ SELECT
      WHERE state = 'pending' AND (eta IS NULL OR eta <= now())) AS oldest_due_age;
 
 -- name: dashboard_running_jobs
--- Started jobs, the longest running first (the workers page).
-SELECT uuid, func_name, description, channel, worker_id, date_started,
+-- Started jobs, the longest running first (the workers page); texts read up to
+-- %(text_read)s characters.
+SELECT uuid, substr(func_name, 1, %(text_read)s::int) AS func_name,
+       substr(description, 1, %(text_read)s::int) AS description,
+       substr(channel, 1, %(text_read)s::int) AS channel, worker_id, date_started,
        extract(epoch FROM now() - date_started)::float8 AS running_for
 FROM queue_job
 WHERE state = 'started'
@@ -196,6 +207,21 @@ SELECT func_name, 'latency',
                                    3600]::float8[]),
        count(*), sum(latency)
 FROM done GROUP BY 1, 3;
+
+-- name: dashboard_graph_jobs
+-- The jobs of a graph (a job's page draws it): what its drawing and its table show, texts
+-- read up to %(text_read)s characters.
+SELECT id, uuid, substr(state, 1, %(text_read)s::int) AS state,
+       substr(func_name, 1, %(text_read)s::int) AS func_name,
+       substr(description, 1, %(text_read)s::int) AS description, date_created,
+       date_started, date_done, date_failed
+FROM queue_job WHERE graph_uuid = %(graph_uuid)s::uuid ORDER BY id;
+
+-- name: dashboard_graph_edges
+-- The graph's (parent, child) edges.
+SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
+JOIN queue_job AS job ON job.uuid = dep.child_uuid
+WHERE job.graph_uuid = %(graph_uuid)s::uuid;
 
 -- name: dashboard_workers_alive
 SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';

@@ -9,10 +9,48 @@
 -- keep SQLite from using any index for it). Values are always bound, never spliced.
 
 -- name: dashboard_jobs
--- One page of the jobs table.
-SELECT id, uuid, state, func_name, model_name, description, channel, priority, retry,
-       max_retries, user_id, eta, date_created, date_started, date_done, date_failed,
-       exc_info, worker_id, /* TEMPLATE: key */ AS sort_key
+-- One page of the jobs table. Its texts are read up to 4 * :text_read bytes (:text_read
+-- characters or more; a row written by hand may hold megabytes), the exception of a
+-- failed job: its last ones. A longer text is cut as bytes (substr on text would stop at
+-- a NUL character), then read back as text; a shorter one is read as it is (substr
+-- makes an empty BLOB NULL); BLOBs stay BLOBs.
+SELECT id,
+       CASE WHEN length(CAST(uuid AS BLOB)) <= 4 * :text_read THEN uuid
+            WHEN typeof(uuid) = 'text'
+            THEN CAST(substr(CAST(uuid AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(uuid, 1, 4 * :text_read) END AS uuid,
+       CASE WHEN length(CAST(state AS BLOB)) <= 4 * :text_read THEN state
+            WHEN typeof(state) = 'text'
+            THEN CAST(substr(CAST(state AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(state, 1, 4 * :text_read) END AS state,
+       CASE WHEN length(CAST(func_name AS BLOB)) <= 4 * :text_read THEN func_name
+            WHEN typeof(func_name) = 'text'
+            THEN CAST(substr(CAST(func_name AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(func_name, 1, 4 * :text_read) END AS func_name,
+       CASE WHEN length(CAST(model_name AS BLOB)) <= 4 * :text_read THEN model_name
+            WHEN typeof(model_name) = 'text'
+            THEN CAST(substr(CAST(model_name AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(model_name, 1, 4 * :text_read) END AS model_name,
+       CASE WHEN length(CAST(description AS BLOB)) <= 4 * :text_read THEN description
+            WHEN typeof(description) = 'text'
+            THEN CAST(substr(CAST(description AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(description, 1, 4 * :text_read) END AS description,
+       CASE WHEN length(CAST(channel AS BLOB)) <= 4 * :text_read THEN channel
+            WHEN typeof(channel) = 'text'
+            THEN CAST(substr(CAST(channel AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(channel, 1, 4 * :text_read) END AS channel,
+       priority, retry, max_retries, user_id, eta, date_created, date_started, date_done,
+       date_failed,
+       CASE WHEN state <> 'failed' THEN NULL
+            WHEN length(CAST(exc_info AS BLOB)) <= 16 * :text_read THEN exc_info
+            WHEN typeof(exc_info) = 'text'
+            THEN CAST(substr(CAST(exc_info AS BLOB), -16 * :text_read) AS TEXT)
+            ELSE substr(exc_info, -16 * :text_read) END AS exc_info,
+       CASE WHEN length(CAST(worker_id AS BLOB)) <= 4 * :text_read THEN worker_id
+            WHEN typeof(worker_id) = 'text'
+            THEN CAST(substr(CAST(worker_id AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(worker_id, 1, 4 * :text_read) END AS worker_id,
+       /* TEMPLATE: key */ AS sort_key
 FROM queue_job
 WHERE /* TEMPLATE: where */
 ORDER BY /* TEMPLATE: order */
@@ -141,9 +179,25 @@ SELECT
      FROM queue_job WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)) AS oldest_due_age;
 
 -- name: dashboard_running_jobs
--- Started jobs, the longest running first (the workers page).
-SELECT uuid, func_name, description, channel, worker_id, date_started,
-       :now - date_started AS running_for
+-- Started jobs, the longest running first (the workers page); texts read up to
+-- 4 * :text_read bytes, as dashboard_jobs does.
+SELECT CASE WHEN length(CAST(uuid AS BLOB)) <= 4 * :text_read THEN uuid
+            WHEN typeof(uuid) = 'text'
+            THEN CAST(substr(CAST(uuid AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(uuid, 1, 4 * :text_read) END AS uuid,
+       CASE WHEN length(CAST(func_name AS BLOB)) <= 4 * :text_read THEN func_name
+            WHEN typeof(func_name) = 'text'
+            THEN CAST(substr(CAST(func_name AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(func_name, 1, 4 * :text_read) END AS func_name,
+       CASE WHEN length(CAST(description AS BLOB)) <= 4 * :text_read THEN description
+            WHEN typeof(description) = 'text'
+            THEN CAST(substr(CAST(description AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(description, 1, 4 * :text_read) END AS description,
+       CASE WHEN length(CAST(channel AS BLOB)) <= 4 * :text_read THEN channel
+            WHEN typeof(channel) = 'text'
+            THEN CAST(substr(CAST(channel AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(channel, 1, 4 * :text_read) END AS channel,
+       worker_id, date_started, :now - date_started AS running_for
 FROM queue_job
 WHERE state = 'started'
 ORDER BY date_started
@@ -212,6 +266,35 @@ FROM (SELECT func_name,
       FROM queue_job
       WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds AND date_started IS NOT NULL)
 GROUP BY 1, 3;
+
+-- name: dashboard_graph_jobs
+-- The jobs of a graph (a job's page draws it): what its drawing and its table show, texts
+-- read up to 4 * :text_read bytes, as dashboard_jobs does.
+SELECT id,
+       CASE WHEN length(CAST(uuid AS BLOB)) <= 4 * :text_read THEN uuid
+            WHEN typeof(uuid) = 'text'
+            THEN CAST(substr(CAST(uuid AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(uuid, 1, 4 * :text_read) END AS uuid,
+       CASE WHEN length(CAST(state AS BLOB)) <= 4 * :text_read THEN state
+            WHEN typeof(state) = 'text'
+            THEN CAST(substr(CAST(state AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(state, 1, 4 * :text_read) END AS state,
+       CASE WHEN length(CAST(func_name AS BLOB)) <= 4 * :text_read THEN func_name
+            WHEN typeof(func_name) = 'text'
+            THEN CAST(substr(CAST(func_name AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(func_name, 1, 4 * :text_read) END AS func_name,
+       CASE WHEN length(CAST(description AS BLOB)) <= 4 * :text_read THEN description
+            WHEN typeof(description) = 'text'
+            THEN CAST(substr(CAST(description AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(description, 1, 4 * :text_read) END AS description,
+       date_created, date_started, date_done, date_failed
+FROM queue_job WHERE graph_uuid = :graph_uuid ORDER BY id;
+
+-- name: dashboard_graph_edges
+-- The graph's (parent, child) edges.
+SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
+JOIN queue_job AS job ON job.uuid = dep.child_uuid
+WHERE job.graph_uuid = :graph_uuid;
 
 -- name: dashboard_workers_alive
 SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';
