@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.helpers import executions, wait_until  # noqa: E402
+from tests.helpers import executions, job_rows, wait_until  # noqa: E402
 from tests.reliability.common import DEAD_AFTER, HEARTBEAT, RESCUE_INTERVAL  # noqa: E402
 
 import queuejob  # noqa: E402
@@ -183,7 +183,7 @@ class KillTrials:
     @staticmethod
     def started_by(db: queuejob.Database, worker_id: str) -> dict[str, int]:
         return {row["uuid"]: row["retry"] for row in db.read(
-            lambda conn: db.manager.started_by(conn, worker_id))}
+            lambda conn: db.store.started_by(conn, worker_id))}
 
     # -- the run -------------------------------------------------------------------------
     def run(self, trials: int, backend: str) -> Report:
@@ -232,7 +232,7 @@ class KillTrials:
                     if self.started_by(db, victim_id):
                         return True
                     # the other workers took every job: give the victim more
-                    if not queuejob.operations.list_jobs(db, state="pending", limit=1):
+                    if not job_rows(db, state="pending", limit=1):
                         uuids.extend(self.enqueue(db, self.jobs_per_trial))
                     return False
                 wait_until(victim_runs, startup, message=f"worker {names[slot]} running jobs")
@@ -255,7 +255,7 @@ class KillTrials:
                 report.violations.append(str(exc))
 
             def finished() -> bool:
-                counts = Counter(row["state"] for row in queuejob.operations.list_jobs(
+                counts = Counter(row["state"] for row in job_rows(
                     db, limit=10**7))
                 return not counts.get("pending") and not counts.get("started")
             try:
@@ -276,7 +276,7 @@ class KillTrials:
         return report
 
     def check(self, db: queuejob.Database, report: Report, uuids: list[str]) -> None:
-        rows = {row["uuid"]: row for row in queuejob.operations.list_jobs(db, limit=10**7)}
+        rows = {row["uuid"]: row for row in job_rows(db, limit=10**7)}
         runs = executions(self.execution_log)
         counts = Counter(run[0] for run in runs)
         rescues = Counter(job_uuid for trial in report.trials for job_uuid in trial.started)

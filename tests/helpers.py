@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def load(db: queuejob.Database, job_uuid: str) -> queuejob.Job:
 
 
 def row(db: queuejob.Database, job_uuid: str) -> dict[str, Any]:
-    return db.run(lambda conn: db.manager.load(conn, job_uuid))
+    return db.run(lambda conn: db.store.load(conn, job_uuid))
 
 
 def states(db: queuejob.Database) -> dict[str, int]:
@@ -127,3 +128,44 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
         current += delta
         best = max(best, current)
     return best
+
+
+def claim(db: queuejob.Database, conn: Any, worker_id: str, tree: Any, running: Any,
+          limit: int) -> list[dict[str, Any]]:
+    """One claim for ``worker_id`` with its channel ``tree``, in the caller's transaction,
+    as a worker's first claim does it."""
+    from queuejob.worker.claim import Claimer
+    return Claimer(db.store, worker_id, tree).claim(conn, running, limit)
+
+
+def job_rows(db: queuejob.Database, state: str | None = None, func_name: str | None = None,
+             limit: int | None = None) -> list[dict[str, Any]]:
+    """Every column of the jobs (newest first), read with plain SQL: what the tests
+    check, beyond what the read models show."""
+    mark = "?" if db.dialect == "sqlite" else "%s"
+    where, params = [], []
+    if state is not None:
+        where.append(f"state = {mark}")
+        params.append(state)
+    if func_name is not None:
+        where.append(f"func_name = {mark}")
+        params.append(func_name)
+    text = ("SELECT * FROM queue_job" + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else ""))
+
+    def read(conn: Any) -> list[dict[str, Any]]:
+        cursor = db.connector.execute_sql(conn, text, params)
+        names = [column[0] for column in cursor.description]
+        return [_typed(db, dict(zip(names, values, strict=True)))
+                for values in cursor.fetchall()]
+    return db.read(read)
+
+
+def _typed(db: queuejob.Database, row: dict[str, Any]) -> dict[str, Any]:
+    """A raw row as the store hands rows over (aware times, uuids as text)."""
+    if db.dialect == "sqlite":
+        from queuejob.backends.sqlite import TIMESTAMPS, _from_epoch
+        return {key: _from_epoch(value) if key in TIMESTAMPS and value is not None
+                else value for key, value in row.items()}
+    return {key: str(value) if isinstance(value, uuid.UUID) else value
+            for key, value in row.items()}

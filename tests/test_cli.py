@@ -28,7 +28,7 @@ from queuejob.cli import output
 from queuejob.cli.app import cli
 from queuejob.database import default_user
 from tests import jobs
-from tests.helpers import ROOT, row, run_burst
+from tests.helpers import ROOT, job_rows, row, run_burst
 
 UNKNOWN_UUID = "0b9c1f5e-6a57-4d1c-9a4e-2f7d8c3b1a60"
 MALFORMED_UUID = "not-a-uuid"
@@ -87,10 +87,10 @@ def delay(db: queuejob.Database, func: Any, *args: Any, **options: Any) -> str:
 
 def snapshot(db: queuejob.Database) -> dict[str, Any]:
     """Everything a command could have written: jobs, workers, channel configuration."""
-    job_rows = operations.list_jobs(db, limit=100_000)
+    jobs_now = job_rows(db, limit=100_000)
     return {
         "jobs": sorted((r["uuid"], r["state"], r["retry"], r["result"], r["channel"],
-                        r["exc_info"]) for r in job_rows),
+                        r["exc_info"]) for r in jobs_now),
         "workers": sorted(w["id"] for w in operations.workers(db)),
         "channels": operations.channels(db),
     }
@@ -115,6 +115,13 @@ def field(text: str, name: str) -> str:
 def line_of(text: str, needle: str) -> str:
     lines = [line for line in text.splitlines() if needle in line]
     assert len(lines) == 1, f"{needle!r} on {len(lines)} lines of:\n{text}"
+    return lines[0]
+
+
+def row_of(text: str, first: str) -> str:
+    """The line of a table whose first column is ``first``."""
+    lines = [line for line in text.splitlines() if line.split()[:1] == [first]]
+    assert len(lines) == 1, f"{first!r} first on {len(lines)} lines of:\n{text}"
     return lines[0]
 
 
@@ -400,7 +407,9 @@ def test_channels_set_then_channels_lists_it(db, db_url, invoke):
     result = invoke("channels", "set", "root.export", "2", "--db", db_url)
     assert result.stdout.strip() == "channel root.export: capacity 2"
     table = invoke("channels", "--db", db_url).stdout
-    assert line_of(table, "root.export").split() == ["root.export", "2", "0", "2", "0"]
+    assert row_of(table, "root.export").split() == ["root.export", "2", "0", "2", "0"]
+    # a channel holding jobs without a rule of its own shows in the tree, under its parent
+    assert row_of(table, "root.export.sub").split() == ["root.export.sub", "-", "0", "1", "0"]
     assert line_of(table, "unlimited").split()[:2] == ["root", "unlimited"]
     stored = {item["name"]: item for item in operations.channels(db)}
     assert stored["root.export"]["capacity"] == 2

@@ -14,7 +14,9 @@ import pytest
 import queuejob
 from tests import jobs
 from tests.helpers import (
+    claim,
     executions,
+    job_rows,
     max_overlap,
     spawn_worker,
     states,
@@ -62,10 +64,10 @@ def test_a_killed_worker_s_jobs_are_rescued_and_run_again(db, db_url, job_env, t
         uuids = [jobs.record.delay(session, "m", str(log), seconds=1.0) for _ in range(8)]
     victim = spawn_worker(db_url, job_env, *FAST_RESCUE, log=tmp_path / "victim.log")
     try:
-        started = wait_until(lambda: [r for r in queuejob.operations.list_jobs(
+        started = wait_until(lambda: [r for r in job_rows(
             db, state="started") if r["worker_id"]], message="victim started jobs")
         victim_id = started[0]["worker_id"]
-        in_flight = {r["uuid"] for r in queuejob.operations.list_jobs(db, state="started")}
+        in_flight = {r["uuid"] for r in job_rows(db, state="started")}
         assert len(in_flight) == 4
         os.killpg(victim.pid, signal.SIGKILL)
         killed_at = time.monotonic()
@@ -74,8 +76,8 @@ def test_a_killed_worker_s_jobs_are_rescued_and_run_again(db, db_url, job_env, t
         stop_process(victim)
     rescuer = spawn_worker(db_url, job_env, *FAST_RESCUE, log=tmp_path / "rescuer.log")
     try:
-        wait_until(lambda: all(queuejob.operations.load_row(db, u)["worker_id"] != victim_id
-                               or queuejob.operations.load_row(db, u)["state"] != "started"
+        wait_until(lambda: all(queuejob.operations.load_job(db, u)["worker_id"] != victim_id
+                               or queuejob.operations.load_job(db, u)["state"] != "started"
                                for u in in_flight), timeout=20, message="rescue")
         rescued_after = time.monotonic() - killed_at
         wait_until(lambda: states(db) == {"done": 8}, timeout=60, message="all done")
@@ -85,7 +87,7 @@ def test_a_killed_worker_s_jobs_are_rescued_and_run_again(db, db_url, job_env, t
     runs = executions(log)
     assert Counter(run[0] for run in runs) == Counter(uuids)  # each finished exactly once
     for job_uuid in uuids:
-        job = queuejob.operations.load_row(db, job_uuid)
+        job = queuejob.operations.load_job(db, job_uuid)
         assert job["retry"] == (2 if job_uuid in in_flight else 1)
     workers = {row["id"]: row for row in queuejob.operations.workers(db)}
     assert workers[victim_id]["state"] == "dead"
@@ -99,18 +101,18 @@ def test_a_job_that_kills_its_worker_ends_failed_after_max_retries(db, db_url, j
         normal = [jobs.add.delay(session, "m", n, n) for n in range(50)]
     deaths = 0
     deadline = time.monotonic() + 90
-    while queuejob.operations.load_row(db, poison)["state"] != "failed":
+    while queuejob.operations.load_job(db, poison)["state"] != "failed":
         assert time.monotonic() < deadline, "poison job never failed"
         worker = spawn_worker(db_url, job_env, *FAST_RESCUE, log=tmp_path / "worker.log")
         try:
             wait_until(lambda worker=worker: worker.poll() is not None
-                       or queuejob.operations.load_row(db, poison)["state"] == "failed",
+                       or queuejob.operations.load_job(db, poison)["state"] == "failed",
                        timeout=30, message="worker killed by its job or poison failed")
         finally:
             stop_process(worker)
         deaths += worker.returncode == -signal.SIGKILL
     assert len(executions(log)) == 3 == deaths
-    job = queuejob.operations.load_row(db, poison)
+    job = queuejob.operations.load_job(db, poison)
     assert job["exc_info"] == "worker died while running this job (3 times)"
     # the jobs that shared the poison's last worker were rescued with it: one more run
     worker = spawn_worker(db_url, job_env, "--burst", *FAST_RESCUE)
@@ -118,7 +120,7 @@ def test_a_job_that_kills_its_worker_ends_failed_after_max_retries(db, db_url, j
         assert worker.wait(60) == 0
     finally:
         stop_process(worker)
-    assert all(queuejob.operations.load_row(db, u)["state"] == "done" for u in normal)
+    assert all(queuejob.operations.load_job(db, u)["state"] == "done" for u in normal)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -202,7 +204,7 @@ def test_application_connection_commits_and_rolls_back_jobs(db, db_url):
     finally:
         conn.close()
     assert states(db) == {"pending": 1}
-    assert queuejob.operations.load_row(db, kept)["state"] == "pending"
+    assert queuejob.operations.load_job(db, kept)["state"] == "pending"
     with db.session() as session:
         assert [r[0] for r in session.execute("SELECT id FROM orders").fetchall()] == [1]
 
@@ -212,10 +214,10 @@ def test_many_rescuers_rescue_each_job_once(db, db_url):
     with db.session() as session:
         uuids = [jobs.add.delay(session, "m", n, n) for n in range(20)]
     # a worker that claimed every job, then went silent
-    db.run(lambda conn: db.manager.register_worker(conn, "ghost", "nowhere", 1, "root:20"))
+    db.run(lambda conn: db.store.register_worker(conn, "ghost", "nowhere", 1, "root:20"))
     from queuejob.core.channels import ChannelTree
-    claimed = db.run(lambda conn: db.manager.claim(conn, "ghost", ChannelTree.from_string(
-        "root:20"), {}, 20).rows)
+    claimed = db.run(lambda conn: claim(db, conn, "ghost", ChannelTree.from_string(
+        "root:20"), {}, 20))
     assert len(claimed) == 20
     db.run(lambda conn: db.connector.execute_sql(
         conn, "UPDATE queue_worker SET state = 'dead'"))
@@ -227,7 +229,7 @@ def test_many_rescuers_rescue_each_job_once(db, db_url):
         barrier.wait()
         for _ in range(5):
             try:
-                reports.append(db.run(lambda conn: db.manager.rescue(conn, 3.0)))
+                reports.append(db.run(lambda conn: db.store.rescue(conn, 3.0)))
                 return
             except Exception as exc:  # SQLite: another rescuer holds the write lock
                 if not db.connector.is_transient(exc):
@@ -240,4 +242,4 @@ def test_many_rescuers_rescue_each_job_once(db, db_url):
         thread.join(30)
     rescued = [job_uuid for report in reports for job_uuid in report.rescued]
     assert sorted(rescued) == sorted(uuids)
-    assert {queuejob.operations.load_row(db, u)["retry"] for u in uuids} == {1}
+    assert {queuejob.operations.load_job(db, u)["retry"] for u in uuids} == {1}

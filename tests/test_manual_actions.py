@@ -17,6 +17,7 @@ from queuejob import DatabaseJobStorage, JobStateError, NoSuchJobError
 from queuejob.core.channels import ChannelTree
 from queuejob.core.outcome import Outcome
 from tests import jobs
+from tests.helpers import claim as claim_for
 from tests.helpers import load, row, run_burst, states
 
 UTC = dt.UTC
@@ -39,7 +40,7 @@ TARGET = {"requeue": "pending", "done": "done", "cancel": "cancelled"}
 def claim(db, worker_id: str = "test-worker") -> list[dict]:
     """Start the next pending job as a worker would (the attempt stays open)."""
     with db.transaction() as conn:
-        return db.manager.claim(conn, worker_id, ChannelTree(), {}, 1).rows
+        return claim_for(db, conn, worker_id, ChannelTree(), {}, 1)
 
 
 def store_state(db, job_uuid: str, state: str) -> None:
@@ -375,7 +376,7 @@ def test_a_retry_while_another_job_holds_the_key_ends_superseded(db):
     assert second != first
     retry = outcome_for(claimed, "pending", result="not yet", eta_delay=60.0)
     with db.transaction() as conn:
-        assert db.manager.record(conn, [retry]) == []
+        assert db.store.record(conn, [retry]) == []
     job = load(db, first)
     assert job.state == "cancelled"
     assert job.result == f"Superseded by {second}"
@@ -398,7 +399,7 @@ def test_two_retries_of_one_key_written_together_keep_the_key_unique(db):
     retries = [outcome_for(first_attempt, "pending", result="not yet", eta_delay=60.0),
                outcome_for(second_attempt, "pending", result="not yet", eta_delay=60.0)]
     with db.transaction() as conn:
-        assert db.manager.record(conn, retries) == []
+        assert db.store.record(conn, retries) == []
     assert states(db) == {"pending": 1, "cancelled": 1}
     pending = first if load(db, first).state == "pending" else second
     superseded = second if pending == first else first
@@ -411,7 +412,7 @@ def test_a_retry_with_its_key_free_goes_back_to_pending(db):
     [claimed] = claim(db)
     retry = outcome_for(claimed, "pending", result="not yet", eta_delay=60.0)
     with db.transaction() as conn:
-        assert db.manager.record(conn, [retry]) == []
+        assert db.store.record(conn, [retry]) == []
     job = load(db, first)
     assert (job.state, job.result, job.retry) == ("pending", "not yet", 1)
     assert job.eta > dt.datetime.now(UTC) + dt.timedelta(seconds=30)
@@ -434,7 +435,7 @@ def test_a_late_outcome_of_a_requeued_attempt_is_fenced(db, late_state):
     late = outcome_for(claimed, late_state, result="late", exc_info="late traceback",
                        eta_delay=60.0 if late_state == "pending" else None)
     with db.transaction() as conn:
-        lost = db.manager.record(conn, [late])
+        lost = db.store.record(conn, [late])
     assert [o.uuid for o in lost] == [job_uuid]
     assert row(db, job_uuid) == before
 
@@ -448,13 +449,13 @@ def test_a_late_outcome_does_not_touch_the_next_attempt(db):
     assert second_attempt["uuid"] == job_uuid
     assert second_attempt["attempt"] == first_attempt["attempt"] + 1
     with db.transaction() as conn:
-        lost = db.manager.record(conn, [outcome_for(first_attempt, "failed",
+        lost = db.store.record(conn, [outcome_for(first_attempt, "failed",
                                                     exc_info="late traceback")])
     assert [o.uuid for o in lost] == [job_uuid]
     stored = row(db, job_uuid)
     assert (stored["state"], stored["worker_id"], stored["exc_info"]) == \
         ("started", "worker-2", None)
     with db.transaction() as conn:
-        assert db.manager.record(conn, [outcome_for(second_attempt, "done",
+        assert db.store.record(conn, [outcome_for(second_attempt, "done",
                                                     result="3")]) == []
     assert (load(db, job_uuid).state, load(db, job_uuid).result) == ("done", "3")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import queuejob
+from tests.helpers import job_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "examples" / "recipes"
@@ -60,7 +61,7 @@ def test_fastapi_enqueues_from_an_endpoint(db_url, recipe):
         assert client.get(f"/jobs/{uuid_module.uuid4()}").status_code == 404
         assert client.post("/signups", json={}).status_code == 422
     with queuejob.open(db_url) as db:
-        [row] = queuejob.operations.list_jobs(db, limit=10)
+        [row] = job_rows(db, limit=10)
     assert row["channel"] == "root.mail" and row["priority"] == 5
 
 
@@ -101,7 +102,7 @@ def test_sqlalchemy_enqueues_in_its_own_transaction_on_postgresql(pg_url, recipe
         kept = module.create_invoice(engine, db, 1, 100)
         with pytest.raises(ValueError, match="refused"):
             module.create_invoice(engine, db, 2, 0, refuse=True)
-        [row] = queuejob.operations.list_jobs(db, limit=10)
+        [row] = job_rows(db, limit=10)
         assert row["uuid"] == kept and row["state"] == "pending"
         with engine.connect() as sa_conn:
             ids = sa_conn.execute(module.invoices.select()).all()

@@ -34,7 +34,7 @@ def test_done_and_cancelled_jobs_past_30_days_are_removed(db):
     assert states(db) == {"done": 4, "failed": 1, "cancelled": 1}
     with ThreadWorker(db, cleanup_interval=0.05):
         wait_until(lambda: states(db) == {"done": 1, "failed": 1}, message="old jobs removed")
-    assert queuejob.operations.load_row(db, recent)["state"] == "done"
+    assert queuejob.operations.load_job(db, recent)["state"] == "done"
 
 
 def test_removal_interval_per_channel(db):

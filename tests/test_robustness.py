@@ -13,7 +13,7 @@ import queuejob
 from queuejob.core.channels import ChannelTree
 from queuejob.core.outcome import Outcome
 from tests import jobs
-from tests.helpers import ThreadWorker, executions, load, row, run_burst, states, wait_until
+from tests.helpers import ThreadWorker, claim, executions, load, row, run_burst, states, wait_until
 
 
 def delay(db, func, *args, **kwargs):
@@ -79,8 +79,8 @@ def test_a_retry_raced_by_a_new_job_with_the_same_key_is_superseded(db):
     """PostgreSQL: another transaction makes a job with the key pending between the
     check and the write; the retry must end superseded, not crash the worker."""
     first = delay(db, jobs.add, 1, 1, identity_key="K")
-    claimed = db.run(lambda conn: db.manager.claim(
-        conn, "w1", ChannelTree.from_string("root:4"), {}, 4).rows)
+    claimed = db.run(lambda conn: claim(db,
+        conn, "w1", ChannelTree.from_string("root:4"), {}, 4))
     assert [r["uuid"] for r in claimed] == [first]
     if db.dialect == "postgresql":
         other = psycopg.connect(db.url)
@@ -106,7 +106,7 @@ def test_a_retry_raced_by_a_new_job_with_the_same_key_is_superseded(db):
                 db.connector.begin(conn)
                 timer = threading.Timer(0.3, release.set)
                 timer.start()
-                lost = db.manager.record(conn, [Outcome(
+                lost = db.store.record(conn, [Outcome(
                     uuid=first, attempt=1, state="pending", retry=1, eta_delay=0.0,
                     identity_key="K")])
                 db.connector.commit(conn)
@@ -119,7 +119,7 @@ def test_a_retry_raced_by_a_new_job_with_the_same_key_is_superseded(db):
         second = second_box["uuid"]
     else:
         second = delay(db, jobs.add, 2, 2, identity_key="K")
-        lost = db.run(lambda conn: db.manager.record(conn, [Outcome(
+        lost = db.run(lambda conn: db.store.record(conn, [Outcome(
             uuid=first, attempt=1, state="pending", retry=1, eta_delay=0.0,
             identity_key="K")]))
     assert lost == []
@@ -153,13 +153,13 @@ def test_cleanup_reaches_short_lived_channels_behind_long_lived_ones(db):
 def test_a_job_that_kills_its_worker_fails_even_when_retrying_forever(db):
     job_uuid = delay(db, jobs.add, 1, 1, max_retries=0)
     for death in range(1, 6):
-        db.run(lambda conn, death=death: db.manager.register_worker(
+        db.run(lambda conn, death=death: db.store.register_worker(
             conn, f"ghost{death}", "h", 1, "root:1"))
-        db.run(lambda conn, death=death: db.manager.claim(
+        db.run(lambda conn, death=death: claim(db,
             conn, f"ghost{death}", ChannelTree.from_string("root:1"), {}, 1))
         db.run(lambda conn: db.connector.execute_sql(
             conn, "UPDATE queue_worker SET state = 'dead'"))
-        db.run(lambda conn: db.manager.rescue(conn, 30.0))
+        db.run(lambda conn: db.store.rescue(conn, 30.0))
         if death < 5:
             assert row(db, job_uuid)["state"] == "pending"
     job = row(db, job_uuid)
@@ -169,25 +169,25 @@ def test_a_job_that_kills_its_worker_fails_even_when_retrying_forever(db):
 
 def test_a_rescuer_never_rescues_its_own_jobs(db):
     job_uuid = delay(db, jobs.add, 1, 1)
-    db.run(lambda conn: db.manager.register_worker(conn, "me", "h", 1, "root:1"))
-    db.run(lambda conn: db.manager.claim(conn, "me", ChannelTree.from_string("root:1"), {}, 1))
+    db.run(lambda conn: db.store.register_worker(conn, "me", "h", 1, "root:1"))
+    db.run(lambda conn: claim(db, conn, "me", ChannelTree.from_string("root:1"), {}, 1))
     db.run(lambda conn: db.connector.execute_sql(
         conn, "UPDATE queue_worker SET state = 'dead'"))
-    report = db.run(lambda conn: db.manager.rescue(conn, 30.0, rescuer="me"))
+    report = db.run(lambda conn: db.store.rescue(conn, 30.0, rescuer="me"))
     assert report.rescued == []
     assert row(db, job_uuid)["state"] == "started"
 
 
 def test_a_worker_marked_dead_is_alive_again_when_it_claims(db):
     delay(db, jobs.add, 1, 1)
-    db.run(lambda conn: db.manager.register_worker(conn, "paused", "h", 1, "root:1"))
+    db.run(lambda conn: db.store.register_worker(conn, "paused", "h", 1, "root:1"))
     db.run(lambda conn: db.connector.execute_sql(
         conn, "UPDATE queue_worker SET state = 'dead'"))
-    rows = db.run(lambda conn: db.manager.claim(
-        conn, "paused", ChannelTree.from_string("root:1"), {}, 1).rows)
+    rows = db.run(lambda conn: claim(db,
+        conn, "paused", ChannelTree.from_string("root:1"), {}, 1))
     assert len(rows) == 1
-    assert db.run(db.manager.list_workers)[0]["state"] == "alive"
-    assert db.run(lambda conn: db.manager.rescue(conn, 30.0)).rescued == []
+    assert db.run(db.reads.workers)[0]["state"] == "alive"
+    assert db.run(lambda conn: db.store.rescue(conn, 30.0)).rescued == []
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -9,9 +9,9 @@ from itertools import pairwise
 import pytest
 
 import queuejob
-from queuejob.core.schedule import Schedule, due_slots, latest_slot, next_slot
+from queuejob.core.cron import Schedule, due_slots, latest_slot, next_slot
 from tests import jobs
-from tests.helpers import spawn_worker, stop_process, wait_until
+from tests.helpers import job_rows, spawn_worker, stop_process, wait_until
 
 
 def utc(*args):
@@ -60,11 +60,11 @@ def test_each_slot_runs_once_with_four_workers_on_two_machines(db, db_url, job_e
     times = sorted(float(slot) for slot in per_slot)
     # consecutive slots, none skipped
     assert all(later - earlier == pytest.approx(2.0) for earlier, later in pairwise(times))
-    named = [row for row in queuejob.operations.list_jobs(db, limit=1000, func_name=
+    named = [row for row in job_rows(db, limit=1000, func_name=
              "tests.cron_jobs.report")]
     assert named and all(row["priority"] == 3 and row["model_name"] == "account.report"
                          for row in named)
-    states = {row["name"]: row for row in db.read(db.manager.schedule_states)}
+    states = {row["name"]: row for row in db.read(db.store.schedule_states)}
     assert {"tests.cron_jobs.every_two_seconds", "daily-report"} <= set(states)
 
 

@@ -11,11 +11,12 @@ import pytest
 
 import queuejob
 from queuejob import RETRY_INTERVAL
-from queuejob.worker.worker import RECHECK_INTERVAL
+from queuejob.worker.claim import RECHECK_INTERVAL
 from tests import jobs
 from tests.helpers import (
     ThreadWorker,
     executions,
+    job_rows,
     load,
     max_overlap,
     row,
@@ -247,7 +248,7 @@ def test_capacity_one_channel_never_overlaps(db, tmp_path):
     run_burst(db, channels="root:4,root.export:1")
     runs = executions(log)
     assert len(runs) == 24
-    export_uuids = set(queuejob.operations.select_uuids(db, channel="root.export"))
+    export_uuids = {row["uuid"] for row in job_rows(db) if row["channel"] == "root.export"}
     exports = [(start, end) for uuid_, _, _, start, end in runs if uuid_ in export_uuids]
     others = [(start, end) for uuid_, _, _, start, end in runs if uuid_ not in export_uuids]
     assert len(exports) == 12
@@ -378,7 +379,7 @@ def test_a_second_stop_gives_running_jobs_back_at_once(db, tmp_path):
 
 def test_an_idle_worker_starts_a_new_job_quickly(db):
     with ThreadWorker(db, poll_interval=30):
-        wait_until(lambda: db.run(db.manager.list_workers),
+        wait_until(lambda: db.run(db.reads.workers),
                    message="worker registered")
         job_uuid = delay(db, jobs.add, 1, 1)
         wait_until(lambda: load(db, job_uuid).state == "done", timeout=5,
@@ -387,9 +388,9 @@ def test_an_idle_worker_starts_a_new_job_quickly(db):
 
 def test_workers_register_and_stop(db):
     with ThreadWorker(db):
-        rows = wait_until(lambda: db.run(db.manager.list_workers), message="registered")
+        rows = wait_until(lambda: db.run(db.reads.workers), message="registered")
         assert rows[0]["state"] == "alive"
-    rows = db.run(db.manager.list_workers)
+    rows = db.run(db.reads.workers)
     assert rows[0]["state"] == "stopped"
 
 
@@ -429,7 +430,7 @@ def test_the_decorator_timeout_and_the_delay_override(db, tmp_path):
                    message="outcomes")
         assert "timed out after 0.3 s" in load(db, by_decorator).exc_info
         # the abandoned thread gets JobTimeout when its sleep returns, and ends
-        abandoned = thread_worker.worker._executor._abandoned
+        abandoned = thread_worker.worker._threads._abandoned
         assert abandoned
         wait_until(lambda: not any(thread.is_alive() for thread in abandoned),
                    message="the abandoned thread ended")

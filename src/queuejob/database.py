@@ -18,9 +18,11 @@ from typing import Any
 
 from .backends import connector_for_url
 from .backends.base import Connector, SchemaStatus
+from .core import states
 from .core.codec import MAX_ARGS_SIZE
 from .core.errors import ConfigurationError, NoSuchJobError
-from .manager import JobManager, canonical_uuid
+from .core.job import canonical_uuid
+from .store import JobReads, JobStore
 
 
 def default_user() -> str:
@@ -28,9 +30,6 @@ def default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-FINAL = frozenset({"done", "failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -48,66 +47,83 @@ class Session:
 
     ``user_id`` and ``context`` are stored with every job delayed in the session;
     ``execute`` runs the application's own SQL in the same transaction.
+
+    Its connection is given (``conn``) or opened on first use (``connect``: the job
+    thread's, in a worker). With ``owns_transaction`` off it is the application's and the
+    session never commits nor rolls back. ``buffered``: jobs without an identity key are
+    held and written with the next statement or at commit (several jobs in one
+    statement; on PostgreSQL, with the commit, in one round trip).
     """
 
-    def __init__(self, db: Database, conn: Any, user_id: int | None = None,
+    def __init__(self, db: Database, conn: Any = None, user_id: int | None = None,
                  context: dict[str, Any] | None = None, *, owns_transaction: bool = True,
-                 buffered: bool = False) -> None:
+                 buffered: bool = False, connect: Callable[[], Any] | None = None) -> None:
         self.db = db
         self.user_id = user_id
         self.context: dict[str, Any] = dict(context or {})
         self._conn = conn
+        self._connect = connect
         self._owns_transaction = owns_transaction
         self._inserted = False
-        self._closed = False
-        #: jobs without identity key delayed in this session, written with the next
-        #: statement or at commit (several jobs in one statement; on PostgreSQL, with the
-        #: commit, in one round trip)
+        self.closed = False
         self._buffered = buffered and owns_transaction
-        self._pending: list[dict[str, Any]] = []
+        self._held: list[dict[str, Any]] = []
         #: the connection comes from the pool: it may be swapped for another
         self._replaceable = buffered
         #: the running job, in the session a worker passes to a job function
         self.job: Any = None
+        #: the session a worker's job thread passes to a job function
+        self.in_worker = False
 
     @property
     def connection(self) -> Any:
         """The driver connection of this session (sqlite3 or psycopg)."""
+        if self._conn is None and self._connect is not None:
+            self._conn = self._connect()
         return self._conn
 
-    def _writable(self) -> Any:
-        """The connection, inside a writing transaction (opened on first use)."""
-        if self._closed:
+    @property
+    def opened(self) -> bool:
+        """The session has a connection (a lazy one is opened on first use)."""
+        return self._conn is not None
+
+    @property
+    def used(self) -> bool:
+        """The session opened a transaction that is still open."""
+        return self._conn is not None and self.db.connector.in_transaction(self._conn)
+
+    def write_connection(self) -> Any:
+        """The connection inside a writing transaction (opened on first use), the jobs
+        held so far written first: where a statement of the session runs."""
+        if self.closed:
             raise RuntimeError("this session is closed")
+        conn = self.connection
         connector = self.db.connector
-        if self._owns_transaction and not connector.in_transaction(self._conn):
-            connector.begin(self._conn)
-        return self._conn
+        if self._owns_transaction and not connector.in_transaction(conn):
+            connector.begin(conn)
+        if self._held:
+            held, self._held = self._held, []
+            self.db.store.insert_many(conn, held)
+        return conn
 
-    def _statement_connection(self) -> Any:
-        """The connection for a statement, the jobs delayed so far written first."""
-        if self._pending:
-            self._flush()
-        return self._writable()
-
-    def _hold(self, params: dict[str, Any]) -> bool:
+    def hold(self, row: dict[str, Any]) -> bool:
         """Keep a new job's row to write later; False when it must be written now."""
-        if not self._buffered or self._closed:
+        if not self._buffered or self.closed:
             return False
-        self._pending.append(params)
+        self._held.append(row)
         self._inserted = True
         return True
 
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        self.db.manager.insert_many(self._writable(), pending)
+    def mark_inserted(self) -> None:
+        """Jobs were written: workers of this process are woken once it commits."""
+        self._inserted = True
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run the application's SQL in this session's transaction; returns the cursor.
 
         Placeholders are the driver's: ``?`` on SQLite, ``%s`` on PostgreSQL.
         """
-        return self.db.connector.execute_sql(self._statement_connection(), sql, params)
+        return self.db.connector.execute_sql(self.write_connection(), sql, params)
 
     def commit(self) -> None:
         """Commit what the session did so far; the session goes on in a new transaction."""
@@ -115,14 +131,14 @@ class Session:
             raise RuntimeError("this session uses the application's connection: "
                                "the application commits it")
         connector = self.db.connector
-        if self._pending:
-            pending, self._pending = self._pending, []
+        if self._held:
+            held, self._held = self._held, []
             if connector.in_transaction(self._conn):
-                connector.execute_many_and_commit(self._conn, "insert_jobs", pending)
+                connector.execute_many_and_commit(self._conn, "insert_jobs", held)
             else:
                 # the session only delayed jobs: one statement, its own transaction
                 try:
-                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", pending)
+                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", held)
                 except Exception as exc:
                     if not (self._replaceable and connector.is_disconnect(exc)):
                         raise
@@ -130,26 +146,30 @@ class Session:
                     # written, the jobs go to another connection
                     connector.release(self._conn, discard=True)
                     self._conn = connector.acquire()
-                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", pending)
-        elif connector.in_transaction(self._conn):
+                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", held)
+        elif self._conn is not None and connector.in_transaction(self._conn):
             connector.commit(self._conn)
-        self._after_commit()
+        self.after_commit()
 
     def rollback(self) -> None:
         if not self._owns_transaction:
             raise RuntimeError("this session uses the application's connection: "
                                "the application rolls it back")
-        self._pending = []
-        self.db.connector.rollback(self._conn)
+        self._held = []
+        if self._conn is not None:
+            self.db.connector.rollback(self._conn)
         self._inserted = False
 
-    def _after_commit(self) -> None:
+    def after_commit(self) -> None:
+        """The session's transaction committed: wake this process's workers if it wrote
+        jobs."""
         if self._inserted:
             self._inserted = False
-            self.db._wake_local_workers()
+            self.db.wake_local_workers()
 
-    def _close(self, error: BaseException | None) -> None:
-        if self._closed:
+    def close(self, error: BaseException | None = None) -> None:
+        """Commit (or, after ``error``, roll back) and close the session."""
+        if self.closed:
             return
         try:
             if self._owns_transaction:
@@ -158,7 +178,7 @@ class Session:
                 else:
                     self.rollback()
         finally:
-            self._closed = True
+            self.closed = True
 
     def __repr__(self) -> str:
         return f"<Session user_id={self.user_id} context={self.context}>"
@@ -171,7 +191,10 @@ class Database:
                  **options: Any) -> None:
         self.url = url
         self.connector: Connector = connector_for_url(url, **options)
-        self.manager = JobManager(self.connector)
+        #: every write to the queue (and the reads a worker needs)
+        self.store = JobStore(self.connector)
+        #: the read models of the dashboard, the metrics and the command line
+        self.reads = JobReads(self.connector)
         self.dialect = self.connector.dialect
         if isinstance(max_args_size, bool) or not isinstance(max_args_size, int) \
                 or max_args_size <= 0:
@@ -213,7 +236,7 @@ class Database:
             try:
                 yield session
             finally:
-                session._closed = True
+                session.closed = True
             return
         session = Session(self, self.connector.acquire(), user_id, context, buffered=True)
         broken = False
@@ -221,19 +244,19 @@ class Database:
             yield session
         except BaseException as exc:
             try:
-                session._close(exc)
+                session.close(exc)
             except Exception:
                 broken = True
             raise
         else:
             try:
-                session._close(None)
+                session.close()
             except BaseException:
                 broken = True
-                self.connector.rollback_if_open(session._conn)
+                self.connector.rollback_if_open(session.connection)
                 raise
         finally:
-            self.connector.release(session._conn, discard=broken)
+            self.connector.release(session.connection, discard=broken)
 
     def connection(self) -> Any:
         """A new connection of the connector (for the worker and tools)."""
@@ -285,14 +308,14 @@ class Database:
         deadline = None if timeout is None else time.monotonic() + timeout
         job_uuid = canonical_uuid(job_uuid)
         # announced as a waiter, and listening, before the first look: no outcome is missed
-        self.run(lambda conn: self.connector.execute(conn, "add_waiter", {"uuid": job_uuid}))
+        self.run(lambda conn: self.store.add_waiter(conn, job_uuid))
         watcher = self.connector.watcher("outcomes")
         try:
             while True:
-                row = self.read(lambda conn: self.manager.load(conn, job_uuid))
+                row = self.read(lambda conn: self.store.load(conn, job_uuid))
                 if row is None:
                     raise NoSuchJobError(f"no job {job_uuid}")
-                if row["state"] in FINAL:
+                if row["state"] in states.ENDED:
                     return JobStatus(row["uuid"], row["state"], row["result"], row["exc_info"])
                 remaining = 5.0 if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
@@ -301,19 +324,19 @@ class Database:
                 watcher.wait(min(remaining, 5.0))
         finally:
             watcher.close()
-            self.run(lambda conn: self.connector.execute(conn, "remove_waiter",
-                                                         {"uuid": job_uuid}))
+            self.run(lambda conn: self.store.remove_waiter(conn, job_uuid))
 
     # -- in-process wake-ups -------------------------------------------------------------
-    def _add_local_worker(self, worker: Any) -> None:
+    def add_local_worker(self, worker: Any) -> None:
+        """A worker of this process, woken when a session of it commits new jobs."""
         with self._lock:
             self._local_workers.add(worker)
 
-    def _remove_local_worker(self, worker: Any) -> None:
+    def remove_local_worker(self, worker: Any) -> None:
         with self._lock:
             self._local_workers.discard(worker)
 
-    def _wake_local_workers(self) -> None:
+    def wake_local_workers(self) -> None:
         if not self._local_workers:
             return
         with self._lock:

@@ -9,10 +9,10 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .core import registry
 from .core.channels import ROOT, normalize_name
+from .core.cron import Schedule
 from .core.graph import Delayable
 from .core.job import check_timeout, default_description
 from .core.retry import validate_retry_pattern
-from .core.schedule import Schedule
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -26,9 +26,10 @@ from prometheus_client.registry import Collector
 
 from . import operations
 from .core import states
+from .core.rows import as_name
 from .core.text import displayable, printable
 from .database import Database
-from .manager import spec_from_row
+from .store.mapping import spec_from_row
 
 #: upper bounds (seconds) of the histogram buckets; dashboard.sql counts jobs per bucket
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
@@ -47,7 +48,7 @@ class QueueJobCollector(Collector):
         self.window = window
 
     def collect(self) -> Iterator[Metric]:
-        data = operations.metric_rows(self.db, self.window)
+        data = operations.metric_data(self.db, self.window)
         jobs = GaugeMetricFamily("queuejob_jobs", "Jobs in the database by state and channel.",
                                  labels=["state", "channel"])
         counts: dict[tuple[str, str], float] = defaultdict(float)
@@ -145,7 +146,7 @@ def label(value: Any) -> str:
     characters (text that was not UTF-8 has its bytes escaped, a terminal escape is
     written as ``\x1b``; a BLOB is written as Python writes bytes), at most MAX_LABEL
     characters. Names that end up the same are summed, never repeated."""
-    text = printable(displayable(operations.name_of(value)), one_line=True)
+    text = printable(displayable(as_name(value)), one_line=True)
     return text if len(text) <= MAX_LABEL else text[:MAX_LABEL - 3] + "..."
 
 

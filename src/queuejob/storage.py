@@ -1,85 +1,23 @@
-"""``DatabaseJobStorage``: the page's ``OpenERPJobStorage``, on a session."""
+"""``DatabaseJobStorage``: the page's ``OpenERPJobStorage``, on a session.
+
+``delay()`` comes here: the Job is built (its rules checked), turned into its row
+(``store.mapping``) and written by the store in the session's transaction.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import testing
-from .core import codec, limits, registry, states
+from . import nodelay
+from .core import states
 from .core.errors import NoSuchJobError
-from .core.job import Job, JobStorage
-from .manager import canonical_uuid
+from .core.job import Job, JobStorage, canonical_uuid
+from .store.mapping import job_from_row, new_row, update_row
 
 RESERVED = ("priority", "eta", "model_name", "max_retries", "description", "channel",
             "identity_key", "timeout")
 
-
-def job_from_row(row: dict[str, Any], decode: bool = True,
-                 max_size: int = codec.MAX_ARGS_SIZE) -> Job:
-    """A Job from a stored row. Its function is the registered one (None when this
-    process has not registered it); arguments are decoded unless ``decode`` is off."""
-    func = registry.job_function(row["func_name"])
-    job = Job.__new__(Job)
-    job.func = func
-    job.func_name = row["func_name"]
-    job.model_name = row["model_name"]
-    if decode:
-        try:
-            job.args, job.kwargs = codec.decode_arguments(row["args"], row["kwargs"],
-                                                          max_size)
-        except codec.DecodeError as exc:
-            raise codec.DecodeError(f"cannot decode the stored arguments: {exc}") from None
-    else:
-        job.args, job.kwargs = (), {}
-    job.priority = row["priority"]
-    job.max_retries = row["max_retries"]
-    job.uuid = row["uuid"]
-    job.state = states.State(row["state"])
-    job.retry = row["retry"]
-    job.description = row["description"] or ""
-    job.channel = row["channel"]
-    job.channel_given = True
-    job.timeout = row.get("timeout")
-    job.graph_uuid = row.get("graph_uuid")
-    job.has_dependents = bool(row.get("has_dependents"))
-    job.retry_pattern_override = None
-    job.date_created = row["date_created"]
-    job.date_enqueued = row["date_enqueued"]
-    job.date_started = row["date_started"]
-    job.date_done = row["date_done"]
-    job.result = row["result"]
-    job.exc_info = row["exc_info"]
-    job.user_id = row["user_id"]
-    try:
-        job.context = _decode_context(row.get("context"))
-    except codec.DecodeError:
-        if decode:
-            raise
-        job.context = {}  # a look at the job's fields only
-    job.worker_id = row["worker_id"]
-    job.id = row.get("id")
-    job.attempt = row["attempt"]
-    job.worker_deaths = row["worker_deaths"]
-    job._eta = row["eta"]
-    job._eta_delay = None
-    job._identity_key = row["identity_key"]
-    job._identity_key_func = None
-    return job
-
-
-def _decode_context(text: str | None) -> dict[str, Any]:
-    """The stored session context; DecodeError when it is not one (a job must not run
-    without the context its creator gave it)."""
-    if not text:
-        return {}
-    try:
-        value = codec.loads(text, limits.CONTEXT * 4)
-    except codec.DecodeError as exc:
-        raise codec.DecodeError(f"cannot decode the stored context: {exc}") from None
-    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
-        raise codec.DecodeError("cannot decode the stored context: it is not a dict of "
-                                "names")
-    return value
+__all__ = ["RESERVED", "DatabaseJobStorage", "job_from_row"]
 
 
 class DatabaseJobStorage(JobStorage):
@@ -88,7 +26,7 @@ class DatabaseJobStorage(JobStorage):
     def __init__(self, session: Any) -> None:
         self.session = session
         self._db = session.db
-        self._manager = session.db.manager
+        self._store = session.db.store
 
     def enqueue(self, func: Any, model_name: str | None = None, args: Any = None,
                 kwargs: Any = None, priority: int | None = None, eta: Any = None,
@@ -106,7 +44,7 @@ class DatabaseJobStorage(JobStorage):
                   timeout=timeout)
         job.user_id = self.session.user_id
         job.context = dict(self.session.context)
-        intercepted = testing.intercept([job], self.session)
+        intercepted = nodelay.intercept([job], self.session)
         if intercepted is not None:
             return intercepted[0]
         return self._insert(job)
@@ -120,21 +58,17 @@ class DatabaseJobStorage(JobStorage):
         return self.enqueue(func, model_name=model_name, args=args, kwargs=kwargs, **options)
 
     def _encoded(self, job: Job) -> dict[str, Any]:
-        args_text, kwargs_text = codec.encode_arguments(job.args, job.kwargs,
-                                                        self._db.max_args_size)
-        context = {key: value for key, value in job.context.items() if key != "job_uuid"}
-        context_text = limits.check("context", codec.dumps(context)) if context else None
-        return self._manager.job_params(job, args_text, kwargs_text, context_text)
+        return new_row(job, self._db.max_args_size)
 
     def _insert(self, job: Job) -> str:
         params = self._encoded(job)
         # a job without identity key needs no answer from the database: its row can be
         # written with the session's next statement or commit
-        if params["identity_key"] is None and self.session._hold(params):
+        if params["identity_key"] is None and self.session.hold(params):
             return job.uuid
-        conn = self.session._statement_connection()
-        job_uuid = self._manager._insert_one(conn, params)
-        self.session._inserted = True
+        conn = self.session.write_connection()
+        job_uuid = self._store.insert_one(conn, params)
+        self.session.mark_inserted()
         return job_uuid
 
     def enqueue_many(self, jobs: list[Job]) -> list[str]:
@@ -144,14 +78,14 @@ class DatabaseJobStorage(JobStorage):
         for job in jobs:
             job.user_id = self.session.user_id
             job.context = dict(self.session.context)
-        intercepted = testing.intercept(jobs, self.session)
+        intercepted = nodelay.intercept(jobs, self.session)
         if intercepted is not None:
             return intercepted
         rows = [self._encoded(job) for job in jobs]
         if not rows:
             return []
-        uuids = self._manager.insert_many(self.session._statement_connection(), rows)
-        self.session._inserted = True
+        uuids = self._store.insert_many(self.session.write_connection(), rows)
+        self.session.mark_inserted()
         return uuids
 
     def enqueue_graph(self, delayables: list[Any]) -> list[str]:
@@ -163,15 +97,15 @@ class DatabaseJobStorage(JobStorage):
         for delayable in delayables:
             delayable.job.user_id = self.session.user_id
             delayable.job.context = dict(self.session.context)
-        intercepted = testing.intercept([d.job for d in delayables], self.session, delayables)
+        intercepted = nodelay.intercept([d.job for d in delayables], self.session, delayables)
         if intercepted is not None:
             for delayable, job_uuid in zip(delayables, intercepted, strict=True):
                 delayable.uuid = job_uuid
             return intercepted
-        conn = self.session._statement_connection()
+        conn = self.session.write_connection()
         keyed = [d for d in delayables if d.job.identity_key is not None]
         if keyed:
-            holders = {id(d): self._manager.identity_holder(conn, d.job.identity_key)
+            holders = {id(d): self._store.identity_holder(conn, d.job.identity_key)
                        for d in keyed}
             if all(holders.values()):
                 for delayable in keyed:
@@ -185,20 +119,20 @@ class DatabaseJobStorage(JobStorage):
             job.graph_uuid = graph_uuid
             job.state = states.WAIT_DEPENDENCIES if delayable._parents else states.PENDING
         rows = [self._encoded(d.job) for d in delayables]
-        uuids = self._manager.insert_graph(conn, rows, pairs)
+        uuids = self._store.insert_graph(conn, rows, pairs)
         for delayable, job_uuid in zip(delayables, uuids, strict=True):
             delayable.uuid = job_uuid
-        self.session._inserted = True
+        self.session.mark_inserted()
         return uuids
 
     def exists(self, job_uuid: str) -> bool:
         """Returns if a job still exists in the storage."""
-        return self._manager.exists(self.session._statement_connection(), job_uuid)
+        return self._store.exists(self.session.write_connection(), job_uuid)
 
     def db_record_from_uuid(self, job_uuid: str) -> dict[str, Any] | None:
         """The stored row of a job (a dict of its columns), None if there is none."""
         try:
-            return self._manager.load(self.session._statement_connection(), job_uuid)
+            return self._store.load(self.session.write_connection(), job_uuid)
         except NoSuchJobError:
             return None
 
@@ -207,19 +141,19 @@ class DatabaseJobStorage(JobStorage):
 
     def load(self, job_uuid: str) -> Job:
         """Read a job from the database; NoSuchJobError when there is none."""
-        row = self._manager.load(self.session._statement_connection(), canonical_uuid(job_uuid))
+        row = self._store.load(self.session.write_connection(), canonical_uuid(job_uuid))
         if row is None:
             raise NoSuchJobError(f"no job {job_uuid}")
         return job_from_row(row, max_size=self._db.max_args_size)
 
     def store(self, job_: Job) -> None:
         """Store the Job: insert it if new, else write all its fields."""
-        conn = self.session._statement_connection()
-        if self._manager.exists(conn, job_.uuid):
-            self._manager.update(conn, job_)
+        conn = self.session.write_connection()
+        if self._store.exists(conn, job_.uuid):
+            self._store.update(conn, update_row(job_))
         else:
             job_.uuid = self._insert(job_)
 
     def job_record_with_same_identity_key(self, identity_key: str) -> dict[str, Any] | None:
         """The pending or enqueued job's row with this identity key, if any."""
-        return self._manager.identity_holder(self.session._statement_connection(), identity_key)
+        return self._store.identity_holder(self.session.write_connection(), identity_key)

@@ -20,23 +20,14 @@ session, and stores nothing.
 
 from __future__ import annotations
 
-import contextvars
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .core.graph import Delayable, topological_order
 from .core.job import Job
-from .database import Session
+from .nodelay import NO_DELAY_ENV, NO_DELAY_KEY, TRAP, job_session
 
-#: environment variable that makes delay() run jobs at once
-NO_DELAY_ENV = "QUEUE_JOB__NO_DELAY"
-#: session context key that does the same for one session
-NO_DELAY_KEY = "queue_job__no_delay"
-
-_active_trap: contextvars.ContextVar[JobsTrap | None] = contextvars.ContextVar(
-    "queuejob_trap", default=None)
+__all__ = ["NO_DELAY_ENV", "NO_DELAY_KEY", "JobsTrap", "TrappedJob", "trap_jobs"]
 
 
 class TrappedJob:
@@ -147,66 +138,8 @@ def order(trapped: list[TrappedJob]) -> list[TrappedJob]:
 def trap_jobs() -> Iterator[JobsTrap]:
     """Catch the jobs delayed inside the block instead of storing them."""
     trap = JobsTrap()
-    token = _active_trap.set(trap)
+    token = TRAP.set(trap.add)
     try:
         yield trap
     finally:
-        _active_trap.reset(token)
-
-
-def active_trap() -> JobsTrap | None:
-    return _active_trap.get()
-
-
-def no_delay(session: Any) -> bool:
-    """``delay()`` runs jobs at once for this session (environment or context)."""
-    if os.environ.get(NO_DELAY_ENV, "").lower() in ("1", "true", "yes"):
-        return True
-    return bool(getattr(session, "context", None) and session.context.get(NO_DELAY_KEY))
-
-
-def intercept(jobs: list[Job], session: Any, delayables: list[Delayable] | None = None
-              ) -> list[str] | None:
-    """What ``delay`` does instead of storing, inside ``trap_jobs`` or with no-delay
-    set: the jobs' uuids; None when they are to be stored as usual."""
-    parents: dict[int, list[int]] = {}
-    if delayables is not None:
-        index = {id(delayable): position for position, delayable in enumerate(delayables)}
-        parents = {position: [index[id(parent)] for parent in delayable._parents]
-                   for position, delayable in enumerate(delayables)}
-    trap = _active_trap.get()
-    if trap is not None:
-        return trap.add(jobs, session, parents)
-    if not no_delay(session):
-        return None
-    ordered = topological_order(delayables) if delayables else None
-    for job in ([delayable.job for delayable in ordered] if ordered else jobs):
-        job.perform(job_session(session, job))
-    return [job.uuid for job in jobs]
-
-
-class _RunNowSession(Session):
-    """The session a job gets when run at once: its creator's user and context, its
-    uuid in the context and ``session.job``, on the caller's transaction."""
-
-    def __init__(self, outer: Session, job: Job) -> None:
-        super().__init__(outer.db, None, job.user_id, {**job.context, "job_uuid": job.uuid})
-        self._outer = outer
-        self.job = job
-
-    @property
-    def connection(self) -> Any:
-        return self._outer.connection
-
-    def _writable(self) -> Any:
-        return self._outer._statement_connection()
-
-    def commit(self) -> None:
-        self._outer.commit()
-
-    def rollback(self) -> None:
-        self._outer.rollback()
-
-
-def job_session(session: Any, job: Job) -> Any:
-    return _RunNowSession(session, job) if isinstance(session, Session) else session
+        TRAP.reset(token)

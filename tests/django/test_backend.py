@@ -32,7 +32,7 @@ FLAKY = "tests.django_project.shop.tasks.flaky"
 
 def stored(queue: queuejob.Database, job_uuid: str):
     """The job's row read on queuejob's own connection (what workers see), or None."""
-    return queue.read(lambda conn: queue.manager.load(conn, job_uuid))
+    return queue.read(lambda conn: queue.store.load(conn, job_uuid))
 
 
 def all_jobs(queue: queuejob.Database) -> int:

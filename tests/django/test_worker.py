@@ -174,7 +174,7 @@ def test_only_tasks_of_the_worker_modules_run_and_stored_names_are_never_importe
         forged_id = queuejob.DatabaseJobStorage(session).enqueue(forged)
     queuejob.Worker(queue, modules=[TASKS_MODULE]).run(burst=True)
     for job_id in (elsewhere.id, forged_id):
-        row = queue.read(lambda conn, job_id=job_id: queue.manager.load(conn, job_id))
+        row = queue.read(lambda conn, job_id=job_id: queue.store.load(conn, job_id))
         assert row["state"] == "failed"
         assert "not registered as a job in this worker" in row["exc_info"]
     failed = other_tasks.elsewhere.get_result(elsewhere.id)

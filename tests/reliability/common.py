@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 import queuejob
-from tests.helpers import spawn_worker
+from tests.helpers import job_rows, spawn_worker
 
 SEED_VARIABLE = "QUEUEJOB_TEST_SEED"
 
@@ -64,7 +64,7 @@ def sql(db: queuejob.Database, text: str, params: Any = ()) -> list[tuple]:
 
 def rows(db: queuejob.Database) -> dict[str, dict[str, Any]]:
     """Every job row, by uuid."""
-    return {row["uuid"]: row for row in queuejob.operations.list_jobs(db, limit=10**7)}
+    return {row["uuid"]: row for row in job_rows(db, limit=10**7)}
 
 
 def state_counts(db: queuejob.Database) -> dict[str, int]:
@@ -117,7 +117,7 @@ def wait_exit(process: subprocess.Popen, timeout: float) -> int:
 
 def row(db: queuejob.Database, job_uuid: str) -> dict[str, Any] | None:
     """A job's row, read without taking SQLite's write lock."""
-    return db.read(lambda conn: db.manager.load(conn, job_uuid))
+    return db.read(lambda conn: db.store.load(conn, job_uuid))
 
 
 FULL_VARIABLE = "QUEUEJOB_RELIABILITY_FULL"

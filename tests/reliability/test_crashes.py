@@ -17,7 +17,7 @@ from bench.soak import KillTrials
 
 import queuejob
 from tests import jobs
-from tests.helpers import executions, max_overlap, stop_process, wait_until
+from tests.helpers import claim, executions, max_overlap, stop_process, wait_until
 from tests.reliability import jobs as rjobs
 from tests.reliability.common import (
     DEAD_AFTER,
@@ -244,9 +244,9 @@ def test_workers_rescuing_at_once_rescue_each_job_once(db, db_url, job_env, tmp_
     with db.session() as session:
         uuids = [jobs.record.delay(session, "m", str(log)) for _ in range(20)]
     from queuejob.core.channels import ChannelTree
-    db.run(lambda conn: db.manager.register_worker(conn, "ghost", "nowhere", 1, "root:20"))
-    claimed = db.run(lambda conn: db.manager.claim(
-        conn, "ghost", ChannelTree.from_string("root:20"), {}, 20).rows)
+    db.run(lambda conn: db.store.register_worker(conn, "ghost", "nowhere", 1, "root:20"))
+    claimed = db.run(lambda conn: claim(db,
+        conn, "ghost", ChannelTree.from_string("root:20"), {}, 20))
     assert len(claimed) == 20
     age_heartbeat(db, "ghost", 600)  # went silent ten minutes ago
     logs = [tmp_path / f"rescuer{n}.log" for n in range(4)]

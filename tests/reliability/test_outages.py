@@ -53,7 +53,7 @@ def test_outcomes_waiting_while_the_database_is_away_are_written_not_rerun(db, t
     log = tmp_path / "executions"
     with db.session() as session:
         uuids = [jobs.record.delay(session, "m", str(log), 0.3) for _ in range(4)]
-    real_record = db.manager.record
+    real_record = db.store.record
     away = {"cycles": 0}
 
     def record(conn, outcomes):
@@ -61,7 +61,7 @@ def test_outcomes_waiting_while_the_database_is_away_are_written_not_rerun(db, t
             away["cycles"] -= 1
             raise transient_error(db)
         return real_record(conn, outcomes)
-    monkeypatch.setattr(db.manager, "record", record)
+    monkeypatch.setattr(db.store, "record", record)
     with ThreadWorker(db, channels="root:4", poll_interval=0.05):
         wait_until(lambda: state_counts(db).get("started") == 4, message="4 jobs running")
         away["cycles"] = 1  # the write of their outcomes fails once

@@ -80,7 +80,7 @@ def settled(db, uuids):
                 return False
             if found["state"] == "pending":
                 eta = found["eta"]
-                now = db.read(db.manager.database_now)
+                now = db.read(db.store.database_now)
                 if eta is None or (eta - now).total_seconds() < 1.0:
                     return False
         return True

@@ -417,7 +417,7 @@ def test_start_stop_cycles_leak_no_thread_fd_or_warning(db):
                         failure.append(exc)
                 runner = threading.Thread(target=run, name=f"cycler{number}")
                 runner.start()
-                wait_until(lambda worker=worker, runner=runner: hasattr(worker, "_heartbeat")
+                wait_until(lambda worker=worker, runner=runner: worker.ready.is_set()
                            or not runner.is_alive(), message="worker started")
                 worker.stop()
                 runner.join(30)
@@ -456,7 +456,7 @@ def test_start_stop_cycles_leak_no_thread_fd_or_warning(db):
         assert unraisable == []
     finally:
         sys.unraisablehook = previous_hook
-    workers = db.read(lambda conn: db.manager.list_workers(conn, limit=10_000))
+    workers = db.read(lambda conn: db.reads.workers(conn, limit=10_000))
     assert len(workers) == threads_count * cycles
     assert {worker["state"] for worker in workers} == {"stopped"}
     assert "started" not in state_counts(db)

@@ -213,7 +213,7 @@ def test_pause_and_resume_a_channel(web, page):
             if row["name"] == "root.web"] == [True]
     page.locator("tr[data-channel='root.web']").get_by_role("button", name="Resume").click()
     expect(page.locator("#flash")).to_contain_text("Channel root.web resumed")
-    assert [row["paused"] for row in operations.channel_tree(web.db)
+    assert [row["paused"] for row in operations.channels(web.db)
             if row["name"] == "root.web"] == [False]
     # a bad channel name is refused with a message, nothing stored
     page.fill("#new-channel input[name=name]", "root.no spaces")

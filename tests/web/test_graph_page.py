@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 import queuejob
 from queuejob import chain, group, operations
 from queuejob.web import graphs
-from queuejob.worker.worker import import_job_modules
+from queuejob.worker.startup import import_job_modules
 from tests.web import webjobs
 from tests.web.conftest import _serve
 
@@ -60,7 +60,7 @@ def box(page, uuid: str) -> dict[str, float]:
 
 def test_the_job_page_draws_the_graph_coloured_by_state(web, page):
     jobs = make_graph(web.db)
-    states = {name: operations.load_row(web.db, uuid)["state"] for name, uuid in jobs.items()}
+    states = {name: operations.load_job(web.db, uuid)["state"] for name, uuid in jobs.items()}
     assert states == EXPECTED
     page.goto(f"{web.url}/jobs/{jobs['d']}")
     nodes = page.locator("#graph a.node")
@@ -156,7 +156,7 @@ def cron_web(db):
 def test_the_schedules_page_shows_the_next_runs(cron_web, page):
     web = cron_web
     slot = dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.UTC)
-    web.db.run(lambda conn: web.db.manager.start_schedule(conn, "daily-report", slot))
+    web.db.run(lambda conn: web.db.store.start_schedule(conn, "daily-report", slot))
     page.goto(web.url + "/")
     page.click("header nav a:text('Schedules')")
     expect(page).to_have_url(web.url + "/schedules")

@@ -31,7 +31,7 @@ def _jobs(db: queuejob.Database) -> None:
         webjobs.slow.delay(session, None, "/dev/null")
         webjobs.slow.delay(session, None, "/dev/null", eta=3600)
     operations.set_channel(db, "root.web", 2)
-    db.run(lambda conn: db.manager.register_worker(conn, "w1", "host", 1, "root:4"))
+    db.run(lambda conn: db.store.register_worker(conn, "w1", "host", 1, "root:4"))
 
 
 def test_metrics_endpoint_and_command(web):
@@ -93,11 +93,11 @@ def test_overview_numbers(db):
     assert len(chart["done"].split()) == 60
     queue = operations.queue_state(db)
     assert (queue["due"], queue["scheduled"]) == (1, 1)
-    tree = {row["name"]: row for row in operations.channel_tree(db)}
+    tree = {row["name"]: row for row in operations.channels(db)}
     # a channel counts the jobs of its subtree
     assert tree["root"]["pending"] == 2 and tree["root"]["failed"] == 1
     assert (tree["root.web"]["capacity"], tree["root.web"]["pending"]) == (2, 2)
-    functions = {row["name"]: row for row in operations.function_rows(db)}
+    functions = {row["name"]: row for row in operations.functions(db)}
     assert functions["tests.web.webjobs.echo"]["done_recently"] == 3
     assert functions["tests.web.webjobs.explode"]["counts"] == {"failed": 1}
     assert functions["tests.web.webjobs.slow"]["counts"] == {"pending": 2}

@@ -33,6 +33,7 @@ import queuejob
 from queuejob import job, operations, related_action
 from queuejob.cli.app import cli
 from queuejob.core import limits
+from queuejob.store.reads import LISTED_READ
 from queuejob.web import create_app, display, security, views
 from queuejob.web.app import make_templates
 from tests.helpers import ROOT, stop_process, wait_until
@@ -117,7 +118,7 @@ def test_bad_text_in_a_column_costs_nothing(db, client, column):
     job_uuid = _pending(db, description="the bad one")
     if column in ("worker_id", "exc_info"):
         _set(db, job_uuid, "state", "started" if column == "worker_id" else "failed")
-        db.run(lambda conn: db.manager.register_worker(conn, "w1", "host", 1, "root:1"))
+        db.run(lambda conn: db.store.register_worker(conn, "w1", "host", 1, "root:1"))
     _set(db, job_uuid, column, value)
     if column == "worker_id":  # the worker of that name runs it
         cast = "CAST(? AS TEXT)" if db.dialect == "sqlite" else "?"
@@ -196,7 +197,7 @@ def test_bad_configuration_rows_cost_their_row(db, client):
         f"VALUES ({cast}, {cast}, ?)", (text_value, text_value, "not json"))
     sql(db, "INSERT INTO queue_job_function (name, channel, retry_pattern) "
         "VALUES (?, ?, ?)", ("tests.web.webjobs.echo", "root.echoes", '{"1": "soon"}'))
-    db.run(lambda conn: db.manager.register_worker(conn, "w1", "host", 1, "root:1"))
+    db.run(lambda conn: db.store.register_worker(conn, "w1", "host", 1, "root:1"))
     sql(db, f"UPDATE queue_worker SET hostname = {cast}, channels = {cast}",
         (text_value, text_value))
     if db.dialect == "sqlite":
@@ -263,15 +264,15 @@ def test_huge_texts_are_read_and_shown_bounded(db, client):
         ("Traceback\n" + "x" * huge + "\nValueError: the last line", uuids[0]))
     sql(db, "UPDATE queue_job SET state = 'started', worker_id = 'w1', result = ? "
         "WHERE uuid = ?", ("r" * huge, uuids[1]))
-    db.run(lambda conn: db.manager.register_worker(conn, "w1", "host", 1, "root:1"))
+    db.run(lambda conn: db.store.register_worker(conn, "w1", "host", 1, "root:1"))
     # the query reads a bounded prefix of each text, the exception's end
-    page = operations.job_page(db, operations.JobFilter(show_all=True), limit=50)
+    page = operations.find_jobs(db, operations.JobFilter(show_all=True), limit=50)
     assert len(page.rows) == 30
     for row in page.rows:
-        assert len(row["description"]) <= 4 * operations.LISTED_READ
-        assert len(row["model_name"]) <= 4 * operations.LISTED_READ
-        assert row["exc_info"] is None or len(row["exc_info"]) <= 16 * operations.LISTED_READ
-    assert all(len(row["description"]) <= 4 * operations.LISTED_READ
+        assert len(row["description"]) <= 4 * LISTED_READ
+        assert len(row["model_name"]) <= 4 * LISTED_READ
+        assert row["exc_info"] is None or len(row["exc_info"]) <= 16 * LISTED_READ
+    assert all(len(row["description"]) <= 4 * LISTED_READ
                for row in operations.running_jobs(db))
     response = client.get("/jobs?all=1")
     assert response.status_code == 200
@@ -398,7 +399,7 @@ BAD_FORMS = [
 @pytest.mark.parametrize(("path", "form", "named"), BAD_FORMS)
 def test_bad_form_values_are_a_400_that_says_which(db, client, path, form, named):
     job_uuid = _pending(db)
-    before = operations.channel_tree(db), operations.function_rows(db)
+    before = operations.channels(db), operations.functions(db)
     token = _token(client)
     response = client.post(path, data={**form, "csrf_token": token},
                            headers={"Origin": ORIGIN}, follow_redirects=False)
@@ -407,8 +408,8 @@ def test_bad_form_values_are_a_400_that_says_which(db, client, path, form, named
     message = re.search(r'<p class="error" id="error">(.*?)</p>', response.text, re.S)
     assert message is not None and named in message.group(1)
     # nothing changed
-    assert (operations.channel_tree(db), operations.function_rows(db)) == before
-    assert queuejob.operations.load_row(db, job_uuid)["state"] == "pending"
+    assert (operations.channels(db), operations.functions(db)) == before
+    assert queuejob.operations.load_job(db, job_uuid)["state"] == "pending"
 
 
 def test_good_form_values_still_act(db, client):
@@ -417,18 +418,18 @@ def test_good_form_values_still_act(db, client):
         "name": "root.web", "capacity": "3", "throttle": "1.5", "removal_interval": "7",
         "csrf_token": token}, headers={"Origin": ORIGIN}, follow_redirects=False)
     assert response.status_code == 303
-    [entry] = [entry for entry in operations.channel_tree(db) if entry["name"] == "root.web"]
+    [entry] = [entry for entry in operations.channels(db) if entry["name"] == "root.web"]
     assert (entry["capacity"], entry["throttle"], entry["removal_interval"]) == (3, 1.5, 7.0)
     # a form without the removal interval keeps it
     client.post("/channels/set", data={"name": "root.web", "capacity": "", "csrf_token": token},
                 headers={"Origin": ORIGIN}, follow_redirects=False)
-    [entry] = [entry for entry in operations.channel_tree(db) if entry["name"] == "root.web"]
+    [entry] = [entry for entry in operations.channels(db) if entry["name"] == "root.web"]
     assert (entry["capacity"], entry["removal_interval"]) == (None, 7.0)
     response = client.post("/functions/set", data={
         "name": "tests.web.webjobs.echo", "retry_pattern": '{"1": 5, "3": 60}',
         "csrf_token": token}, headers={"Origin": ORIGIN}, follow_redirects=False)
     assert response.status_code == 303
-    [echo] = [row for row in operations.function_rows(db)
+    [echo] = [row for row in operations.functions(db)
               if row["name"] == "tests.web.webjobs.echo"]
     assert echo["retry_pattern"] == {1: 5.0, 3: 60.0}
 
@@ -439,7 +440,7 @@ def test_an_unexpected_error_is_a_plain_500_with_the_headers_and_a_logged_traceb
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(operations, "channel_tree", broken)
+    monkeypatch.setattr(operations, "channels", broken)
     with caplog.at_level(logging.ERROR, logger="queuejob.web"):
         response = client.get("/channels")
     assert response.status_code == 500
@@ -665,7 +666,7 @@ def _row_values(draw: st.DrawFn, dialect: str) -> dict[str, Any]:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_stored_row_leaves_every_page_answering(db, client, data):
-    db.run(lambda conn: db.manager.register_worker(conn, "w1", "host", 1, "root:1"))
+    db.run(lambda conn: db.store.register_worker(conn, "w1", "host", 1, "root:1"))
     values = data.draw(_row_values(db.dialect), label="values")
     job_uuid = _pending(db)
     try:

@@ -3,7 +3,7 @@
 A connector knows *how* to run SQL on its engine (connections, transactions,
 parameters, errors, wake-ups), never *which* SQL: the SQL is in the dialect's
 ``queries.sql`` and ``migrations/``, and the operations that compose queries
-are in ``queuejob.manager``.
+are in ``queuejob.store``.
 """
 
 from __future__ import annotations

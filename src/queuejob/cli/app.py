@@ -9,116 +9,19 @@ or a queue of another schema version.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from .. import operations
 from ..core import states
 from ..core.channels import parse_channels
-from ..core.errors import NoSuchJobError, QueueJobError
-from ..core.text import printable
-from ..database import Database, default_user
-
-ENV_DB = "QUEUEJOB_DATABASE_URL"
-
-
-class Failure(click.ClickException):
-    """An error shown as one line: ``queuejob: error: ...``."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"queuejob: error: {safe_line(self.format_message())}", err=True)
-
-
-def safe_line(text: str) -> str:
-    """``text`` as one line for a terminal: blanks folded, control characters escaped."""
-    return printable(" ".join(text.split()), one_line=True)
-
-
-def one_line(exc: BaseException) -> str:
-    return safe_line(str(exc)) or type(exc).__name__
-
-
-def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected failures (bad URL, unreachable database, bad input) into one line."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except (QueueJobError, NoSuchJobError) as exc:
-            raise Failure(one_line(exc)) from None
-        except (ValueError, TypeError, OSError) as exc:
-            raise Failure(one_line(exc)) from None
-        except Exception as exc:
-            module = type(exc).__module__ or ""
-            if module.startswith(("sqlite3", "psycopg")):
-                raise Failure(f"database error: {one_line(exc)}") from None
-            raise
-    return wrapper
-
-
-MIGRATE_HINT = "'queuejob migrate' creates"
-
-
-def open_db(url: str | None, *, migrate: bool = False, check: bool = True) -> Database:
-    """The database of a command.
-
-    ``migrate``: create or update the queue's tables (``worker``, ``migrate``, ``demo``).
-    Otherwise, with ``check``, the database is opened as it is and must hold a queue of
-    this queuejob's schema: a missing SQLite file, a database without the queue's tables
-    or a queue of an older or newer schema is refused in one line, and nothing is
-    created nor changed. Without either, nothing is read yet (the worker migrates
-    itself, waiting for a database that is starting).
-    """
-    if not url:
-        raise Failure(f"no database: pass --db URL or set {ENV_DB}")
-    from .. import database
-    db = database.open(url, migrate=migrate)
-    if check and not migrate:
-        try:
-            require_queue(db)
-        except BaseException:
-            db.close()
-            raise
-    return db
-
-
-def _where(db: Database) -> str:
-    path = getattr(db.connector, "path", None)
-    return f"SQLite file {path!r}" if isinstance(path, str) else "the database"
-
-
-def require_queue(db: Database) -> None:
-    """Refuse a database that holds no queue of this queuejob's schema (one line)."""
-    from ..backends import base
-    status = db.schema_status()
-    if status.state == base.CURRENT:
-        return
-    if status.state == base.NEWER:
-        raise base.newer_schema_error(status.version, status.latest)
-    if status.state == base.NO_DATABASE:
-        raise Failure(f"{_where(db)} does not exist (nothing was created): "
-                      f"{MIGRATE_HINT} a queue there")
-    if status.state == base.NO_QUEUE:
-        raise Failure(f"{_where(db)} holds no queue (no queuejob_migration table; nothing "
-                      f"was changed): {MIGRATE_HINT} one there")
-    raise Failure(f"the queue is at schema version {status.version}, this queuejob's is "
-                  f"{status.latest}: 'queuejob migrate' updates it (a worker of this "
-                  f"version does too when it starts)")
-
-
-db_option = click.option("--db", "db_url", envvar=ENV_DB, metavar="URL",
-                         help=f"Database URL (sqlite:///jobs.db, postgresql://...); "
-                              f"default ${ENV_DB}.")
+from ..database import default_user
+from ..store import JobFilter
+from . import web
+from .common import Failure, db_option, friendly, open_db, safe_line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,7 +66,7 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..worker import Worker
-    from ..worker.worker import import_job_modules, migrate_when_reachable
+    from ..worker.startup import import_job_modules, migrate_when_reachable
     # bad channels and modules fail before the database is opened (or created)
     parse_channels(channels)
     if os.getcwd() not in sys.path and "" not in sys.path:
@@ -222,14 +125,15 @@ def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: s
     db = open_db(db_url)
     try:
         if job_uuid:
-            row = operations.load_row(db, job_uuid)
+            row = operations.load_job(db, job_uuid)
             output.show_job(row, as_json)
             if row.get("graph_uuid") and not as_json:
                 output.graph_tree(*operations.graph(db, row["graph_uuid"]), mark=row["uuid"])
             return
-        rows = operations.list_jobs(db, state=state, channel=channel, func_name=func_name,
-                                    hide_finished=not show_all and state is None, limit=limit)
-        output.jobs_table(rows, as_json)
+        page = operations.find_jobs(db, JobFilter(state=state, channel=channel,
+                                                  func_name=func_name, show_all=show_all),
+                                    limit=limit)
+        output.jobs_table(page.rows, as_json)
     finally:
         db.close()
 
@@ -261,27 +165,28 @@ def _action_command(action: str, help_text: str) -> click.Command:
             raise Failure("give one or more job uuids, or a filter "
                           "(--state/--channel/--function)")
         db = open_db(db_url)
+        act = states.ACTIONS[action]
         try:
             if uuids:
                 with db.session(context={"user": user}) as session:
                     done = operations.ACTIONS[action](session, *uuids)
-                click.echo(f"{output.PAST[action]} {len(done)} job(s)")
+                click.echo(f"{act.past} {len(done)} job(s)")
                 return
-            allowed, _ = states.MANUAL_ACTIONS[action]
-            if state and state not in allowed:
-                raise Failure(f"cannot {states.ACTION_VERBS[action]} {state} jobs")
-            selected = []
-            for one_state in ([state] if state else sorted(allowed)):
-                selected += operations.select_uuids(db, state=one_state, channel=channel,
-                                                    func_name=func_name)
-            if not selected:
+            if state and state not in act.applies_to:
+                raise Failure(f"cannot {act.verb} {state} jobs")
+            filters = JobFilter(state=state, channel=channel, func_name=func_name)
+            upto = operations.last_job_id(db)
+            count = operations.count_matching(db, filters, action, upto)
+            if not count:
                 click.echo("no job matches")
                 return
             if not yes and sys.stdin.isatty():
-                click.confirm(f"{states.ACTION_VERBS[action].capitalize()} "
-                              f"{len(selected)} job(s)?", abort=True)
-            count = output.in_chunks(db, action, selected, user)
-            click.echo(f"{output.PAST[action]} {count} job(s)")
+                click.confirm(f"{act.verb.capitalize()} {count} job(s)?", abort=True)
+            changed, skipped = output.with_progress(
+                act.past, count, lambda advance: operations.act_on_matching(
+                    db, action, filters, user=user, upto=upto, progress=advance))
+            click.echo(f"{act.past} {changed} job(s)" + (
+                f"; {skipped} changed state meanwhile and were left alone" if skipped else ""))
         finally:
             db.close()
     return command
@@ -382,7 +287,7 @@ def functions(ctx: click.Context, db_url: str | None, modules: tuple[str, ...]) 
     """Job functions: their channel and retry pattern (set, reset)."""
     ctx.obj = {"db_url": db_url}
     if ctx.invoked_subcommand is None:
-        from ..worker.worker import import_job_modules
+        from ..worker.startup import import_job_modules
         from . import output
         import_job_modules(modules)
         db = open_db(db_url)
@@ -470,10 +375,4 @@ def main() -> None:
         sys.exit(exc.exit_code)
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str, indent=2)
-
-
-from .web import register as _register_web  # noqa: E402
-
-_register_web(cli)  # queuejob web, queuejob metrics
+web.register(cli)  # queuejob web, queuejob metrics

@@ -15,19 +15,19 @@ import json
 import math
 import re
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import operations
 from ..core import codec
 from ..core.text import printable
-from ..database import Database
 
-PAST = {"requeue": "requeued", "done": "set done", "cancel": "cancelled"}
+T = TypeVar("T")
+
 STATE_STYLE = {"failed": "bold red", "started": "cyan", "pending": "yellow", "done": "green",
                "cancelled": "dim", "enqueued": "blue", "wait_dependencies": "magenta"}
 WORKER_STYLE = {"alive": "green", "dead": "bold red"}
@@ -188,6 +188,8 @@ def stats_table(stats: dict[Any, dict[str, int]], as_json: bool) -> None:
 
 
 def channels_table(rows: list[dict[str, Any]]) -> None:
+    """The channel tree: each channel indented under its parent, its stored rules, and
+    the jobs of its subtree (those that count against its capacity)."""
     table = Table(box=None, header_style="bold")
     for column in ("channel", "capacity", "options", "running", "pending", "failed"):
         table.add_column(column, justify="left" if column in ("channel", "options") else "right")
@@ -197,10 +199,18 @@ def channels_table(rows: list[dict[str, Any]]) -> None:
             f"throttle {_number(row['throttle'], 'g', 's')}" if row.get("throttle") else "",
             f"removal {_number(row['removal_interval'], 'g', 'd')}"
             if row.get("removal_interval") is not None else "",
-            "paused" if row.get("paused") else ""]))
-        table.add_row(cell(row.get("name")),
-                      Text("unlimited") if row.get("capacity") is None
-                      else cell(row["capacity"]),
+            "paused" if row.get("paused") else "",
+            f"paused by {plain(row['paused_by'])}" if row.get("paused_by") else "",
+            "not a channel name" if row.get("bad_name") else "",
+            plain(row["problem"]) if row.get("problem") else ""]))
+        if not row.get("configured", True) and row.get("name") != "root":
+            capacity = Text("-")  # runs within its nearest configured ancestor
+        elif row.get("capacity") is None:
+            capacity = Text("unlimited")
+        else:
+            capacity = cell(row["capacity"])
+        indent = "  " * (row.get("depth") or 0) if isinstance(row.get("depth"), int) else ""
+        table.add_row(Text(indent + plain(row.get("name"))), capacity,
                       Text(options), cell(row.get("running")), cell(row.get("pending")),
                       cell(row.get("failed")))
     console.print(table)
@@ -227,18 +237,12 @@ def workers_table(rows: list[dict[str, Any]], as_json: bool) -> None:
     console.print(table)
 
 
-def in_chunks(db: Database, action: str, uuids: list[str], user: str, size: int = 1000) -> int:
-    """Apply a manual action to many jobs, a transaction per chunk, with progress."""
+def with_progress(label: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
+    """``work(advance)`` with a progress bar on stderr that ``advance(n)`` moves."""
     from rich.progress import Progress
-    done = 0
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task(PAST[action], total=len(uuids))
-        for start in range(0, len(uuids), size):
-            chunk = uuids[start:start + size]
-            with db.session(context={"user": user}) as session:
-                done += len(operations.ACTIONS[action](session, *chunk))
-            progress.advance(task, len(chunk))
-    return done
+        task = progress.add_task(label, total=total)
+        return work(lambda count: progress.advance(task, count))
 
 
 def functions_table(rows: list[dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .app import Failure, db_option, friendly, open_db
+from .common import Failure, db_option, friendly, open_db
 
 
 @click.command()
@@ -35,7 +35,7 @@ def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: s
         origins: tuple[str, ...], modules: tuple[str, ...], log_level: str) -> None:
     """Serve the dashboard: jobs, channels, workers, functions, metrics."""
     from ..web.security import check_bind, credentials_from
-    from ..worker.worker import import_job_modules
+    from ..worker.startup import import_job_modules
     credentials = credentials_from(auth, auth_file)
     # refuse a bad address before the database is opened (or created)
     check_bind(host, credentials)

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import limits, states
 from .channels import ROOT, normalize_name
-from .errors import FailedJobError, RetryableJobError
+from .errors import FailedJobError, NoSuchJobError, RetryableJobError
 from .retry import retry_seconds
 
 DEFAULT_PRIORITY = 10
@@ -68,6 +68,14 @@ def check_timeout(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {value!r}")
     return float(value)
+
+
+def canonical_uuid(value: Any) -> str:
+    """A job uuid in its stored form; NoSuchJobError for anything that is not a uuid."""
+    try:
+        return str(uuid_module.UUID(str(value).strip()))
+    except ValueError:
+        raise NoSuchJobError(f"no job {value!r}: not a job uuid") from None
 
 
 def func_name_of(func: Any) -> str:

@@ -97,7 +97,8 @@ def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
     if isinstance(error, NothingToDoJob):
         return Outcome(state=states.DONE, result=cap_text(_message(error)), **common)
     if isinstance(error, RetryableJobError):
-        message = _message(error)
+        # a retried job says why it waits, even when its exception said nothing
+        message = _message(error) or type(error).__name__
         try:
             delay = job.retry_seconds(error.seconds)
         except BadDelayError as exc:

@@ -112,3 +112,22 @@ def sort_key(row: Mapping[str, Any]) -> tuple[int, Any, Any, Any]:
         stamp = created.timestamp() if isinstance(created, dt.datetime) else float(created)
         return (0, priority, stamp, row_id)
     return (1, 0, 0.0, row_id if is_int(row_id) else 0)
+
+
+def as_name(value: Any) -> str:
+    """A stored name (channel, function, state...) as text, whatever was stored: text
+    as it is (even with the lone surrogates of bytes that were not UTF-8), bytes as
+    Python writes them (``b'...'``), anything else as ``str()`` does. Names so made
+    compare and sort, whatever rows hold."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return repr(bytes(value))
+    return str(value)
+
+
+def is_channel_name(value: Any) -> bool:
+    """Whether a stored value is a channel's full name."""
+    return channel_problem(value) is None

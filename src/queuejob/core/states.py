@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -26,28 +27,40 @@ WAIT_DEPENDENCIES = State.WAIT_DEPENDENCIES
 
 STATES: tuple[State, ...] = tuple(State)
 
-#: States in which an identity key is unique: a second job with the same key
-#: is not stored while one of these exists (enforced by a partial unique index).
-IDENTITY_STATES: frozenset[State] = frozenset({PENDING, ENQUEUED, WAIT_DEPENDENCIES})
+#: States a job never leaves by itself: kept for the removal interval, then removed;
+#: hidden by default in listings (as in the original's views).
+FINISHED: frozenset[State] = frozenset({DONE, CANCELLED})
 
-#: States a job never leaves by itself.
-FINAL_STATES: frozenset[State] = frozenset({DONE, CANCELLED})
+#: States that end a job's attempts until someone acts: what ``db.wait`` waits for.
+ENDED: frozenset[State] = FINISHED | {FAILED}
 
-#: Manual action -> (states it applies to, state it leads to). The CLI, the
-#: library functions and the dashboard all go through this table.
-MANUAL_ACTIONS: dict[str, tuple[frozenset[State], State]] = {
+
+@dataclass(frozen=True)
+class Action:
+    """A manual action: the states it applies to, the state it leads to, and its words
+    (for the command line, the dashboard and the messages)."""
+
+    name: str
+    applies_to: frozenset[State]
+    target: State
+    verb: str
+    past: str
+
+
+#: Manual actions by name. The Python API, the CLI and the dashboard all go through it.
+ACTIONS: dict[str, Action] = {action.name: action for action in (
     # a failed or unfinished job goes back to pending, retry reset to 0
-    "requeue": (frozenset({PENDING, ENQUEUED, STARTED, FAILED}), PENDING),
-    "done": (frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), DONE),
-    "cancel": (frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), CANCELLED),
-}
-
-ACTION_VERBS = {"requeue": "requeue", "done": "set done", "cancel": "cancel"}
+    Action("requeue", frozenset({PENDING, ENQUEUED, STARTED, FAILED}), PENDING,
+           "requeue", "requeued"),
+    Action("done", frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), DONE,
+           "set done", "set done"),
+    Action("cancel", frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), CANCELLED,
+           "cancel", "cancelled"),
+)}
 
 
 def refusal(action: str, state: str) -> str | None:
     """Why ``action`` cannot apply to a job in ``state``; None when it can."""
-    allowed, _ = MANUAL_ACTIONS[action]
-    if state in allowed:
+    if state in ACTIONS[action].applies_to:
         return None
     return f"it is {state}"

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import operations
 from ..core import limits
+from ..core.rows import is_channel_name
 from ..core.text import displayable
 from ..database import Database
 from . import display, views
@@ -83,7 +84,7 @@ class Dashboard:
             # offered: the names a filter can take (a name stored by hand may be none)
             cached = (time.monotonic() + self.suggestions_ttl,
                       [name for name in operations.job_channels(self.db)
-                       if operations.is_channel_name(name)],
+                       if is_channel_name(name)],
                       [name for name in operations.job_function_names(self.db)
                        if isinstance(name, str) and name == displayable(name)
                        and len(name) <= limits.FUNC_NAME])

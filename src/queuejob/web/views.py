@@ -32,18 +32,21 @@ from ..core import codec, limits, states
 from ..core.channels import MAX_CAPACITY, MAX_REMOVAL_INTERVAL, MAX_THROTTLE, normalize_name
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from ..core.retry import parse_retry_pattern
+from ..core.rows import as_name, is_channel_name
 from ..core.text import describe
+from ..store import reads
 from . import charts, display, graphs
 from .security import CSRF_COOKIE, CSRF_FIELD, FLASH_COOKIE, same_origin
 
-PAST = {"requeue": "Requeued", "done": "Set to done", "cancel": "Cancelled"}
-VERBS = {"requeue": "Requeue", "done": "Set done", "cancel": "Cancel"}
+#: the words of the manual actions, as the dashboard's buttons and messages show them
+VERBS = {name: action.verb.capitalize() for name, action in states.ACTIONS.items()}
+PAST = {name: action.past.capitalize() for name, action in states.ACTIONS.items()}
 #: the longest text of arguments or results shown on a job page
 MAX_TEXT = 100_000
 #: the longest search (q=) and the longest value of other query fields
 MAX_SEARCH = 500
 MAX_FIELD = 2000
-INT64 = operations.INT64
+INT64 = reads.INT64
 _WHOLE = re.compile(r"[+-]?[0-9]{1,20}")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 #: what no query value may hold: PostgreSQL refuses NUL in text, and lone surrogates
@@ -175,12 +178,12 @@ def overview(request: Request) -> Response:
     span = request.query_params.get("range", "hour")
     if span not in charts.RANGES:
         raise _bad("range", span, "hour or day is needed")
-    counts = operations.channel_counts(db)
+    counts = operations.stats(db)
     by_state: dict[str, int] = defaultdict(int)
     for by_channel in counts.values():
         for state, count in by_channel.items():
             by_state[state] += count
-    tree = operations.channel_tree(db, counts)
+    tree = operations.channels(db)
     chart = charts.throughput_chart(operations.throughput(db, charts.RANGES[span]), span)
     return dashboard.render(request, "overview.html", {
         "nav": "overview", "states": [str(state) for state in states.STATES],
@@ -209,10 +212,10 @@ def jobs(request: Request) -> Response:
     limit_text = _field(params, "limit", 40)
     limit = min(max(_whole(limit_text, "limit"), 1), 500) if limit_text \
         else dashboard.page_size
-    after = _field(params, "after", operations.MAX_CURSOR) or None
-    before = _field(params, "before", operations.MAX_CURSOR) or None
+    after = _field(params, "after", reads.MAX_CURSOR) or None
+    before = _field(params, "before", reads.MAX_CURSOR) or None
     try:
-        page = operations.job_page(db, filters, sort=sort, after=after, before=before,
+        page = operations.find_jobs(db, filters, sort=sort, after=after, before=before,
                                    limit=limit)
     except ValueError as exc:  # ConfigurationError is a ValueError
         raise HTTPException(400, str(exc)) from None
@@ -227,7 +230,7 @@ def jobs(request: Request) -> Response:
                       "mark": "▼" if sort == f"-{key}" else "▲" if sort == key else ""}
     rows = []
     for row in page.rows:
-        # the texts are prefixes the query cut (operations.LISTED_READ characters)
+        # the texts are prefixes the query cut (LISTED_READ characters)
         view = display.job_row(row, listed=True, whole=False)
         view["exc_line"] = display.last_line(row.get("exc_info")) \
             if row.get("state") == "failed" else ""
@@ -254,7 +257,7 @@ def confirm(request: Request) -> Response:
         count = operations.count_matching(dashboard.db, filters, action, upto)
     except ValueError as exc:  # a bad channel name, for one
         raise HTTPException(400, str(exc)) from None
-    allowed = sorted(str(state) for state in states.MANUAL_ACTIONS[action][0])
+    allowed = sorted(str(state) for state in states.ACTIONS[action].applies_to)
     return dashboard.render(request, "confirm.html", {
         "nav": "jobs", "action": action, "verb": VERBS[action], "count": count,
         "upto": upto, "fields": _filter_params(filters), "allowed": allowed,
@@ -267,11 +270,11 @@ def job(request: Request) -> Response:
     db = dashboard.db
     job_uuid = str(request.path_params["uuid"])
     try:
-        row = operations.load_row(db, job_uuid)
+        row = operations.load_job(db, job_uuid)
     except NoSuchJobError:
         raise HTTPException(404, f"no job {job_uuid}") from None
     view = display.job_row(row, listed=False, text_limit=MAX_TEXT)
-    view["channel_link"] = row["channel"] if operations.is_channel_name(
+    view["channel_link"] = row["channel"] if is_channel_name(
         row.get("channel")) else None
     state = row.get("state")
     actions = [action for action in operations.ACTIONS
@@ -303,22 +306,22 @@ def _graph(db: Any, row: dict[str, Any]) -> dict[str, Any] | None:
     graph_uuid = row.get("graph_uuid")
     if not graph_uuid or not isinstance(graph_uuid, str) or _UNUSABLE.search(graph_uuid):
         return None  # a value written by hand that names no graph (and cannot be sent)
-    jobs, edges = operations.graph_rows(db, graph_uuid)
+    jobs, edges = operations.graph(db, graph_uuid)
     jobs = [_graph_job(job) for job in jobs]
     if not jobs:
         return None
     inside = {job["uuid"] for job in jobs}
     pairs = []
     for edge in edges:
-        parent = operations.name_of(edge["parent_uuid"])
-        child = operations.name_of(edge["child_uuid"])
+        parent = as_name(edge["parent_uuid"])
+        child = as_name(edge["child_uuid"])
         # an edge written by hand may name anything: only jobs are drawn
         if child in inside and (parent in inside or display.job_uuid(parent)):
             pairs.append((parent, child))
     outside = sorted({parent for parent, _ in pairs if parent not in inside})
     for parent in outside[:MAX_OUTSIDE]:
         try:
-            jobs.append(_graph_job(operations.load_row(db, parent), uuid=parent,
+            jobs.append(_graph_job(operations.load_job(db, parent), uuid=parent,
                                    external=True))
         except NoSuchJobError:  # removed since (done jobs are cleaned up)
             jobs.append({"uuid": parent, "state": "removed", "func_name": "",
@@ -352,7 +355,7 @@ def _arguments(db: Any, row: dict[str, Any]) -> dict[str, Any]:
         parts = [repr(model)] if model is not None else []
         parts += [repr(arg) for arg in args]
         parts += [f"{key}={value!r}" for key, value in kwargs.items()]
-        call = f"{operations.name_of(row.get('func_name'))}({', '.join(parts)})"
+        call = f"{as_name(row.get('func_name'))}({', '.join(parts)})"
         args_text = pprint.pformat(list(args), width=100, sort_dicts=False)
         kwargs_text = pprint.pformat(kwargs, width=100, sort_dicts=False)
     except Exception as exc:  # RecursionError, a repr that fails
@@ -438,7 +441,7 @@ def channels(request: Request) -> Response:
     dashboard = _dashboard(request)
     return dashboard.render(request, "channels.html", {
         "nav": "channels",
-        "channels": [_channel_view(entry) for entry in operations.channel_tree(dashboard.db)]})
+        "channels": [_channel_view(entry) for entry in operations.channels(dashboard.db)]})
 
 
 def workers(request: Request) -> Response:
@@ -485,7 +488,7 @@ def pattern_text(pattern: Any) -> str:
 def functions(request: Request) -> Response:
     dashboard = _dashboard(request)
     rows = []
-    for row in operations.function_rows(dashboard.db):
+    for row in operations.functions(dashboard.db):
         name = row["name"]
         rows.append({
             **row, "name": display.text(name, limits.FUNC_NAME, one_line=True),
@@ -606,7 +609,7 @@ async def bulk_action(request: Request) -> Response:
 
 def _channel_row(db: Any, name: str) -> dict[str, Any]:
     name = normalize_name(name)
-    for row in operations.channel_tree(db):
+    for row in operations.channels(db):
         if row["name"] == name:
             return row
     return {"name": name, "capacity": None, "sequential": False, "throttle": 0.0,

@@ -25,7 +25,7 @@ def handle_signals(worker: Any) -> Iterator[None]:
 
     def on_signal(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
-        if worker._stopping:
+        if worker.stopping:
             log.warning("%s again: stopping now, giving running jobs back", name)
         else:
             log.info("%s: finishing running jobs (grace %.0fs), taking no new ones",

@@ -11,36 +11,46 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+
+from .context import WorkerContext
 
 log = logging.getLogger("queuejob.worker")
 
 
-class Wakeup(threading.Thread):
-    def __init__(self, worker: Any) -> None:
-        super().__init__(name=f"{worker.id}-wakeup", daemon=True)
-        self.worker = worker
-        self._stop_event = threading.Event()
-        self.start()
+class Wakeup:
+    def __init__(self, context: WorkerContext, wake: Callable[[], None]) -> None:
+        self.context = context
+        self.wake = wake
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"{context.worker_id}-wakeup",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
 
     def stop(self) -> None:
-        self._stop_event.set()
+        self._stop.set()
 
-    def run(self) -> None:
-        connector = self.worker.db.connector
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        connector = self.context.db.connector
         watcher = None
         delay = 0.0
         try:
-            while not self._stop_event.is_set():
+            while not self._stop.is_set():
                 try:
                     if watcher is None:
                         watcher = connector.watcher()
                         if delay:
                             log.info("listening for new jobs again")
-                            self.worker.wake()
+                            self.wake()
                         delay = 0.0
                     if watcher.wait(0.1):
-                        self.worker.wake()
+                        self.wake()
                 except Exception as exc:
                     delay = min(5.0, delay * 2 or 0.1)
                     log.warning("job watcher lost (%s); reconnecting in %.1fs",
@@ -49,7 +59,7 @@ class Wakeup(threading.Thread):
                         with contextlib.suppress(Exception):  # broken already
                             watcher.close()
                         watcher = None
-                    self._stop_event.wait(delay)
+                    self._stop.wait(delay)
         finally:
             if watcher is not None:
                 watcher.close()

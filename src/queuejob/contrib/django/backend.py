@@ -27,7 +27,8 @@ from ...core.errors import ConfigurationError
 from ...core.job import check_timeout
 from ...core.retry import validate_retry_pattern
 from ...database import Database
-from ...storage import DatabaseJobStorage, job_from_row
+from ...storage import DatabaseJobStorage
+from ...store.mapping import job_from_row
 from ._compat import (
     DEFAULT_TASK_QUEUE_NAME,
     BaseTaskBackend,

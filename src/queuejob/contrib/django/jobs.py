@@ -27,8 +27,7 @@ from ...core.errors import FailedJobError, NothingToDoJob, RetryableJobError
 from ...core.job import DEFAULT_PRIORITY
 from ...core.outcome import MAX_TEXT
 from ...jobfunction import JobFunction
-from ...storage import job_from_row
-from ...worker.execution import JobSession
+from ...store.mapping import job_from_row
 from ._compat import (
     TASK_MAX_PRIORITY,
     TASK_MIN_PRIORITY,
@@ -217,7 +216,7 @@ def run_task(function: TaskJobFunction, session: Any, args: list[Any],
         errors=[], worker_ids=worker_ids(getattr(job, "worker_id", None), attempt))
     # in a worker's job thread, Django's connections are checked as around a request
     # (never in a request's thread: trap_jobs or no-delay run tasks inside enqueue)
-    in_worker = isinstance(session, JobSession)
+    in_worker = bool(getattr(session, "in_worker", False))
     if in_worker:
         close_old_connections()
     try:

@@ -45,7 +45,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         import queuejob
         from queuejob.worker import Worker
-        from queuejob.worker.worker import migrate_when_reachable
+        from queuejob.worker.startup import migrate_when_reachable
 
         if not logging.getLogger().handlers and not logging.getLogger("queuejob").handlers:
             logging.basicConfig(level=LEVELS.get(options["verbosity"], logging.INFO),

@@ -1,10 +1,9 @@
-"""Every job operation, as named queries run through a connector.
+"""The store: every write to the queue, as named queries run through a connector.
 
-This is the one place that composes queries into operations (store a job,
-claim, record outcomes, rescue, manual actions, statistics). It holds no
-connection of its own: callers pass the connection, and so decide the
-transaction. The SQL is in each dialect's ``queries.sql``; the rules are in
-``queuejob.core``.
+The one place, with ``reads`` (the read models of the faces), that names queries; the
+SQL is in each dialect's ``queries.sql``, the rules in ``queuejob.core``, the meaning
+of columns in ``mapping``. A ``JobStore`` holds no connection and no state of any
+worker: callers pass the connection, and so decide the transaction.
 """
 
 from __future__ import annotations
@@ -12,77 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import uuid as uuid_module
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .backends.base import Connector, Row
-from .core import states
-from .core.channels import ROOT, ChannelSpec, ChannelTree
-from .core.errors import ConfigurationError, JobStateError, NoSuchJobError
-from .core.job import Job
-from .core.outcome import RELEASED, Outcome
-from .core.retry import Delay, dump_retry_pattern, parse_retry_pattern
-from .core.rows import channel_problem, is_int, is_number, sort_key, uuid_problem
-from .core.scheduling import Candidate, Limits, per_channel_limits, select, sequential_channels
-from .core.text import describe
+from ..backends.base import Connector, Row
+from ..core import states
+from ..core.channels import ChannelSpec, ChannelTree
+from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
+from ..core.job import canonical_uuid
+from ..core.outcome import RELEASED, Outcome
+from ..core.retry import Delay, dump_retry_pattern
+from ..core.rows import channel_problem, is_int, sort_key, uuid_problem
+from ..core.selection import Candidate
+from ..core.text import describe
+from .mapping import channel_specs, stored_retry_pattern
 
 #: a job that kills its worker this many times fails, even with max_retries=0
 DEATHS_WHEN_RETRYING_FOREVER = 5
+#: stopped and dead workers' rows are removed after this many seconds (a week)
+WORKER_ROWS_KEPT = 7 * 86400.0
 
-log = logging.getLogger("queuejob.manager")
-
-
-def canonical_uuid(value: Any) -> str:
-    """A job uuid in its stored form; NoSuchJobError for anything that is not a uuid."""
-    try:
-        return str(uuid_module.UUID(str(value).strip()))
-    except ValueError:
-        raise NoSuchJobError(f"no job {value!r}: not a job uuid") from None
-
-
-def spec_from_row(row: Mapping[str, Any]) -> ChannelSpec | None:
-    """The global configuration stored for a channel, None for bookkeeping-only rows.
-    ConfigurationError, naming the value, for a row that does not make sense."""
-    def flag(key: str) -> bool:
-        value = row[key]
-        if value in (None, 0, 1, False, True):
-            return bool(value)
-        raise ConfigurationError(f"{key} {describe(value, 40)} is not 0 or 1")
-    configured = (row["capacity"] is not None or flag("sequential") or row["throttle"]
-                  or row["removal_interval"] is not None or flag("paused"))
-    if not configured:
-        return None
-    return ChannelSpec(name=row["name"], capacity=row["capacity"],
-                       sequential=flag("sequential"), throttle=row["throttle"] or 0.0,
-                       removal_interval=row["removal_interval"], paused=flag("paused"))
-
-
-def channel_specs(rows: Iterable[Mapping[str, Any]],
-                  bad: Callable[[str, Any, Exception], None] | None = None
-                  ) -> list[ChannelSpec]:
-    """The specs of stored channel rows; a row that does not make sense is skipped
-    (and given to ``bad``), so that it never stops the others."""
-    specs = []
-    for row in rows:
-        try:
-            spec = spec_from_row(row)
-        except (ConfigurationError, TypeError, ValueError, KeyError) as exc:
-            if bad is not None:
-                bad("channel", row.get("name"), exc)
-            continue
-        if spec is not None:
-            specs.append(spec)
-    return specs
-
-
-def needs_claim_lock(local_tree: ChannelTree, shared_tree: ChannelTree) -> bool:
-    """Rules that count the running jobs of all workers: global capacities, and
-    sequential or throttled channels of either tree."""
-    return any(spec.capacity is not None or spec.sequential or spec.throttle
-               for spec in shared_tree.specs.values()) \
-        or any(spec.sequential or spec.throttle for spec in local_tree.specs.values())
+log = logging.getLogger("queuejob.store")
 
 
 def _json(value: Any) -> Any:
@@ -91,15 +41,21 @@ def _json(value: Any) -> Any:
 
 
 @dataclass
-class ClaimState:
-    """What a claim took, and what the next one should expect."""
+class ClaimSnapshot:
+    """What a claim reads before choosing jobs (one statement, one snapshot)."""
 
-    rows: list[Row]
-    shared_tree: ChannelTree
-    #: the claim needed the claim lock (rules across workers are configured)
-    locked: bool = True
-    #: the claim took the next jobs in start order, whatever their channel
-    fast: bool = False
+    #: stored channel configuration rows (checked by ``mapping.channel_specs``)
+    configs: list[Row]
+    #: running jobs per stored channel name, all workers
+    running: dict[str, int]
+    #: stored channel names holding pending jobs (when asked for)
+    channels: list[Any]
+    #: the claiming worker's row says it is alive
+    alive: bool
+    #: the version of the stored configuration
+    config_version: Any
+    #: retry patterns stored per job function, as JSON text
+    retry_patterns: dict[str, Any]
 
 
 @dataclass
@@ -109,23 +65,13 @@ class RescueReport:
     failed: list[str]
 
 
-def stored_retry_pattern(text: Any) -> dict[int, Delay]:
-    """A retry pattern as the database stores it (JSON); ConfigurationError if it is
-    not one."""
-    if not isinstance(text, str) or not text.lstrip().startswith("{"):
-        raise ConfigurationError(f"stored retry pattern {describe(text, 60)} is not JSON")
-    return parse_retry_pattern(text)
+class JobStore:
+    """The queue's writes (and the reads the worker needs) on one connector."""
 
-
-class JobManager:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
-        #: retry patterns people set for job functions, as the last claim read them
-        self.retry_patterns: dict[str, dict[int, Delay]] = {}
         #: stored configuration rows found bad, each logged once while it stays so
         self._reported: set[tuple[str, str, str]] = set()
-        self._last_shared = ChannelTree()
-        self._config_version = -1
         self._run = connector.execute
         self._run_many = connector.execute_many
 
@@ -142,26 +88,9 @@ class JobManager:
                   describe(str(exc), 300)[1:-1])
 
     # -- storing jobs --------------------------------------------------------------------
-    @staticmethod
-    def job_params(job: Job, args: str, kwargs: str, context: str | None) -> dict[str, Any]:
-        """The stored columns of a new job (its arguments and context encoded)."""
-        return {
-            "uuid": job.uuid, "func_name": job.func_name, "model_name": job.model_name,
-            "args": args, "kwargs": kwargs, "description": job.description,
-            "channel": job.channel if job.channel_given else None,
-            "default_channel": job.channel,
-            "priority": job.priority, "max_retries": job.max_retries,
-            "timeout": None if job.timeout is None else float(job.timeout),
-            "state": str(job.state), "graph_uuid": job.graph_uuid,
-            "has_dependents": bool(job.has_dependents),
-            "identity_key": job.identity_key, "user_id": job.user_id, "context": context,
-            "eta": job.eta if job.eta_delay is None else None,
-            "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
-        }
-
     def insert_many(self, conn: Any, rows: Sequence[dict[str, Any]], chunk: int = 1000
                     ) -> list[str]:
-        """Store many jobs (``job_params`` rows), a statement per ``chunk`` on
+        """Store many jobs (``mapping.new_row`` rows), a statement per ``chunk`` on
         PostgreSQL; their uuids in order, where a job whose identity key was held
         (by a pending job, or by an earlier job of ``rows``) gets the holder's."""
         if len(rows) > 1 and all(row["identity_key"] is None for row in rows):
@@ -179,7 +108,7 @@ class JobManager:
             key = row["identity_key"]
             if key not in holders:
                 holder = self.identity_holder(conn, key)
-                holders[key] = holder["uuid"] if holder else self._insert_one(conn, row)
+                holders[key] = holder["uuid"] if holder else self.insert_one(conn, row)
             out.append(holders[key])
         return out
 
@@ -201,12 +130,7 @@ class JobManager:
         self.connector.copy(conn, "copy_jobs", values)
         return [row["uuid"] for row in rows]
 
-    def insert(self, conn: Any, job: Job, args: str, kwargs: str, context: str | None) -> str:
-        """Store ``job``; the uuid of the job that holds its identity key when one
-        is pending or enqueued already (nothing is stored then)."""
-        return self._insert_one(conn, self.job_params(job, args, kwargs, context))
-
-    def _insert_one(self, conn: Any, params: dict[str, Any]) -> str:
+    def insert_one(self, conn: Any, params: dict[str, Any]) -> str:
         job_key = params["identity_key"]
         for _ in range(10):
             rows = self._run(conn, "insert_job", params)
@@ -236,111 +160,90 @@ class JobManager:
         except NoSuchJobError:
             return False
 
-    def update(self, conn: Any, job: Job) -> None:
-        self._run(conn, "update_job", {
-            "uuid": job.uuid, "state": str(job.state), "retry": job.retry,
-            "max_retries": job.max_retries, "priority": job.priority,
-            "description": job.description, "channel": job.channel,
-            "identity_key": job.identity_key, "result": job.result, "exc_info": job.exc_info,
-            "eta": job.eta, "date_enqueued": job.date_enqueued,
-            "date_started": job.date_started, "date_done": job.date_done,
-            "worker_id": job.worker_id})
+    def update(self, conn: Any, params: Mapping[str, Any]) -> None:
+        """Write every field people may change of a stored job (``mapping.update_row``)."""
+        self._run(conn, "update_job", params)
 
-    # -- claiming ------------------------------------------------------------------------
-    def claim(self, conn: Any, worker_id: str, local_tree: ChannelTree,
-              local_running: Mapping[str, int], limit: int, *, lock_first: bool = True,
-              recheck: bool = True) -> ClaimState:
-        """Start up to ``limit`` jobs for ``worker_id``, in one transaction that the
-        caller opened (and commits). Capacities of the worker's tree bound its own
-        running jobs, those stored in the database bound all workers' jobs.
+    def insert_graph(self, conn: Any, rows: Sequence[dict[str, Any]],
+                     edges: Sequence[tuple[int, int]]) -> list[str]:
+        """Store the jobs of a graph (``mapping.new_row`` rows, parents first) and its
+        edges (indexes into ``rows``: parent, child); their uuids in order.
 
-        Rules that hold across workers (global capacities, sequential, throttle) need
-        the running counts to stay true until the claim commits: such claims take the
-        claim lock first. Without such rules, claims run side by side, each skipping
-        the rows others have locked. ``lock_first`` says what the previous claim
-        found (``ClaimState.locked``), to take the lock before reading, not after.
+        A job whose identity key another job holds is not stored: that job stands in
+        for it. Its children wait for it; it does not wait for new parents (it is
+        pending already)."""
+        uuids = self.insert_many(conn, rows)
+        stood_in = {index for index, row in enumerate(rows) if uuids[index] != row["uuid"]}
+        pairs = [{"parent": uuids[parent], "child": uuids[child]} for parent, child in edges
+                 if child not in stood_in]
+        if pairs:
+            self._run_many(conn, "insert_dependency", pairs)
+            parents = sorted({pair["parent"] for pair in pairs})
+            self._run_many(conn, "mark_has_dependents", [{"uuid": uuid} for uuid in parents])
+        return uuids
 
-        A queue without per-channel rules (the worker's tree is root alone and the
-        database configures no channel) takes its next jobs in one statement, from one
-        index in start order, however many channels hold jobs; with ``recheck`` off it
-        does not even read the configuration (the caller reads it now and then, so that
-        a channel configured meanwhile is seen within moments).
-        """
-        simple = local_tree.specs.keys() == {ROOT}
-        if simple and not lock_first and not recheck:
-            # claims only while the configuration is the one read last (no row otherwise)
-            return ClaimState(self._claim_next(conn, worker_id, limit), self._last_shared,
-                              locked=False, fast=True)
-        locked = lock_first
-        if locked:
-            self._run(conn, "lock_claims")
-        fast = not locked and simple
-        configs, running, channels, alive = self._claim_state(conn, worker_id, not fast)
-        if not alive:
-            # marked dead while alive (a long pause): be alive again before claiming, in
-            # this transaction, so that no rescuer takes the jobs claimed now
-            self.heartbeat(conn, worker_id)
-        shared_tree = ChannelTree(channel_specs(configs, self.bad_row))
-        if not locked and needs_claim_lock(local_tree, shared_tree):
-            # the counts just read may change before we commit: read them again locked
-            locked, fast = True, False
-            self._run(conn, "lock_claims")
-            configs, running, channels, _ = self._claim_state(conn, worker_id, True)
-            shared_tree = ChannelTree(channel_specs(configs, self.bad_row))
-        if fast and len(shared_tree.specs) > 1:
-            fast = False  # a paused channel: look at the channels after all
-            configs, running, channels, _ = self._claim_state(conn, worker_id, True)
-        locked = needs_claim_lock(local_tree, shared_tree)
-        self._last_shared = shared_tree
-        if limit <= 0:
-            return ClaimState([], shared_tree, locked, fast)
-        if fast:
-            return ClaimState(self._claim_next(conn, worker_id, limit), shared_tree, False, True)
-        local = Limits(local_tree, local_running)
-        shared = Limits(shared_tree, running)
-        trees = (local_tree, shared_tree)
-        failed: list[str] = []
-        channels = self._usable_channels(conn, channels)
-        limits = per_channel_limits(channels, limit=limit, local=local, shared=shared)
-        if not limits:
-            return ClaimState([], shared_tree, locked)
-        sequential = sequential_channels(limits, trees)
-        rows = self._run_many(conn, "channel_candidates", [
-            {"channel": channel, "limit": room} for channel, room in limits.items()
-            if channel not in sequential])
-        if sequential:
-            rows += self._run_many(conn, "channel_head",
-                                   [{"channel": channel} for channel in sorted(sequential)])
-            failed = [row["name"] for row in self._run(conn, "failed_channels")]
-        candidates = self._candidates(conn, rows)
-        # throttle: seconds since the last start, by the database's clock, as "-since"
-        last_started = {row["name"]: -row["since_last_start"] for row in configs
-                        if is_number(row.get("since_last_start")) and isinstance(
-                            row.get("name"), str)}
-        selection = select(candidates, limit=limit, local=local, shared=shared,
-                           global_running=running, failed_channels=failed,
-                           last_started=last_started, now=0.0)
-        if not selection.picked:
-            return ClaimState([], shared_tree, locked)
-        started = self._run_many(conn, "start_job", [
-            {"id": cand.id, "worker_id": worker_id} for cand in selection.picked])
-        if selection.throttled:
-            self._run_many(conn, "touch_throttle",
-                           [{"name": name} for name in selection.throttled])
-        order = {cand.id: index for index, cand in enumerate(selection.picked)}
-        started.sort(key=lambda row: order[row["id"]])
-        return ClaimState(started, shared_tree, locked)
+    # -- claiming (the worker's Claimer decides; these are its statements) ---------------
+    def lock_claims(self, conn: Any) -> None:
+        """Serialize claims until this transaction ends (rules across workers)."""
+        self._run(conn, "lock_claims")
 
-    def _claim_next(self, conn: Any, worker_id: str, limit: int) -> list[Row]:
-        """Take the first ``limit`` due jobs in start order (one statement)."""
+    def claim_snapshot(self, conn: Any, worker_id: str, want_channels: bool) -> ClaimSnapshot:
+        """Global channel configuration, running jobs per channel, the channels holding
+        pending jobs (when wanted), whether the worker is alive in the database, the
+        configuration's version and the stored retry patterns: one statement."""
+        row = self._run(conn, "claim_state",
+                        {"worker_id": worker_id, "want_channels": want_channels})[0]
+        configs = _json(row["configs_json"])
+        return ClaimSnapshot(configs=configs, running=_json(row["running_json"]) or {},
+                             channels=_json(row["channels_json"]) or [],
+                             alive=row["worker_state"] == "alive",
+                             config_version=row["config_version"],
+                             retry_patterns=_json(row["retry_patterns_json"]) or {})
+
+    def claim_next(self, conn: Any, worker_id: str, limit: int, config_version: Any
+                   ) -> list[Row]:
+        """Take the first ``limit`` due jobs in start order, whatever their channel, while
+        the configuration is at ``config_version`` (one statement)."""
         if limit <= 0:
             return []
         rows = self._run(conn, "claim_next", {"worker_id": worker_id, "limit": limit,
-                                              "config_version": self._config_version})
+                                              "config_version": config_version})
         rows.sort(key=sort_key)
         return rows
 
-    def _usable_channels(self, conn: Any, channels: Iterable[Any]) -> list[str]:
+    def channel_candidates(self, conn: Any, rooms: Mapping[str, int]) -> list[Row]:
+        """The first due jobs of each channel, up to its room, in start order."""
+        if not rooms:
+            return []
+        return self._run_many(conn, "channel_candidates", [
+            {"channel": channel, "limit": room} for channel, room in rooms.items()])
+
+    def channel_heads(self, conn: Any, channels: Iterable[str]) -> list[Row]:
+        """The first job of each channel, due or not (sequential channels)."""
+        wanted = sorted(channels)
+        if not wanted:
+            return []
+        return self._run_many(conn, "channel_head", [{"channel": c} for c in wanted])
+
+    def failed_channels(self, conn: Any) -> list[Any]:
+        """Stored channel names holding failed jobs (they block sequential channels)."""
+        return [row["name"] for row in self._run(conn, "failed_channels")]
+
+    def start_jobs(self, conn: Any, worker_id: str, ids: Sequence[int]) -> list[Row]:
+        """Take the chosen pending jobs for ``worker_id``, in the order of ``ids``."""
+        started = self._run_many(conn, "start_job",
+                                  [{"id": job_id, "worker_id": worker_id} for job_id in ids])
+        order = {job_id: index for index, job_id in enumerate(ids)}
+        started.sort(key=lambda row: order[row["id"]])
+        return started
+
+    def touch_throttle(self, conn: Any, names: Iterable[str]) -> None:
+        """Throttled channels started a job now."""
+        wanted = list(names)
+        if wanted:
+            self._run_many(conn, "touch_throttle", [{"name": name} for name in wanted])
+
+    def usable_channels(self, conn: Any, channels: Iterable[Any]) -> list[str]:
         """The channels holding pending jobs whose names are channel names; the pending
         jobs of any other (a row written by hand, text that is not UTF-8) end failed,
         each with the reason, so that they never stop the claim."""
@@ -358,7 +261,7 @@ class JobManager:
                 log.error("%d pending job(s) failed: %s", len(failed), problem)
         return usable
 
-    def _candidates(self, conn: Any, rows: Iterable[Row]) -> list[Candidate]:
+    def candidates(self, conn: Any, rows: Iterable[Row]) -> list[Candidate]:
         """Candidates of the claim; a pending row whose priority or creation time is not
         one (a row written by hand) ends failed with the reason."""
         out = []
@@ -379,23 +282,7 @@ class JobManager:
                 log.error("job row %s failed: %s", row["id"], problem)
         return out
 
-    def _claim_state(self, conn: Any, worker_id: str, want_channels: bool
-                     ) -> tuple[list[Row], dict[str, int], list[str], bool]:
-        """Global channel configuration, running jobs per channel, the channels holding
-        pending jobs (when wanted), and whether the worker is alive in the database:
-        one statement."""
-        row = self._run(conn, "claim_state",
-                        {"worker_id": worker_id, "want_channels": want_channels})[0]
-        configs = _json(row["configs_json"])
-        for config in configs:
-            for key in ("sequential", "paused"):
-                config[key] = bool(config[key])
-        self.retry_patterns = self._retry_patterns(_json(row["retry_patterns_json"]) or {})
-        self._config_version = row["config_version"]
-        return (configs, _json(row["running_json"]), _json(row["channels_json"]) or [],
-                row["worker_state"] == "alive")
-
-    def _retry_patterns(self, stored: Mapping[str, Any]) -> dict[str, dict[int, Delay]]:
+    def parse_retry_patterns(self, stored: Mapping[str, Any]) -> dict[str, dict[int, Delay]]:
         """Retry patterns people set for job functions; a malformed one is skipped
         (the decorator's applies), said once in the log."""
         patterns = {}
@@ -467,25 +354,6 @@ class JobManager:
                 lost.append(outcome)
         return lost
 
-    # -- graphs --------------------------------------------------------------------------
-    def insert_graph(self, conn: Any, rows: Sequence[dict[str, Any]],
-                     edges: Sequence[tuple[int, int]]) -> list[str]:
-        """Store the jobs of a graph (``job_params`` rows, parents first) and its
-        edges (indexes into ``rows``: parent, child); their uuids in order.
-
-        A job whose identity key another job holds is not stored: that job stands in
-        for it. Its children wait for it; it does not wait for new parents (it is
-        pending already)."""
-        uuids = self.insert_many(conn, rows)
-        stood_in = {index for index, row in enumerate(rows) if uuids[index] != row["uuid"]}
-        pairs = [{"parent": uuids[parent], "child": uuids[child]} for parent, child in edges
-                 if child not in stood_in]
-        if pairs:
-            self._run_many(conn, "insert_dependency", pairs)
-            parents = sorted({pair["parent"] for pair in pairs})
-            self._run_many(conn, "mark_has_dependents", [{"uuid": uuid} for uuid in parents])
-        return uuids
-
     def release_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
         """After ``parents`` are done: their waiting children whose parents are all
         done become pending, in the same transaction."""
@@ -507,11 +375,6 @@ class JobManager:
             return []
         rows = self._run_many(conn, "cancel_waiting_descendants", [{"uuid": u} for u in parents])
         return [row["uuid"] for row in rows]
-
-    def graph(self, conn: Any, graph_uuid: str) -> tuple[list[Row], list[Row]]:
-        """The jobs of a graph and its (parent_uuid, child_uuid) edges."""
-        return (self._run(conn, "graph_jobs", {"graph_uuid": graph_uuid}),
-                self._run(conn, "graph_edges", {"graph_uuid": graph_uuid}))
 
     def _keyed_to_pending(self, conn: Any, job_uuid: str, write: Callable[[], list[Row]]
                           ) -> tuple[str | None, list[Row]]:
@@ -610,8 +473,16 @@ class JobManager:
             self._run(conn, "notify_jobs")
         return RescueReport(dead, rescued, failed)
 
-    def list_workers(self, conn: Any, limit: int = 200) -> list[Row]:
-        return self._run(conn, "list_workers", {"limit": limit})
+    def prune_workers(self, conn: Any, older_than: float = WORKER_ROWS_KEPT) -> int:
+        """Remove the rows of workers stopped or dead for ``older_than`` seconds."""
+        return len(self._run(conn, "remove_old_workers", {"older_than": older_than}))
+
+    def fail_bad_job(self, conn: Any, job_id: Any, state: str, attempt: int | None,
+                     reason: str) -> bool:
+        """A job whose row cannot be run (or whose outcome cannot be stored) ends failed
+        with ``reason``, by its row id, fenced on ``state`` and ``attempt``."""
+        return bool(self._run(conn, "fail_bad_job", {"id": job_id, "state": state,
+                                                     "attempt": attempt, "reason": reason}))
 
     # -- manual actions ------------------------------------------------------------------
     def change_state(self, conn: Any, action: str, job_uuids: Iterable[str], user: str
@@ -627,12 +498,12 @@ class JobManager:
         if missing:
             raise NoSuchJobError(f"no job {missing[0]}" + (
                 f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        allowed, target = states.MANUAL_ACTIONS[action]
+        act = states.ACTIONS[action]
+        allowed, target, verb = act.applies_to, act.target, act.verb
         refusals: list[str] = []
         updates = []
         # identity keys of the jobs this call puts back to pending
         requeued_keys: dict[str, str] = {}
-        verb = states.ACTION_VERBS[action]
         for value in wanted:
             row = rows[value]
             if row["state"] not in allowed:
@@ -685,6 +556,7 @@ class JobManager:
         return self._run(conn, "channel_configs")
 
     def shared_tree(self, conn: Any) -> ChannelTree:
+        """The channel configuration stored for all workers (bad rows skipped)."""
         return ChannelTree(channel_specs(self.channel_rows(conn), self.bad_row))
 
     def set_channel(self, conn: Any, spec: ChannelSpec) -> None:
@@ -736,22 +608,12 @@ class JobManager:
         self._run(conn, "set_function", {"name": name, "channel": channel,
                                          "retry_pattern": pattern})
 
-    # -- reading -------------------------------------------------------------------------
-    def count_jobs(self, conn: Any) -> list[Row]:
-        return self._run(conn, "count_jobs")
+    # -- waiters of outcomes (db.wait) ---------------------------------------------------
+    def add_waiter(self, conn: Any, job_uuid: str) -> None:
+        self._run(conn, "add_waiter", {"uuid": job_uuid})
 
-    def list_jobs(self, conn: Any, *, state: str | None = None, channel: str | None = None,
-                  func_name: str | None = None, hide_finished: bool = False,
-                  limit: int = 50) -> list[Row]:
-        return self._run(conn, "list_jobs", {
-            "state": state, "channel": channel, "func_name": func_name,
-            "hide_finished": hide_finished, "limit": limit})
-
-    def select_uuids(self, conn: Any, *, state: str | None = None, channel: str | None = None,
-                     func_name: str | None = None, limit: int = 1_000_000) -> list[str]:
-        rows = self._run(conn, "select_uuids", {
-            "state": state, "channel": channel, "func_name": func_name, "limit": limit})
-        return [row["uuid"] for row in rows]
+    def remove_waiter(self, conn: Any, job_uuid: str) -> None:
+        self._run(conn, "remove_waiter", {"uuid": job_uuid})
 
     # -- removal of old jobs -------------------------------------------------------------
     def remove_old_jobs(self, conn: Any, tree: ChannelTree, limit: int = 500,

@@ -18,7 +18,7 @@ from typing import Any
 _STOP = object()
 
 
-class Executor:
+class JobThreads:
     def __init__(self, size: int, run: Callable[[Any], None], name: str) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._run = run

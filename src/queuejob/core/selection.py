@@ -134,6 +134,14 @@ def per_channel_limits(channels: Sequence[str], *, limit: int, local: Limits,
     return out
 
 
+def needs_claim_lock(local_tree: ChannelTree, shared_tree: ChannelTree) -> bool:
+    """Rules that count the running jobs of all workers: global capacities, and
+    sequential or throttled channels of either tree."""
+    return any(spec.capacity is not None or spec.sequential or spec.throttle
+               for spec in shared_tree.specs.values()) \
+        or any(spec.sequential or spec.throttle for spec in local_tree.specs.values())
+
+
 def sequential_channels(channels: Iterable[str], trees: Iterable[ChannelTree]) -> set[str]:
     """Stored channel names that run in a sequential channel of any tree."""
     trees = list(trees)

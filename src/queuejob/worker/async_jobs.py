@@ -16,18 +16,23 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .execution import run_claimed_async
+from .running import Host, run_claimed_async
 
 
 class AsyncRunner:
-    def __init__(self, worker: Any, done: Callable[[dict[str, Any], Any], None]) -> None:
+    """The event loop of ``async def`` jobs, in a thread of its own (``start``)."""
+
+    def __init__(self, worker: Host, name: str,
+                 done: Callable[[dict[str, Any], Any], None]) -> None:
         self.worker = worker
         self._done = done
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever,
-                                        name=f"{worker.id}-async", daemon=True)
-        self._thread.start()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"{name}-async",
+                                        daemon=True)
         self._futures: dict[Any, concurrent.futures.Future[Any]] = {}
+
+    def start(self) -> None:
+        self._thread.start()
 
     def submit(self, key: Any, row: dict[str, Any]) -> None:
         self._futures[key] = asyncio.run_coroutine_threadsafe(self._run(key, row), self.loop)

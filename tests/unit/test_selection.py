@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from queuejob.core.channels import ChannelSpec, ChannelTree
-from queuejob.core.scheduling import Candidate, Limits, per_channel_limits, select
+from queuejob.core.selection import Candidate, Limits, per_channel_limits, select
 
 
 def as_tree(config: str | ChannelTree) -> ChannelTree:

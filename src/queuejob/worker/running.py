@@ -11,47 +11,46 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import registry, states
 from ..core.errors import DecodeError, FailedJobError, JobTimeout, RetryableJobError
 from ..core.outcome import Outcome, failure, outcome_of, released
+from ..core.retry import Delay
 from ..database import Session
-from ..storage import job_from_row
+from ..store.mapping import job_from_row
 
 if TYPE_CHECKING:
-    from .worker import Worker
+    from ..database import Database
 
 log = logging.getLogger("queuejob.worker")
 
 
-class JobSession(Session):
-    """The session a job runs with: its creator's user and context, and its uuid in
-    ``context["job_uuid"]``. Its connection is the job thread's, opened on first use."""
+class Host(Protocol):
+    """What running a job needs of its worker."""
 
-    def __init__(self, worker: Worker, get_connection: Callable[[], Any], job: Any) -> None:
-        context = dict(job.context)
-        context["job_uuid"] = job.uuid
-        super().__init__(worker.db, None, job.user_id, context)
-        self._get_connection = get_connection
-        #: the job being performed (its uuid, retry, channel...)
-        self.job = job
+    db: Database
 
-    @property
-    def connection(self) -> Any:
-        if self._conn is None:
-            self._conn = self._get_connection()
-        return self._conn
+    def allows(self, func: Any) -> bool: ...
 
-    def _writable(self) -> Any:
-        if self._conn is None:
-            self._conn = self._get_connection()
-        return super()._writable()
+    def retry_pattern(self, func_name: str) -> dict[int, Delay] | None: ...
 
-    @property
-    def used(self) -> bool:
-        """The job opened a transaction that is still open."""
-        return self._conn is not None and self.db.connector.in_transaction(self._conn)
+    def timed_out(self, row: dict[str, Any]) -> bool: ...
+
+    def lost_ownership(self, outcome: Outcome) -> None: ...
+
+    def connection_failed(self, conn: Any) -> None: ...
+
+
+def job_session(host: Host, get_connection: Callable[[], Any], job: Any) -> Session:
+    """The session a job runs with: its creator's user and context, its uuid in
+    ``context["job_uuid"]`` and ``session.job``; its connection is the job thread's,
+    opened on first use."""
+    session = Session(host.db, user_id=job.user_id,
+                      context={**job.context, "job_uuid": job.uuid}, connect=get_connection)
+    session.job = job
+    session.in_worker = True
+    return session
 
 
 def not_registered(func_name: str) -> str:
@@ -59,8 +58,8 @@ def not_registered(func_name: str) -> str:
             "decorated with @job in the worker's modules are run")
 
 
-def prepare(worker: Worker, row: dict[str, Any], get_connection: Callable[[], Any]
-            ) -> tuple[Any, JobSession] | Outcome:
+def prepare(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
+            ) -> tuple[Any, Session] | Outcome:
     """The job of a claimed row and its session; or, when it cannot run (its function
     is not registered, its arguments cannot be decoded), its failed outcome."""
     attempt = row["attempt"]
@@ -72,11 +71,11 @@ def prepare(worker: Worker, row: dict[str, Any], get_connection: Callable[[], An
         job = job_from_row(row, max_size=worker.db.max_args_size)
     except DecodeError as exc:
         return failure(row["uuid"], attempt, row["retry"], str(exc), row.get("id"))
-    job.retry_pattern_override = worker.db.manager.retry_patterns.get(job.func_name)
-    return job, JobSession(worker, get_connection, job)
+    job.retry_pattern_override = worker.retry_pattern(job.func_name)
+    return job, job_session(worker, get_connection, job)
 
 
-def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[], Any]
+def run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
                 ) -> tuple[Outcome, bool]:
     """Perform one claimed job in this thread; (its outcome, whether it is written)."""
     prepared = prepare(worker, row, get_connection)
@@ -91,7 +90,7 @@ def run_claimed(worker: Worker, row: dict[str, Any], get_connection: Callable[[]
     return conclude(worker, row, job, session, error)
 
 
-async def run_claimed_async(worker: Worker, row: dict[str, Any],
+async def run_claimed_async(worker: Host, row: dict[str, Any],
                             get_connection: Callable[[], Any]) -> tuple[Outcome, bool]:
     """Perform one claimed ``async def`` job on the worker's event loop."""
     prepared = prepare(worker, row, get_connection)
@@ -106,7 +105,7 @@ async def run_claimed_async(worker: Worker, row: dict[str, Any],
     return conclude(worker, row, job, session, error)
 
 
-def conclude(worker: Worker, row: dict[str, Any], job: Any, session: JobSession,
+def conclude(worker: Host, row: dict[str, Any], job: Any, session: Session,
              error: BaseException | None) -> tuple[Outcome, bool]:
     """The outcome of a performed job; written at once, with the job's own writes,
     when the job used its session."""
@@ -120,8 +119,8 @@ def conclude(worker: Worker, row: dict[str, Any], job: Any, session: JobSession,
         error = database_retry(job, connector.describe_error(error))
     outcome = outcome_of(job, attempt, error)
     if not session.used:
-        if session._conn is not None and connector.is_closed(session._conn):
-            worker.connection_failed(session._conn)
+        if session.opened and connector.is_closed(session.connection):
+            worker.connection_failed(session.connection)
         return outcome, False
     conn = session.connection
     if outcome.state != states.DONE:
@@ -133,13 +132,13 @@ def conclude(worker: Worker, row: dict[str, Any], job: Any, session: JobSession,
     # the job wrote through its session: its done state commits with its writes,
     # fenced on its attempt, so that both stand or neither does
     try:
-        lost = worker.db.manager.record(conn, [outcome])
+        lost = worker.db.store.record(conn, [outcome])
         if lost:
             connector.rollback(conn)
             worker.lost_ownership(outcome)
         else:
             connector.commit(conn)
-            session._after_commit()
+            session.after_commit()
         return outcome, True
     except Exception as exc:
         connector.rollback_if_open(conn)

@@ -1,0 +1,85 @@
+"""``delay()`` that runs jobs at once instead of storing them (the successor's
+``QUEUE_JOB__NO_DELAY``), and the hook that test helpers use to catch delayed jobs.
+
+With the environment variable ``QUEUE_JOB__NO_DELAY=1``, or the session context key
+``queue_job__no_delay``, ``delay()`` runs the job at once, in the caller's session, and
+stores nothing. ``queuejob.testing.trap_jobs`` sets ``TRAP`` to keep the jobs delayed
+inside it instead.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .core.graph import Delayable, topological_order
+from .core.job import Job
+from .database import Session
+
+#: environment variable that makes delay() run jobs at once
+NO_DELAY_ENV = "QUEUE_JOB__NO_DELAY"
+#: session context key that does the same for one session
+NO_DELAY_KEY = "queue_job__no_delay"
+
+#: ``trap(jobs, session, parents) -> uuids``: what delay() does instead of storing
+#: (``parents`` maps a job's position to its parents' positions); None: store
+TRAP: contextvars.ContextVar[Callable[..., list[str]] | None] = contextvars.ContextVar(
+    "queuejob_trap", default=None)
+
+
+def no_delay(session: Any) -> bool:
+    """``delay()`` runs jobs at once for this session (environment or context)."""
+    if os.environ.get(NO_DELAY_ENV, "").lower() in ("1", "true", "yes"):
+        return True
+    return bool(getattr(session, "context", None) and session.context.get(NO_DELAY_KEY))
+
+
+def intercept(jobs: Sequence[Job], session: Any,
+              delayables: Sequence[Delayable] | None = None) -> list[str] | None:
+    """What ``delay`` does instead of storing, inside ``trap_jobs`` or with no-delay
+    set: the jobs' uuids; None when they are to be stored as usual."""
+    trap = TRAP.get()
+    if trap is not None:
+        parents: dict[int, list[int]] = {}
+        if delayables is not None:
+            index = {id(delayable): position for position, delayable in enumerate(delayables)}
+            parents = {position: [index[id(parent)] for parent in delayable._parents]
+                       for position, delayable in enumerate(delayables)}
+        return trap(list(jobs), session, parents)
+    if not no_delay(session):
+        return None
+    ordered = topological_order(delayables) if delayables else None
+    for job in ([delayable.job for delayable in ordered] if ordered else jobs):
+        job.perform(job_session(session, job))
+    return [job.uuid for job in jobs]
+
+
+class RunNowSession(Session):
+    """The session a job gets when run at once: its creator's user and context, its
+    uuid in the context and ``session.job``, on the caller's transaction."""
+
+    def __init__(self, outer: Session, job: Job) -> None:
+        super().__init__(outer.db, None, job.user_id, {**job.context, "job_uuid": job.uuid},
+                         owns_transaction=False)
+        self._outer = outer
+        self.job = job
+
+    @property
+    def connection(self) -> Any:
+        return self._outer.connection
+
+    def write_connection(self) -> Any:
+        return self._outer.write_connection()
+
+    def commit(self) -> None:
+        self._outer.commit()
+
+    def rollback(self) -> None:
+        self._outer.rollback()
+
+
+def job_session(session: Any, job: Job) -> Any:
+    """The session a job run at once gets (the caller's own when it is not a Session)."""
+    return RunNowSession(session, job) if isinstance(session, Session) else session
