@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .backends import connector_for_url
+from .backends import base, connector_for_url
 from .backends.base import Connector, SchemaStatus
 from .core import states
 from .core.codec import MAX_ARGS_SIZE
@@ -133,12 +133,13 @@ class Session:
         connector = self.db.connector
         if self._held:
             held, self._held = self._held, []
+            store = self.db.store
             if connector.in_transaction(self._conn):
-                connector.execute_many_and_commit(self._conn, "insert_jobs", held)
+                store.insert_held(self._conn, held, commit=True)
             else:
                 # the session only delayed jobs: one statement, its own transaction
                 try:
-                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", held)
+                    store.insert_held(self._conn, held, commit=False)
                 except Exception as exc:
                     if not (self._replaceable and connector.is_disconnect(exc)):
                         raise
@@ -146,7 +147,7 @@ class Session:
                     # written, the jobs go to another connection
                     connector.release(self._conn, discard=True)
                     self._conn = connector.acquire()
-                    connector.insert_alone(self._conn, "insert_job", "insert_jobs", held)
+                    store.insert_held(self._conn, held, commit=False)
         elif self._conn is not None and connector.in_transaction(self._conn):
             connector.commit(self._conn)
         self.after_commit()
@@ -219,6 +220,28 @@ class Database:
         database, no queue, older, current or newer), read without creating nor
         changing anything: what a ``migrate=False`` open asks before using a queue."""
         return self.connector.schema_status()
+
+    def require_queue(self) -> None:
+        """Refuse, in one line (ConfigurationError), a database that holds no queue of this
+        queuejob's schema: what commands that must not create nor change one check."""
+        status = self.schema_status()
+        if status.state == base.CURRENT:
+            return
+        if status.state == base.NEWER:
+            raise base.newer_schema_error(status.version, status.latest)
+        path = getattr(self.connector, "path", None)
+        where = f"SQLite file {path!r}" if isinstance(path, str) else "the database"
+        if status.state == base.NO_DATABASE:
+            raise ConfigurationError(f"{where} does not exist (nothing was created): "
+                                     "'queuejob migrate' creates a queue there")
+        if status.state == base.NO_QUEUE:
+            raise ConfigurationError(f"{where} holds no queue (no queuejob_migration table; "
+                                     "nothing was changed): 'queuejob migrate' creates one "
+                                     "there")
+        raise ConfigurationError(
+            f"the queue is at schema version {status.version}, this queuejob's is "
+            f"{status.latest}: 'queuejob migrate' updates it (a worker of this version does "
+            "too when it starts)")
 
     @contextmanager
     def session(self, user_id: int | None = None, context: dict[str, Any] | None = None,

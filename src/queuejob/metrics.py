@@ -28,7 +28,7 @@ from . import operations
 from .core import states
 from .core.rows import as_name
 from .core.text import displayable, printable
-from .database import Database
+from .operations import Database
 from .store.mapping import spec_from_row
 
 #: upper bounds (seconds) of the histogram buckets; dashboard.sql counts jobs per bucket
@@ -56,8 +56,8 @@ class QueueJobCollector(Collector):
             counts[(label(row["state"]), label(row["channel"]))] += _count(row["jobs"])
         # every state of every channel, so that a state that empties drops to 0
         for channel in {channel for _, channel in counts}:
-            for state in states.STATES:
-                counts.setdefault((str(state), channel), 0)
+            for one in states.STATES:
+                counts.setdefault((str(one), channel), 0)
         for (state, channel), value in sorted(counts.items()):
             jobs.add_metric([state, channel], value)
         yield jobs

@@ -10,6 +10,7 @@ the read models (reads); the rules are in ``queuejob.core``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,16 +23,47 @@ from .core.retry import Delay
 from .core.rows import as_name, is_channel_name
 from .core.text import describe, printable
 from .database import Database, Session, default_user
+from .database import open as open_database
 from .store import JOB_SORTS, JobFilter, JobPage
 from .store.mapping import spec_from_row, stored_retry_pattern
 from .store.reads import LISTED_READ
 
-__all__ = ["ACTIONS", "JOB_SORTS", "LISTED_READ", "JobFilter", "JobPage", "act_on_matching",
-           "cancel", "channels", "count_matching", "delete_channel", "find_jobs",
-           "functions", "graph", "job_channels", "job_function_names", "last_job_id",
-           "load_job", "metric_data", "queue_state", "related_action", "requeue",
-           "running_jobs", "schedules", "set_channel", "set_done", "set_function", "stats",
-           "throughput", "workers", "workers_alive"]
+__all__ = [
+    "ACTIONS",
+    "JOB_SORTS",
+    "LISTED_READ",
+    "Database",
+    "JobFilter",
+    "JobPage",
+    "Session",
+    "act_on_matching",
+    "cancel",
+    "channels",
+    "count_matching",
+    "default_user",
+    "delete_channel",
+    "find_jobs",
+    "functions",
+    "graph",
+    "job_channels",
+    "job_function_names",
+    "last_job_id",
+    "load_job",
+    "metric_data",
+    "open_database",
+    "queue_state",
+    "related_action",
+    "requeue",
+    "running_jobs",
+    "schedules",
+    "set_channel",
+    "set_done",
+    "set_function",
+    "stats",
+    "throughput",
+    "workers",
+    "workers_alive",
+]
 
 
 # -- manual actions ---------------------------------------------------------------------------
@@ -85,8 +117,7 @@ def act_on_matching(db: Database, action: str, filters: JobFilter, *, user: str,
         upto = last_job_id(db)
     changed = skipped = after_id = 0
     while True:
-        rows = db.read(lambda conn, after_id=after_id: db.reads.matching(
-            conn, filters, action, upto=upto, after_id=after_id, limit=chunk))
+        rows = db.read(functools.partial(_matching, db, filters, action, upto, after_id, chunk))
         if not rows:
             return changed, skipped
         after_id = rows[-1]["id"]
@@ -105,6 +136,11 @@ def act_on_matching(db: Database, action: str, filters: JobFilter, *, user: str,
                     skipped += 1
         if progress is not None:
             progress(len(uuids))
+
+
+def _matching(db: Database, filters: JobFilter, action: str, upto: int, after_id: int,
+              limit: int, conn: Any) -> list[dict[str, Any]] | None:
+    return db.reads.matching(conn, filters, action, upto=upto, after_id=after_id, limit=limit)
 
 
 def count_matching(db: Database, filters: JobFilter, action: str | None = None,
@@ -368,7 +404,7 @@ def _function_entry(db: Database, name: str, row: dict[str, Any] | None,
 
 
 def set_function(db: Database, name: str, *, channel: str | None = None,
-                 retry_pattern: dict[int, Any] | None = None) -> None:
+                 retry_pattern: dict[int, Delay] | None = None) -> None:
     """Store a job function's channel and retry pattern; they apply to jobs delayed
     afterwards and to every worker's retries (None for both: back to the decorator)."""
     from .core.retry import validate_retry_pattern

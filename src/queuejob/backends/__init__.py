@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import ConfigurationError
+from ..core.errors import ConfigurationError, require_extra
 from .base import Connector
 
 
@@ -24,6 +24,7 @@ def connector_for_url(url: str, **options: Any) -> Connector:
         from .sqlite import SQLiteConnector
         return SQLiteConnector(url, **options)
     if scheme in ("postgresql", "postgres"):
+        require_extra("postgres", "PostgreSQL", "psycopg", "psycopg_pool")
         from .postgres import PostgresConnector
         return PostgresConnector(url, **options)
     raise ConfigurationError(

@@ -8,12 +8,11 @@ are in ``queuejob.store``.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -407,18 +406,6 @@ class SimplePool:
             self._connector.close_connection(conn)
 
 
-def epoch(value: dt.datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def from_epoch(value: float | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromtimestamp(value, dt.UTC)
-
-
 def first_line(text: str) -> str:
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[0] if lines else ""
-
-
-def as_rows(rows: Iterable[Any]) -> list[Row]:
-    return [dict(row) for row in rows]

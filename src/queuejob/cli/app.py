@@ -18,7 +18,7 @@ import click
 from .. import operations
 from ..core import states
 from ..core.channels import parse_channels
-from ..database import default_user
+from ..operations import default_user
 from ..store import JobFilter
 from . import web
 from .common import Failure, db_option, friendly, open_db, safe_line

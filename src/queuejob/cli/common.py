@@ -11,7 +11,7 @@ import click
 
 from ..core.errors import NoSuchJobError, QueueJobError
 from ..core.text import printable
-from ..database import Database
+from ..operations import Database, open_database
 
 ENV_DB = "QUEUEJOB_DATABASE_URL"
 
@@ -52,8 +52,6 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-MIGRATE_HINT = "'queuejob migrate' creates"
-
 
 def open_db(url: str | None, *, migrate: bool = False, check: bool = True) -> Database:
     """The database of a command.
@@ -67,39 +65,14 @@ def open_db(url: str | None, *, migrate: bool = False, check: bool = True) -> Da
     """
     if not url:
         raise Failure(f"no database: pass --db URL or set {ENV_DB}")
-    from .. import database
-    db = database.open(url, migrate=migrate)
+    db = open_database(url, migrate=migrate)
     if check and not migrate:
         try:
-            require_queue(db)
+            db.require_queue()
         except BaseException:
             db.close()
             raise
     return db
-
-
-def _where(db: Database) -> str:
-    path = getattr(db.connector, "path", None)
-    return f"SQLite file {path!r}" if isinstance(path, str) else "the database"
-
-
-def require_queue(db: Database) -> None:
-    """Refuse a database that holds no queue of this queuejob's schema (one line)."""
-    from ..backends import base
-    status = db.schema_status()
-    if status.state == base.CURRENT:
-        return
-    if status.state == base.NEWER:
-        raise base.newer_schema_error(status.version, status.latest)
-    if status.state == base.NO_DATABASE:
-        raise Failure(f"{_where(db)} does not exist (nothing was created): "
-                      f"{MIGRATE_HINT} a queue there")
-    if status.state == base.NO_QUEUE:
-        raise Failure(f"{_where(db)} holds no queue (no queuejob_migration table; nothing "
-                      f"was changed): {MIGRATE_HINT} one there")
-    raise Failure(f"the queue is at schema version {status.version}, this queuejob's is "
-                  f"{status.latest}: 'queuejob migrate' updates it (a worker of this "
-                  f"version does too when it starts)")
 
 
 db_option = click.option("--db", "db_url", envvar=ENV_DB, metavar="URL",

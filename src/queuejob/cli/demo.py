@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .. import operations
-from ..database import open as open_database
+from ..operations import open_database
 from . import demo_jobs
 from .output import cell, plain
 
@@ -24,7 +24,8 @@ DEFAULT_DB = "queuejob-demo.db"
 CHANNELS = "root:4,root.import:2,root.export:2,root.mail:1,root.reports:1:sequential"
 
 
-def run_demo(db_url: str | None, count: int, processes: int) -> None:
+def run_demo(  # noqa: C901 - the demo's steps in the order a person watches them
+        db_url: str | None, count: int, processes: int) -> None:
     console = Console(highlight=False)
     if db_url is None:
         for suffix in ("", "-wal", "-shm"):
@@ -86,9 +87,10 @@ def run_demo(db_url: str | None, count: int, processes: int) -> None:
     retried = {channel: number for channel, number in rows}
     # --db may name a database holding other jobs: its channels are data
     for channel in sorted(stats, key=str):
-        counts = stats[channel]
-        table.add_row(cell(channel), str(counts.get("done", 0)), str(counts.get("failed", 0)),
-                      str(counts.get("cancelled", 0)), str(retried.get(channel, 0)))
+        by_state = stats[channel]
+        table.add_row(cell(channel), str(by_state.get("done", 0)),
+                      str(by_state.get("failed", 0)), str(by_state.get("cancelled", 0)),
+                      str(retried.get(channel, 0)))
     console.print(table)
     console.print(f"{total} jobs finished in {elapsed:.1f}s "
                   f"({total / max(elapsed, 1e-9):.0f} jobs/s, retries and their delays "

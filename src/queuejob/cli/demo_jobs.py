@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from ..core.errors import FailedJobError, RetryableJobError
 from ..jobfunction import job
@@ -47,7 +48,7 @@ def compute_report(session, model_name, period):
     return f"report {period} ready"
 
 
-def delay_demo_jobs(session, count: int, bounce_every: int = 100) -> None:
+def delay_demo_jobs(session: Any, count: int, bounce_every: int = 100) -> None:
     """Delay ``count`` jobs of the demo's mix: 40 % imports, 40 % exports (some with a
     higher priority), 10 % mails (one in ``bounce_every`` jobs bounces), 10 % reports
     (one per month: the identity key drops the duplicates)."""

@@ -7,7 +7,11 @@ import sys
 
 import click
 
+from ..core.errors import require_extra
 from .common import Failure, db_option, friendly, open_db
+
+#: what the dashboard and the metrics need (the extra queuejob[web])
+WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "prometheus_client", "multipart")
 
 
 @click.command()
@@ -34,6 +38,7 @@ from .common import Failure, db_option, friendly, open_db
 def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: str | None,
         origins: tuple[str, ...], modules: tuple[str, ...], log_level: str) -> None:
     """Serve the dashboard: jobs, channels, workers, functions, metrics."""
+    require_extra("web", "queuejob web", *WEB_PACKAGES)
     from ..web.security import check_bind, credentials_from
     from ..worker.startup import import_job_modules
     credentials = credentials_from(auth, auth_file)
@@ -63,6 +68,7 @@ def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: s
 @friendly
 def metrics(db_url: str | None, window: float) -> None:
     """Print the Prometheus metrics of the database (the text of /metrics)."""
+    require_extra("web", "queuejob metrics", "prometheus_client")
     from .. import metrics as metrics_module
     db = open_db(db_url)
     try:

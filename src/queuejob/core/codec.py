@@ -39,7 +39,7 @@ def _refuse(value: Any) -> TypeError:
         f"(allowed: {ALLOWED}, and what whitelist_unpickle_global() admits)")
 
 
-def _encode(value: Any, depth: int = 0) -> Any:
+def _encode(value: Any, depth: int = 0) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per admitted type, in one place to be read at a glance
     if depth > limits.NESTING:
         raise TypeError(f"cannot store job arguments nested more than {limits.NESTING} "
                         "levels deep")
@@ -126,7 +126,7 @@ def encode_arguments(args: tuple | list, kwargs: dict, max_size: int = MAX_ARGS_
     return args_text, kwargs_text
 
 
-def _object_from_state(cls: type, state: dict) -> Any:
+def _object_from_state(cls: Any, state: dict) -> Any:
     obj = cls.__new__(cls)
     for key, item in state.items():
         object.__setattr__(obj, key, item)
@@ -142,11 +142,11 @@ def _lookup(name: Any, what: str) -> Any:
     return found
 
 
-def _decode_tagged(obj: dict) -> Any:
+def _decode_tagged(obj: dict) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per type tag, the whole list of what decoding builds
     tag = obj.get(TAG)
     if tag is None:
         return obj
-    value = obj.get("v")
+    value: Any = obj.get("v")
     try:
         if tag == "tuple":
             return tuple(value)

@@ -50,16 +50,30 @@ class ConfigurationError(QueueJobError, ValueError):
     """A bad database URL, channel string, module or option."""
 
 
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature whose packages are not installed: the message names the extra."""
+
+
+def require_extra(extra: str, feature: str, *modules: str) -> None:
+    """MissingExtraError unless ``modules`` can be imported: what ``feature`` needs comes
+    with ``pip install 'queuejob[<extra>]'``."""
+    import importlib.util
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package missing, or blocked
+            found = False
+        if not found:
+            raise MissingExtraError(f"{feature} needs the package {module!r}: "
+                                    f"pip install 'queuejob[{extra}]'")
+
+
 class JobStateError(QueueJobError):
     """A manual action that does not apply to a job's state; nothing was changed."""
 
 
 class DecodeError(QueueJobError):
     """A stored payload that cannot be decoded (corrupt, unknown tag, not allowed)."""
-
-
-class NotRegisteredError(QueueJobError):
-    """A stored function name that is not a registered job function."""
 
 
 class JobDataTooLargeError(QueueJobError, ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 from . import limits, states
 from .channels import ROOT, normalize_name
 from .errors import FailedJobError, NoSuchJobError, RetryableJobError
-from .retry import retry_seconds
+from .retry import Delay, retry_seconds
 
 DEFAULT_PRIORITY = 10
 DEFAULT_MAX_RETRIES = 5
@@ -95,7 +95,8 @@ class Job:
     ``delay`` time), worker_id and attempt.
     """
 
-    def __init__(self, func: Callable[..., Any] | None = None, model_name: str | None = None,
+    def __init__(  # noqa: C901 - the page's constructor checks each of its arguments
+            self, func: Callable[..., Any] | None = None, model_name: str | None = None,
                  args: tuple | list | None = None, kwargs: Mapping[str, Any] | None = None,
                  priority: int | None = None, eta: Any = None, job_uuid: str | None = None,
                  max_retries: int | None = None, description: str | None = None,
@@ -126,7 +127,8 @@ class Job:
         if description is not None and not isinstance(description, str):
             raise TypeError(f"description must be a str, not {type(description).__name__}")
         self.description: str = limits.check("description", description or (
-            getattr(func, "description", None) or default_description(func) if func else ""))
+            getattr(func, "description", None) or default_description(func) if func else "")
+        ) or ""
         if model_name is not None and not isinstance(model_name, str):
             raise TypeError(f"model_name must be a str, not {type(model_name).__name__}")
         limits.check("model_name", model_name)
@@ -140,7 +142,7 @@ class Job:
             timeout = getattr(func, "timeout", None)
         self.timeout: float | None = check_timeout(timeout)
         #: a retry pattern people set for the function (it overrides the decorator's)
-        self.retry_pattern_override: dict[int, float] | None = None
+        self.retry_pattern_override: dict[int, Delay] | None = None
         #: the graph the job belongs to (jobs waiting for other jobs), if any
         self.graph_uuid: str | None = None
         self.has_dependents = False
@@ -223,7 +225,7 @@ class Job:
         return f"{self.func_name}({', '.join(parts)})"
 
     @property
-    def retry_pattern(self) -> dict[int, float]:
+    def retry_pattern(self) -> dict[int, Delay]:
         if self.retry_pattern_override is not None:
             return dict(self.retry_pattern_override)
         return dict(getattr(self.func, "retry_pattern", None) or {})

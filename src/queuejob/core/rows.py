@@ -64,7 +64,7 @@ def uuid_problem(value: Any) -> str | None:
     return None
 
 
-def job_row_problem(row: Mapping[str, Any]) -> str | None:
+def job_row_problem(row: Mapping[str, Any]) -> str | None:  # noqa: C901, PLR0911 - one check per stored column
     """Why a claimed job's row cannot be run as it is stored; None when it can.
 
     The arguments and the context are decoded (and checked) when the job is built.
@@ -72,7 +72,7 @@ def job_row_problem(row: Mapping[str, Any]) -> str | None:
     problem = uuid_problem(row.get("uuid"))
     if problem:
         return problem
-    func_name = row.get("func_name")
+    func_name: Any = row.get("func_name")
     if not is_text(func_name) or len(func_name) > limits.FUNC_NAME:
         return f"its function name {describe(func_name, 80)} is not a function name"
     problem = channel_problem(row.get("channel"))
@@ -106,7 +106,8 @@ def job_row_problem(row: Mapping[str, Any]) -> str | None:
 def sort_key(row: Mapping[str, Any]) -> tuple[int, Any, Any, Any]:
     """A row's start order ``(priority, date_created, id)``, total whatever the stored
     types: rows with values of another type sort last, among themselves by id."""
-    priority, created, row_id = row.get("priority"), row.get("date_created"), row.get("id")
+    priority, row_id = row.get("priority"), row.get("id")
+    created: Any = row.get("date_created")
     if is_int(priority) and (isinstance(created, dt.datetime) or is_number(created)) \
             and is_int(row_id):
         stamp = created.timestamp() if isinstance(created, dt.datetime) else float(created)

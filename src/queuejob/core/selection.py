@@ -59,7 +59,8 @@ class Selection:
     throttled: list[str]
 
 
-def select(candidates: Iterable[Candidate], *, limit: int,
+def select(  # noqa: C901 - every selection rule in one walk of the start order
+        candidates: Iterable[Candidate], *, limit: int,
            local: Limits, shared: Limits,
            global_running: Mapping[str, int],
            failed_channels: Iterable[str] = (),

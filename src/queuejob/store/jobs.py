@@ -9,6 +9,7 @@ worker: callers pass the connection, and so decide the transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -129,6 +130,16 @@ class JobStore:
                 row["timeout"], row["graph_uuid"], row["has_dependents"], now))
         self.connector.copy(conn, "copy_jobs", values)
         return [row["uuid"] for row in rows]
+
+    def insert_held(self, conn: Any, rows: Sequence[dict[str, Any]], *, commit: bool) -> None:
+        """Write jobs a session held (rows without identity keys) at its commit:
+        with ``commit``, the statement and the COMMIT in one round trip where the engine
+        allows; else as a transaction of their own on a connection outside any
+        transaction (one statement for one job, without BEGIN nor COMMIT)."""
+        if commit:
+            self.connector.execute_many_and_commit(conn, "insert_jobs", rows)
+        else:
+            self.connector.insert_alone(conn, "insert_job", "insert_jobs", rows)
 
     def insert_one(self, conn: Any, params: dict[str, Any]) -> str:
         job_key = params["identity_key"]
@@ -312,7 +323,7 @@ class JobStore:
         # that each check sees the attempts put back before it
         for outcome in keyed:
             holder, rows = self._keyed_to_pending(
-                conn, outcome.uuid, lambda outcome=outcome: self._back_to_pending(conn, [outcome]))
+                conn, outcome.uuid, functools.partial(self._back_to_pending, conn, [outcome]))
             if holder:
                 outcome.state = states.CANCELLED
                 outcome.result = f"Superseded by {holder}"
@@ -462,7 +473,7 @@ class JobStore:
                     self._run(conn, "notify_outcomes")
                 continue
             holder, rows = self._keyed_to_pending(
-                conn, row["uuid"], lambda params=params: self._run(conn, "rescue_job", params))
+                conn, row["uuid"], functools.partial(self._run, conn, "rescue_job", params))
             if holder:
                 self._run_many(conn, "finish_job", [{
                     **params, "state": states.CANCELLED, "retry": row["retry"] + 1,
@@ -499,35 +510,16 @@ class JobStore:
             raise NoSuchJobError(f"no job {missing[0]}" + (
                 f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         act = states.ACTIONS[action]
-        allowed, target, verb = act.applies_to, act.target, act.verb
         refusals: list[str] = []
         updates = []
         # identity keys of the jobs this call puts back to pending
         requeued_keys: dict[str, str] = {}
         for value in wanted:
-            row = rows[value]
-            if row["state"] not in allowed:
-                refusals.append(f"cannot {verb} job {value}: it is {row['state']}")
-                continue
-            result = row["result"]
-            retry = row["retry"]
-            if action == "requeue":
-                retry = 0
-                key = row["identity_key"]
-                holder = self.identity_holder(conn, key, exclude_uuid=value)
-                holder_uuid = holder["uuid"] if holder else requeued_keys.get(key or "")
-                if holder_uuid is not None and holder_uuid != value:
-                    refusals.append(f"cannot requeue job {value}: superseded by "
-                                    f"{holder_uuid}, pending with the same identity key")
-                    continue
-                if key is not None:
-                    requeued_keys[key] = value
-            elif action == "done":
-                result = f"Manually set to done by {user}"
-            elif action == "cancel":
-                result = f"Cancelled by {user}"
-            updates.append({"uuid": value, "state": str(target), "result": result,
-                            "retry": retry})
+            update = self._planned_change(conn, act, rows[value], user, requeued_keys)
+            if isinstance(update, str):
+                refusals.append(update)
+            else:
+                updates.append(update)
         if refusals:
             more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
             raise JobStateError(refusals[0] + more)
@@ -538,18 +530,43 @@ class JobStore:
             if not self.connector.is_unique_violation(exc):
                 raise
             # another transaction made a job with one of these keys pending meanwhile
-            raise JobStateError(f"cannot {verb} these jobs: another job with the same "
+            raise JobStateError(f"cannot {act.verb} these jobs: another job with the same "
                                 "identity key became pending meanwhile") from None
-        if target != states.PENDING:
-            self._run(conn, "notify_outcomes")
-        with_children = [value for value in wanted if rows[value]["has_dependents"]]
+        self._after_change(conn, act.target, [rows[value] for value in wanted])
+        return wanted
+
+    def _planned_change(self, conn: Any, act: states.Action, row: Row, user: str,
+                        requeued_keys: dict[str, str]) -> dict[str, Any] | str:
+        """The update a manual action makes to one job's row, or why it refuses."""
+        value = row["uuid"]
+        if row["state"] not in act.applies_to:
+            return f"cannot {act.verb} job {value}: it is {row['state']}"
+        result, retry = row["result"], row["retry"]
+        if act.name == "requeue":
+            retry = 0
+            key = row["identity_key"]
+            holder = self.identity_holder(conn, key, exclude_uuid=value)
+            holder_uuid = holder["uuid"] if holder else requeued_keys.get(key or "")
+            if holder_uuid is not None and holder_uuid != value:
+                return (f"cannot requeue job {value}: superseded by {holder_uuid}, pending "
+                        "with the same identity key")
+            if key is not None:
+                requeued_keys[key] = value
+        elif act.name == "done":
+            result = f"Manually set to done by {user}"
+        elif act.name == "cancel":
+            result = f"Cancelled by {user}"
+        return {"uuid": value, "state": str(act.target), "result": result, "retry": retry}
+
+    def _after_change(self, conn: Any, target: str, rows: Sequence[Row]) -> None:
+        """What follows a manual action: waiters and workers told, children of a graph
+        released (done) or cancelled."""
+        with_children = [row["uuid"] for row in rows if row["has_dependents"]]
         if target == states.DONE:
             self.release_children(conn, with_children)
         elif target == states.CANCELLED:
             self.cancel_children(conn, with_children)
-        if target == states.PENDING:
-            self._run(conn, "notify_jobs")
-        return wanted
+        self._run(conn, "notify_jobs" if target == states.PENDING else "notify_outcomes")
 
     # -- channels ------------------------------------------------------------------------
     def channel_rows(self, conn: Any) -> list[Row]:
@@ -598,7 +615,7 @@ class JobStore:
         return self._run(conn, "function_overrides")
 
     def set_function(self, conn: Any, name: str, channel: str | None,
-                     retry_pattern: dict[int, float] | None) -> None:
+                     retry_pattern: dict[int, Delay] | None) -> None:
         """Override a job function's channel and retry pattern (None: the decorator's)."""
         self._run(conn, "bump_config")
         if channel is None and retry_pattern is None:

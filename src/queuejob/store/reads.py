@@ -244,7 +244,8 @@ class JobReads:
     def database_now(self, conn: Any) -> dt.datetime:
         return self.connector.execute(conn, "database_now")[0]["now"]
 
-    def _filter_terms(self, filters: JobFilter, action: str | None = None
+    def _filter_terms(  # noqa: C901 - one term per filter of the jobs page
+            self, filters: JobFilter, action: str | None = None
                       ) -> tuple[list[str], dict[str, Any]] | None:
         """The WHERE fragments and parameters of a filter; None when nothing can match."""
         terms: list[str] = []

@@ -25,7 +25,7 @@ from .. import operations
 from ..core import limits
 from ..core.rows import is_channel_name
 from ..core.text import displayable
-from ..database import Database
+from ..operations import Database
 from . import display, views
 from .security import (
     CSRF_COOKIE,
@@ -97,10 +97,9 @@ class Dashboard:
 
     def render(self, request: Request, template: str, context: dict[str, Any],
                status_code: int = 200) -> HTMLResponse:
-        nonce = request.cookies.get(CSRF_COOKIE)
-        fresh = not nonce or len(nonce) != 32
-        if fresh:
-            nonce = new_nonce()
+        cookie = request.cookies.get(CSRF_COOKIE)
+        fresh = not cookie or len(cookie) != 32
+        nonce = new_nonce() if fresh or cookie is None else cookie
         flash = self.signer.read_flash(request.cookies.get(FLASH_COOKIE))
         html = self.templates.get_template(template).render(
             base=request.scope.get("root_path", ""), csrf_token=self.signer.csrf_token(nonce),

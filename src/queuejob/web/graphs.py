@@ -191,7 +191,8 @@ def _edge_path(points: list[tuple[float, float]]) -> str:
     return " ".join(parts)
 
 
-def layout(jobs: Sequence[dict[str, Any]], edges: Iterable[tuple[str, str]],
+def layout(  # noqa: C901, PLR0912, PLR0915 - the layered layout of a graph, one algorithm read top to bottom
+        jobs: Sequence[dict[str, Any]], edges: Iterable[tuple[str, str]],
            current: str | None = None) -> dict[str, Any]:
     """The drawing of a graph: ``jobs`` are rows (uuid, state, func_name, description),
     in creation order; ``edges`` (parent uuid, child uuid) pairs. Returns the SVG's size,

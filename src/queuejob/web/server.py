@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from ..database import Database
+from ..operations import Database
 from .app import create_app
 from .security import Credentials, check_bind, is_loopback
 
@@ -16,7 +16,8 @@ from .security import Credentials, check_bind, is_loopback
 HEAD_TIMEOUT = 5.0
 
 
-def head_timeout_protocol(head_timeout: float = HEAD_TIMEOUT) -> type[asyncio.Protocol]:
+def head_timeout_protocol(  # noqa: C901 - a protocol class with its timer, counted as one function
+        head_timeout: float = HEAD_TIMEOUT) -> type[asyncio.Protocol]:
     """uvicorn's h11 protocol, closing a connection that has not sent a complete request
     head within ``head_timeout`` seconds.
 

@@ -46,6 +46,7 @@ class AsyncRunner:
             borrowed.append(conn)
             return conn
 
+        result: Any
         try:
             result = await run_claimed_async(self.worker, row, connection)
         except BaseException as exc:

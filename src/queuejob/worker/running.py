@@ -71,7 +71,7 @@ def prepare(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
         job = job_from_row(row, max_size=worker.db.max_args_size)
     except DecodeError as exc:
         return failure(row["uuid"], attempt, row["retry"], str(exc), row.get("id"))
-    job.retry_pattern_override = worker.retry_pattern(job.func_name)
+    job.retry_pattern_override = worker.retry_pattern(row["func_name"])
     return job, job_session(worker, get_connection, job)
 
 

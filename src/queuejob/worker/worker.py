@@ -28,6 +28,7 @@ Threads are started by ``run()``, never by a constructor.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -70,6 +71,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("queuejob.worker")
 
 DEFAULT_CONCURRENCY = 4
+
+
+def _is_attempt(key: Key, row: dict[str, Any]) -> bool:
+    return key_of(row) == key
 
 
 class Worker:
@@ -125,6 +130,7 @@ class Worker:
         self._timed_out: set[Key] = set()
         self._claim_wanted = True
         self._last_cycle = 0.0
+        self._next_poll = 0.0
         self._reconcile = False
         self._stopping = False
         self._hard_stop = False
@@ -227,20 +233,13 @@ class Worker:
 
     def _loop(self, burst: bool) -> None:
         backoff = Backoff()
-        next_poll = time.monotonic() + self.settings.poll_interval
+        self._next_poll = time.monotonic() + self.settings.poll_interval
         while not self._hard_stop:
             self.loop_iterations += 1
-            finished = [item for item in self._collect_finished()
-                        if key_of(item[0]) not in self._timed_out]
-            for outcome, _ in finished:
-                self._running.pop(key_of(outcome), None)
-            writes = self._unwritten + [outcome for outcome, written in finished
-                                        if not written]
-            # outcomes a job wrote itself, with its own writes
-            self.signals.emit("finished", sum(1 for _, written in finished if written))
+            finished, writes = self._take_finished()
             free = self.capacity - len(self._running)
             want = not self._stopping and free > 0 and (
-                self._claim_wanted or bool(finished) or time.monotonic() >= next_poll)
+                self._claim_wanted or finished or time.monotonic() >= self._next_poll)
             claimed_none = False
             if writes or want:
                 self._claim_wanted = self._claim_wanted and not want
@@ -259,33 +258,58 @@ class Worker:
                 self._unwritten = []
                 self.signals.emit("finished", len(writes))
                 if want:
-                    next_poll = time.monotonic() + self.settings.poll_interval
-                    self._claim_wanted = self._claim_wanted or len(claimed) == free
                     claimed_none = not claimed
-                    for row in claimed:
-                        self._dispatch(row)
-                    self.signals.emit("claimed", len(claimed))
-            if self._stopping:
-                if not self._running and not self._unwritten:
-                    return
-                if time.monotonic() >= self._grace_deadline:
-                    log.warning("grace period over: giving %d unfinished job(s) back",
-                                len(self._running))
-                    return
-            elif burst and claimed_none and not self._running and not self._unwritten:
+                    self._start(claimed, free)
+            if self._should_leave(burst, claimed_none):
                 return
             self._periodic()
             self._stop_overdue_jobs()
-            can_claim = not self._stopping and len(self._running) < self.capacity
-            if self._finished or (self._claim_wanted and can_claim) or self._unwritten:
-                continue
-            # the poll only matters when a job could be claimed; with every slot busy
-            # (or while stopping) the loop sleeps until a job ends or a timer is due
-            deadline = min(next_poll if can_claim else float("inf"), self._grace_deadline,
-                           next_deadline(self._running),
-                           *(service.next_at for service in self.services))
-            self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
-            self._wake.clear()
+            self._sleep()
+
+    def _take_finished(self) -> tuple[bool, list[Outcome]]:
+        """The attempts that ended since the last turn (their slots freed), and the
+        outcomes to write (with those a last cycle could not write)."""
+        finished = [item for item in self._collect_finished()
+                    if key_of(item[0]) not in self._timed_out]
+        for outcome, _ in finished:
+            self._running.pop(key_of(outcome), None)
+        # outcomes a job wrote itself, with its own writes
+        self.signals.emit("finished", sum(1 for _, written in finished if written))
+        return bool(finished), self._unwritten + [outcome for outcome, written in finished
+                                                  if not written]
+
+    def _start(self, claimed: list[dict[str, Any]], free: int) -> None:
+        self._next_poll = time.monotonic() + self.settings.poll_interval
+        self._claim_wanted = self._claim_wanted or len(claimed) == free  # there may be more
+        for row in claimed:
+            self._dispatch(row)
+        self.signals.emit("claimed", len(claimed))
+
+    def _should_leave(self, burst: bool, claimed_none: bool) -> bool:
+        """Stopping with nothing left (or the grace period over), or a burst run that
+        found nothing to do."""
+        if self._stopping:
+            if not self._running and not self._unwritten:
+                return True
+            if time.monotonic() >= self._grace_deadline:
+                log.warning("grace period over: giving %d unfinished job(s) back",
+                            len(self._running))
+                return True
+            return False
+        return burst and claimed_none and not self._running and not self._unwritten
+
+    def _sleep(self) -> None:
+        """Until a job ends, a wake-up comes or a timer is due; not at all when there is
+        work now. The poll only matters when a job could be claimed: with every slot busy
+        (or while stopping) the loop sleeps until a job ends or a timer is due."""
+        can_claim = not self._stopping and len(self._running) < self.capacity
+        if self._finished or (self._claim_wanted and can_claim) or self._unwritten:
+            return
+        deadline = min(self._next_poll if can_claim else float("inf"), self._grace_deadline,
+                       next_deadline(self._running),
+                       *(service.next_at for service in self.services))
+        self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
+        self._wake.clear()
 
     def _cycle(self, writes: list[Outcome], free: int) -> list[dict[str, Any]]:
         """One transaction: write finished jobs' outcomes, then claim up to ``free``."""
@@ -340,6 +364,7 @@ class Worker:
 
     def _run_job(self, row: dict[str, Any]) -> None:
         """In a job thread: run one claimed job and hand its outcome to the loop."""
+        result: tuple[Outcome, bool] | BaseException
         try:
             result = run_claimed(self, row, self._job_connections.get)
         except BaseException as exc:
@@ -352,13 +377,15 @@ class Worker:
             log.error("job %s: unexpected error in the worker: %r", row["uuid"], result)
         self._job_ended(row, result)
 
-    def _job_ended(self, row: dict[str, Any], result: tuple[Outcome, bool] | BaseException
+    def _job_ended(self, row: dict[str, Any], ended: tuple[Outcome, bool] | BaseException
                    ) -> None:
-        if isinstance(result, BaseException):
+        if isinstance(ended, BaseException):
             # counted as a failed attempt: giving it back unchanged could loop forever
             result = (failure(row["uuid"], row["attempt"], row["retry"] + 1,
-                              f"the worker failed to run this job: {describe(result)}",
+                              f"the worker failed to run this job: {describe(ended)}",
                               row.get("id")), False)
+        else:
+            result = ended
         if not result[1]:
             crashpoints.reached("job_before_outcome")
         with self._lock:
@@ -393,7 +420,7 @@ class Worker:
             if item.is_async and self._async is not None:
                 self._async.cancel(key)
             else:
-                self._threads.abandon(lambda row, key=key: key_of(row) == key, JobTimeout)
+                self._threads.abandon(functools.partial(_is_attempt, key), JobTimeout)
             self._unwritten.append(timeout_outcome(
                 item, self.retry_pattern(item.row["func_name"])))
 

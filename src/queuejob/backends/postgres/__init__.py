@@ -103,9 +103,11 @@ class PostgresConnector(Connector):
     # -- connections ---------------------------------------------------------------------
     def connect(self, worker: bool = False, autocommit: bool = False) -> psycopg.Connection:
         options = SESSION_OPTIONS + (WORKER_OPTIONS if worker else "")
-        return psycopg.connect(self.conninfo, autocommit=autocommit, row_factory=dict_row,
-                               connect_timeout=max(1, int(self.connect_timeout)),
-                               options=options, **KEEPALIVES)
+        conn: psycopg.Connection = psycopg.connect(
+            self.conninfo, autocommit=autocommit, row_factory=dict_row,  # type: ignore[arg-type]
+            connect_timeout=max(1, int(self.connect_timeout)), options=options,
+            **KEEPALIVES)  # type: ignore[arg-type]
+        return conn
 
     def is_closed(self, conn: psycopg.Connection) -> bool:
         return conn.closed or conn.broken

@@ -47,9 +47,6 @@ state = %(state)s;
 -- The states an action applies to (a set of at most four, padded by repeating one).
 state IN (%(state_1)s, %(state_2)s, %(state_3)s, %(state_4)s);
 
--- name: dashboard_filter_channel
-channel = %(channel)s;
-
 -- name: dashboard_filter_channel_tree
 -- A channel and its subchannels: "root.a" and the names between "root.a." and "root.a/"
 -- ("/" follows "." in byte order), so not "root.ab".

@@ -357,25 +357,6 @@ SELECT channel, state, count(*) FROM queue_job
 WHERE state IN ('done', 'cancelled') GROUP BY channel, state
 ORDER BY 1, 2;
 
--- name: list_jobs
--- Newest first; NULL filters are ignored.
-SELECT * FROM queue_job
-WHERE (%(state)s::text IS NULL OR state = %(state)s)
-  AND (%(channel)s::text IS NULL OR channel = %(channel)s OR starts_with(channel, %(channel)s || '.'))
-  AND (%(func_name)s::text IS NULL OR func_name = %(func_name)s)
-  AND (NOT %(hide_finished)s OR state NOT IN ('done', 'cancelled'))
-ORDER BY id DESC
-LIMIT %(limit)s;
-
--- name: select_uuids
--- Uuids of jobs matching a filter (manual actions by filter), oldest first.
-SELECT uuid FROM queue_job
-WHERE (%(state)s::text IS NULL OR state = %(state)s)
-  AND (%(channel)s::text IS NULL OR channel = %(channel)s OR starts_with(channel, %(channel)s || '.'))
-  AND (%(func_name)s::text IS NULL OR func_name = %(func_name)s)
-ORDER BY id
-LIMIT %(limit)s;
-
 -- name: removable_jobs
 -- Done and cancelled jobs finished more than %(older_than)s seconds ago, oldest first, with
 -- their age (their channel's removal interval is checked by the caller).
@@ -475,14 +456,6 @@ UPDATE queue_job SET state = 'cancelled', date_done = now(),
     result = 'Cancelled: a job it waited for was cancelled'
 WHERE uuid IN (SELECT uuid FROM below) AND state = 'wait_dependencies'
 RETURNING uuid;
-
--- name: graph_jobs
-SELECT * FROM queue_job WHERE graph_uuid = %(graph_uuid)s ORDER BY id;
-
--- name: graph_edges
-SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
-JOIN queue_job AS job ON job.uuid = dep.child_uuid
-WHERE job.graph_uuid = %(graph_uuid)s;
 
 -- name: database_now
 SELECT now() AS now;

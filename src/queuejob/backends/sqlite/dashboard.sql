@@ -77,9 +77,6 @@ state = :state;
 -- The states an action applies to (a set of at most four, padded by repeating one).
 state IN (:state_1, :state_2, :state_3, :state_4);
 
--- name: dashboard_filter_channel
-channel = :channel;
-
 -- name: dashboard_filter_channel_tree
 -- A channel and its subchannels: "root.a" and the names between "root.a." and "root.a/"
 -- ("/" follows "." in byte order), so not "root.ab".

@@ -302,25 +302,6 @@ SELECT channel, state, count(*) FROM queue_job INDEXED BY queue_job_finished
 WHERE state IN ('done', 'cancelled') GROUP BY channel, state
 ORDER BY 1, 2;
 
--- name: list_jobs
--- Newest first; NULL filters are ignored.
-SELECT * FROM queue_job
-WHERE (:state IS NULL OR state = :state)
-  AND (:channel IS NULL OR channel = :channel OR substr(channel, 1, length(:channel) + 1) = :channel || '.')
-  AND (:func_name IS NULL OR func_name = :func_name)
-  AND (:hide_finished = 0 OR state NOT IN ('done', 'cancelled'))
-ORDER BY id DESC
-LIMIT :limit;
-
--- name: select_uuids
--- Uuids of jobs matching a filter (manual actions by filter), oldest first.
-SELECT uuid FROM queue_job
-WHERE (:state IS NULL OR state = :state)
-  AND (:channel IS NULL OR channel = :channel OR substr(channel, 1, length(:channel) + 1) = :channel || '.')
-  AND (:func_name IS NULL OR func_name = :func_name)
-ORDER BY id
-LIMIT :limit;
-
 -- name: removable_jobs
 -- Done and cancelled jobs finished more than :older_than seconds ago, oldest first, with
 -- their age (their channel's removal interval is checked by the caller).
@@ -351,12 +332,6 @@ SELECT version FROM queuejob_migration ORDER BY version;
 
 -- name: record_migration
 INSERT INTO queuejob_migration (version, name, applied_at) VALUES (:version, :name, :now);
-
--- name: schema_snapshot
--- The schema as the engine reports it (compared with schema.sql by the tests).
-SELECT type, name, tbl_name, sql FROM sqlite_master
-WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'
-ORDER BY type, name;
 
 -- name: notify_jobs
 -- Other processes see commits through PRAGMA data_version: nothing to send.
@@ -419,14 +394,6 @@ UPDATE queue_job SET state = 'cancelled', date_done = :now,
     result = 'Cancelled: a job it waited for was cancelled'
 WHERE uuid IN (SELECT uuid FROM below) AND state = 'wait_dependencies'
 RETURNING uuid;
-
--- name: graph_jobs
-SELECT * FROM queue_job WHERE graph_uuid = :graph_uuid ORDER BY id;
-
--- name: graph_edges
-SELECT dep.parent_uuid, dep.child_uuid FROM queue_job_dependency AS dep
-JOIN queue_job AS job ON job.uuid = dep.child_uuid
-WHERE job.graph_uuid = :graph_uuid;
 
 -- name: notify_outcomes
 -- Waiters see commits through PRAGMA data_version: nothing to send.

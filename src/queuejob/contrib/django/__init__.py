@@ -12,8 +12,12 @@ Tasks are stored as queuejob jobs in the project's database, in the current
 transaction; ``python manage.py queuejob_worker`` runs them. See docs/integrations.md.
 """
 
-from .backend import QueueJobBackend, close_databases, database_url, migrate, task_modules
-from .jobs import TaskCancelled, to_django_priority, to_queuejob_priority
+from ...core.errors import require_extra
+
+require_extra("django", "queuejob.contrib.django", "django")
+
+from .backend import QueueJobBackend  # noqa: E402 - after the check of the extra, close_databases, database_url, migrate, task_modules
+from .jobs import TaskCancelled  # noqa: E402, to_django_priority, to_queuejob_priority
 
 __all__ = [
     "QueueJobBackend",

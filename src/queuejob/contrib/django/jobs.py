@@ -232,7 +232,7 @@ def run_task(function: TaskJobFunction, session: Any, args: list[Any],
         except RetryableJobError as err:
             last = (job is not None and not err.ignore_retry and job.max_retries
                     and job.retry >= job.max_retries)
-            if last:
+            if last and job is not None:
                 failure = FailedJobError(f"Max. retries ({job.max_retries}) reached: {err}")
                 _finish_failed(result, backend, failure, err)
             raise
