@@ -16,7 +16,7 @@ def test_a_hundred_async_jobs_await_at_once_on_one_worker(db, tmp_path):
         uuids = jobs.async_sleep.delay_many(session, [("m", str(log), 1.0)] * 100)
     with ThreadWorker(db, channels="root:100", poll_interval=0.05) as thread_worker:
         wait_until(lambda: states(db) == {"done": 100}, timeout=60, message="all done")
-        job_threads = len(thread_worker.worker._threads._threads)
+        job_threads = len(thread_worker.worker.slots._threads._threads)
     runs = executions(log)
     assert len(runs) == 100
     assert max_overlap([(run[3], run[4]) for run in runs]) == 100

@@ -289,8 +289,9 @@ def test_priority_competes_across_channels(db, tmp_path):
                   for _ in range(6)]
         b_jobs = [jobs.record.delay(session, "m", str(log), 0.2, channel="root.B", priority=5)
                   for _ in range(2)]
-    with ThreadWorker(db, channels="root:4,root.A:4,root.B:1"):
-        wait_until(lambda: states(db).get("done") == 8, message="all done")
+    with ThreadWorker(db, channels="root:4,root.A:4,root.B:1") as thread_worker:
+        thread_worker.worker.signals.wait("finished", 8, timeout=20)
+    assert states(db) == {"done": 8}
     first_four = sorted(executions(log), key=lambda run: run[3])[:4]
     assert {run[0] for run in first_four} == {b_jobs[0], a_jobs[0], a_jobs[1], a_jobs[2]}
 
@@ -300,8 +301,10 @@ def test_throttle_starts_one_job_every_n_seconds(db, tmp_path):
     with db.session() as session:
         for _ in range(4):
             jobs.export.delay(session, "m", str(log))
-    with ThreadWorker(db, channels="root:4,root.export:2:throttle=0.3", poll_interval=0.05):
-        wait_until(lambda: states(db).get("done") == 4, message="all done")
+    with ThreadWorker(db, channels="root:4,root.export:2:throttle=0.3",
+                      poll_interval=0.05) as thread_worker:
+        thread_worker.worker.signals.wait("finished", 4, timeout=20)
+    assert states(db) == {"done": 4}
     starts = sorted(run[3] for run in executions(log))
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert min(gaps) >= 0.29
@@ -330,8 +333,10 @@ def test_sequential_channel_does_not_let_a_later_job_pass_a_waiting_one(db, tmp_
     with db.session() as session:
         waiting = jobs.seq_job.delay(session, "m", str(log), eta=0.5)
         later = jobs.seq_job.delay(session, "m", str(log))
-    with ThreadWorker(db, channels="root:4,root.seq:1:sequential", poll_interval=0.05):
-        wait_until(lambda: states(db).get("done") == 2, message="both done")
+    with ThreadWorker(db, channels="root:4,root.seq:1:sequential",
+                      poll_interval=0.05) as thread_worker:
+        thread_worker.worker.signals.wait("finished", 2, timeout=20)
+    assert states(db) == {"done": 2}
     assert [run[0] for run in executions(log)] == [waiting, later]
 
 
@@ -430,7 +435,7 @@ def test_the_decorator_timeout_and_the_delay_override(db, tmp_path):
                    message="outcomes")
         assert "timed out after 0.3 s" in load(db, by_decorator).exc_info
         # the abandoned thread gets JobTimeout when its sleep returns, and ends
-        abandoned = thread_worker.worker._threads._abandoned
+        abandoned = thread_worker.worker.slots._threads._abandoned
         assert abandoned
         wait_until(lambda: not any(thread.is_alive() for thread in abandoned),
                    message="the abandoned thread ended")
@@ -493,3 +498,38 @@ def test_an_emptied_configuration_table_does_not_stall_the_queue(db, tmp_path):
         wait_until(lambda: all(load(db, u).state == "done" for u in later),
                    message="jobs delayed after the change")
     assert max_overlap([run[3:] for run in executions(log) if run[0] in later]) == 1
+
+
+def test_a_worker_signals_what_it_claimed_finished_and_rescued(db):
+    """Tests and embedding applications wait on what a worker did instead of polling."""
+    with db.session() as session:
+        uuids = [jobs.add.delay(session, "m", n, n) for n in range(5)]
+    # a ghost worker's started job, for this worker's rescue
+    ghost = claim_ghost(db)
+    with ThreadWorker(db, channels="root:2", poll_interval=0.05, heartbeat_interval=0.1,
+                      dead_after=0.5, rescue_interval=0.1) as thread_worker:
+        signals = thread_worker.worker.signals
+        assert signals.wait("rescued", 1, timeout=20) == 1
+        assert signals.wait("finished", 6, timeout=20) >= 6
+        assert signals.count("claimed") >= 6
+        with pytest.raises(TimeoutError):
+            signals.wait("rescued", 2, timeout=0.2)
+        with pytest.raises(ValueError):
+            signals.wait("lunch", 1, timeout=0.1)
+    assert all(load(db, job_uuid).state == "done" for job_uuid in uuids)
+    assert load(db, ghost).state == "done"
+
+
+def claim_ghost(db):
+    """A job started by a worker that died long ago."""
+    from queuejob.core.channels import ChannelTree
+    from tests.helpers import claim
+    with db.session() as session:
+        ghost = jobs.add.delay(session, "m", 1, 1, priority=0)
+    db.run(lambda conn: db.store.register_worker(conn, "ghost", "nowhere", 1, "root:1"))
+    [row] = db.run(lambda conn: claim(db, conn, "ghost", ChannelTree.from_string("root:1"),
+                                      {}, 1))
+    assert row["uuid"] == ghost
+    db.run(lambda conn: db.connector.execute_sql(
+        conn, "UPDATE queue_worker SET state = 'dead' WHERE id = 'ghost'"))
+    return ghost

@@ -10,6 +10,7 @@ at a time (``careful``), so that one job's outcome never takes the others with i
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..backends.base import Connector
 from ..core.outcome import Outcome, released
 from ..core.text import describe
 from ..store import JobStore
+from .connections import LoopConnection
 
 log = logging.getLogger("queuejob.worker")
 
@@ -66,6 +68,35 @@ class OutcomeWriter:
             return True
         log.error("a claim or outcome write failed (the worker goes on): %s", text,
                   exc_info=exc)
+        return False
+
+    def write_last(self, connection: LoopConnection, outcomes: list[Outcome], tries: int
+                   ) -> bool:
+        """At shutdown: the last outcomes (jobs given back among them) and the worker's
+        row stopped, in a few tries (one when out of time, each bounded by the lock
+        timeout); after that the rescue takes over. Whether they were written."""
+        def final(conn: Any) -> None:
+            self.write(conn, outcomes)
+            self.store.stop_worker(conn, self.worker_id)
+
+        attempt = 0
+        while attempt < tries:
+            attempt += 1
+            try:
+                connection.transaction(final)
+                return True
+            except Exception as exc:
+                transient = self.connector.is_transient(exc)
+                if not transient and not self.connector.is_lost(exc) and not self.careful:
+                    self.careful = True  # again, one outcome at a time (not counted)
+                    attempt -= 1
+                    continue
+                if attempt >= tries or not transient:
+                    log.error("could not record the last outcomes (%s): the jobs will be "
+                              "rescued", self.connector.describe_error(exc))
+                    return False
+                connection.drop()
+                time.sleep(0.2)
         return False
 
     def give_back_forgotten(self, conn: Any, running: Iterable[Key]) -> None:

@@ -16,8 +16,15 @@ from ...core.errors import require_extra
 
 require_extra("django", "queuejob.contrib.django", "django")
 
-from .backend import QueueJobBackend  # noqa: E402 - after the check of the extra, close_databases, database_url, migrate, task_modules
-from .jobs import TaskCancelled  # noqa: E402, to_django_priority, to_queuejob_priority
+# imported after the check of the extra: without Django, the one line above says why
+from .backend import (  # noqa: E402
+    QueueJobBackend,
+    close_databases,
+    database_url,
+    migrate,
+    task_modules,
+)
+from .jobs import TaskCancelled, to_django_priority, to_queuejob_priority  # noqa: E402
 
 __all__ = [
     "QueueJobBackend",
