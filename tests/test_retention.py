@@ -51,3 +51,23 @@ def test_removal_interval_per_channel(db):
         wait_until(lambda: {channel for channel in queuejob.operations.stats(db)}
                    == {"root.keep"}, message="short-lived channels emptied")
     assert queuejob.operations.stats(db) == {"root.keep": {"done": 2}}
+
+
+def test_rows_of_workers_stopped_or_dead_for_a_week_are_pruned(db):
+    """Worker rows no longer grow forever: the cleanup removes those of workers stopped
+    or dead for a week, never a live worker's nor a recent one's."""
+    for worker_id in ("old-stopped", "old-dead", "recent-stopped", "alive"):
+        db.run(lambda conn, worker_id=worker_id: db.store.register_worker(
+            conn, worker_id, "host", 1, "root:1"))
+    shift = ("heartbeat - 8 * 86400" if db.dialect == "sqlite"
+             else "heartbeat - interval '8 days'")
+    db.run(lambda conn: db.connector.execute_sql(
+        conn, f"UPDATE queue_worker SET heartbeat = {shift}, "
+              "state = CASE id WHEN 'old-dead' THEN 'dead' ELSE 'stopped' END "
+              "WHERE id IN ('old-stopped', 'old-dead')"))
+    db.run(lambda conn: db.store.stop_worker(conn, "recent-stopped"))
+    with ThreadWorker(db, cleanup_interval=0.05):
+        wait_until(lambda: not {"old-stopped", "old-dead"} & {
+            row["id"] for row in queuejob.operations.workers(db)}, message="old rows pruned")
+    left = {row["id"] for row in queuejob.operations.workers(db)}
+    assert {"recent-stopped", "alive"} <= left

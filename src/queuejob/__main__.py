@@ -1,3 +1,5 @@
+"""``python -m queuejob``: the command line."""
+
 from .cli import main
 
 main()

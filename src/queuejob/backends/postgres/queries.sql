@@ -331,8 +331,10 @@ ORDER BY worker.state = 'alive' DESC, worker.heartbeat DESC
 LIMIT %(limit)s;
 
 -- name: remove_old_workers
+-- Rows of workers stopped or dead long ago (the cleanup prunes them).
 DELETE FROM queue_worker
-WHERE state <> 'alive' AND heartbeat < now() - make_interval(secs => %(older_than)s::float8);
+WHERE state <> 'alive' AND heartbeat < now() - make_interval(secs => %(older_than)s::float8)
+RETURNING id;
 
 -- name: set_channel
 INSERT INTO queue_channel (name, capacity, sequential, throttle, removal_interval, paused,

@@ -278,7 +278,9 @@ ORDER BY worker.state = 'alive' DESC, worker.heartbeat DESC
 LIMIT :limit;
 
 -- name: remove_old_workers
-DELETE FROM queue_worker WHERE state <> 'alive' AND heartbeat < :now - :older_than;
+-- Rows of workers stopped or dead long ago (the cleanup prunes them).
+DELETE FROM queue_worker WHERE state <> 'alive' AND heartbeat < :now - :older_than
+RETURNING id;
 
 -- name: set_channel
 INSERT INTO queue_channel (name, capacity, sequential, throttle, removal_interval, paused,

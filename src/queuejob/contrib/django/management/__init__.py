@@ -1,0 +1,1 @@
+"""Django management commands of queuejob (queuejob, queuejob_worker)."""

@@ -1,0 +1,1 @@
+"""``manage.py queuejob ...`` and ``manage.py queuejob_worker``."""
