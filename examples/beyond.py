@@ -45,7 +45,7 @@ async def notify(session, model_name, address):
 
 
 @job(cron="0 3 * * *")
-def nightly_cleanup(session, model_name):
+def nightly_cleanup(session):
     """Delayed at 03:00 every day by one of the running workers."""
     return "cleaned"
 

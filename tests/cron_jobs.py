@@ -10,7 +10,7 @@ from queuejob import job
 
 
 @job(cron="* * * * * */2")
-def every_two_seconds(session, model_name):
+def every_two_seconds(session):
     """Logs its slot (its eta) and its process."""
     path = os.environ["QUEUEJOB_TEST_CRON_LOG"]
     line = f"{session.job.eta.timestamp():.3f} {os.getpid()} {time.time():.3f}\n".encode()

@@ -169,3 +169,4 @@ def _typed(db: queuejob.Database, row: dict[str, Any]) -> dict[str, Any]:
                 else value for key, value in row.items()}
     return {key: str(value) if isinstance(value, uuid.UUID) else value
             for key, value in row.items()}
+

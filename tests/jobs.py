@@ -136,7 +136,7 @@ def delay_child(session, model_name):
 
 
 def related_partner(session, job, extra=1):
-    return {"res_model": job.model_name, "res_id": job.args[0], "extra": extra}
+    return {"res_model": job.args[0], "res_id": job.args[1], "extra": extra}
 
 
 @job

@@ -243,24 +243,24 @@ def test_jobs_uuid_shows_a_failed_job_in_full_with_its_traceback(db_url, scene, 
     assert scene.failed in shown
     assert field(shown, "state") == "failed"
     assert field(shown, "func_name") == "tests.jobs.fail"
-    assert field(shown, "args") == "'kaboom'"
+    assert field(shown, "args") == "'res.partner', 'kaboom'"
     assert "Traceback (most recent call last)" in shown
     assert "ValueError: kaboom" in shown
     data = json.loads(invoke("jobs", "--db", db_url, scene.failed, "--json").stdout)
     assert (data["uuid"], data["state"]) == (scene.failed, "failed")
-    assert data["arguments"] == {"args": ["'kaboom'"], "kwargs": {}}
+    assert data["arguments"] == {"args": ["'res.partner'", "'kaboom'"], "kwargs": {}}
     assert "ValueError: kaboom" in data["exc_info"]
 
 
 def test_jobs_uuid_shows_args_and_result_of_a_done_job(db_url, scene, invoke):
     shown = invoke("jobs", "--db", db_url, scene.done).stdout
-    assert field(shown, "args") == "2, 3"
+    assert field(shown, "args") == "'res.partner', 2, 3"
     assert field(shown, "result") == "5"
     assert field(shown, "user_id") == "7"
     assert "Traceback" not in shown
     data = json.loads(invoke("jobs", "--db", db_url, scene.done, "--json").stdout)
     assert (data["state"], data["result"], data["exc_info"]) == ("done", "5", None)
-    assert data["arguments"] == {"args": ["2", "3"], "kwargs": {}}
+    assert data["arguments"] == {"args": ["'res.partner'", "2", "3"], "kwargs": {}}
     # a uuid in capitals names the same job
     upper = json.loads(invoke("jobs", "--db", db_url, scene.done.upper(), "--json").stdout)
     assert upper["uuid"] == scene.done

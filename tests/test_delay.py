@@ -29,7 +29,7 @@ def test_delay_stores_a_pending_job_with_the_options(db):
     job = load(db, job_uuid)
     assert job.state == "pending"
     assert (job.func_name, job.model_name, job.args, job.kwargs) == \
-        ("tests.jobs.add", "a.model", (1,), {"b": 2})
+        ("tests.jobs.add", "a.model", ("a.model", 1), {"b": 2})
     assert (job.priority, job.max_retries, job.retry) == (30, 3, 0)
     assert job.eta == eta.replace(tzinfo=dt.UTC)
     assert job.eta.tzinfo is not None and job.date_created.tzinfo is not None
@@ -172,8 +172,8 @@ def test_allowed_argument_types_round_trip(db):
     with db.session() as session:
         job_uuid = jobs.noop.delay(session, "m", *values, key=(1, 2))
     job = load(db, job_uuid)
-    assert list(job.args) == values
-    assert type(job.args[6]) is tuple
+    assert list(job.args) == ["m", *values]  # the model name first, as it was given
+    assert type(job.args[7]) is tuple
     assert job.kwargs == {"key": (1, 2)}
 
 
@@ -210,7 +210,7 @@ def test_stored_arguments_do_not_change_when_the_job_mutates_them(db):
     run_burst(db)
     job = load(db, job_uuid)
     assert job.state == "done" and job.result == "2"
-    assert job.args == (["a"], {"k": 1})
+    assert job.args == ("m", ["a"], {"k": 1})
 
 
 def test_delay_without_model_name(db):
@@ -230,10 +230,11 @@ def test_delay_many_stores_every_job_in_order(db):
     assert len(uuids) == len(set(uuids)) == 2500
     assert states(db) == {"pending": 2502}
     job = load(db, uuids[1234])
-    assert (job.args, job.priority, job.user_id, job.model_name) == ((1234, 1234), 7, 3, "m")
+    assert (job.args, job.priority, job.user_id, job.model_name) == \
+        (("m", 1234, 1234), 7, 3, "m")
     first = load(db, mixed[0])
     assert (first.kwargs, first.priority, first.channel) == ({"b": 2}, 1, "root.x")
-    assert load(db, mixed[1]).args == (5, 6)
+    assert load(db, mixed[1]).args == ("n", 5, 6)
 
 
 def test_delay_many_honours_identity_keys(db):

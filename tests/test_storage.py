@@ -63,7 +63,7 @@ def test_enqueue_returns_the_uuid_of_a_pending_job_with_every_option(db):
     assert job.state == "pending"
     assert job.func is jobs.add
     assert (job.func_name, job.model_name, job.args, job.kwargs) == \
-        ("tests.jobs.add", "res.partner", (1,), {"b": 2})
+        ("tests.jobs.add", "res.partner", ("res.partner", 1), {"b": 2})
     assert job.func_string == "tests.jobs.add('res.partner', 1, b=2)"
     assert (job.priority, job.max_retries, job.retry) == (3, 7, 0)
     assert job.eta == eta
@@ -119,7 +119,7 @@ def test_enqueue_with_a_held_identity_key_returns_the_holder_and_stores_nothing(
         second = storage.enqueue(jobs.add, "m", args=(3, 4), identity_key="same")
     assert first == second
     assert states(db) == {"pending": 1}
-    assert load(db, first).args == (1, 2)
+    assert load(db, first).args == ("m", 1, 2)
 
 
 def test_enqueue_with_an_identity_key_function(db):
@@ -162,7 +162,7 @@ def test_enqueue_resolve_args_pops_the_reserved_keywords(db):
             jobs.add, "a.model", 1, b=2, priority=4, eta=eta, max_retries=2,
             description="resolved", channel="root.resolved", identity_key="resolved-key")
     job = load(db, job_uuid)
-    assert (job.model_name, job.args, job.kwargs) == ("a.model", (1,), {"b": 2})
+    assert (job.model_name, job.args, job.kwargs) == ("a.model", ("a.model", 1), {"b": 2})
     assert (job.priority, job.eta, job.max_retries) == (4, eta, 2)
     assert (job.description, job.channel, job.identity_key) == \
         ("resolved", "root.resolved", "resolved-key")
@@ -175,8 +175,9 @@ def test_enqueue_resolve_args_takes_the_model_name_from_the_first_positional_arg
         keyword = storage.enqueue_resolve_args(jobs.add, 1, 2, model_name="kw.model")
         nothing = storage.enqueue_resolve_args(jobs.noop)
     assert (load(db, positional).model_name, load(db, positional).args) == \
-        ("first.model", (1, 2))
-    assert (load(db, keyword).model_name, load(db, keyword).args) == ("kw.model", (1, 2))
+        ("first.model", ("first.model", 1, 2))
+    assert (load(db, keyword).model_name, load(db, keyword).args) == \
+        ("kw.model", ("kw.model", 1, 2))
     assert (load(db, nothing).model_name, load(db, nothing).args) == (None, ())
 
 
@@ -264,8 +265,8 @@ def test_loaded_arguments_round_trip(db):
         job_uuid = DatabaseJobStorage(session).enqueue(
             jobs.noop, "m", args=values, kwargs={"when": dt.datetime(2026, 1, 1, tzinfo=UTC)})
     job = load(db, job_uuid)
-    assert job.args == values
-    assert type(job.args[4][1]) is tuple
+    assert job.args == ("m", *values)  # the model name first (connector 9.0)
+    assert type(job.args[5][1]) is tuple
     assert job.kwargs == {"when": dt.datetime(2026, 1, 1, tzinfo=UTC)}
 
 
@@ -284,7 +285,7 @@ def test_store_inserts_a_new_job(db):
     job = load(db, new.uuid)
     assert job.state == "pending"
     assert (job.func_name, job.model_name, job.args, job.kwargs) == \
-        ("tests.jobs.add", "m", (4,), {"b": 5})
+        ("tests.jobs.add", "m", ("m", 4), {"b": 5})
     assert (job.priority, job.eta, job.max_retries) == (2, eta, 9)
     assert (job.description, job.channel, job.identity_key) == \
         ("stored", "root.store", "stored-key")
@@ -325,7 +326,7 @@ def test_store_updates_an_existing_job(db):
     assert stored.eta == new_eta
     assert near_now(stored.date_done)
     # arguments are not touched, and no second job is inserted
-    assert (stored.args, stored.model_name) == ((1, 2), "m")
+    assert (stored.args, stored.model_name) == (("m", 1, 2), "m")
     assert states(db) == {"done": 1}
 
 

@@ -181,8 +181,41 @@ class Session:
         finally:
             self.closed = True
 
+    def for_job(self, job: Any) -> Session:
+        """This session bound to ``job``, as a worker gives it to the job's function: the
+        job's creator's user and context, its uuid in ``context["job_uuid"]`` and
+        ``session.job``, on this session's transaction. Itself when already bound to it."""
+        if self.job is job:
+            return self
+        return JobInSession(self, job)
+
     def __repr__(self) -> str:
         return f"<Session user_id={self.user_id} context={self.context}>"
+
+
+class JobInSession(Session):
+    """A session bound to a job, on another session's transaction (``Session.for_job``):
+    what a job run at once, or performed by hand, gets."""
+
+    def __init__(self, outer: Session, job: Any) -> None:
+        super().__init__(outer.db, None, job.user_id, {**job.context, "job_uuid": job.uuid},
+                         owns_transaction=False)
+        self._outer = outer
+        self.job = job
+        self.in_worker = outer.in_worker
+
+    @property
+    def connection(self) -> Any:
+        return self._outer.connection
+
+    def write_connection(self) -> Any:
+        return self._outer.write_connection()
+
+    def commit(self) -> None:
+        self._outer.commit()
+
+    def rollback(self) -> None:
+        self._outer.rollback()
 
 
 class Database:

@@ -48,27 +48,24 @@ class JobFunction(Generic[P, R]):
         """Run the function synchronously, as if it were not decorated."""
         return self.func(*args, **kwargs)
 
-    def delay(self, session: Any, model_name: str | None = None, *args: Any, **kwargs: Any
-              ) -> str:
+    def delay(self, session: Any, *args: Any, **kwargs: Any) -> str:
         """Store a job that will call this function; returns the job's uuid.
 
-        ``delay(session, model_name, *args, **kwargs)``; reserved keywords, never
-        passed to the function: priority, max_retries, eta, description, channel,
-        identity_key.
+        ``delay(session, model_name, *args, **kwargs)``: the job calls
+        ``func(session, model_name, *args, **kwargs)``, the arguments as they were given
+        (the model name first, by convention; ``delay(session)`` calls
+        ``func(session)``). Reserved keywords, never passed to the function: priority,
+        max_retries, eta, description, channel, identity_key, timeout.
         """
         from .storage import DatabaseJobStorage
-        return DatabaseJobStorage(session).enqueue_resolve_args(self, model_name, *args, **kwargs)
+        return DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
 
-    def delayable(self, session: Any, model_name: str | None = None, *args: Any,
-                  **kwargs: Any) -> Delayable:
+    def delayable(self, session: Any, *args: Any, **kwargs: Any) -> Delayable:
         """A job of this function, built but not stored, to compose into a graph with
         ``chain``, ``group`` and ``on_done``; ``delay()`` on the graph stores it all.
         Same arguments and reserved keywords as ``delay``."""
-        from .core.job import Job
-        from .storage import RESERVED, DatabaseJobStorage
-        options = {key: kwargs.pop(key) for key in RESERVED if key in kwargs}
-        options.pop("model_name", None)
-        job = Job(func=self, model_name=model_name, args=args, kwargs=kwargs, **options)
+        from .storage import DatabaseJobStorage, job_of_call
+        job = job_of_call(self, args, kwargs)
         return Delayable(session, job, DatabaseJobStorage(session).enqueue_graph)
 
     def delay_many(self, session: Any, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
@@ -82,30 +79,22 @@ class JobFunction(Generic[P, R]):
         honoured as by ``delay``, between the jobs of the call too.
         """
         from .core.job import Job
-        from .storage import RESERVED, DatabaseJobStorage
+        from .storage import RESERVED, DatabaseJobStorage, job_of_call
         unknown = set(options) - set(RESERVED) - {"model_name"}
         if unknown:
             raise TypeError(f"delay_many() got unknown options: {', '.join(sorted(unknown))}")
         jobs = []
         shared = {key: value for key, value in options.items() if key != "model_name"}
         # the options shared by the calls are checked once: each job is a copy of this one
-        template = Job(func=self, model_name=options.get("model_name"), **shared)
+        template = Job(func=self, **shared)
+        prefix = (options["model_name"],) if options.get("model_name") else ()
         for call in calls:
             if isinstance(call, Mapping):
-                args = tuple(call.get("args", ()))
-                kwargs = dict(call.get("kwargs", {}))
                 own = {**options, **{key: call[key] for key in RESERVED if key in call}}
-                model_name = own.pop("model_name", None)
-                if model_name is None and args:
-                    model_name, args = args[0], args[1:]
-                jobs.append(Job(func=self, model_name=model_name, args=args, kwargs=kwargs,
-                                **own))
+                jobs.append(job_of_call(self, tuple(call.get("args", ())),
+                                        {**dict(call.get("kwargs", {})), **own}))
                 continue
-            args = tuple(call)
-            model_name = options.get("model_name")
-            if model_name is None and args:
-                model_name, args = args[0], args[1:]
-            jobs.append(template.copy(model_name=model_name, args=args))
+            jobs.append(template.copy(prefix + tuple(call)))
         return DatabaseJobStorage(session).enqueue_many(jobs)
 
     def __repr__(self) -> str:

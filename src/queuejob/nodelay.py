@@ -56,30 +56,6 @@ def intercept(jobs: Sequence[Job], session: Any,
     return [job.uuid for job in jobs]
 
 
-class RunNowSession(Session):
-    """The session a job gets when run at once: its creator's user and context, its
-    uuid in the context and ``session.job``, on the caller's transaction."""
-
-    def __init__(self, outer: Session, job: Job) -> None:
-        super().__init__(outer.db, None, job.user_id, {**job.context, "job_uuid": job.uuid},
-                         owns_transaction=False)
-        self._outer = outer
-        self.job = job
-
-    @property
-    def connection(self) -> Any:
-        return self._outer.connection
-
-    def write_connection(self) -> Any:
-        return self._outer.write_connection()
-
-    def commit(self) -> None:
-        self._outer.commit()
-
-    def rollback(self) -> None:
-        self._outer.rollback()
-
-
 def job_session(session: Any, job: Job) -> Any:
     """The session a job run at once gets (the caller's own when it is not a Session)."""
-    return RunNowSession(session, job) if isinstance(session, Session) else session
+    return session.for_job(job) if isinstance(session, Session) else session

@@ -9,15 +9,29 @@ from __future__ import annotations
 from typing import Any
 
 from . import nodelay
-from .core import states
+from .core import limits, states
 from .core.errors import NoSuchJobError
-from .core.job import Job, JobStorage, canonical_uuid
+from .core.job import Job, JobStorage, canonical_uuid, model_name_of
 from .store.mapping import job_from_row, new_row, update_row
 
 RESERVED = ("priority", "eta", "model_name", "max_retries", "description", "channel",
             "identity_key", "timeout")
 
-__all__ = ["RESERVED", "DatabaseJobStorage", "job_from_row"]
+
+def job_of_call(func: Any, args: tuple, kwargs: dict[str, Any]) -> Job:
+    """The Job of a ``delay``-style call: ``args`` are the function's positional
+    arguments after the session (the model name first, by convention), ``kwargs`` its
+    keyword arguments and the reserved options (taken out). ``model_name=`` given as an
+    option is put first in the arguments, as the original does."""
+    kwargs = dict(kwargs)
+    options = {key: kwargs.pop(key) for key in RESERVED if key in kwargs}
+    model_name = options.pop("model_name", None)
+    job = Job(func=func, model_name=model_name, args=args, kwargs=kwargs, **options)
+    if model_name is None:
+        job.model_name = limits.check("model_name", model_name_of(job.args))
+    return job
+
+__all__ = ["RESERVED", "DatabaseJobStorage", "job_from_row", "job_of_call"]
 
 
 class DatabaseJobStorage(JobStorage):
@@ -38,10 +52,12 @@ class DatabaseJobStorage(JobStorage):
         With an identity key held by a pending or enqueued job, nothing is stored
         and that job's uuid is returned.
         """
-        job = Job(func=func, model_name=model_name, args=args, kwargs=kwargs,
-                  priority=priority, eta=eta, max_retries=max_retries,
-                  description=description, channel=channel, identity_key=identity_key,
-                  timeout=timeout)
+        return self._enqueue_job(Job(
+            func=func, model_name=model_name, args=args, kwargs=kwargs, priority=priority,
+            eta=eta, max_retries=max_retries, description=description, channel=channel,
+            identity_key=identity_key, timeout=timeout))
+
+    def _enqueue_job(self, job: Job) -> str:
         job.user_id = self.session.user_id
         job.context = dict(self.session.context)
         intercepted = nodelay.intercept([job], self.session)
@@ -51,11 +67,7 @@ class DatabaseJobStorage(JobStorage):
 
     def enqueue_resolve_args(self, func: Any, *args: Any, **kwargs: Any) -> str:
         """Create a Job from ``delay``-style arguments and enqueue it. Return the job uuid."""
-        options = {key: kwargs.pop(key) for key in RESERVED if key in kwargs}
-        model_name = options.pop("model_name", None)
-        if model_name is None and args:
-            model_name, args = args[0], args[1:]
-        return self.enqueue(func, model_name=model_name, args=args, kwargs=kwargs, **options)
+        return self._enqueue_job(job_of_call(func, args, kwargs))
 
     def _encoded(self, job: Job) -> dict[str, Any]:
         return new_row(job, self._db.max_args_size)

@@ -88,7 +88,7 @@ class JobsTrap:
         candidates = self._matching(func)
         for trapped in candidates:
             job = trapped.job
-            if args is not None and (job.model_name, *job.args) != tuple(args):
+            if args is not None and tuple(job.args) != tuple(args):
                 continue
             if kwargs is not None and job.kwargs != dict(kwargs):
                 continue

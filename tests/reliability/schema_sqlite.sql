@@ -25,3 +25,4 @@ migration 2: timeouts_and_functions
 migration 3: dashboard
 migration 4: graphs_and_schedules
 migration 5: checks
+migration 6: arguments_with_the_model_name

@@ -60,7 +60,7 @@ def test_every_attribute_of_the_page_with_its_initial_value():
     assert job.retry == 0
     assert job.max_retries == 5
     assert job.func_name == "tests.jobs.add"
-    assert job.args == (1,)
+    assert job.args == ("res.partner", 1)  # the model name leads the arguments (9.0)
     assert job.kwargs == {"b": 2}
     assert job.func_string == "tests.jobs.add('res.partner', 1, b=2)"
     assert job.description == "Add two numbers."
@@ -88,7 +88,7 @@ def test_each_job_gets_its_own_uuid_unless_given():
 def test_args_are_a_tuple_and_kwargs_a_dict_copy():
     kwargs = {"b": 2}
     job = Job(jobs.add, "m", args=[1], kwargs=kwargs)
-    assert job.args == (1,)
+    assert job.args == ("m", 1)
     assert type(job.args) is tuple
     kwargs["b"] = 99
     assert job.kwargs == {"b": 2}

@@ -45,14 +45,14 @@ PAGES = ["/", "/?range=day", "/jobs", "/jobs?all=1&limit=500", "/channels", "/fu
 ORIGIN = "http://127.0.0.1"
 
 
-def link_of_first_argument(session, job):
-    return job.args[0]
+def link_of_url_argument(session, job):
+    return job.args[1]  # after the model name, as in the original
 
 
 @job
-@related_action(action=link_of_first_argument)
+@related_action(action=link_of_url_argument)
 def linked(session, model_name, url):
-    """A job whose related action returns its first argument."""
+    """A job whose related action returns its url argument."""
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from queuejob import job, related_action
 
 
 def link_to_partner(session, job):
-    return f"https://erp.example.com/partner/{job.args[0]}"
+    return f"https://erp.example.com/partner/{job.args[1]}"
 
 
 def javascript_link(session, job):
@@ -16,7 +16,7 @@ def javascript_link(session, job):
 
 
 def describe_partner(session, job):
-    return {"model": job.model_name, "id": job.args[0]}
+    return {"model": job.args[0], "id": job.args[1]}
 
 
 @job

@@ -70,6 +70,12 @@ def check_timeout(value: Any) -> float | None:
     return float(value)
 
 
+def model_name_of(args: tuple | list) -> str | None:
+    """The model name of a job whose positional arguments are ``args``: the first one,
+    by convention, when it is a str (None otherwise)."""
+    return args[0] if args and isinstance(args[0], str) else None
+
+
 def canonical_uuid(value: Any) -> str:
     """A job uuid in its stored form; NoSuchJobError for anything that is not a uuid."""
     try:
@@ -105,7 +111,10 @@ class Job:
         self.func = func
         self.func_name: str | None = func_name_of(func) if func is not None else None
         self.model_name = model_name
-        self.args: tuple = tuple(args) if args is not None else ()
+        # the model name is by convention the first argument of the job (connector 9.0):
+        # the function is called as func(session, *job.args, **job.kwargs)
+        self.args: tuple = ((model_name,) if model_name else ()) + (
+            tuple(args) if args is not None else ())
         self.kwargs: dict[str, Any] = dict(kwargs) if kwargs is not None else {}
         if priority is None:
             priority = DEFAULT_PRIORITY
@@ -171,13 +180,14 @@ class Job:
                 raise TypeError("identity_key must be a string or a function of the job")
             self._identity_key = limits.check("identity_key", identity_key)
 
-    def copy(self, model_name: str | None, args: tuple) -> Job:
-        """A new job like this one (a new uuid) for other arguments."""
+    def copy(self, args: tuple) -> Job:
+        """A new job like this one (a new uuid) for other positional arguments (the
+        model name first, as ``delay`` takes them)."""
         job = Job.__new__(Job)
         job.__dict__.update(self.__dict__)
         job.uuid = str(uuid_module.uuid4())
-        job.model_name = model_name
-        job.args = args
+        job.args = tuple(args)
+        job.model_name = model_name_of(job.args)
         job.kwargs = {}
         job.context = {}
         if self._identity_key_func is not None:
@@ -219,8 +229,7 @@ class Job:
     @property
     def func_string(self) -> str:
         """``module.function('model', arg, key=value)``: the call this job makes."""
-        parts = [repr(self.model_name)] if self.model_name is not None else []
-        parts += [repr(arg) for arg in self.args]
+        parts = [repr(arg) for arg in self.args]
         parts += [f"{key}={value!r}" for key, value in self.kwargs.items()]
         return f"{self.func_name}({', '.join(parts)})"
 
@@ -231,6 +240,13 @@ class Job:
         return dict(getattr(self.func, "retry_pattern", None) or {})
 
     # -- running --------------------------------------------------------------------------
+    def _session_of(self, session: Any) -> Any:
+        """The session the function gets: ``session`` bound to this job (its creator's
+        user and context, its uuid in ``context["job_uuid"]`` and ``session.job``), as
+        in a worker, whoever calls ``perform``."""
+        bind = getattr(session, "for_job", None)
+        return bind(self) if bind is not None else session
+
     def perform(self, session: Any) -> Any:
         """Execute the job, as the user who created it, and return its result.
 
@@ -241,7 +257,7 @@ class Job:
             raise FailedJobError(f"{self.func_name} is not a registered job function")
         self.retry += 1
         try:
-            self.result = self.func(session, self.model_name, *self.args, **self.kwargs)
+            self.result = self.func(self._session_of(session), *self.args, **self.kwargs)
         except RetryableJobError as err:
             self._retryable(err)
         return self.result
@@ -252,7 +268,8 @@ class Job:
             raise FailedJobError(f"{self.func_name} is not a registered job function")
         self.retry += 1
         try:
-            self.result = await self.func(session, self.model_name, *self.args, **self.kwargs)
+            self.result = await self.func(self._session_of(session), *self.args,
+                                          **self.kwargs)
         except RetryableJobError as err:
             self._retryable(err)
         return self.result

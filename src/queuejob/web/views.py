@@ -351,9 +351,8 @@ def _arguments(db: Any, row: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # DecodeError; whatever else a stored value may raise
         return _raw_arguments(row, f"Cannot decode the arguments here: {_reason(exc)}")
     try:
-        model = row.get("model_name")
-        parts = [repr(model)] if model is not None else []
-        parts += [repr(arg) for arg in args]
+        # the stored arguments begin with the model name (the original's convention)
+        parts = [repr(arg) for arg in args]
         parts += [f"{key}={value!r}" for key, value in kwargs.items()]
         call = f"{as_name(row.get('func_name'))}({', '.join(parts)})"
         args_text = pprint.pformat(list(args), width=100, sort_dicts=False)

@@ -108,7 +108,7 @@ class TaskJobFunction(JobFunction):
         self.task = task
         func = task.func
 
-        def run(session: Any, model_name: Any, /, *args: Any, **kwargs: Any) -> str:
+        def run(session: Any, /, *args: Any, **kwargs: Any) -> str:
             return run_task(self, session, list(args), dict(kwargs))
 
         run.__module__ = func.__module__
