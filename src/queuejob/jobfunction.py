@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .core import registry
 from .core.channels import ROOT, normalize_name
@@ -16,6 +16,55 @@ from .core.retry import validate_retry_pattern
 
 P = ParamSpec("P")
 R = TypeVar("R")
+#: a hook of ``@job(on_failure=..., on_retry=..., on_done=...)``: ``hook(session, job)``
+Hook = Callable[[Any, Any], Any]
+
+
+def _refuse_reserved_parameters(func: Callable[..., Any]) -> None:
+    """TypeError when ``func`` has a parameter named like one of ``delay()``'s reserved
+    options: ``delay`` would take the value for itself and the function never get it."""
+    from .storage import RESERVED
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): nothing to refuse
+        return
+    for parameter in parameters:
+        if parameter.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                  inspect.Parameter.KEYWORD_ONLY):
+            continue
+        # model_name is by convention the function's own (delay(model_name=...) fills it)
+        if parameter.name in RESERVED and parameter.name != "model_name":
+            name = parameter.name
+            raise TypeError(
+                f"@job {func.__qualname__}: its parameter {name!r} has the name of delay()'s "
+                f"reserved option {name!r}, which delay() takes for itself and would never "
+                f"pass to the function; rename the parameter (for instance {name + '_'!r})")
+
+
+def _check_hook(option: str, hook: Any) -> Hook | None:
+    """A hook of ``@job``: None, or a module-level callable that takes (session, job)."""
+    if hook is None:
+        return None
+    if not callable(hook):
+        raise TypeError(f"@job({option}=...) takes a function called as "
+                        f"{option}(session, job), not {type(hook).__name__}")
+    target = hook
+    while isinstance(target, functools.partial):
+        target = target.func
+    qualname = getattr(target, "__qualname__", None) or ""
+    if "<locals>" in qualname or "<lambda>" in qualname:
+        raise TypeError(f"@job({option}=...) needs a module-level function, not {qualname}: "
+                        "workers find the same one by importing the job function's module")
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):  # no signature to read: trusted as it is
+        return cast(Hook, hook)
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise TypeError(f"@job({option}=...): {qualname or hook!r} is called as "
+                        f"{option}(session, job), but its signature is {signature}") from None
+    return cast(Hook, hook)
 
 
 class JobFunction(Generic[P, R]):
@@ -24,13 +73,23 @@ class JobFunction(Generic[P, R]):
 
     def __init__(self, func: Callable[P, R], default_channel: str = ROOT,
                  retry_pattern: Mapping[int, float] | None = None,
-                 timeout: float | None = None, cron: str | None = None) -> None:
+                 timeout: float | None = None, cron: str | None = None, *,
+                 on_failure: Hook | None = None, on_retry: Hook | None = None,
+                 on_done: Hook | None = None) -> None:
         if not callable(func):
             raise TypeError("@job decorates a function")
         if "<locals>" in func.__qualname__ or func.__name__ == "<lambda>":
             raise TypeError(f"@job needs a module-level function, not {func.__qualname__}: "
                             "workers find job functions by their module and name")
+        _refuse_reserved_parameters(func)
+        hooks = {name: _check_hook(name, hook) for name, hook in (
+            ("on_failure", on_failure), ("on_retry", on_retry), ("on_done", on_done))}
         functools.update_wrapper(self, func)
+        #: called as ``hook(session, job)`` when a job of this function fails for good,
+        #: is put back to pending for a retry, is done (None: no hook)
+        self.on_failure: Hook | None = hooks["on_failure"]
+        self.on_retry: Hook | None = hooks["on_retry"]
+        self.on_done: Hook | None = hooks["on_done"]
         self.func = func
         self.func_name = registry.qualified_name(func)
         self.default_channel = normalize_name(default_channel)
@@ -55,7 +114,8 @@ class JobFunction(Generic[P, R]):
         ``func(session, model_name, *args, **kwargs)``, the arguments as they were given
         (the model name first, by convention; ``delay(session)`` calls
         ``func(session)``). Reserved keywords, never passed to the function: priority,
-        max_retries, eta, description, channel, identity_key, timeout.
+        max_retries, eta, description, channel, identity_key, timeout (and
+        concurrency_key, debounce: reserved for a later version, refused for now).
         """
         from .storage import DatabaseJobStorage
         return DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
@@ -79,10 +139,8 @@ class JobFunction(Generic[P, R]):
         honoured as by ``delay``, between the jobs of the call too.
         """
         from .core.job import Job
-        from .storage import RESERVED, DatabaseJobStorage, job_of_call
-        unknown = set(options) - set(RESERVED) - {"model_name"}
-        if unknown:
-            raise TypeError(f"delay_many() got unknown options: {', '.join(sorted(unknown))}")
+        from .storage import RESERVED, DatabaseJobStorage, check_options, job_of_call
+        check_options(options, "delay_many()")
         jobs = []
         shared = {key: value for key, value in options.items() if key != "model_name"}
         # the options shared by the calls are checked once: each job is a copy of this one
@@ -104,18 +162,23 @@ class JobFunction(Generic[P, R]):
 @overload
 def job(func: Callable[P, R], default_channel: str = ROOT,
         retry_pattern: Mapping[int, float] | None = None,
-        timeout: float | None = None, cron: str | None = None) -> JobFunction[P, R]: ...
+        timeout: float | None = None, cron: str | None = None, *,
+        on_failure: Hook | None = None, on_retry: Hook | None = None,
+        on_done: Hook | None = None) -> JobFunction[P, R]: ...
 
 
 @overload
 def job(func: None = None, default_channel: str = ROOT,
         retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None,
-        cron: str | None = None) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
+        cron: str | None = None, *, on_failure: Hook | None = None,
+        on_retry: Hook | None = None, on_done: Hook | None = None
+        ) -> Callable[[Callable[P, R]], JobFunction[P, R]]: ...
 
 
 def job(func: Callable[P, R] | None = None, default_channel: str = ROOT,
         retry_pattern: Mapping[int, float] | None = None, timeout: float | None = None,
-        cron: str | None = None) -> Any:
+        cron: str | None = None, *, on_failure: Hook | None = None,
+        on_retry: Hook | None = None, on_done: Hook | None = None) -> Any:
     """Decorator for jobs: ``@job`` or ``@job(default_channel=..., retry_pattern=...)``.
 
     ``default_channel`` is the channel of the function's jobs (``delay(channel=...)``
@@ -124,12 +187,25 @@ def job(func: Callable[P, R] | None = None, default_channel: str = ROOT,
     attempt may run before it is stopped and retried (``delay(timeout=...)``
     overrides it); ``cron`` delays a job (without arguments) at every slot of the
     cron expression, by workers that import the function's module.
+
+    ``on_failure``, ``on_retry`` and ``on_done`` are hooks, each called as
+    ``hook(session, job)`` when a job of the function fails for good, is put back to
+    pending for a retry, or is done. Each must be a module-level function (or a
+    ``functools.partial`` of one) accepting these two arguments: a worker finds the same
+    one by importing the function's module, as for related actions.
+
+    A function with a parameter named like one of ``delay()``'s reserved options
+    (priority, eta, max_retries, description, channel, identity_key, timeout,
+    concurrency_key, debounce) is refused with a TypeError: ``delay()`` would take the
+    value for itself and never pass it on.
     """
     if func is None:
         return functools.partial(job, default_channel=default_channel,
-                                 retry_pattern=retry_pattern, timeout=timeout, cron=cron)
+                                 retry_pattern=retry_pattern, timeout=timeout, cron=cron,
+                                 on_failure=on_failure, on_retry=on_retry, on_done=on_done)
     return JobFunction(func, default_channel=default_channel, retry_pattern=retry_pattern,
-                       timeout=timeout, cron=cron)
+                       timeout=timeout, cron=cron, on_failure=on_failure, on_retry=on_retry,
+                       on_done=on_done)
 
 
 def schedule(func: JobFunction[..., Any], cron: str, args: Sequence[Any] = (),
@@ -142,12 +218,10 @@ def schedule(func: JobFunction[..., Any], cron: str, args: Sequence[Any] = (),
     reserved keywords (priority, channel, max_retries...). Workers that import the
     module declaring the schedule run it; ``name`` (default: the function's name)
     must be unique."""
-    from .storage import RESERVED
+    from .storage import check_options
     if not isinstance(func, JobFunction):
         raise TypeError("schedule() takes a function decorated with @job")
-    unknown = set(options) - set(RESERVED)
-    if unknown:
-        raise TypeError(f"schedule() got unknown options: {', '.join(sorted(unknown))}")
+    check_options(options, "schedule()")
     entry = Schedule(name=name or func.func_name, func=func, cron=cron, args=tuple(args),
                      kwargs=dict(kwargs or {}), options=options, catch_up=catch_up)
     registry.register_schedule(entry)

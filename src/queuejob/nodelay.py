@@ -24,8 +24,11 @@ NO_DELAY_ENV = "QUEUE_JOB__NO_DELAY"
 NO_DELAY_KEY = "queue_job__no_delay"
 
 #: ``trap(jobs, session, parents) -> uuids``: what delay() does instead of storing
-#: (``parents`` maps a job's position to its parents' positions); None: store
-TRAP: contextvars.ContextVar[Callable[..., list[str]] | None] = contextvars.ContextVar(
+#: (None: store). ``parents`` is None for jobs delayed alone; for the jobs of a graph it
+#: maps each one's position to its parents' positions, and the uuid of a job the trap
+#: does not keep may be None (a graph whose keyed jobs all exist keeps nothing).
+Trap = Callable[[list[Job], Any, dict[int, list[int]] | None], list[str | None]]
+TRAP: contextvars.ContextVar[Trap | None] = contextvars.ContextVar(
     "queuejob_trap", default=None)
 
 
@@ -39,21 +42,27 @@ def no_delay(session: Any) -> bool:
 def intercept(jobs: Sequence[Job], session: Any,
               delayables: Sequence[Delayable] | None = None) -> list[str] | None:
     """What ``delay`` does instead of storing, inside ``trap_jobs`` or with no-delay
-    set: the jobs' uuids; None when they are to be stored as usual."""
+    set: the jobs' uuids (``delayables``, the jobs of a graph, get theirs); None when
+    they are to be stored as usual."""
     trap = TRAP.get()
     if trap is not None:
-        parents: dict[int, list[int]] = {}
+        parents: dict[int, list[int]] | None = None
         if delayables is not None:
             index = {id(delayable): position for position, delayable in enumerate(delayables)}
             parents = {position: [index[id(parent)] for parent in delayable._parents]
                        for position, delayable in enumerate(delayables)}
-        return trap(list(jobs), session, parents)
-    if not no_delay(session):
+        uuids = trap(list(jobs), session, parents)
+    elif no_delay(session):
+        ordered = topological_order(delayables) if delayables else None
+        for job in ([delayable.job for delayable in ordered] if ordered else jobs):
+            job.perform(job_session(session, job))
+        uuids = [job.uuid for job in jobs]
+    else:
         return None
-    ordered = topological_order(delayables) if delayables else None
-    for job in ([delayable.job for delayable in ordered] if ordered else jobs):
-        job.perform(job_session(session, job))
-    return [job.uuid for job in jobs]
+    if delayables is not None:
+        for delayable, job_uuid in zip(delayables, uuids, strict=True):
+            delayable.uuid = job_uuid
+    return [job_uuid for job_uuid in uuids if job_uuid is not None]
 
 
 def job_session(session: Any, job: Job) -> Any:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import nodelay
@@ -14,8 +15,27 @@ from .core.errors import NoSuchJobError
 from .core.job import Job, JobStorage, canonical_uuid, model_name_of
 from .store.mapping import job_from_row, new_row, update_row
 
+#: The keywords that ``delay()`` takes for itself, never passing them to the job
+#: function: the one list of them. ``@job`` refuses a function with a parameter of one of
+#: these names (but ``model_name``, by convention the function's own second parameter,
+#: which ``delay(model_name=...)`` fills); ``delay_many`` and ``schedule`` take them as
+#: options.
 RESERVED = ("priority", "eta", "model_name", "max_retries", "description", "channel",
-            "identity_key", "timeout")
+            "identity_key", "timeout", "concurrency_key", "debounce")
+#: reserved for options that a later version adds: refused by ``delay()`` until then
+NOT_YET_SUPPORTED = ("concurrency_key", "debounce")
+
+
+def check_options(options: Iterable[str], caller: str) -> None:
+    """TypeError for an option that ``delay()`` does not take (yet)."""
+    given = set(options)
+    unknown = given - set(RESERVED)
+    if unknown:
+        raise TypeError(f"{caller} got unknown options: {', '.join(sorted(unknown))}")
+    later = sorted(given & set(NOT_YET_SUPPORTED))
+    if later:
+        raise TypeError(f"{caller}: {', '.join(later)} {'is' if len(later) == 1 else 'are'} "
+                        "reserved for a later version of queuejob, not supported yet")
 
 
 def job_of_call(func: Any, args: tuple, kwargs: dict[str, Any]) -> Job:
@@ -25,13 +45,15 @@ def job_of_call(func: Any, args: tuple, kwargs: dict[str, Any]) -> Job:
     option is put first in the arguments, as the original does."""
     kwargs = dict(kwargs)
     options = {key: kwargs.pop(key) for key in RESERVED if key in kwargs}
+    check_options(options, "delay()")
     model_name = options.pop("model_name", None)
     job = Job(func=func, model_name=model_name, args=args, kwargs=kwargs, **options)
     if model_name is None:
         job.model_name = limits.check("model_name", model_name_of(job.args))
     return job
 
-__all__ = ["RESERVED", "DatabaseJobStorage", "job_from_row", "job_of_call"]
+__all__ = ["NOT_YET_SUPPORTED", "RESERVED", "DatabaseJobStorage", "check_options",
+           "job_from_row", "job_of_call"]
 
 
 class DatabaseJobStorage(JobStorage):
@@ -109,10 +131,9 @@ class DatabaseJobStorage(JobStorage):
         for delayable in delayables:
             delayable.job.user_id = self.session.user_id
             delayable.job.context = dict(self.session.context)
+        # trapped or run at once: intercept gives the Delayables their uuids
         intercepted = nodelay.intercept([d.job for d in delayables], self.session, delayables)
         if intercepted is not None:
-            for delayable, job_uuid in zip(delayables, intercepted, strict=True):
-                delayable.uuid = job_uuid
             return intercepted
         conn = self.session.write_connection()
         keyed = [d for d in delayables if d.job.identity_key is not None]
