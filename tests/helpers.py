@@ -48,14 +48,15 @@ def states(db: queuejob.Database) -> dict[str, int]:
     return counts
 
 
-def run_burst(db: queuejob.Database, channels: str = "root:4", **options: Any) -> None:
+def run_burst(db: queuejob.Database, channels: str | None = None, **options: Any) -> None:
     queuejob.Worker(db, channels=channels, modules=["tests.jobs"], **options).run(burst=True)
 
 
 class ThreadWorker:
     """A Worker running in a thread of the test process."""
 
-    def __init__(self, db: queuejob.Database, channels: str = "root:4", **options: Any) -> None:
+    def __init__(self, db: queuejob.Database, channels: str | None = None, **options: Any
+                 ) -> None:
         options.setdefault("modules", ["tests.jobs"])
         self.worker = queuejob.Worker(db, channels=channels, **options)
         self.error: BaseException | None = None
@@ -82,12 +83,14 @@ class ThreadWorker:
             raise self.error
 
 
-def worker_command(db_url: str, *extra: str, channels: str = "root:4") -> list[str]:
-    return [sys.executable, "-m", "queuejob", "worker", "--db", db_url, "--channels", channels,
+def worker_command(db_url: str, *extra: str, channels: str | None = None) -> list[str]:
+    """A worker process; without ``channels`` it declares no rule and runs 4 jobs at once."""
+    rules = ["--channels", channels] if channels else []
+    return [sys.executable, "-m", "queuejob", "worker", "--db", db_url, *rules,
             "--module", "tests.jobs", *extra]
 
 
-def spawn_worker(db_url: str, env: dict[str, str], *extra: str, channels: str = "root:4",
+def spawn_worker(db_url: str, env: dict[str, str], *extra: str, channels: str | None = None,
                  log: Path | None = None) -> subprocess.Popen:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     try:

@@ -37,7 +37,8 @@ def test_global_capacity_holds_across_ten_workers_on_three_machines(db, db_url, 
         for _ in range(60):
             jobs.export.delay(session, "m", str(log), seconds=0.05)
     workers = [spawn_worker(db_url, job_env, "--hostname", f"machine{n % 3}",
-                            "--poll", "0.05", channels="root:4,root.export:1",
+                            "--poll", "0.05", "--concurrency", "1",
+                            channels="root.export:1",
                             log=tmp_path / f"worker{n}.log") for n in range(10)]
     try:
         wait_until(lambda: states(db) == {"done": 60}, timeout=120, message="all done")
@@ -45,8 +46,9 @@ def test_global_capacity_holds_across_ten_workers_on_three_machines(db, db_url, 
         assert [stop_process(worker) for worker in workers] == [0] * 10
     runs = executions(log)
     assert len(runs) == 60 and len({run[0] for run in runs}) == 60
-    # each process runs one export at a time: reaching 2 takes two processes, and
-    # without the global capacity the ten of them would run up to ten at once
+    # the stored capacity (2) wins over the one the workers declare (1); each process
+    # runs one job at a time, so reaching 2 takes two processes, and without a rule
+    # for all workers the ten of them would run up to ten at once
     assert max_overlap([(run[3], run[4]) for run in runs]) == 2
     assert len({run[2] for run in runs}) >= 2
     assert states(db) == {"done": 60}

@@ -142,7 +142,8 @@ def test_cancelling_a_parent_cancels_the_jobs_waiting_below_it(db):
     with db.session() as session:
         queuejob.cancel(session, parent.uuid)
     assert [load(db, d.uuid).state for d in (parent, child, grandchild)] == ["cancelled"] * 3
-    assert load(db, child.uuid).result == "Cancelled: a job it waited for was cancelled"
+    assert load(db, child.uuid).result == "Cancelled: every job it waited for was cancelled"
+    assert load(db, child.uuid).date_cancelled is not None
     assert load(db, other_root.uuid).state == "done"
     assert joined.uuid is None
 
@@ -183,7 +184,7 @@ def test_many_parents_ending_on_several_workers_release_their_child_once(db, db_
         parents = [jobs.record.delayable(session, "m", str(log), 0.01) for _ in range(40)]
         child = jobs.record.delayable(session, "m", str(log))
         group(*parents).on_done(child).delay()
-    workers = [spawn_worker(db_url, job_env, "--poll", "0.05", channels="root:4")
+    workers = [spawn_worker(db_url, job_env, "--poll", "0.05")
                for _ in range(3)]
     try:
         wait_until(lambda: states(db) == {"done": 41}, timeout=60, message="all done")

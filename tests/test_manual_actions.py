@@ -24,11 +24,13 @@ UTC = dt.UTC
 ACTIONS = {"requeue": queuejob.requeue, "done": queuejob.set_done, "cancel": queuejob.cancel}
 VERBS = {"requeue": "requeue", "done": "set done", "cancel": "cancel"}
 APPLIES = {
-    "requeue": ("pending", "enqueued", "started", "failed"),
-    "done": ("pending", "enqueued", "failed"),
-    "cancel": ("pending", "enqueued", "failed"),
+    # as the successor's requeue: any job but one waiting for its parents
+    "requeue": ("pending", "enqueued", "started", "failed", "done", "cancelled"),
+    "done": ("pending", "enqueued", "failed", "wait_dependencies"),
+    "cancel": ("pending", "enqueued", "failed", "wait_dependencies"),
 }
-ALL_STATES = ("pending", "enqueued", "started", "done", "failed", "cancelled")
+ALL_STATES = ("pending", "enqueued", "started", "done", "failed", "cancelled",
+              "wait_dependencies")
 REFUSED = [(action, state) for action in ACTIONS for state in ALL_STATES
            if state not in APPLIES[action]]
 APPLIED = [(action, state) for action in ACTIONS for state in APPLIES[action]]
@@ -53,6 +55,8 @@ def store_state(db, job_uuid: str, state: str) -> None:
             job.set_failed(exc_info="Traceback: failed on purpose")
         elif state == "done":
             job.set_done(result="finished")
+        elif state == "wait_dependencies":
+            job.state = "wait_dependencies"
         else:
             raise AssertionError(state)
         storage.store(job)
@@ -270,16 +274,19 @@ def test_an_action_on_a_state_it_does_not_apply_to_is_refused_and_changes_nothin
 
 @pytest.mark.parametrize("action", list(ACTIONS))
 def test_one_refused_uuid_refuses_the_whole_call(db, action):
-    done = make_job(db, "done")
-    cancelled = make_job(db, "cancelled")
+    refused_states = [state for state in ("done", "cancelled", "wait_dependencies")
+                      if state not in APPLIES[action]][:2]
+    culprits = [make_job(db, state) for state in refused_states]
     pending = make_job(db, "pending")
     failed = make_job(db, "failed")
-    uuids = [pending, done, failed, cancelled]
+    uuids = [pending, culprits[0], failed, *culprits[1:]]
     before = {value: row(db, value) for value in uuids}
     with db.session(context={"user": "alice"}) as session, \
-            pytest.raises(JobStateError, match=f"job {done}: it is done") as refused:
+            pytest.raises(JobStateError,
+                          match=f"job {culprits[0]}: it is {refused_states[0]}") as refused:
         ACTIONS[action](session, *uuids)
-    assert "(and 1 more)" in str(refused.value)
+    if len(culprits) > 1:
+        assert "(and 1 more)" in str(refused.value)
     assert {value: row(db, value) for value in uuids} == before
 
 

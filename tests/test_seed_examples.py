@@ -80,7 +80,7 @@ def test_jobs_stored_before_the_convention_run_as_they_did(db, db_url):
     # as the previous schema stored them: the arguments without the model name
     sql(db, "UPDATE queue_job SET args = ? WHERE uuid = ?", ('["old"]', modelled))
     sql(db, "UPDATE queue_job SET args = ? WHERE uuid = ?", ('["older"]', unnamed))
-    sql(db, "DELETE FROM queuejob_migration WHERE version >= 6")
+    sql(db, "DELETE FROM queuejob_migration WHERE version = 6")
     db.migrate()
     assert row(db, modelled)["args"] == '["a.model","old"]'
     assert row(db, unnamed)["args"] == '[null,"older"]'

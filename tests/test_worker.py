@@ -346,7 +346,7 @@ def test_a_sequential_channel_with_capacity_other_than_one_is_refused(db):
 
 
 @pytest.mark.parametrize("bad", ["root:x", "root:4,:2", "root.a:1:unknown=3", "root.a b:2",
-                                 "root:0"])
+                                 "root:-1", "root.a:1:paused=no"])
 def test_a_malformed_channel_string_is_refused(db, bad):
     with pytest.raises(ValueError, match="bad channel"):
         queuejob.Worker(db, channels=bad)
@@ -462,7 +462,7 @@ def test_a_function_s_stored_channel_applies_to_jobs_delayed_afterwards(db):
         many = jobs.export.delay_many(session, [("m", "/dev/null")])
     assert [load(db, u).channel for u in (before, after, explicit, many[0])] == \
         ["root.export", "root.other", "root.mine", "root.other"]
-    queuejob.operations.set_function(db, "tests.jobs.export")  # back to the decorator
+    queuejob.operations.reset_function(db, "tests.jobs.export")  # back to the decorator
     assert load(db, delay(db, jobs.export, "/dev/null")).channel == "root.export"
 
 

@@ -21,7 +21,14 @@ from .core.job import Job, JobStorage
 from .core.retry import RETRY_INTERVAL
 from .core.states import State
 from .database import Database, Session, open
-from .jobfunction import JobFunction, job, related_action, schedule, whitelist_unpickle_global
+from .jobfunction import (
+    JobFunction,
+    job,
+    register_related_action,
+    related_action,
+    schedule,
+    whitelist_unpickle_global,
+)
 from .operations import cancel, requeue, set_done
 from .storage import DatabaseJobStorage
 from .worker import Worker
@@ -54,6 +61,7 @@ __all__ = [
     "identity_exact",
     "job",
     "open",
+    "register_related_action",
     "related_action",
     "requeue",
     "schedule",

@@ -18,7 +18,7 @@ from typing import Any
 
 from .backends import base, connector_for_url
 from .backends.base import Connector, SchemaStatus
-from .core import states
+from .core import registry, related, rows, states
 from .core.codec import MAX_ARGS_SIZE
 from .core.errors import ConfigurationError, NoSuchJobError
 from .core.job import canonical_uuid
@@ -189,6 +189,10 @@ class Session:
             return self
         return JobInSession(self, job)
 
+    def related_action_of(self, func_name: str) -> Callable[..., Any] | None:
+        """What ``Job.related_action`` calls: ``Database.related_action_of``."""
+        return self.db.related_action_of(func_name)
+
     def __repr__(self) -> str:
         return f"<Session user_id={self.user_id} context={self.context}>"
 
@@ -313,6 +317,16 @@ class Database:
                 raise
         finally:
             self.connector.release(session.connection, discard=broken)
+
+    def related_action_of(self, func_name: str) -> Callable[..., Any] | None:
+        """The related action of a job function: its decorator's, as the stored setting
+        changes it (``core.related``); None when it has none. ConfigurationError when
+        the setting names a related action this process has not registered."""
+        decorated = getattr(registry.job_function(func_name), "related_action", None)
+        if not rows.is_text(func_name):  # a bad stored name has no stored setting
+            return decorated
+        setting = self.read(lambda conn: self.store.related_action_setting(conn, func_name))
+        return related.effective(decorated, setting, registry.related_action)
 
     def connection(self) -> Any:
         """A new connection of the connector (for the worker and tools)."""

@@ -237,8 +237,11 @@ def related_action(action: Callable[..., Any] = _no_action, **kwargs: Any
     """Attach a related action to a job function: ``action(session, job, **kwargs)``.
 
     The dashboard shows its result (a URL becomes a link); ``Job.related_action``
-    calls it.
+    calls it. ``action`` is registered: a job function's stored setting may name it
+    (``queuejob functions set NAME --related-action module.action``).
     """
+    if action is not _no_action:  # people may name it in a function's stored settings
+        registry.register_related_action(action)
     bound = functools.partial(action, **kwargs) if kwargs else action
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
@@ -246,6 +249,13 @@ def related_action(action: Callable[..., Any] = _no_action, **kwargs: Any
         return func
 
     return decorate
+
+
+def register_related_action(action: Callable[..., Any]) -> Callable[..., Any]:
+    """Register ``action(session, job, **kwargs)`` as a related action that a job
+    function's stored setting may name (usable as a decorator)."""
+    registry.register_related_action(action)
+    return action
 
 
 def whitelist_unpickle_global(fn_or_class: Any) -> Any:

@@ -29,7 +29,6 @@ from .core import states
 from .core.rows import as_name
 from .core.text import displayable, printable
 from .operations import Database
-from .store.mapping import spec_from_row
 
 #: upper bounds (seconds) of the histogram buckets; dashboard.sql counts jobs per bucket
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
@@ -97,15 +96,12 @@ class QueueJobCollector(Collector):
         yield GaugeMetricFamily("queuejob_workers_alive", "Workers whose state is alive.",
                                 value=_count(data["workers_alive"]))
         capacity = GaugeMetricFamily("queuejob_channel_capacity",
-                                     "Global capacity of the configured channels.",
+                                     "Capacity of the channels, across all workers (stored, "
+                                     "or declared by live workers).",
                                      labels=["channel"])
         capacities: dict[str, float] = {}
-        for row in data["channels"]:
-            try:
-                spec = spec_from_row(row)
-            except (ValueError, TypeError, KeyError):  # a stored row that makes no sense
-                continue
-            if spec is not None and spec.capacity is not None:
+        for spec in data["rules"]:  # checked already: bad rows are left out
+            if spec.capacity is not None:
                 capacities[label(spec.name)] = _count(spec.capacity)
         for channel, value in sorted(capacities.items()):
             capacity.add_metric([channel], value)

@@ -15,36 +15,52 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .core import limits, registry
-from .core.channels import ChannelSpec, ancestors, normalize_name
+from .core import registry, related
+from .core import subscriptions as subscription_rules
+from .core.channels import ChannelSpec, ancestors, combine, normalize_name
 from .core.cron import next_slot
 from .core.errors import ConfigurationError, JobStateError, NoSuchJobError
+from .core.job import check_priority, eta_parts
 from .core.retry import Delay
 from .core.rows import as_name, is_channel_name
-from .core.text import describe, printable
+from .core.text import describe
 from .database import Database, Session, default_user
 from .database import open as open_database
 from .store import JOB_SORTS, JobFilter, JobPage
-from .store.mapping import spec_from_row, stored_retry_pattern
-from .store.reads import LISTED_READ
+from .store.jobs import UNCHANGED
+from .store.mapping import (
+    channel_specs,
+    declared_specs,
+    spec_from_row,
+    stored_related_action,
+    stored_retry_pattern,
+)
+from .store.reads import INT64, LISTED_READ
 
 __all__ = [
     "ACTIONS",
     "JOB_SORTS",
     "LISTED_READ",
+    "UNCHANGED",
     "Database",
     "JobFilter",
     "JobPage",
     "Session",
     "act_on_matching",
+    "add_subscription",
     "cancel",
     "channels",
+    "check_related_action",
     "count_matching",
     "default_user",
     "delete_channel",
+    "edit",
+    "edit_matching",
+    "failures_by_exception",
     "find_jobs",
     "functions",
     "graph",
+    "has_related_action",
     "job_channels",
     "job_function_names",
     "last_job_id",
@@ -53,13 +69,16 @@ __all__ = [
     "open_database",
     "queue_state",
     "related_action",
+    "remove_subscription",
     "requeue",
+    "reset_function",
     "running_jobs",
     "schedules",
     "set_channel",
     "set_done",
     "set_function",
     "stats",
+    "subscriptions",
     "throughput",
     "workers",
     "workers_alive",
@@ -82,7 +101,8 @@ def _change(action: str, session: Session, uuids: Sequence[str]) -> list[str]:
 
 
 def requeue(session: Session, *uuids: str) -> list[str]:
-    """Put failed or unfinished jobs back to pending, their retry reset to 0.
+    """Put jobs back to pending, their retry reset to 0: failed, unfinished, and (as the
+    successor) done or cancelled ones; not those waiting for their parents.
 
     All or nothing: a job in another state refuses the call (JobStateError).
     """
@@ -90,13 +110,51 @@ def requeue(session: Session, *uuids: str) -> list[str]:
 
 
 def set_done(session: Session, *uuids: str) -> list[str]:
-    """Set pending, enqueued or failed jobs to done ("Manually set to done by <user>")."""
+    """Set pending, enqueued, failed or waiting jobs to done ("Manually set to done by
+    <user>"), as the successor allows."""
     return _change("done", session, uuids)
 
 
 def cancel(session: Session, *uuids: str) -> list[str]:
-    """Cancel pending, enqueued or failed jobs ("Cancelled by <user>")."""
+    """Cancel pending, enqueued, failed or waiting jobs ("Cancelled by <user>"); the jobs
+    waiting below them whose parents are then all cancelled are cancelled too."""
     return _change("cancel", session, uuids)
+
+
+def edit(session: Session, *uuids: str, priority: int | None = None,
+         eta: Any = UNCHANGED, channel: str | None = None) -> list[str]:
+    """Change the priority, eta (a datetime, seconds or a timedelta from now; None: due
+    now) and channel of jobs that have not started (pending, or waiting for their
+    parents). All or nothing: a job in another state refuses the call (JobStateError)."""
+    priority, channel = _edit_values(priority, eta, channel)
+    return session.db.store.edit(session.write_connection(), uuids, priority=priority,
+                                 eta=eta, channel=channel)
+
+
+def _edit_values(priority: int | None, eta: Any, channel: str | None
+                 ) -> tuple[int | None, str | None]:
+    """The edit's values checked by the core's rules (one line each when refused)."""
+    if priority is not None:
+        priority = check_priority(priority)
+    if eta is not UNCHANGED and eta is not None:
+        eta_parts(eta)
+    if channel is not None:
+        channel = normalize_name(channel)
+    if priority is None and eta is UNCHANGED and channel is None:
+        raise ConfigurationError("nothing to edit: give a priority, an eta or a channel")
+    return priority, channel
+
+
+def edit_matching(db: Database, filters: JobFilter, *, priority: int | None = None,
+                  eta: Any = UNCHANGED, channel: str | None = None, upto: int | None = None,
+                  chunk: int = 500, progress: Callable[[int], None] | None = None
+                  ) -> tuple[int, int]:
+    """``edit`` every job matching ``filters`` that has not started, up to job id
+    ``upto``, a transaction per ``chunk`` jobs (a refused chunk, one job at a time).
+    Returns (jobs changed, jobs skipped because they started meanwhile)."""
+    priority, channel = _edit_values(priority, eta, channel)
+    return _act_in_chunks(db, "edit", filters, upto, chunk, progress, functools.partial(
+        edit, priority=priority, eta=eta, channel=channel))
 
 
 ACTIONS: dict[str, Callable[..., list[str]]] = {
@@ -113,6 +171,14 @@ def act_on_matching(db: Database, action: str, filters: JobFilter, *, user: str,
     Returns (jobs changed, jobs skipped); ``progress`` is told of each chunk's size."""
     if action not in ACTIONS:
         raise ConfigurationError(f"unknown action {describe(action, 40)}")
+    return _act_in_chunks(db, action, filters, upto, chunk, progress, ACTIONS[action],
+                          context={"user": user})
+
+
+def _act_in_chunks(db: Database, action: str, filters: JobFilter, upto: int | None,
+                   chunk: int, progress: Callable[[int], None] | None,
+                   act: Callable[..., list[str]],
+                   context: dict[str, Any] | None = None) -> tuple[int, int]:
     if upto is None:
         upto = last_job_id(db)
     changed = skipped = after_id = 0
@@ -123,15 +189,15 @@ def act_on_matching(db: Database, action: str, filters: JobFilter, *, user: str,
         after_id = rows[-1]["id"]
         uuids = [row["uuid"] for row in rows]
         try:
-            with db.session(context={"user": user}) as session:
-                changed += len(ACTIONS[action](session, *uuids))
+            with db.session(context=context) as session:
+                changed += len(act(session, *uuids))
         except (JobStateError, NoSuchJobError):
             # all or nothing refused the chunk: one job at a time, skipping those that
             # left the states the action applies to (or whose stored uuid is not one)
             for one in uuids:
                 try:
-                    with db.session(context={"user": user}) as session:
-                        changed += len(ACTIONS[action](session, one))
+                    with db.session(context=context) as session:
+                        changed += len(act(session, one))
                 except (JobStateError, NoSuchJobError):
                     skipped += 1
         if progress is not None:
@@ -181,11 +247,21 @@ def graph(db: Database, graph_uuid: str) -> tuple[list[dict[str, Any]], list[dic
 
 
 def related_action(db: Database, job_uuid: str) -> Any:
-    """The result of a job's related action (None when its function has none, or is not
-    registered in this process)."""
+    """The result of a job's related action: its decorator's, as the function's stored
+    setting changes it (None when it has none, or its function is not registered in
+    this process)."""
     from .storage import DatabaseJobStorage
     with db.session() as session:
         return DatabaseJobStorage(session).load(job_uuid).related_action(session)
+
+
+def has_related_action(db: Database, func_name: str) -> bool:
+    """Whether jobs of ``func_name`` have a related action here (a setting naming one
+    this process has not registered counts: calling it says why)."""
+    try:
+        return db.related_action_of(func_name) is not None
+    except ConfigurationError:
+        return True
 
 
 def running_jobs(db: Database, limit: int = 500) -> list[dict[str, Any]]:
@@ -228,6 +304,12 @@ def throughput(db: Database, minutes: int) -> dict[str, Any]:
     return {"first_minute": first, "minutes": minutes, **series}
 
 
+def failures_by_exception(db: Database, limit: int = 50) -> list[dict[str, Any]]:
+    """Failed jobs grouped by the exception they failed with (``exc_name``), with their
+    count and the last failure, the most frequent first."""
+    return db.read(lambda conn: db.reads.failures_by_exception(conn, limit))
+
+
 def queue_state(db: Database) -> dict[str, Any]:
     """Pending jobs due and scheduled, and the wait of the oldest due one (seconds)."""
     return db.read(db.reads.queue)
@@ -241,8 +323,14 @@ def metric_data(db: Database, window: float) -> dict[str, Any]:
         return {"counts": reads.counts(conn), "totals": reads.metric_totals(conn),
                 "timings": reads.metric_timings(conn, window), "queue": reads.queue(conn),
                 "workers_alive": reads.workers_alive(conn),
-                "channels": reads.channel_configs(conn)}
-    return db.read(read)
+                "channels": reads.channel_configs(conn),
+                "declared": reads.declared_channels(conn)}
+    data = db.read(read)
+    # the rules all workers follow: stored ones, else what live workers declare
+    tree, _ = combine(channel_specs(data.pop("channels"), db.store.bad_row),
+                      declared_specs(data.pop("declared"), db.store.bad_row))
+    data["rules"] = list(tree.specs.values())
+    return data
 
 
 def workers(db: Database) -> list[dict[str, Any]]:
@@ -273,9 +361,13 @@ def schedules(db: Database) -> list[dict[str, Any]]:
 def channels(db: Database) -> list[dict[str, Any]]:
     """Every channel that is configured or holds jobs, with its ancestors, in tree order:
     its global configuration and the jobs of its subtree by state (the jobs that count
-    against its capacity). A stored configuration that does not make sense is left out,
-    its row saying why (``problem``); names that are not channel names come last, each
-    on its own (``bad_name``)."""
+    against its capacity). The rules shown are those all workers follow
+    (``core.channels.combine``): ``source`` says where each comes from (``stored``, or
+    ``workers`` for the rules live workers declare in their ``--channels``),
+    ``declared_by`` the workers declaring the channel and ``disagreeing`` those whose
+    declaration differs from what applies. A stored configuration that does not make
+    sense is left out, its row saying why (``problem``); names that are not channel
+    names come last, each on its own (``bad_name``)."""
     counts = stats(db)
     specs: dict[str, ChannelSpec] = {}
     problems: dict[str, str] = {}
@@ -289,6 +381,11 @@ def channels(db: Database) -> list[dict[str, Any]]:
             continue
         if spec is not None:
             specs[spec.name] = spec
+    tree, sources = combine(specs.values(),
+                            declared_specs(db.read(db.reads.declared_channels),
+                                           db.store.bad_row))
+    specs = {name: spec for name, spec in tree.specs.items()
+             if name in specs or name in sources}
     names: set[str] = {"root"}
     bad: set[str] = set()
     for name in set(specs) | set(counts) | set(problems):
@@ -304,6 +401,10 @@ def channels(db: Database) -> list[dict[str, Any]]:
                 for state, count in by_state.items():
                     totals[state] += count
         entry = _channel_entry(name, specs.get(name), totals, counts, problems.get(name))
+        source = sources.get(name)
+        entry.update(source=source and source.origin,
+                     declared_by=list(source.workers) if source else [],
+                     disagreeing=list(source.disagreeing) if source else [])
         entry["paused_by"] = next((other for other in ancestors(name)[1:]
                                    if other in specs and specs[other].paused), None)
         out.append(entry)
@@ -387,6 +488,20 @@ def _function_entry(db: Database, name: str, row: dict[str, Any] | None,
     channel = row.get("channel") if row is not None else None
     if channel is not None and not is_channel_name(channel):
         problems.append(f"stored channel {describe(channel, 60)} is not a channel name")
+    decorated = getattr(func, "related_action", None)
+    setting = None
+    if row is not None and row.get("related_action") is not None:
+        try:
+            setting = stored_related_action(row["related_action"])
+        except ConfigurationError as exc:
+            db.store.bad_row("function", name, exc)
+            problems.append(f"stored related action {describe(row['related_action'], 60)} "
+                            f"not used: {describe(str(exc), 120)}")
+    try:
+        action = related.name_of(related.effective(decorated, setting, registry.related_action))
+    except ConfigurationError as exc:
+        action = None
+        problems.append(str(exc))
     return {
         "name": name, "registered": func is not None,
         "default_channel": func.default_channel if func else None,
@@ -396,23 +511,117 @@ def _function_entry(db: Database, name: str, row: dict[str, Any] | None,
         else (func.retry_pattern if func else {}),
         "retry_pattern_overridden": pattern is not None,
         "timeout": func.timeout if func else None,
-        "related_action": bool(func and func.related_action),
+        "related_action": action, "related_action_setting": setting,
+        "related_action_overridden": setting is not None,
         "description": func.description if func else "",
         "counts": dict(counts), "done_recently": done["jobs"] if done else 0,
         "avg_duration": done["avg_duration"] if done else None,
         "problem": "; ".join(problems) or None}
 
 
-def set_function(db: Database, name: str, *, channel: str | None = None,
-                 retry_pattern: dict[int, Delay] | None = None) -> None:
-    """Store a job function's channel and retry pattern; they apply to jobs delayed
-    afterwards and to every worker's retries (None for both: back to the decorator)."""
+def set_function(db: Database, name: str, *, channel: Any = UNCHANGED,
+                 retry_pattern: Any = UNCHANGED, related_action: Any = UNCHANGED) -> None:
+    """Store settings of a job function: they apply to jobs delayed afterwards and to
+    every worker (retries, related actions), without a restart. Each setting left out
+    keeps what is stored; None puts it back to the decorator's.
+
+    ``channel``: a channel name; ``retry_pattern``: ``{count: seconds or (low, high)}``;
+    ``related_action``: ``{"enable": bool, "func_name": "module.action",
+    "kwargs": {...}}`` (a related action registered with ``@related_action`` or
+    ``queuejob.register_related_action``; ``enable`` False: none). A name that is
+    neither a job function of this process nor one the database knows (its jobs or
+    settings) is refused: a misspelt name would store settings nobody uses."""
     from .core.retry import validate_retry_pattern
-    if not isinstance(name, str) or not name or len(name) > limits.FUNC_NAME \
-            or printable(name, one_line=True) != name:
-        raise ConfigurationError(f"bad job function name {describe(name, 80)}")
-    if channel is not None:
+    _check_known_function(db, name)
+    if channel not in (UNCHANGED, None):
         channel = normalize_name(channel)
-    if retry_pattern is not None:
+    if retry_pattern not in (UNCHANGED, None):
         retry_pattern = validate_retry_pattern(retry_pattern)
-    db.run(lambda conn: db.store.set_function(conn, name, channel, retry_pattern))
+    if related_action not in (UNCHANGED, None):
+        related_action = check_related_action(related_action)
+    db.run(lambda conn: db.store.set_function(
+        conn, name, channel=channel, retry_pattern=retry_pattern,
+        related_action=related_action))
+
+
+def _check_known_function(db: Database, name: Any) -> str:
+    """``name`` if it is a job function of this process or one the database knows (its
+    jobs or settings): a misspelt name would store settings nobody uses."""
+    name = subscription_rules.check_func_name(name)
+    if name is None:
+        raise ConfigurationError("a job function's module.name is needed")
+    if registry.job_function(name) is None and name not in {
+            as_name(known) for known in job_function_names(db)} and not db.read(
+            lambda conn: db.store.function_known(conn, name)):
+        raise ConfigurationError(
+            f"unknown job function {describe(name, 80)}: no module imported here registers "
+            "it and the database holds no job of it (import it with --module)")
+    return name
+
+
+def reset_function(db: Database, name: str) -> None:
+    """Every setting of a job function back to its decorator's."""
+    set_function(db, name, channel=None, retry_pattern=None, related_action=None)
+
+
+def check_related_action(value: Any) -> dict[str, Any]:
+    """A related action's setting, checked (``core.related``), its ``func_name`` a
+    related action registered in this process."""
+    setting = related.check_setting(value)
+    name = setting["func_name"]
+    if name is not None and registry.related_action(name) is None:
+        raise ConfigurationError(
+            f"unknown related action {describe(name, 80)}: register it with "
+            "@related_action or queuejob.register_related_action (and import its module)")
+    return setting
+
+
+# -- subscriptions to failures -------------------------------------------------------------
+def subscriptions(db: Database) -> list[dict[str, Any]]:
+    """The subscriptions to failures, as stored; a row that does not make sense (written
+    by hand) says why in ``problem`` (workers skip it)."""
+    entries = []
+    for row in db.read(db.store.subscriptions):
+        entry = {key: row.get(key) for key in (
+            "id", "channel", "func_name", "target_kind", "target", "date_created")}
+        try:
+            subscription_rules.from_row(row)
+            entry["problem"] = None
+        except ConfigurationError as exc:
+            entry["problem"] = str(exc)
+        entries.append(entry)
+    return entries
+
+
+def add_subscription(db: Database, *, channel: str | None = None,
+                     func_name: str | None = None, webhook: str | None = None,
+                     job: str | None = None) -> int:
+    """Subscribe to the failures of the jobs of ``channel`` (and its subchannels), of
+    the job function ``func_name``, of both, or (neither) of every job: each job that
+    fails for good is POSTed as JSON to ``webhook``, or makes a job of the job function
+    ``job`` (``module.name``, registered here), delayed with the failed job's uuid as
+    its one argument. One of ``webhook`` and ``job``. Its id."""
+    if (webhook is None) == (job is None):
+        raise ConfigurationError("a subscription sends to a webhook or to a job function: "
+                                 "give one of them")
+    channel = subscription_rules.check_channel(channel)
+    func_name = None if func_name in (None, "") else _check_known_function(db, func_name)
+    if webhook is not None:
+        kind, target = subscription_rules.check_target(subscription_rules.WEBHOOK, webhook)
+    else:
+        kind, target = subscription_rules.check_target(subscription_rules.JOB, job)
+        if registry.job_function(target) is None:
+            raise ConfigurationError(
+                f"{describe(target, 80)} is not a registered job function (import its "
+                "module with --module; workers that notify import it too)")
+    return db.run(lambda conn: db.store.add_subscription(conn, channel, func_name, kind,
+                                                         target))
+
+
+def remove_subscription(db: Database, subscription_id: int) -> None:
+    """Remove a subscription; ConfigurationError when there is none of that id."""
+    if isinstance(subscription_id, bool) or not isinstance(subscription_id, int) \
+            or not INT64[0] <= subscription_id <= INT64[1]:
+        raise ConfigurationError(f"bad subscription id {describe(subscription_id, 40)}")
+    if not db.run(lambda conn: db.store.remove_subscription(conn, subscription_id)):
+        raise ConfigurationError(f"no subscription {subscription_id}")

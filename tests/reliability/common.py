@@ -38,7 +38,7 @@ def seeded(name: str) -> random.Random:
     return random.Random(seed)
 
 
-def spawn(db_url: str, env: dict[str, str], *extra: str, channels: str = "root:4",
+def spawn(db_url: str, env: dict[str, str], *extra: str, channels: str | None = None,
           log: Path | None = None) -> subprocess.Popen:
     """A ``queuejob worker`` process running tests.jobs and tests.reliability.jobs."""
     return spawn_worker(db_url, env, *MODULES, *extra, channels=channels, log=log)

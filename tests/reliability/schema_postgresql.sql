@@ -37,17 +37,29 @@ column queue_job.timeout: double precision nullable=YES default=None identity=NO
 column queue_job.date_failed: timestamp with time zone nullable=YES default=None identity=NO
 column queue_job.graph_uuid: uuid nullable=YES default=None identity=NO
 column queue_job.has_dependents: boolean nullable=NO default=false identity=NO
+column queue_job.exc_name: text nullable=YES default=None identity=NO
+column queue_job.exc_message: text nullable=YES default=None identity=NO
+column queue_job.exec_time: double precision nullable=YES default=None identity=NO
+column queue_job.date_cancelled: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.worker_pid: integer nullable=YES default=None identity=NO
 column queue_job_dependency.parent_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_dependency.child_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_function.name: text nullable=NO default=None identity=NO
 column queue_job_function.channel: text nullable=YES default=None identity=NO
 column queue_job_function.retry_pattern: text nullable=YES default=None identity=NO
 column queue_job_function.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job_function.related_action: text nullable=YES default=None identity=NO
 column queue_job_waiter.uuid: uuid nullable=NO default=None identity=NO
 column queue_job_waiter.date_created: timestamp with time zone nullable=NO default=None identity=NO
 column queue_schedule.name: text nullable=NO default=None identity=NO
 column queue_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
 column queue_schedule.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_subscription.id: bigint nullable=NO default=None identity=YES
+column queue_subscription.channel: text nullable=YES default=None identity=NO
+column queue_subscription.func_name: text nullable=YES default=None identity=NO
+column queue_subscription.target_kind: text nullable=NO default=None identity=NO
+column queue_subscription.target: text nullable=NO default=None identity=NO
+column queue_subscription.date_created: timestamp with time zone nullable=NO default=None identity=NO
 column queue_worker.id: text nullable=NO default=None identity=NO
 column queue_worker.hostname: text nullable=NO default=None identity=NO
 column queue_worker.pid: integer nullable=NO default=None identity=NO
@@ -56,6 +68,7 @@ column queue_worker.state: text nullable=NO default=None identity=NO
 column queue_worker.date_started: timestamp with time zone nullable=NO default=None identity=NO
 column queue_worker.heartbeat: timestamp with time zone nullable=NO default=None identity=NO
 column queue_worker.date_stopped: timestamp with time zone nullable=YES default=None identity=NO
+column queue_worker.concurrency: integer nullable=YES default=None identity=NO
 column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
@@ -71,6 +84,12 @@ constraint queue_job_dependency.queue_job_dependency_pkey: PRIMARY KEY (parent_u
 constraint queue_job_function.queue_job_function_pkey: PRIMARY KEY (name)
 constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
 constraint queue_schedule.queue_schedule_times_finite: CHECK (((last_slot IS NULL) OR ((last_slot >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_slot <= '9999-12-30 00:00:00+00'::timestamp with time zone)))) NOT VALID
+constraint queue_subscription.queue_subscription_channel_check: CHECK ((length(channel) <= 512))
+constraint queue_subscription.queue_subscription_func_name_check: CHECK ((length(func_name) <= 512))
+constraint queue_subscription.queue_subscription_pkey: PRIMARY KEY (id)
+constraint queue_subscription.queue_subscription_target_check: CHECK ((length(target) <= 2048))
+constraint queue_subscription.queue_subscription_target_kind_check: CHECK ((target_kind = ANY (ARRAY['webhook'::text, 'job'::text])))
+constraint queue_worker.queue_worker_concurrency_positive: CHECK ((concurrency >= 0))
 constraint queue_worker.queue_worker_pkey: PRIMARY KEY (id)
 constraint queue_worker.queue_worker_times_finite: CHECK ((((date_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_started <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((heartbeat >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (heartbeat <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((date_stopped IS NULL) OR ((date_stopped >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_stopped <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
 constraint queuejob_migration.queuejob_migration_pkey: PRIMARY KEY (version)
@@ -79,8 +98,10 @@ index queue_config_pkey: CREATE UNIQUE INDEX queue_config_pkey ON public.queue_c
 index queue_job_cancelled: CREATE INDEX queue_job_cancelled ON public.queue_job USING btree (id) WHERE (state = 'cancelled'::text)
 index queue_job_dependency_child: CREATE INDEX queue_job_dependency_child ON public.queue_job_dependency USING btree (child_uuid)
 index queue_job_dependency_pkey: CREATE UNIQUE INDEX queue_job_dependency_pkey ON public.queue_job_dependency USING btree (parent_uuid, child_uuid)
+index queue_job_enqueued: CREATE INDEX queue_job_enqueued ON public.queue_job USING btree (id) WHERE (state = 'enqueued'::text)
 index queue_job_failed: CREATE INDEX queue_job_failed ON public.queue_job USING btree (channel) WHERE (state = 'failed'::text)
 index queue_job_failed_at: CREATE INDEX queue_job_failed_at ON public.queue_job USING btree (date_failed) WHERE (date_failed IS NOT NULL)
+index queue_job_failed_by_exception: CREATE INDEX queue_job_failed_by_exception ON public.queue_job USING btree (exc_name) WHERE (state = 'failed'::text)
 index queue_job_finished: CREATE INDEX queue_job_finished ON public.queue_job USING btree (date_done, id) INCLUDE (channel, state) WHERE (state = ANY (ARRAY['done'::text, 'cancelled'::text]))
 index queue_job_function_pkey: CREATE UNIQUE INDEX queue_job_function_pkey ON public.queue_job_function USING btree (name)
 index queue_job_graph: CREATE INDEX queue_job_graph ON public.queue_job USING btree (graph_uuid) WHERE (graph_uuid IS NOT NULL)
@@ -93,6 +114,7 @@ index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON public.queue_jo
 index queue_job_uuid_key: CREATE UNIQUE INDEX queue_job_uuid_key ON public.queue_job USING btree (uuid)
 index queue_job_waiter_uuid: CREATE INDEX queue_job_waiter_uuid ON public.queue_job_waiter USING btree (uuid)
 index queue_schedule_pkey: CREATE UNIQUE INDEX queue_schedule_pkey ON public.queue_schedule USING btree (name)
+index queue_subscription_pkey: CREATE UNIQUE INDEX queue_subscription_pkey ON public.queue_subscription USING btree (id)
 index queue_worker_alive: CREATE INDEX queue_worker_alive ON public.queue_worker USING btree (heartbeat) WHERE (state = 'alive'::text)
 index queue_worker_pkey: CREATE UNIQUE INDEX queue_worker_pkey ON public.queue_worker USING btree (id)
 index queuejob_migration_pkey: CREATE UNIQUE INDEX queuejob_migration_pkey ON public.queuejob_migration USING btree (version)
@@ -102,3 +124,6 @@ migration 3: dashboard
 migration 4: graphs_and_schedules
 migration 5: checks
 migration 6: arguments_with_the_model_name
+migration 7: successor_fields
+migration 8: subscriptions
+migration 9: worker_concurrency

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -20,7 +21,7 @@ from ..core import states
 from ..core.channels import parse_channels
 from ..operations import default_user
 from ..store import JobFilter
-from . import web
+from . import settings, web
 from .common import Failure, db_option, friendly, open_db, safe_line
 
 
@@ -36,8 +37,13 @@ def cli() -> None:
 # -- worker -----------------------------------------------------------------------------
 @cli.command()
 @db_option
-@click.option("--channels", default="root:4", show_default=True,
-              help="This worker's channels: name:capacity[:sequential][:throttle=N], ...")
+@click.option("--channels", default="",
+              help="Channel rules for all workers while this one runs (stored rules "
+                   "win): name:capacity[:sequential][:throttle=N][:paused], ...; "
+                   "e.g. root:4,root.export:1.")
+@click.option("--concurrency", type=click.IntRange(0, 10_000), default=None,
+              help="Jobs this process runs at once (0: none) [default: root's capacity "
+                   "in --channels, else 4].")
 @click.option("--module", "modules", multiple=True, required=True, metavar="MODULE",
               help="Module with @job functions (repeatable). Only these run.")
 @click.option("--burst", is_flag=True, help="Return when nothing is runnable.")
@@ -59,9 +65,10 @@ def cli() -> None:
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @friendly
-def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: bool,
-           grace: float, heartbeat: float, dead_after: float, rescue_interval: float,
-           poll: float, hostname: str | None, wait_for_db: float, log_level: str) -> None:
+def worker(db_url: str | None, channels: str, concurrency: int | None,
+           modules: tuple[str, ...], burst: bool, grace: float, heartbeat: float,
+           dead_after: float, rescue_interval: float, poll: float, hostname: str | None,
+           wait_for_db: float, log_level: str) -> None:
     """Run jobs. Creates the queue's tables, or updates them, first."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -75,7 +82,8 @@ def worker(db_url: str | None, channels: str, modules: tuple[str, ...], burst: b
     db = open_db(db_url, check=False)
     try:
         migrate_when_reachable(db, wait_for_db)
-        Worker(db, channels=channels, modules=modules, grace_period=grace,
+        Worker(db, channels=channels, modules=modules, concurrency=concurrency,
+               grace_period=grace,
                heartbeat_interval=heartbeat, dead_after=dead_after,
                rescue_interval=rescue_interval, poll_interval=poll,
                hostname=hostname).run(burst=burst)
@@ -114,12 +122,15 @@ state_choice = click.Choice([state.value for state in states.STATES])
 @click.option("--state", type=state_choice, help="Only jobs in this state.")
 @click.option("--channel", help="Only jobs of this channel (and its subchannels).")
 @click.option("--function", "func_name", help="Only jobs of this function (module.name).")
+@click.option("--exception", "exc_name", metavar="MODULE.CLASS",
+              help="Only jobs that failed with this exception (see 'queuejob failures').")
 @click.option("--all", "show_all", is_flag=True, help="Include done and cancelled jobs.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @friendly
 def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: str | None,
-         func_name: str | None, show_all: bool, limit: int, as_json: bool) -> None:
+         func_name: str | None, exc_name: str | None, show_all: bool, limit: int,
+         as_json: bool) -> None:
     """List jobs, or show one job in full."""
     from . import output
     db = open_db(db_url)
@@ -131,8 +142,8 @@ def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: s
                 output.graph_tree(*operations.graph(db, row["graph_uuid"]), mark=row["uuid"])
             return
         page = operations.find_jobs(db, JobFilter(state=state, channel=channel,
-                                                  func_name=func_name, show_all=show_all),
-                                    limit=limit)
+                                                  func_name=func_name, exc_name=exc_name,
+                                                  show_all=show_all), limit=limit)
         output.jobs_table(page.rows, as_json)
     finally:
         db.close()
@@ -193,9 +204,95 @@ def _action_command(action: str, help_text: str) -> click.Command:
 
 
 cli.add_command(_action_command(
-    "requeue", "Put failed or unfinished jobs back to pending (retry reset to 0)."))
+    "requeue", "Put jobs back to pending (retry reset to 0): failed, unfinished, done or "
+               "cancelled ones (as the successor's requeue), not those waiting for their "
+               "parents."))
 cli.add_command(_action_command("done", "Set pending, enqueued or failed jobs to done."))
 cli.add_command(_action_command("cancel", "Cancel pending, enqueued or failed jobs."))
+
+
+def parse_eta(text: str) -> Any:
+    """``now``, ``+SECONDS`` (from now), or an ISO date and time (UTC unless it says)."""
+    import datetime as dt
+    text = text.strip()
+    if text == "now":
+        return None
+    if text.startswith("+"):
+        try:
+            return float(text[1:])
+        except ValueError:
+            raise Failure(f"bad eta {text!r}: +SECONDS, now, or 2026-12-24T10:00") from None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Failure(f"bad eta {text!r}: +SECONDS, now, or 2026-12-24T10:00") from None
+
+
+@cli.command()
+@db_option
+@click.argument("uuids", nargs=-1)
+@click.option("--set-priority", "priority", type=int, help="The new priority.")
+@click.option("--set-eta", "eta", metavar="WHEN",
+              help="The new eta: now, +SECONDS, or an ISO date and time (UTC unless it "
+                   "says).")
+@click.option("--set-channel", "new_channel", metavar="CHANNEL", help="The new channel.")
+@click.option("--state", type=click.Choice(sorted(str(s) for s in states.EDITABLE)),
+              help="Edit every job in this state (with --channel/--function).")
+@click.option("--channel", help="Edit every job of this channel (and its subchannels).")
+@click.option("--function", "func_name", help="Edit every job of this function.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (filters).")
+@friendly
+def edit(db_url: str | None, uuids: tuple[str, ...], priority: int | None, eta: str | None,
+         new_channel: str | None, state: str | None, channel: str | None,
+         func_name: str | None, yes: bool) -> None:
+    """Change the priority, eta or channel of jobs that have not started.
+
+    By uuids (all or none: one that has started refuses the call), or every pending or
+    waiting job matching a filter. Never creates nor updates the queue's tables."""
+    from .. import store
+    from . import output
+    if uuids and (state or channel or func_name):
+        raise Failure("give uuids or a filter (--state/--channel/--function), not both")
+    if not uuids and not (state or channel or func_name):
+        raise Failure("give one or more job uuids, or a filter (--state/--channel/--function)")
+    changes: dict[str, Any] = {"priority": priority, "channel": new_channel}
+    if eta is not None:
+        changes["eta"] = parse_eta(eta)
+    db = open_db(db_url)
+    try:
+        if uuids:
+            with db.session() as session:
+                done = operations.edit(session, *uuids, **changes)
+            click.echo(f"edited {len(done)} job(s)")
+            return
+        filters = store.JobFilter(state=state, channel=channel, func_name=func_name)
+        upto = operations.last_job_id(db)
+        count = operations.count_matching(db, filters, "edit", upto)
+        if not count:
+            click.echo("no job matches")
+            return
+        if not yes and sys.stdin.isatty():
+            click.confirm(f"Edit {count} job(s)?", abort=True)
+        changed, skipped = output.with_progress("edited", count, lambda advance: (
+            operations.edit_matching(db, filters, upto=upto, progress=advance, **changes)))
+        click.echo(f"edited {changed} job(s)" + (
+            f"; {skipped} started meanwhile and were left alone" if skipped else ""))
+    finally:
+        db.close()
+
+
+@cli.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def failures(db_url: str | None, as_json: bool) -> None:
+    """Failed jobs grouped by the exception they failed with, the most frequent first."""
+    from . import output
+    db = open_db(db_url)
+    try:
+        output.failures_table(operations.failures_by_exception(db), as_json)
+    finally:
+        db.close()
 
 
 @cli.command()
@@ -210,122 +307,6 @@ def stats(db_url: str | None, as_json: bool) -> None:
         output.stats_table(operations.stats(db), as_json)
     finally:
         db.close()
-
-
-# -- channels ---------------------------------------------------------------------------
-@cli.group(invoke_without_command=True)
-@db_option
-@click.pass_context
-@friendly
-def channels(ctx: click.Context, db_url: str | None) -> None:
-    """Global channel configuration (all workers): list, set, delete."""
-    ctx.obj = {"db_url": db_url}
-    if ctx.invoked_subcommand is None:
-        from . import output
-        db = open_db(db_url)
-        try:
-            output.channels_table(operations.channels(db))
-        finally:
-            db.close()
-
-
-@channels.command("set")
-@db_option
-@click.argument("name")
-@click.argument("capacity", type=click.IntRange(min=1), required=False)
-@click.option("--sequential", is_flag=True, help="One job at a time, blocked by a failed job.")
-@click.option("--throttle", type=click.FloatRange(min=0), default=0.0,
-              help="At most one job started every N seconds.")
-@click.option("--removal-interval", type=click.FloatRange(min=0), default=None,
-              help="Days done jobs are kept (default 30).")
-@click.option("--paused", is_flag=True, help="Start no job of this channel.")
-@click.pass_context
-@friendly
-def channels_set(ctx: click.Context, db_url: str | None, name: str, capacity: int | None,
-                 sequential: bool, throttle: float, removal_interval: float | None,
-                 paused: bool) -> None:
-    """Set a channel's global capacity and options.
-
-    Never creates nor updates the queue's tables ('queuejob migrate' does)."""
-    db = open_db(db_url or ctx.obj["db_url"])
-    try:
-        spec = operations.set_channel(db, name, capacity, sequential=sequential,
-                                      throttle=throttle, removal_interval=removal_interval,
-                                      paused=paused)
-        click.echo(f"channel {safe_line(spec.name)}: capacity "
-                   f"{spec.capacity if spec.capacity is not None else 'unlimited'}"
-                   + (", sequential" if spec.sequential else "")
-                   + (f", throttle {spec.throttle:g}s" if spec.throttle else "")
-                   + (", paused" if spec.paused else ""))
-    finally:
-        db.close()
-
-
-@channels.command("delete")
-@db_option
-@click.argument("name")
-@click.pass_context
-@friendly
-def channels_delete(ctx: click.Context, db_url: str | None, name: str) -> None:
-    """Remove a channel's global configuration.
-
-    Never creates nor updates the queue's tables ('queuejob migrate' does)."""
-    db = open_db(db_url or ctx.obj["db_url"])
-    try:
-        operations.delete_channel(db, name)
-    finally:
-        db.close()
-
-
-@cli.group(invoke_without_command=True)
-@db_option
-@click.option("--module", "modules", multiple=True, metavar="MODULE",
-              help="Import this module to list its @job functions (repeatable).")
-@click.pass_context
-@friendly
-def functions(ctx: click.Context, db_url: str | None, modules: tuple[str, ...]) -> None:
-    """Job functions: their channel and retry pattern (set, reset)."""
-    ctx.obj = {"db_url": db_url}
-    if ctx.invoked_subcommand is None:
-        from ..worker.startup import import_job_modules
-        from . import output
-        import_job_modules(modules)
-        db = open_db(db_url)
-        try:
-            output.functions_table(operations.functions(db))
-        finally:
-            db.close()
-
-
-@functions.command("set")
-@db_option
-@click.argument("name")
-@click.option("--channel", help="Channel of the function's jobs delayed from now on.")
-@click.option("--retry-pattern", "retry_pattern",
-              help="Retry pattern: '1: 60, 5: 300, 10: 30-45' (retry count: seconds, or a "
-                   "random delay within low-high), or the same as JSON.")
-@click.option("--reset", is_flag=True, help="Back to the decorator's channel and pattern.")
-@click.pass_context
-@friendly
-def functions_set(ctx: click.Context, db_url: str | None, name: str, channel: str | None,
-                  retry_pattern: str | None, reset: bool) -> None:
-    """Override a job function's channel and retry pattern (all workers, no restart).
-
-    Never creates nor updates the queue's tables ('queuejob migrate' does)."""
-    pattern = None
-    if retry_pattern is not None:
-        from ..core.retry import parse_retry_pattern
-        pattern = parse_retry_pattern(retry_pattern)
-    if not reset and channel is None and pattern is None:
-        raise Failure("give --channel, --retry-pattern or --reset")
-    db = open_db(db_url or ctx.obj["db_url"])
-    try:
-        operations.set_function(db, name, channel=None if reset else channel,
-                                retry_pattern=None if reset else pattern)
-    finally:
-        db.close()
-    click.echo(f"function {safe_line(name)}: "
-               + ("decorator's settings" if reset else "updated"))
 
 
 @cli.command()
@@ -376,3 +357,4 @@ def main() -> None:
 
 
 web.register(cli)  # queuejob web, queuejob metrics
+settings.register(cli)  # queuejob channels, functions, subscriptions

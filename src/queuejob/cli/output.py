@@ -15,7 +15,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -108,7 +108,9 @@ def jobs_table(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         _json([{key: row.get(key) for key in ("uuid", "state", "channel", "func_name",
                                               "priority", "retry", "max_retries",
-                                              "date_created", "eta", "description")}
+                                              "date_created", "eta", "description",
+                                              "exc_name", "exc_message", "exec_time",
+                                              "worker_pid", "date_cancelled")}
                for row in rows])
         return
     if not rows:
@@ -141,8 +143,9 @@ def show_job(row: dict[str, Any], as_json: bool) -> None:
         _json({**row, "arguments": arguments})
         return
     fields = ["uuid", "state", "func_name", "model_name", "channel", "priority", "retry",
-              "max_retries", "identity_key", "user_id", "worker_id", "description",
-              "date_created", "eta", "date_enqueued", "date_started", "date_done"]
+              "max_retries", "identity_key", "user_id", "worker_id", "worker_pid",
+              "description", "date_created", "eta", "date_enqueued", "date_started",
+              "date_done", "date_cancelled", "exec_time", "exc_name", "exc_message"]
     table = Table(box=None, show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -188,11 +191,14 @@ def stats_table(stats: dict[Any, dict[str, int]], as_json: bool) -> None:
 
 
 def channels_table(rows: list[dict[str, Any]]) -> None:
-    """The channel tree: each channel indented under its parent, its stored rules, and
-    the jobs of its subtree (those that count against its capacity)."""
+    """The channel tree: each channel indented under its parent, the rules all workers
+    follow and where they come from, and the jobs of its subtree (those that count
+    against its capacity)."""
     table = Table(box=None, header_style="bold")
-    for column in ("channel", "capacity", "options", "running", "pending", "failed"):
-        table.add_column(column, justify="left" if column in ("channel", "options") else "right")
+    for column in ("channel", "capacity", "options", "source", "running", "pending",
+                   "failed"):
+        table.add_column(column, justify="left" if column in ("channel", "options", "source")
+                         else "right")
     for row in rows:
         options = ", ".join(filter(None, [
             "sequential" if row.get("sequential") else "",
@@ -211,30 +217,62 @@ def channels_table(rows: list[dict[str, Any]]) -> None:
             capacity = cell(row["capacity"])
         indent = "  " * (row.get("depth") or 0) if isinstance(row.get("depth"), int) else ""
         table.add_row(Text(indent + plain(row.get("name"))), capacity,
-                      Text(options), cell(row.get("running")), cell(row.get("pending")),
-                      cell(row.get("failed")))
+                      Text(options), Text(_rule_source(row)), cell(row.get("running")),
+                      cell(row.get("pending")), cell(row.get("failed")))
     console.print(table)
 
 
-def workers_table(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _rule_source(row: dict[str, Any]) -> str:
+    """``stored``, or ``workers`` (how many declare it), and who disagrees."""
+    source, declared = row.get("source"), row.get("declared_by") or []
+    if source not in ("stored", "workers"):
+        return ""
+    out = "stored" if source == "stored" else f"--channels of {len(declared)} worker(s)"
+    disagreeing = row.get("disagreeing") or []
+    if disagreeing:
+        out += "; differs: " + ", ".join(plain(worker) for worker in disagreeing)
+    return out
+
+
+def listing(rows: list[dict[str, Any]], as_json: bool, empty: str, columns: Sequence[str],
+            cells: Callable[[dict[str, Any]], Sequence[Text]],
+            right: Sequence[str] = ()) -> None:
+    """Rows as JSON, or as a table of ``columns`` (each row's ``cells``), or ``empty``."""
     if as_json:
         _json(rows)
         return
     if not rows:
-        click.echo("no workers")
+        click.echo(empty)
         return
     table = Table(box=None, header_style="bold")
-    for column in ("worker", "state", "host", "pid", "heartbeat age", "running", "channels",
-                   "started"):
-        table.add_column(column, no_wrap=True)
+    for column in columns:
+        table.add_column(column, no_wrap=True,
+                         justify="right" if column in right else "left")
     for row in rows:
-        state = row.get("state")
-        table.add_row(cell(row.get("id")), cell(state, _style_of(WORKER_STYLE, state, "dim")),
-                      cell(row.get("hostname")), cell(row.get("pid")),
-                      Text(_number(row.get("heartbeat_age"), ".1f", "s")),
-                      cell(row.get("running")), cell(row.get("channels")),
-                      cell(row.get("date_started")))
+        table.add_row(*cells(row))
     console.print(table)
+
+
+def workers_table(rows: list[dict[str, Any]], as_json: bool) -> None:
+    listing(rows, as_json, "no workers", ("worker", "state", "host", "pid", "heartbeat age",
+                                          "running", "channels", "started"),
+            lambda row: (cell(row.get("id")),
+                         cell(row.get("state"),
+                              _style_of(WORKER_STYLE, row.get("state"), "dim")),
+                         cell(row.get("hostname")), cell(row.get("pid")),
+                         Text(_number(row.get("heartbeat_age"), ".1f", "s")),
+                         cell(row.get("running")), cell(row.get("channels")),
+                         cell(row.get("date_started"))))
+
+
+def subscriptions_table(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """Subscriptions to failures; a stored one that does not make sense says why."""
+    listing(rows, as_json, "no subscriptions",
+            ("id", "channel", "function", "sends to", "target", "problem"),
+            lambda row: (cell(row.get("id")), cell(row.get("channel") or "(all)"),
+                         cell(row.get("func_name") or "(all)"), cell(row.get("target_kind")),
+                         cell(row.get("target")),
+                         cell(row.get("problem") or "", "red")))
 
 
 def with_progress(label: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
@@ -243,6 +281,13 @@ def with_progress(label: str, total: int, work: Callable[[Callable[[int], None]]
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=total)
         return work(lambda count: progress.advance(task, count))
+
+
+def failures_table(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """Failed jobs per exception, the most frequent first."""
+    listing(rows, as_json, "no failed jobs", ("exception", "failed jobs", "last failure"),
+            lambda row: (cell(row.get("exc_name") or "(none)"), cell(row.get("jobs")),
+                         cell(row.get("last_failed"))), right=("failed jobs",))
 
 
 def functions_table(rows: list[dict[str, Any]]) -> None:
@@ -264,7 +309,9 @@ def functions_table(rows: list[dict[str, Any]]) -> None:
                  + (mark if row.get("channel_overridden") else "")),
             Text(pattern + (mark if row.get("retry_pattern_overridden") else "")),
             Text(_number(row["timeout"], "g", "s") if row.get("timeout") else "-"),
-            Text("yes" if row.get("related_action") else ""))
+            Text((plain(row.get("related_action")) or
+                  ("off" if row.get("related_action_overridden") else "-"))
+                 + (mark if row.get("related_action_overridden") else "")))
     console.print(table)
 
 

@@ -3,8 +3,17 @@
 Channels are named with dots under ``root`` (``root.export.invoices``). The
 configuration string is the original's: entries ``name:capacity:key=value``
 separated by commas or newlines; ``root.`` may be left out of names; capacity
-is 1 when left out; keys are ``sequential`` and ``throttle=N`` (seconds), and
-queuejob's ``removal_interval=N`` (days before done jobs are deleted).
+is 1 when left out, and 0 means no capacity of its own (for ``root`` in a
+worker's string: that worker takes no jobs); keys are ``sequential``,
+``throttle=N`` (seconds) and the successor's ``paused``, and queuejob's
+``removal_interval=N`` (days before done jobs are deleted). Unknown keys are
+refused, not ignored: a misspelt rule would silently do nothing.
+
+Rules hold across all workers of a database, as under the original's single job
+runner: the configuration stored in the database (``queuejob channels set``) wins
+per channel, and for a channel without a stored row, the rules that live workers
+declare in their ``--channels`` apply, the most restrictive when they disagree
+(``combine``).
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ MAX_REMOVAL_INTERVAL = 36525.0
 #: the largest capacity (capacities are stored as 32-bit integers)
 MAX_CAPACITY = 2**31 - 1
 _PART = re.compile(r"[A-Za-z0-9_\-]+")
+#: the keys of a channel entry
+KEYS = ("sequential", "throttle", "paused", "removal_interval")
 
 
 def _number(name: str, key: str, value: object, maximum: float) -> float:
@@ -127,47 +138,48 @@ def parse_channels(text: str) -> list[ChannelSpec]:
 
 def _parse_entry(entry: str) -> ChannelSpec:
     parts = [part.strip() for part in entry.split(":")]
-    name = normalize_name(parts[0]) if parts[0] else None
-    if name is None:
+    if not parts[0]:
         raise ConfigurationError("missing channel name")
-    capacity = 1
+    name = normalize_name(parts[0])
+    capacity: int | None = 1
     if len(parts) > 1 and parts[1]:
         try:
             capacity = int(parts[1])
         except ValueError:
             raise ConfigurationError(f"capacity {parts[1]!r} is not a whole number") from None
-        if capacity < 1:
-            raise ConfigurationError("capacity must be at least 1")
-    options: dict[str, object] = {}
-    for option in parts[2:]:
-        if not option:
-            continue
-        key, _, value = (piece.strip() for piece in option.partition("="))
-        if key == "sequential":
-            if value not in ("", "1", "true", "True"):
-                raise ConfigurationError(f"sequential takes no value, not {value!r}")
-            options["sequential"] = True
-        elif key in ("throttle", "removal_interval"):
-            try:
-                number = float(value)
-            except ValueError:
-                raise ConfigurationError(f"{key} needs a number, not {value!r}") from None
-            if number < 0:
-                raise ConfigurationError(f"{key} must not be negative")
-            options[key] = number
-        else:
-            raise ConfigurationError(f"unknown key {key!r} (known: sequential, throttle, "
-                                     "removal_interval)")
+        if capacity < 0:
+            raise ConfigurationError("capacity must be 0 (no limit of its own) or more")
+        capacity = capacity or None
+    options = dict(_parse_option(option) for option in parts[2:] if option)
     return ChannelSpec(name=name, capacity=capacity, **options)  # type: ignore[arg-type]
+
+
+def _parse_option(option: str) -> tuple[str, object]:
+    key, _, value = (piece.strip() for piece in option.partition("="))
+    if key in ("sequential", "paused"):
+        if value not in ("", "1", "true", "True"):
+            raise ConfigurationError(f"{key} takes no value, not {value!r}")
+        return key, True
+    if key in ("throttle", "removal_interval"):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError(f"{key} needs a number, not {value!r}") from None
+        if number < 0:
+            raise ConfigurationError(f"{key} must not be negative")
+        return key, number
+    raise ConfigurationError(f"unknown key {key!r} (known: {', '.join(KEYS)})")
 
 
 def format_spec(spec: ChannelSpec) -> str:
     out = spec.name
-    out += f":{spec.capacity}" if spec.capacity is not None else ""
+    out += f":{spec.capacity}" if spec.capacity is not None else ":0"
     if spec.sequential:
         out += ":sequential"
     if spec.throttle:
         out += f":throttle={spec.throttle:g}"
+    if spec.paused:
+        out += ":paused"
     if spec.removal_interval is not None:
         out += f":removal_interval={spec.removal_interval:g}"
     return out
@@ -233,3 +245,81 @@ class ChannelTree:
 
 def spec_with(spec: ChannelSpec, **changes: object) -> ChannelSpec:
     return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+# -- one set of rules for all workers ------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerChannels:
+    """A worker's ``--channels`` string: the rules it declares for all workers, and how
+    many jobs this process runs at once as the string says (root's capacity; 0 for
+    ``root:0``, a worker that takes no jobs; None when the string gives root none)."""
+
+    declared: tuple[ChannelSpec, ...]
+    concurrency: int | None
+
+    @classmethod
+    def parse(cls, text: str | None) -> WorkerChannels:
+        specs = parse_channels(text or "")
+        concurrency = None
+        for entry in re.split(r"[,\n]", text or ""):
+            parts = [part.strip() for part in entry.split(":")]
+            if parts[0] and normalize_name(parts[0]) == ROOT:
+                concurrency = int(parts[1]) if len(parts) > 1 and parts[1] else 1
+        # root:0 bounds this process only: it declares no rule
+        declared = tuple(spec for spec in specs if spec != ChannelSpec(ROOT))
+        return cls(declared, concurrency)
+
+    def to_string(self) -> str:
+        return ",".join(format_spec(spec) for spec in self.declared)
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """Where a channel's rules come from: ``stored`` (the database's configuration) or
+    ``workers`` (the ``--channels`` of the live ``workers`` that declare the channel);
+    the workers whose declaration differs from the rules that apply: ``disagreeing``."""
+
+    origin: str
+    workers: tuple[str, ...] = ()
+    disagreeing: tuple[str, ...] = ()
+
+
+def most_restrictive(specs: Iterable[ChannelSpec]) -> ChannelSpec:
+    """One channel's rules as several workers declare them: the smallest capacity, the
+    longest throttle and removal interval, sequential or paused if any says so."""
+    specs = list(specs)
+    capacities = [spec.capacity for spec in specs if spec.capacity is not None]
+    sequential = any(spec.sequential for spec in specs)
+    removals = [spec.removal_interval for spec in specs if spec.removal_interval is not None]
+    return ChannelSpec(
+        name=specs[0].name,
+        capacity=1 if sequential else (min(capacities) if capacities else None),
+        sequential=sequential,
+        throttle=max(spec.throttle for spec in specs),
+        removal_interval=max(removals) if removals else None,
+        paused=any(spec.paused for spec in specs))
+
+
+def combine(stored: Iterable[ChannelSpec], declared: Mapping[str, Iterable[ChannelSpec]]
+            ) -> tuple[ChannelTree, dict[str, RuleSource]]:
+    """The rules all workers follow: ``stored`` ones win per channel; a channel without a
+    stored row takes the most restrictive of the rules live workers declare
+    (``declared``: worker id -> its specs). Returns the tree and each rule's source."""
+    stored_specs = {spec.name: spec for spec in stored}
+    by_channel: dict[str, dict[str, ChannelSpec]] = {}
+    for worker, specs in sorted(declared.items()):
+        for spec in specs:
+            by_channel.setdefault(spec.name, {})[worker] = spec
+    applied: dict[str, ChannelSpec] = dict(stored_specs)
+    sources: dict[str, RuleSource] = {}
+    for name, workers in by_channel.items():
+        rule = stored_specs.get(name)
+        origin = "stored"
+        if rule is None:
+            applied[name] = rule = most_restrictive(workers.values())
+            origin = "workers"
+        sources[name] = RuleSource(origin, tuple(workers), tuple(
+            worker for worker, theirs in workers.items() if theirs != rule))
+    for name in stored_specs.keys() - sources.keys():
+        sources[name] = RuleSource("stored")
+    return ChannelTree(applied.values()), sources

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import uuid as uuid_module
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,6 +62,15 @@ def default_description(func: Any) -> str:
     return f"Function {getattr(func, '__name__', func)}"
 
 
+def check_priority(value: Any) -> int:
+    """A job's priority: a whole number (smaller runs first), stored in 32 bits."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"priority must be an int, not {value!r}")
+    if not -MAX_INT <= value <= MAX_INT:
+        raise ValueError(f"priority must be between {-MAX_INT} and {MAX_INT}")
+    return value
+
+
 def check_timeout(value: Any) -> float | None:
     """A job's timeout: None, or a positive number of seconds."""
     if value is None:
@@ -101,7 +111,7 @@ class Job:
     ``delay`` time), worker_id and attempt.
     """
 
-    def __init__(  # noqa: C901 - the page's constructor checks each of its arguments
+    def __init__(  # noqa: PLR0915 - the page's constructor checks each of its arguments
             self, func: Callable[..., Any] | None = None, model_name: str | None = None,
                  args: tuple | list | None = None, kwargs: Mapping[str, Any] | None = None,
                  priority: int | None = None, eta: Any = None, job_uuid: str | None = None,
@@ -118,11 +128,7 @@ class Job:
         self.kwargs: dict[str, Any] = dict(kwargs) if kwargs is not None else {}
         if priority is None:
             priority = DEFAULT_PRIORITY
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority must be an int, not {priority!r}")
-        if not -MAX_INT <= priority <= MAX_INT:
-            raise ValueError(f"priority must be between {-MAX_INT} and {MAX_INT}")
-        self.priority: int = priority
+        self.priority: int = check_priority(priority)
         if max_retries is None:
             max_retries = DEFAULT_MAX_RETRIES
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) \
@@ -161,6 +167,13 @@ class Job:
         self.date_done: dt.datetime | None = None
         self.result: str | None = None
         self.exc_info: str | None = None
+        #: a failure's ``module.Class`` and message, the seconds from started to done,
+        #: when the job was cancelled, the process that ran it (the successor's fields)
+        self.exc_name: str | None = None
+        self.exc_message: str | None = None
+        self.exec_time: float | None = None
+        self.date_cancelled: dt.datetime | None = None
+        self.worker_pid: int | None = None
         self.user_id: int | None = None
         self.context: dict[str, Any] = {}
         self.worker_id: str | None = None
@@ -298,8 +311,14 @@ class Job:
             self.result = result
 
     def related_action(self, session: Any) -> Any:
-        """The result of the function's related action, or None when it has none."""
-        action = getattr(self.func, "related_action", None)
+        """The result of the function's related action, or None when it has none: its
+        decorator's, as the function's stored setting changes it when ``session`` knows
+        the database (``session.related_action_of``)."""
+        resolve = getattr(session, "related_action_of", None)
+        if resolve is not None:
+            action = resolve(self.func_name)
+        else:
+            action = getattr(self.func, "related_action", None)
         if action is None:
             return None
         return action(session, self)
@@ -309,7 +328,10 @@ class Job:
         self.state = states.PENDING
         self.date_enqueued = None
         self.date_started = None
+        self.date_done = None
+        self.date_cancelled = None
         self.worker_id = None
+        self.worker_pid = None
         if reset_retry:
             self.retry = 0
         if result is not None:
@@ -323,11 +345,14 @@ class Job:
     def set_started(self) -> None:
         self.state = states.STARTED
         self.date_started = utcnow()
+        self.worker_pid = os.getpid()
 
     def set_done(self, result: str | None = None) -> None:
         self.state = states.DONE
-        self.exc_info = None
+        self.exc_info = self.exc_name = None
         self.date_done = utcnow()
+        if self.date_started is not None:
+            self.exec_time = (self.date_done - self.date_started).total_seconds()
         if result is not None:
             self.result = result
 
@@ -338,7 +363,7 @@ class Job:
 
     def set_cancelled(self, result: str | None = None) -> None:
         self.state = states.CANCELLED
-        self.date_done = utcnow()
+        self.date_done = self.date_cancelled = utcnow()
         if result is not None:
             self.result = result
 

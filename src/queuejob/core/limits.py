@@ -24,6 +24,8 @@ FUNC_NAME = 512
 #: the stored result and traceback (longer ones are cut, with a marker)
 RESULT = 64 * 1024
 EXC_INFO = 64 * 1024
+#: a subscription's target: a webhook URL, or a job function's name
+TARGET = 2048
 #: how much of one text a list page or a table row shows
 LISTED = 300
 #: the deepest nesting of job arguments (deeper ones are refused at ``delay()``)

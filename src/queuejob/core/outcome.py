@@ -57,6 +57,11 @@ class Outcome:
     has_dependents: bool = False
     #: the job's row id (outcomes are fenced on it and the attempt)
     id: int | None = None
+    #: a failure: the exception's ``module.Class`` and its message (the successor's fields)
+    exc_name: str | None = None
+    exc_message: str | None = None
+    #: the job's function (what its hooks are looked up by); None when not known
+    func_name: str | None = None
 
 
 def _message(error: BaseException) -> str:
@@ -86,7 +91,8 @@ def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
     """
     common = {"uuid": job.uuid, "attempt": attempt, "retry": job.retry,
               "identity_key": job.identity_key, "id": getattr(job, "id", None),
-              "has_dependents": bool(getattr(job, "has_dependents", False))}
+              "has_dependents": bool(getattr(job, "has_dependents", False)),
+              "func_name": getattr(job, "func_name", None)}
     if error is None:
         try:
             return Outcome(state=states.DONE, result=result_text(job.result), **common)
@@ -108,14 +114,30 @@ def outcome_of(job: Any, attempt: int, error: BaseException | None) -> Outcome:
         return Outcome(state=states.PENDING, result=cap_text(message), eta_delay=delay,
                        **common)
     return Outcome(state=states.FAILED, exc_info=cap_text(_traceback(error), limits.EXC_INFO),
+                   exc_name=exception_name(error), exc_message=exception_message(error),
                    **common)
 
 
+def exception_name(error: BaseException) -> str:
+    """``module.Class`` of an exception, as the successor's ``exc_name``."""
+    kind = type(error)
+    return storable(f"{kind.__module__}.{kind.__qualname__}")[:limits.FUNC_NAME]
+
+
+def exception_message(error: BaseException) -> str:
+    """An exception's message, as the successor's ``exc_message`` (its ``name`` when it
+    has one, as Odoo's exceptions do), one bounded line."""
+    name = getattr(error, "name", None)
+    text = name if isinstance(name, str) else _message(error)
+    return bounded(storable(" ".join(text.split())), limits.DESCRIPTION)
+
+
 def failure(job_uuid: str, attempt: int, retry: int, message: str,
-            job_id: int | None = None) -> Outcome:
+            job_id: int | None = None, func_name: str | None = None) -> Outcome:
     """A job that could not even start (not registered, undecodable): failed at once."""
     return Outcome(uuid=job_uuid, attempt=attempt, state=states.FAILED, retry=retry,
-                   exc_info=cap_text(message), id=job_id)
+                   exc_info=cap_text(message), id=job_id, exc_name="queuejob.JobCannotRun",
+                   exc_message=exception_message(Exception(message)), func_name=func_name)
 
 
 def released(row: Any) -> Outcome:

@@ -14,6 +14,7 @@ _lock = threading.Lock()
 _job_functions: dict[str, Any] = {}
 _globals: dict[str, Any] = {}
 _schedules: dict[str, Any] = {}
+_related_actions: dict[str, Any] = {}
 
 
 def qualified_name(obj: Any) -> str:
@@ -58,6 +59,17 @@ def is_whitelisted(obj: Any) -> bool:
         return _globals.get(qualified_name(obj)) is obj
     except AttributeError:
         return False
+
+
+def register_related_action(action: Any) -> None:
+    """A related action people may name in a job function's stored settings."""
+    with _lock:
+        _related_actions[qualified_name(action)] = action
+
+
+def related_action(name: str) -> Any | None:
+    """The related action registered under ``name``, or None."""
+    return _related_actions.get(name)
 
 
 def register_schedule(schedule: Any) -> None:

@@ -49,14 +49,24 @@ class Action:
 
 #: Manual actions by name. The Python API, the CLI and the dashboard all go through it.
 ACTIONS: dict[str, Action] = {action.name: action for action in (
-    # a failed or unfinished job goes back to pending, retry reset to 0
-    Action("requeue", frozenset({PENDING, ENQUEUED, STARTED, FAILED}), PENDING,
-           "requeue", "requeued"),
+    # any job but one waiting for its parents goes back to pending, retry reset to 0 (as
+    # the successor's requeue: a done or cancelled job runs again)
+    Action("requeue", frozenset({PENDING, ENQUEUED, STARTED, FAILED, DONE, CANCELLED}),
+           PENDING, "requeue", "requeued"),
     Action("done", frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), DONE,
            "set done", "set done"),
     Action("cancel", frozenset({PENDING, ENQUEUED, FAILED, WAIT_DEPENDENCIES}), CANCELLED,
            "cancel", "cancelled"),
 )}
+
+
+#: the states whose jobs people may edit (priority, eta, channel): not started yet
+EDITABLE: frozenset[State] = frozenset({PENDING, ENQUEUED, WAIT_DEPENDENCIES})
+
+
+def applies_to(action: str) -> frozenset[State]:
+    """The states of the jobs an action (a manual one, or ``edit``) applies to."""
+    return EDITABLE if action == "edit" else ACTIONS[action].applies_to
 
 
 def refusal(action: str, state: str) -> str | None:

@@ -12,21 +12,27 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Connector, Row
 from ..core import states
-from ..core.channels import ChannelSpec, ChannelTree
+from ..core.channels import ChannelSpec, ChannelTree, RuleSource, combine
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
-from ..core.job import canonical_uuid
+from ..core.job import canonical_uuid, eta_parts
 from ..core.outcome import RELEASED, Outcome
 from ..core.retry import Delay, dump_retry_pattern
 from ..core.rows import channel_problem, is_int, sort_key, uuid_problem
 from ..core.selection import Candidate
 from ..core.text import describe
-from .mapping import channel_specs, stored_retry_pattern
+from .mapping import (
+    channel_specs,
+    declared_specs,
+    stored_related_action,
+    stored_retry_pattern,
+)
 
 #: a job that kills its worker this many times fails, even with max_retries=0
 DEATHS_WHEN_RETRYING_FOREVER = 5
@@ -34,6 +40,9 @@ DEATHS_WHEN_RETRYING_FOREVER = 5
 WORKER_ROWS_KEPT = 7 * 86400.0
 
 log = logging.getLogger("queuejob.store")
+
+#: an argument left out (None has a meaning of its own)
+UNCHANGED: Any = object()
 
 
 def _json(value: Any) -> Any:
@@ -57,6 +66,8 @@ class ClaimSnapshot:
     config_version: Any
     #: retry patterns stored per job function, as JSON text
     retry_patterns: dict[str, Any]
+    #: the channel rules live workers declare: rows of ``id`` and ``channels``
+    declared: list[Row]
 
 
 @dataclass
@@ -171,6 +182,12 @@ class JobStore:
         except NoSuchJobError:
             return False
 
+    def queue_at_eta(self, conn: Any, job_id: int, context: str) -> None:
+        """A job just stored with an eta competes from its eta on, as a job stored then
+        would (its ``date_created`` becomes its eta; ``context``, the encoded context
+        that keeps its creation time)."""
+        self._run(conn, "queue_at_eta", {"id": job_id, "context": context})
+
     def update(self, conn: Any, params: Mapping[str, Any]) -> None:
         """Write every field people may change of a stored job (``mapping.update_row``)."""
         self._run(conn, "update_job", params)
@@ -209,7 +226,8 @@ class JobStore:
                              channels=_json(row["channels_json"]) or [],
                              alive=row["worker_state"] == "alive",
                              config_version=row["config_version"],
-                             retry_patterns=_json(row["retry_patterns_json"]) or {})
+                             retry_patterns=_json(row["retry_patterns_json"]) or {},
+                             declared=_json(row["declared_json"]) or [])
 
     def claim_next(self, conn: Any, worker_id: str, limit: int, config_version: Any
                    ) -> list[Row]:
@@ -218,6 +236,7 @@ class JobStore:
         if limit <= 0:
             return []
         rows = self._run(conn, "claim_next", {"worker_id": worker_id, "limit": limit,
+                                              "worker_pid": os.getpid(),
                                               "config_version": config_version})
         rows.sort(key=sort_key)
         return rows
@@ -242,8 +261,9 @@ class JobStore:
 
     def start_jobs(self, conn: Any, worker_id: str, ids: Sequence[int]) -> list[Row]:
         """Take the chosen pending jobs for ``worker_id``, in the order of ``ids``."""
-        started = self._run_many(conn, "start_job",
-                                  [{"id": job_id, "worker_id": worker_id} for job_id in ids])
+        pid = os.getpid()
+        started = self._run_many(conn, "start_job", [
+            {"id": job_id, "worker_id": worker_id, "worker_pid": pid} for job_id in ids])
         order = {job_id: index for index, job_id in enumerate(ids)}
         started.sort(key=lambda row: order[row["id"]])
         return started
@@ -333,7 +353,8 @@ class JobStore:
         if finish:
             rows = self._run_many(conn, "finish_job", [
                 {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
-                 "result": o.result, "exc_info": o.exc_info} for o in finish])
+                 "result": o.result, "exc_info": o.exc_info, "exc_name": o.exc_name,
+                 "exc_message": o.exc_message} for o in finish])
             written.update(row["uuid"] for row in rows if row["uuid"])
             ended = [o for o in finish if o.has_dependents and o.uuid in written]
             self.release_children(conn, [o.uuid for o in ended if o.state == states.DONE])
@@ -363,6 +384,8 @@ class JobStore:
                     "id": outcome.id, "state": states.STARTED, "attempt": outcome.attempt,
                     "reason": reason}):
                 lost.append(outcome)
+            else:  # what was written instead (what its hooks hear)
+                outcome.state, outcome.exc_name = states.FAILED, "queuejob.JobCannotRun"
         return lost
 
     def release_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
@@ -380,12 +403,17 @@ class JobStore:
         return [row["uuid"] for row in released]
 
     def cancel_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
-        """After ``parents`` are cancelled: the jobs waiting for them, and the jobs
-        waiting for those, are cancelled too."""
+        """After ``parents`` are cancelled: the jobs waiting for them whose parents are
+        all cancelled are cancelled too, and so on down the graph (a job with a parent
+        still alive keeps waiting for it)."""
         if not parents:
             return []
-        rows = self._run_many(conn, "cancel_waiting_descendants", [{"uuid": u} for u in parents])
-        return [row["uuid"] for row in rows]
+        cancelled: list[str] = []
+        while parents:
+            rows = self._run_many(conn, "cancel_waiting_children", [{"uuid": u} for u in parents])
+            parents = [row["uuid"] for row in rows]
+            cancelled += parents
+        return cancelled
 
     def _keyed_to_pending(self, conn: Any, job_uuid: str, write: Callable[[], list[Row]]
                           ) -> tuple[str | None, list[Row]]:
@@ -424,9 +452,14 @@ class JobStore:
 
     # -- workers and rescue --------------------------------------------------------------
     def register_worker(self, conn: Any, worker_id: str, hostname: str, pid: int,
-                        channels: str) -> None:
+                        channels: str, concurrency: int | None = None) -> None:
+        """A worker's row: ``channels``, the rules it declares for all workers (claims
+        look at them again: the configuration's version moves), ``concurrency``, its
+        own number of job threads."""
         self._run(conn, "register_worker", {"id": worker_id, "hostname": hostname, "pid": pid,
-                                            "channels": channels})
+                                            "channels": channels, "concurrency": concurrency})
+        if channels:
+            self._run(conn, "bump_config")
 
     def heartbeat(self, conn: Any, worker_id: str) -> bool:
         """Refresh the heartbeat; False when the worker row is gone or stopped."""
@@ -437,7 +470,9 @@ class JobStore:
         return self._run(conn, "started_by_worker", {"worker_id": worker_id})
 
     def stop_worker(self, conn: Any, worker_id: str) -> None:
+        """The worker stopped: the rules it declared no longer apply."""
         self._run(conn, "stop_worker", {"id": worker_id})
+        self._run(conn, "bump_config")
 
     def rescue(self, conn: Any, dead_after: float, rescuer: str = "") -> RescueReport:
         """Mark workers silent for ``dead_after`` seconds dead and put the started jobs
@@ -448,6 +483,8 @@ class JobStore:
         alone: it is alive, whatever its row says."""
         dead = self._run(conn, "mark_dead_workers",
                          {"dead_after": dead_after, "rescuer": rescuer})
+        if dead:  # the rules they declared no longer apply
+            self._run(conn, "bump_config")
         rescued: list[str] = []
         failed: list[str] = []
         for row in self._run(conn, "orphaned_jobs", {"rescuer": rescuer}):
@@ -477,9 +514,11 @@ class JobStore:
             if holder:
                 self._run_many(conn, "finish_job", [{
                     **params, "state": states.CANCELLED, "retry": row["retry"] + 1,
-                    "result": f"Superseded by {holder}", "exc_info": None}])
+                    "result": f"Superseded by {holder}", "exc_info": None, "exc_name": None,
+                    "exc_message": None}])
             elif rows:
                 rescued.append(row["uuid"])
+        rescued += [row["uuid"] for row in self._run(conn, "requeue_enqueued")]
         if rescued:
             self._run(conn, "notify_jobs")
         return RescueReport(dead, rescued, failed)
@@ -496,6 +535,17 @@ class JobStore:
                                                      "attempt": attempt, "reason": reason}))
 
     # -- manual actions ------------------------------------------------------------------
+    def _locked_jobs(self, conn: Any, wanted: list[str]) -> dict[str, Row]:
+        """The rows of jobs ``wanted``, locked until the transaction ends; NoSuchJobError
+        when any is missing."""
+        rows = {row["uuid"]: row for row in self._run_many(
+            conn, "load_job_for_update", [{"uuid": value} for value in wanted])}
+        missing = [value for value in wanted if value not in rows]
+        if missing:
+            raise NoSuchJobError(f"no job {missing[0]}" + (
+                f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        return rows
+
     def change_state(self, conn: Any, action: str, job_uuids: Iterable[str], user: str
                      ) -> list[str]:
         """Requeue, set done or cancel jobs, all or none: a job that does not exist or
@@ -503,12 +553,7 @@ class JobStore:
         wanted = list(dict.fromkeys(canonical_uuid(value) for value in job_uuids))
         if not wanted:
             return []
-        rows = {row["uuid"]: row for row in self._run_many(
-            conn, "load_job_for_update", [{"uuid": value} for value in wanted])}
-        missing = [value for value in wanted if value not in rows]
-        if missing:
-            raise NoSuchJobError(f"no job {missing[0]}" + (
-                f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        rows = self._locked_jobs(conn, wanted)
         act = states.ACTIONS[action]
         refusals: list[str] = []
         updates = []
@@ -533,6 +578,33 @@ class JobStore:
             raise JobStateError(f"cannot {act.verb} these jobs: another job with the same "
                                 "identity key became pending meanwhile") from None
         self._after_change(conn, act.target, [rows[value] for value in wanted])
+        return wanted
+
+    def edit(self, conn: Any, job_uuids: Iterable[str], *, priority: int | None = None,
+             eta: Any = UNCHANGED, channel: str | None = None) -> list[str]:
+        """Change the priority, eta and channel of jobs that have not started, all or
+        none: a job that does not exist or has started refuses the call. ``eta``: a
+        datetime, seconds or a timedelta from now, None for "due now"; left out, kept.
+        The values are checked by the caller (the core's rules)."""
+        wanted = list(dict.fromkeys(canonical_uuid(value) for value in job_uuids))
+        if not wanted:
+            return []
+        rows = self._locked_jobs(conn, wanted)
+        refused = [f"cannot edit job {value}: it is {rows[value]['state']}"
+                   for value in wanted if rows[value]["state"] not in states.EDITABLE]
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            raise JobStateError(refused[0] + more)
+        set_eta = eta is not UNCHANGED
+        delay = None
+        if set_eta and eta is not None:
+            absolute, delay = eta_parts(eta)
+            if absolute is not None:
+                delay = (absolute - self.database_now(conn)).total_seconds()
+        self._run_many(conn, "edit_job", [
+            {"uuid": value, "priority": priority, "set_eta": set_eta, "eta_delay": delay,
+             "channel": channel} for value in wanted])
+        self._run(conn, "notify_jobs")
         return wanted
 
     def _planned_change(self, conn: Any, act: states.Action, row: Row, user: str,
@@ -573,8 +645,20 @@ class JobStore:
         return self._run(conn, "channel_configs")
 
     def shared_tree(self, conn: Any) -> ChannelTree:
-        """The channel configuration stored for all workers (bad rows skipped)."""
-        return ChannelTree(channel_specs(self.channel_rows(conn), self.bad_row))
+        """The channel rules all workers follow (``core.channels.combine``)."""
+        return self.rules(conn)[0]
+
+    def rules(self, conn: Any) -> tuple[ChannelTree, dict[str, RuleSource]]:
+        """The channel rules all workers follow: the stored configuration, and the rules
+        live workers declare for the channels it leaves out; with each rule's source.
+        Bad rows are skipped."""
+        return self.combined_rules(self.channel_rows(conn),
+                                   self._run(conn, "declared_channels"))
+
+    def combined_rules(self, configs: list[Row], declared: list[Row]
+                       ) -> tuple[ChannelTree, dict[str, RuleSource]]:
+        return combine(channel_specs(configs, self.bad_row),
+                       declared_specs(declared, self.bad_row))
 
     def set_channel(self, conn: Any, spec: ChannelSpec) -> None:
         self._run(conn, "set_channel", {
@@ -614,16 +698,57 @@ class JobStore:
     def function_overrides(self, conn: Any) -> list[Row]:
         return self._run(conn, "function_overrides")
 
-    def set_function(self, conn: Any, name: str, channel: str | None,
-                     retry_pattern: dict[int, Delay] | None) -> None:
-        """Override a job function's channel and retry pattern (None: the decorator's)."""
+    def function_known(self, conn: Any, name: str) -> bool:
+        """The database holds settings of job function ``name``."""
+        return bool(self._run(conn, "function_settings", {"name": name}))
+
+    def related_action_setting(self, conn: Any, name: str) -> dict[str, Any] | None:
+        """A job function's stored related action setting (``core.related``); None when
+        there is none, or when the stored one does not make sense (said once in the
+        log: the decorator's applies)."""
+        rows = self._run(conn, "function_settings", {"name": name})
+        if not rows:
+            return None
+        try:
+            return stored_related_action(rows[0].get("related_action"))
+        except ConfigurationError as exc:
+            self.bad_row("function", name, exc)
+            return None
+
+    def set_function(self, conn: Any, name: str, *, channel: Any = UNCHANGED,
+                     retry_pattern: Any = UNCHANGED, related_action: Any = UNCHANGED) -> None:
+        """Override settings of a job function: its channel, its retry pattern, its
+        related action (``{"enable", "func_name", "kwargs"}``); None puts one back to the
+        decorator's, a setting left out keeps what is stored. Checked by the caller."""
+        stored = self._run(conn, "function_settings", {"name": name})
+        row = stored[0] if stored else {}
+        values = {
+            "channel": row.get("channel") if channel is UNCHANGED else channel,
+            "retry_pattern": row.get("retry_pattern") if retry_pattern is UNCHANGED
+            else None if retry_pattern is None else dump_retry_pattern(retry_pattern),
+            "related_action": row.get("related_action") if related_action is UNCHANGED
+            else None if related_action is None
+            else json.dumps(related_action, sort_keys=True)}
         self._run(conn, "bump_config")
-        if channel is None and retry_pattern is None:
+        if all(value is None for value in values.values()):
             self._run(conn, "delete_function", {"name": name})
             return
-        pattern = None if retry_pattern is None else dump_retry_pattern(retry_pattern)
-        self._run(conn, "set_function", {"name": name, "channel": channel,
-                                         "retry_pattern": pattern})
+        self._run(conn, "set_function", {"name": name, **values})
+
+    # -- subscriptions to failures ---------------------------------------------------------
+    def subscriptions(self, conn: Any) -> list[Row]:
+        return self._run(conn, "list_subscriptions")
+
+    def add_subscription(self, conn: Any, channel: str | None, func_name: str | None,
+                         target_kind: str, target: str) -> int:
+        """Store a subscription (checked by the caller); its id."""
+        rows = self._run(conn, "add_subscription", {
+            "channel": channel, "func_name": func_name, "target_kind": target_kind,
+            "target": target})
+        return int(rows[0]["id"])
+
+    def remove_subscription(self, conn: Any, subscription_id: int) -> bool:
+        return bool(self._run(conn, "delete_subscription", {"id": subscription_id}))
 
     # -- waiters of outcomes (db.wait) ---------------------------------------------------
     def add_waiter(self, conn: Any, job_uuid: str) -> None:

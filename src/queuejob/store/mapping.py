@@ -4,11 +4,13 @@ patterns. The one place that knows the columns' meaning (the store runs the SQL)
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..core import codec, limits, registry, states
-from ..core.channels import ChannelSpec
+from ..core import codec, limits, registry, related, states
+from ..core.channels import ChannelSpec, WorkerChannels
 from ..core.errors import ConfigurationError
 from ..core.job import Job
 from ..core.retry import Delay, parse_retry_pattern
@@ -47,7 +49,9 @@ def update_row(job: Job) -> Row:
         "identity_key": job.identity_key, "result": job.result, "exc_info": job.exc_info,
         "eta": job.eta, "date_enqueued": job.date_enqueued,
         "date_started": job.date_started, "date_done": job.date_done,
-        "worker_id": job.worker_id}
+        "worker_id": job.worker_id, "exc_name": job.exc_name, "exc_message": job.exc_message,
+        "exec_time": job.exec_time, "date_cancelled": job.date_cancelled,
+        "worker_pid": job.worker_pid}
 
 
 def job_from_row(row: Row, decode: bool = True,
@@ -85,6 +89,11 @@ def job_from_row(row: Row, decode: bool = True,
     job.date_done = row["date_done"]
     job.result = row["result"]
     job.exc_info = row["exc_info"]
+    job.exc_name = row.get("exc_name")
+    job.exc_message = row.get("exc_message")
+    job.exec_time = row.get("exec_time")
+    job.date_cancelled = row.get("date_cancelled")
+    job.worker_pid = row.get("worker_pid")
     job.user_id = row["user_id"]
     try:
         job.context = _decode_context(row.get("context"))
@@ -153,9 +162,47 @@ def channel_specs(rows: Iterable[Mapping[str, Any]],
     return specs
 
 
+def declared_specs(rows: Iterable[Mapping[str, Any]],
+                   bad: Callable[[str, Any, Exception], None] | None = None
+                   ) -> dict[str, tuple[ChannelSpec, ...]]:
+    """The channel rules live workers declare (rows of ``id`` and ``channels``, the
+    string each was started with), by worker; a string that does not parse (a row
+    written by hand) is skipped and given to ``bad``."""
+    out: dict[str, tuple[ChannelSpec, ...]] = {}
+    for row in rows:
+        worker, text = row.get("id"), row.get("channels")
+        try:
+            if not isinstance(worker, str) or not isinstance(text, str):
+                raise ConfigurationError("not text")
+            out[worker] = _declared(text)
+        except ConfigurationError as exc:
+            if bad is not None:
+                bad("worker", worker, exc)
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _declared(text: str) -> tuple[ChannelSpec, ...]:
+    return WorkerChannels.parse(text).declared
+
+
 def stored_retry_pattern(text: Any) -> dict[int, Delay]:
     """A retry pattern as the database stores it (JSON); ConfigurationError if it is
     not one."""
     if not isinstance(text, str) or not text.lstrip().startswith("{"):
         raise ConfigurationError(f"stored retry pattern {describe(text, 60)} is not JSON")
     return parse_retry_pattern(text)
+
+
+def stored_related_action(text: Any) -> dict[str, Any] | None:
+    """A related action setting as the database stores it (JSON; None: the
+    decorator's); ConfigurationError if it is not one."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise ConfigurationError(f"stored related action {describe(text, 60)} is not JSON")
+    return related.check_setting(value)

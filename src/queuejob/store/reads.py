@@ -54,6 +54,8 @@ class JobFilter:
     user_id: int | None = None
     search: str | None = None
     show_all: bool = False
+    #: the exception a job failed with (``exc_name``, ``module.Class``)
+    exc_name: str | None = None
 
 
 @dataclass
@@ -216,6 +218,10 @@ class JobReads:
         """Jobs done per function in the last ``seconds``, and their average run time."""
         return self._query(conn, "dashboard_function_durations", {"seconds": seconds})
 
+    def failures_by_exception(self, conn: Any, limit: int = 50) -> list[Row]:
+        """Failed jobs per exception (``exc_name``), the most frequent first."""
+        return self._query(conn, "dashboard_failures_by_exception", {"limit": limit})
+
     def metric_totals(self, conn: Any) -> list[Row]:
         return self._query(conn, "dashboard_metric_totals")
 
@@ -233,6 +239,11 @@ class JobReads:
     def channel_configs(self, conn: Any) -> list[Row]:
         """The stored channel rows (as stored: ``mapping.channel_specs`` checks them)."""
         return self.connector.execute(conn, "channel_configs")
+
+    def declared_channels(self, conn: Any) -> list[Row]:
+        """The channel rules live workers declare: rows of ``id`` and ``channels``, as
+        stored (``mapping.declared_specs`` checks them)."""
+        return self.connector.execute(conn, "declared_channels")
 
     def function_configs(self, conn: Any) -> list[Row]:
         """The stored job function rows (as stored)."""
@@ -254,15 +265,17 @@ class JobReads:
             raise ConfigurationError(f"unknown state {filters.state!r} "
                                      f"(one of {', '.join(states.STATES)})")
         if action is not None:
-            allowed = sorted(states.ACTIONS[action].applies_to)
+            allowed = sorted(states.applies_to(action))
             if filters.state is not None and filters.state not in allowed:
                 return None
             chosen = [filters.state] if filters.state else allowed
-            # the action's states are all unfinished: the unfinished term lets the database
-            # read the (partial) index of unfinished jobs
-            terms += ["filter_unfinished", "filter_action_states"]
+            if not states.FINISHED & set(chosen):
+                # the unfinished term lets the database read the (partial) index of
+                # unfinished jobs
+                terms.append("filter_unfinished")
+            terms.append("filter_action_states")
             params.update({f"state_{index + 1}": chosen[min(index, len(chosen) - 1)]
-                           for index in range(4)})
+                           for index in range(len(states.STATES))})
         elif filters.state:
             terms.append("filter_state")
             params["state"] = filters.state
@@ -282,6 +295,9 @@ class JobReads:
         if filters.model_name:
             terms.append("filter_model")
             params["model_name"] = filters.model_name
+        if filters.exc_name:
+            terms.append("filter_exception")
+            params["exc_name"] = filters.exc_name
         if filters.user_id is not None:
             terms.append("filter_user")
             params["user_id"] = _whole(filters.user_id, "user")

@@ -1,9 +1,10 @@
 """The claim: which due jobs this worker takes now, checked and taken in one transaction.
 
-A worker's capacities (its ``--channels``) bound its own running jobs, those stored in
-the database bound all workers'. Rules that hold across workers (global capacities,
-sequential, throttle) need the running counts to stay true until the claim commits: such
-claims take the claim lock first. Without them, claims run side by side, each skipping
+Channel rules (capacities, sequential, throttle, paused) bound all workers' running jobs:
+those stored in the database, and those live workers declare in their ``--channels``
+(``core.channels.combine``); a worker's ``--concurrency`` bounds its own. Rules that hold
+across workers need the running counts to stay true until the claim commits: such claims
+take the claim lock first. Without them, claims run side by side, each skipping
 the rows others have locked.
 
 Three ways to claim, each a method:
@@ -38,7 +39,6 @@ from ..core.selection import (
     sequential_channels,
 )
 from ..store import ClaimSnapshot, JobStore
-from ..store.mapping import channel_specs
 
 log = logging.getLogger("queuejob.worker")
 
@@ -46,6 +46,13 @@ log = logging.getLogger("queuejob.worker")
 RECHECK_INTERVAL = 0.5
 
 Row = dict[str, Any]
+
+
+def root_capacity_only(tree: ChannelTree) -> bool:
+    """Whether the one rule of ``tree`` is a capacity of root."""
+    root = tree.specs[ROOT]
+    return tree.specs.keys() == {ROOT} and root.capacity is not None \
+        and not (root.sequential or root.throttle or root.paused)
 
 
 class Claimer:
@@ -65,6 +72,8 @@ class Claimer:
         self.short = True
         self._recheck_at = 0.0
         self._config_version: Any = -1
+        #: the last claim found root's capacity the only rule of all workers
+        self.root_only = False
         #: the channel configuration stored for all workers, as the last claim read it
         self.shared_tree = ChannelTree()
         #: retry patterns people set for job functions, as the last claim read them
@@ -98,22 +107,38 @@ class Claimer:
         if locked:
             self.store.lock_claims(conn)
         fast = not locked and self.simple
-        snapshot = self._read(conn, want_channels=not fast)
+        wanted = not fast and not self.root_only
+        snapshot = self._read(conn, want_channels=wanted)
         if not locked and needs_claim_lock(self.tree, self.shared_tree):
             # the counts just read may change before we commit: read them again locked
             locked, fast = True, False
             self.store.lock_claims(conn)
-            snapshot = self._read(conn, want_channels=True)
+            wanted = not root_capacity_only(self.shared_tree)
+            snapshot = self._read(conn, want_channels=wanted)
         if fast and len(self.shared_tree.specs) > 1:
             fast = False  # a paused channel: look at the channels after all
+            wanted = True
             snapshot = self._read(conn, want_channels=True)
         self.locked = needs_claim_lock(self.tree, self.shared_tree)
+        self.root_only = root_capacity_only(self.shared_tree)
         self.fast = fast
         if limit <= 0:
             return []
         if fast:
             return self.claim_next_jobs(conn, limit)
+        if locked and self.root_only:
+            return self.claim_within_root(conn, snapshot, limit)
+        if not wanted:  # the configuration changed since the last claim
+            snapshot = self._read(conn, want_channels=True)
         return self.claim_by_channel(conn, snapshot, running, limit)
+
+    def claim_within_root(self, conn: Any, snapshot: ClaimSnapshot, limit: int
+                          ) -> list[Row]:
+        """The one rule is root's capacity (``--channels root:8``): the next jobs in
+        start order, as many as root has room for (under the claim lock)."""
+        capacity = self.shared_tree.specs[ROOT].capacity or 0
+        busy = sum(count for count in snapshot.running.values() if is_number(count))
+        return self.claim_next_jobs(conn, min(limit, capacity - int(busy)))
 
     def _read(self, conn: Any, want_channels: bool) -> ClaimSnapshot:
         """Read the claim's snapshot and keep what it says of the configuration."""
@@ -122,7 +147,7 @@ class Claimer:
             # marked dead while alive (a long pause): be alive again before claiming, in
             # this transaction, so that no rescuer takes the jobs claimed now
             self.store.heartbeat(conn, self.worker_id)
-        self.shared_tree = ChannelTree(channel_specs(snapshot.configs, self.store.bad_row))
+        self.shared_tree = self.store.combined_rules(snapshot.configs, snapshot.declared)[0]
         self.retry_patterns = self.store.parse_retry_patterns(snapshot.retry_patterns)
         self._config_version = snapshot.config_version
         return snapshot

@@ -33,9 +33,7 @@ class Cleaner:
         """Remove a batch of expired jobs (and, at the end of a pass, old worker rows);
         how many jobs were removed. A full batch makes the next one due at once."""
         store = self.context.store
-        tree = store.shared_tree(conn).with_specs(
-            spec for spec in self.context.tree.specs.values()
-            if spec.removal_interval is not None)
+        tree = store.shared_tree(conn)
         removed, self._cursor = store.remove_old_jobs(conn, tree, limit=BATCH,
                                                       after=self._cursor)
         if removed:

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.channels import ChannelTree
+from ..core.channels import WorkerChannels
 from ..core.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -70,8 +70,10 @@ class WorkerContext:
     worker_id: str
     hostname: str
     pid: int
-    #: the worker's own channel configuration (its ``--channels``)
-    tree: ChannelTree
+    #: the channel rules the worker declares for all workers (its ``--channels``)
+    declared: WorkerChannels
+    #: how many jobs the worker runs at once (its ``--concurrency``)
+    concurrency: int
     settings: WorkerSettings
     health: Health = field(default_factory=Health)
     #: set once the worker stops taking jobs (services that add work stand down)
@@ -83,4 +85,4 @@ class WorkerContext:
 
     @property
     def channels(self) -> str:
-        return self.tree.to_string()
+        return self.declared.to_string()

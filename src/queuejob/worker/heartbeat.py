@@ -85,7 +85,8 @@ class Heartbeat:
                 and not context.stopping.is_set():
             # our row is gone (removed by an operator): register again
             context.store.register_worker(self._conn, context.worker_id, context.hostname,
-                                          context.pid, context.channels)
+                                          context.pid, context.channels,
+                                          context.concurrency)
         connector.commit(self._conn)
 
     def _close(self) -> None:

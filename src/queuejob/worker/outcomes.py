@@ -48,12 +48,16 @@ class OutcomeWriter:
         #: the last cycle failed on data, not on the database: outcomes go one by one
         self.careful = False
 
-    def write(self, conn: Any, outcomes: list[Outcome]) -> None:
+    def write(self, conn: Any, outcomes: list[Outcome]) -> list[Outcome]:
+        """Write ``outcomes``; those written (the others lost their job)."""
         if not outcomes:
-            return
+            return []
         record = self.store.record_one_by_one if self.careful else self.store.record
-        for outcome in record(conn, outcomes):
+        lost = record(conn, outcomes)
+        for outcome in lost:
             lost_ownership(outcome)
+        gone = {id(outcome) for outcome in lost}
+        return [outcome for outcome in outcomes if id(outcome) not in gone]
 
     def data_failed(self, exc: Exception) -> bool:
         """A cycle failed on something other than the database being away or lost:
@@ -71,20 +75,22 @@ class OutcomeWriter:
         return False
 
     def write_last(self, connection: LoopConnection, outcomes: list[Outcome], tries: int
-                   ) -> bool:
+                   ) -> list[Outcome] | None:
         """At shutdown: the last outcomes (jobs given back among them) and the worker's
         row stopped, in a few tries (one when out of time, each bounded by the lock
-        timeout); after that the rescue takes over. Whether they were written."""
-        def final(conn: Any) -> None:
-            self.write(conn, outcomes)
+        timeout); after that the rescue takes over. The outcomes written, None when the
+        transaction failed."""
+        def final(conn: Any) -> list[Outcome]:
+            written = self.write(conn, outcomes)
             self.store.stop_worker(conn, self.worker_id)
+            return written
 
         attempt = 0
         while attempt < tries:
             attempt += 1
             try:
-                connection.transaction(final)
-                return True
+                written: list[Outcome] = connection.transaction(final)
+                return written
             except Exception as exc:
                 transient = self.connector.is_transient(exc)
                 if not transient and not self.connector.is_lost(exc) and not self.careful:
@@ -94,10 +100,10 @@ class OutcomeWriter:
                 if attempt >= tries or not transient:
                     log.error("could not record the last outcomes (%s): the jobs will be "
                               "rescued", self.connector.describe_error(exc))
-                    return False
+                    return None
                 connection.drop()
                 time.sleep(0.2)
-        return False
+        return None
 
     def give_back_forgotten(self, conn: Any, running: Iterable[Key]) -> None:
         """After a failed transaction whose commit may have gone through (the answer

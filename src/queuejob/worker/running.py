@@ -136,9 +136,10 @@ def conclude(worker: Host, row: dict[str, Any], job: Any, session: Session,
         if lost:
             connector.rollback(conn)
             worker.lost_ownership(outcome)
-        else:
-            connector.commit(conn)
-            session.after_commit()
+            # nothing of this attempt stands: no outcome, no hook
+            return released(row), True
+        connector.commit(conn)
+        session.after_commit()
         return outcome, True
     except Exception as exc:
         connector.rollback_if_open(conn)

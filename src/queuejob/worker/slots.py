@@ -21,7 +21,7 @@ from ..core import registry
 from ..core.errors import JobTimeout
 from ..core.outcome import Outcome, failure, released
 from ..core.retry import Delay
-from ..core.rows import is_int, job_row_problem
+from ..core.rows import as_name, is_int, job_row_problem
 from ..core.text import describe
 from . import crashpoints
 from .async_jobs import AsyncRunner
@@ -96,7 +96,8 @@ class Slots:
             log.error("job row %s cannot run: %s", row.get("id"), problem)
             return failure(row["uuid"], row["attempt"],
                            row["retry"] if is_int(row["retry"]) else 0,
-                           f"this job cannot run: {problem}", row.get("id"))
+                           f"this job cannot run: {problem}", row.get("id"),
+                           as_name(row.get("func_name")))
         key = key_of(row)
         func = registry.job_function(row["func_name"])
         is_async = bool(func is not None and func.is_async and self.allows(func))
@@ -203,6 +204,8 @@ class Slots:
                               row.get("id")), False)
         else:
             result = ended
+        if result[0].func_name is None and isinstance(row.get("func_name"), str):
+            result[0].func_name = row["func_name"]  # what its hooks are looked up by
         if not result[1]:
             crashpoints.reached("job_before_outcome")
         with self._lock:

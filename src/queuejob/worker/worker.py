@@ -21,6 +21,7 @@ service timers, cursors            the loop                            loop only
 ``_wake``, ``_claim_wanted``       any thread (wake-ups, job ends)     Event / bool
 ``_stopping``, grace deadline      ``stop()``: signal handler, caller  bool / float
 heartbeat connection, beat         the heartbeat thread                its own
+hooks' queue                       the loop (read by the hooks thread) ``queue.Queue``
 ``health.healthy_since``           the loop and the heartbeat thread   float
 =================================  ==================================  ====================
 
@@ -38,8 +39,8 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..core import channels as channel_rules
-from ..core.channels import ROOT, ChannelTree
+from ..core.channels import ROOT, ChannelSpec, ChannelTree, WorkerChannels
+from ..core.errors import ConfigurationError
 from ..core.outcome import Outcome
 from ..core.text import describe
 from . import crashpoints
@@ -48,6 +49,7 @@ from .cleanup import Cleaner
 from .connections import LoopConnection
 from .context import WorkerContext, WorkerSettings
 from .heartbeat import Heartbeat
+from .hooks import Hooks
 from .outcomes import OutcomeWriter
 from .periodic import ScheduleRunner
 from .rescue import Rescuer
@@ -63,30 +65,47 @@ if TYPE_CHECKING:
 log = logging.getLogger("queuejob.worker")
 
 DEFAULT_CONCURRENCY = 4
+#: the most job threads one process runs
+MAX_CONCURRENCY = 10_000
+#: seconds the hooks still queued at shutdown have to run
+HOOKS_AT_SHUTDOWN = 5.0
+
+
+def check_concurrency(value: Any) -> int:
+    """A worker's number of job threads: a whole number from 0 (no jobs) up."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 0 <= value <= MAX_CONCURRENCY:
+        raise ConfigurationError(f"concurrency must be a whole number from 0 to "
+                                 f"{MAX_CONCURRENCY}, not {value!r}")
+    return value
 
 
 class Worker:
     """Runs the jobs of a database (the page's Worker and its Queue).
 
-    ``channels``: the worker's own channel configuration (``"root:4,root.export:1"``);
-    root's capacity is the number of job threads. ``modules``: modules to import;
-    only job functions registered in them run (None: every registered function).
-    Capacities stored in the database (``queuejob channels set``) bound all workers.
+    ``channels``: channel rules (``"root:4,root.export:1"``) that hold across all the
+    workers of the database while this one lives, unless the database stores rules of
+    its own for a channel (``queuejob channels set``); when live workers disagree, the
+    most restrictive applies (``core.channels.combine``). ``concurrency``: how many jobs
+    this process runs at once (its job threads; 0: it takes no jobs); by default root's
+    capacity in ``channels`` (``root:0``: no jobs), else 4. ``modules``: modules to
+    import; only job functions registered in them run (None: every registered one).
     """
 
     def __init__(self, db: Database, channels: str | None = None,
-                 modules: Iterable[str] | None = None, *,
+                 modules: Iterable[str] | None = None, *, concurrency: int | None = None,
                  heartbeat_interval: float = 5.0, dead_after: float = 30.0,
                  rescue_interval: float = 10.0, poll_interval: float = 1.0,
                  grace_period: float = 30.0, cleanup_interval: float = 300.0,
                  name: str | None = None, hostname: str | None = None) -> None:
         self.db = db
-        tree = ChannelTree(channel_rules.parse_channels(channels or ""))
-        if tree.specs[ROOT].capacity is None:
-            tree = tree.with_specs([channel_rules.spec_with(tree.specs[ROOT],
-                                                            capacity=DEFAULT_CONCURRENCY)])
-        self.tree = tree
-        self.capacity: int = tree.specs[ROOT].capacity or DEFAULT_CONCURRENCY
+        self.declared = WorkerChannels.parse(channels)
+        if concurrency is None and self.declared.concurrency is not None:
+            concurrency = min(self.declared.concurrency, MAX_CONCURRENCY)
+        self.capacity: int = check_concurrency(
+            DEFAULT_CONCURRENCY if concurrency is None else concurrency)
+        #: what bounds this process alone: its job threads
+        tree = ChannelTree([ChannelSpec(ROOT, capacity=max(self.capacity, 1))])
         self.modules: list[str] | None = None if modules is None else list(modules)
         if self.modules is not None:
             import_job_modules(self.modules)
@@ -94,12 +113,14 @@ class Worker:
                                        poll_interval, grace_period, cleanup_interval)
         self.hostname = hostname or socket.gethostname()
         self.id = name or f"{self.hostname}:{os.getpid()}:{uuid_module.uuid4().hex[:8]}"
-        self.context = WorkerContext(db, self.id, self.hostname, os.getpid(), tree,
-                                     self.settings)
+        self.context = WorkerContext(db, self.id, self.hostname, os.getpid(), self.declared,
+                                     self.capacity, self.settings)
         #: what the worker did so far (claimed, finished, rescued): wait on it
         self.signals = Signals()
         self.claimer = Claimer(db.store, self.id, tree)
         self.outcomes = OutcomeWriter(db.store, db.connector, self.id)
+        #: hooks and notifications, after outcomes are committed (a thread of their own)
+        self.hooks = Hooks(db, self.id)
         self.heartbeat = Heartbeat(self.context)
         self.services = (Rescuer(self.context, self.heartbeat),
                          ScheduleRunner(self.context, self.allows), Cleaner(self.context))
@@ -183,7 +204,8 @@ class Worker:
         while True:
             try:
                 self._connection.transaction(lambda conn: self.db.store.register_worker(
-                    conn, self.id, self.hostname, os.getpid(), self.tree.to_string()))
+                    conn, self.id, self.hostname, os.getpid(), self.context.channels,
+                    self.capacity))
                 break
             except Exception as exc:
                 if not self.db.connector.is_transient(exc) or time.monotonic() > deadline \
@@ -192,8 +214,9 @@ class Worker:
                 log.debug("registering: %s", self.db.connector.describe_error(exc))
                 self._connection.drop()
                 time.sleep(backoff.next())
-        log.info("worker %s started: channels %s, %d job threads, database %s",
-                 self.id, self.tree.to_string(), self.capacity, self.db.dialect)
+        log.info("worker %s started: channel rules %s, %d job threads, database %s",
+                 self.id, self.context.channels or "(none declared)", self.capacity,
+                 self.db.dialect)
         self.db.add_local_worker(self)
         self.heartbeat.start()
         self._wakeup.start()
@@ -208,7 +231,7 @@ class Worker:
             free = self.slots.free
             want = not self._stopping and free > 0 and (
                 self._claim_wanted or finished or time.monotonic() >= self._next_poll)
-            claimed_none = False
+            claimed_none = self.capacity == 0  # a worker that takes no jobs: none to take
             if writes or want:
                 self._claim_wanted = self._claim_wanted and not want
                 try:
@@ -246,7 +269,10 @@ class Worker:
         linger = 0.0 if self._stopping else min(0.2 * self._last_cycle, 0.005)
         finished = self.slots.take_finished(linger)
         # outcomes a job wrote itself, with its own writes
-        self.signals.emit("finished", sum(1 for _, written in finished if written))
+        committed = [outcome for outcome, written in finished if written]
+        if committed:
+            self.signals.emit("finished", len(committed))
+            self.hooks.committed(committed)
         return bool(finished), self._unwritten + [outcome for outcome, written in finished
                                                   if not written]
 
@@ -288,8 +314,10 @@ class Worker:
 
     def _cycle(self, writes: list[Outcome], free: int) -> list[dict[str, Any]]:
         """One transaction: write finished jobs' outcomes, then claim up to ``free``."""
+        written: list[Outcome] = []
+
         def work(conn: Any) -> list[dict[str, Any]]:
-            self.outcomes.write(conn, writes)
+            written[:] = self.outcomes.write(conn, writes)
             if self._reconcile:
                 # after the outcomes waiting to be written: their jobs are no longer
                 # running here, yet they must not be given back
@@ -308,6 +336,7 @@ class Worker:
         self.outcomes.careful = False
         if writes:
             crashpoints.reached("outcome_after_commit")
+            self.hooks.committed(written)
         if claimed:
             crashpoints.reached("claim_after_commit")
         return claimed
@@ -321,6 +350,7 @@ class Worker:
                 done = self._guarded(service.run_once)
                 if isinstance(service, Rescuer) and done is not None:
                     self.signals.emit("rescued", len(done.rescued))
+                    self.hooks.rescued_failed(done.failed)
                 elif isinstance(service, ScheduleRunner) and done:
                     self._claim_wanted = True
 
@@ -371,9 +401,12 @@ class Worker:
         given_back = self.slots.busy
         writes, busy_threads = self.slots.shutdown()
         tries = 1 if self._hard_stop or time.monotonic() >= self._grace_deadline else 3
-        if self.outcomes.write_last(self._connection, self._unwritten + writes, tries) \
-                and given_back:
-            log.info("unfinished job(s) given back to pending")
+        written = self.outcomes.write_last(self._connection, self._unwritten + writes, tries)
+        if written is not None:
+            self.hooks.committed(written)
+            if given_back:
+                log.info("unfinished job(s) given back to pending")
+        self.hooks.stop(timeout=HOOKS_AT_SHUTDOWN)
         # daemons: one stuck on a locked database closes its connection itself
         self._wakeup.join(1.0)
         self.heartbeat.join(1.0)

@@ -20,6 +20,9 @@ SELECT id, uuid, substr(state, 1, %(text_read)s::int) AS state,
        CASE WHEN state = 'failed' THEN right(exc_info, 4 * %(text_read)s::int) END
            AS exc_info,
        substr(worker_id, 1, %(text_read)s::int) AS worker_id,
+       substr(exc_name, 1, %(text_read)s::int) AS exc_name,
+       substr(exc_message, 1, %(text_read)s::int) AS exc_message,
+       exec_time, date_cancelled, worker_pid,
        /* TEMPLATE: key */ AS sort_key
 FROM queue_job
 WHERE /* TEMPLATE: where */
@@ -44,8 +47,9 @@ state NOT IN ('done', 'cancelled');
 state = %(state)s;
 
 -- name: dashboard_filter_action_states
--- The states an action applies to (a set of at most four, padded by repeating one).
-state IN (%(state_1)s, %(state_2)s, %(state_3)s, %(state_4)s);
+-- The states an action applies to (a set of at most seven, every state, padded by
+-- repeating one).
+state IN (%(state_1)s, %(state_2)s, %(state_3)s, %(state_4)s, %(state_5)s, %(state_6)s, %(state_7)s);
 
 -- name: dashboard_filter_channel_tree
 -- A channel and its subchannels: "root.a" and the names between "root.a." and "root.a/"
@@ -57,6 +61,9 @@ func_name = %(func_name)s;
 
 -- name: dashboard_filter_model
 model_name = %(model_name)s;
+
+-- name: dashboard_filter_exception
+exc_name = %(exc_name)s;
 
 -- name: dashboard_filter_user
 user_id = %(user_id)s::bigint;
@@ -222,3 +229,13 @@ WHERE job.graph_uuid = %(graph_uuid)s::uuid;
 
 -- name: dashboard_workers_alive
 SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';
+
+-- name: dashboard_failures_by_exception
+-- Failed jobs grouped by the exception they failed with (the successor's exc_name), the
+-- most frequent first: read from the partial index of failed jobs.
+SELECT exc_name, count(*) AS jobs, max(date_failed) AS last_failed
+FROM queue_job
+WHERE state = 'failed'
+GROUP BY exc_name
+ORDER BY jobs DESC, exc_name
+LIMIT %(limit)s;

@@ -78,16 +78,26 @@ UPDATE queue_job SET state = %(state)s, retry = %(retry)s, max_retries = %(max_r
     priority = %(priority)s, description = %(description)s, channel = %(channel)s,
     identity_key = %(identity_key)s, result = %(result)s, exc_info = %(exc_info)s,
     eta = %(eta)s, date_enqueued = %(date_enqueued)s, date_started = %(date_started)s,
-    date_done = %(date_done)s, worker_id = %(worker_id)s
+    date_done = %(date_done)s, worker_id = %(worker_id)s, exc_name = %(exc_name)s,
+    exc_message = %(exc_message)s, exec_time = %(exec_time)s::float8,
+    date_cancelled = %(date_cancelled)s, worker_pid = %(worker_pid)s::int
 WHERE uuid = %(uuid)s;
 
 -- name: set_job_state
--- (batch) A manual action (requeue, set done, cancel) on jobs whose state was checked.
+-- (batch) A manual action (requeue, set done, cancel) on jobs whose state was checked, as
+-- the successor's: back to pending forgets the attempt (dates, process, cancellation);
+-- done forgets the failure and counts the run time of a started job; cancelled says when.
 UPDATE queue_job AS job SET state = change.state, result = change.result, retry = change.retry,
     exc_info = CASE WHEN change.state = 'done' THEN NULL ELSE job.exc_info END,
+    exc_name = CASE WHEN change.state = 'done' THEN NULL ELSE job.exc_name END,
     date_enqueued = NULL,
     date_started = CASE WHEN change.state = 'pending' THEN NULL ELSE job.date_started END,
-    date_done = CASE WHEN change.state IN ('done', 'cancelled') THEN now() ELSE NULL END
+    date_done = CASE WHEN change.state IN ('done', 'cancelled') THEN now() ELSE NULL END,
+    date_cancelled = CASE WHEN change.state = 'cancelled' THEN now() ELSE NULL END,
+    exec_time = CASE WHEN change.state = 'done'
+                     THEN extract(epoch FROM now() - job.date_started)::float8
+                     WHEN change.state = 'pending' THEN NULL ELSE job.exec_time END,
+    worker_pid = CASE WHEN change.state = 'pending' THEN NULL ELSE job.worker_pid END
 FROM unnest(%(uuid)s::uuid[], %(state)s::text[], %(result)s::text[], %(retry)s::int[])
     AS change(uuid, state, result, retry)
 WHERE job.uuid = change.uuid;
@@ -95,6 +105,27 @@ WHERE job.uuid = change.uuid;
 -- name: notify_jobs
 -- Wake the workers: jobs became pending (requeued, rescued, released). Delivered at commit.
 SELECT pg_notify('queuejob', '');
+
+-- name: queue_at_eta
+-- A job just stored with an eta takes its eta as its place in line (the claims order
+-- equal priorities by date_created): Django's tasks, whose earlier run_after runs
+-- first. The caller keeps the creation time in the context it writes.
+UPDATE queue_job SET date_created = eta, context = %(context)s
+WHERE id = %(id)s AND eta IS NOT NULL;
+
+-- name: edit_job
+-- (batch) People change jobs that have not started: their priority, eta (seconds from
+-- now, by the server's clock) and channel; NULL keeps the stored value. The rows are
+-- locked by load_job_for_update; the state is checked again here.
+UPDATE queue_job AS job SET priority = coalesce(change.priority, job.priority),
+    eta = CASE WHEN change.set_eta THEN now() + make_interval(secs => change.eta_delay)
+               ELSE job.eta END,
+    channel = coalesce(change.channel, job.channel)
+FROM unnest(%(uuid)s::uuid[], %(priority)s::int[], %(set_eta)s::boolean[],
+            %(eta_delay)s::float8[], %(channel)s::text[])
+    AS change(uuid, priority, set_eta, eta_delay, channel)
+WHERE job.uuid = change.uuid AND job.state IN ('pending', 'enqueued', 'wait_dependencies')
+RETURNING job.uuid;
 
 -- name: lock_claims
 -- Claims are serialized, so that the running counts a claim reads stay true until it
@@ -128,6 +159,8 @@ SELECT
     END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = %(worker_id)s) AS worker_state,
     coalesce((SELECT version FROM queue_config), 0) AS config_version,
+    (SELECT coalesce(json_agg(json_build_object('id', id, 'channels', channels)), '[]')
+     FROM queue_worker WHERE state = 'alive' AND channels <> '') AS declared_json,
     (SELECT coalesce(json_object_agg(name, retry_pattern), '{}') FROM queue_job_function
      WHERE retry_pattern IS NOT NULL) AS retry_patterns_json;
 
@@ -175,7 +208,8 @@ WITH picked AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE queue_job AS job SET state = 'started', worker_id = %(worker_id)s,
-    attempt = job.attempt + 1, date_enqueued = now(), date_started = now(), date_done = NULL
+    worker_pid = %(worker_pid)s, attempt = job.attempt + 1, date_enqueued = now(),
+    date_started = now(), date_done = NULL
 WHERE job.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING job.*;
 
@@ -196,8 +230,10 @@ CROSS JOIN LATERAL (
 -- (batch) Take the chosen jobs. The state check skips a job that a manual action moved
 -- since the read: manual actions do not take the claim lock.
 UPDATE queue_job AS job SET state = 'started', worker_id = chosen.worker_id,
-    attempt = job.attempt + 1, date_enqueued = now(), date_started = now(), date_done = NULL
-FROM unnest(%(id)s::bigint[], %(worker_id)s::text[]) AS chosen(id, worker_id)
+    worker_pid = chosen.worker_pid, attempt = job.attempt + 1, date_enqueued = now(),
+    date_started = now(), date_done = NULL
+FROM unnest(%(id)s::bigint[], %(worker_id)s::text[], %(worker_pid)s::int[])
+    AS chosen(id, worker_id, worker_pid)
 WHERE job.id = chosen.id AND job.state = 'pending'
 RETURNING job.*;
 
@@ -213,12 +249,17 @@ ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 -- Callers of db.wait() waiting for one of these jobs are told (at commit, once).
 WITH finished AS (
 UPDATE queue_job AS job SET state = outcome.state, retry = outcome.retry,
-    result = outcome.result, exc_info = outcome.exc_info,
+    result = outcome.result, exc_info = outcome.exc_info, exc_name = outcome.exc_name,
+    exc_message = outcome.exc_message,
     date_done = CASE WHEN outcome.state IN ('done', 'cancelled') THEN now() ELSE NULL END,
-    date_failed = CASE WHEN outcome.state = 'failed' THEN now() ELSE job.date_failed END
+    date_failed = CASE WHEN outcome.state = 'failed' THEN now() ELSE job.date_failed END,
+    date_cancelled = CASE WHEN outcome.state = 'cancelled' THEN now() ELSE NULL END,
+    exec_time = CASE WHEN outcome.state = 'done'
+                     THEN extract(epoch FROM now() - job.date_started)::float8 END
 FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(state)s::text[], %(retry)s::int[],
-            %(result)s::text[], %(exc_info)s::text[])
-    AS outcome(uuid, attempt, state, retry, result, exc_info)
+            %(result)s::text[], %(exc_info)s::text[], %(exc_name)s::text[],
+            %(exc_message)s::text[])
+    AS outcome(uuid, attempt, state, retry, result, exc_info, exc_name, exc_message)
 WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
 RETURNING job.uuid
 )
@@ -236,7 +277,7 @@ SELECT pg_notify('queuejob_done', '');
 -- failed with the reason; by its row id, the one value of a row that is always usable
 -- (fenced on its state, and on the attempt when one is given).
 UPDATE queue_job SET state = 'failed', exc_info = %(reason)s, date_failed = now(),
-    date_done = NULL
+    date_done = NULL, exc_name = 'queuejob.JobCannotRun', exc_message = %(reason)s
 WHERE id = %(id)s AND state = %(state)s
   AND (%(attempt)s::int IS NULL OR attempt = %(attempt)s::int)
 RETURNING id;
@@ -244,16 +285,17 @@ RETURNING id;
 -- name: fail_channel_jobs
 -- Pending jobs stored in a channel whose name is not a channel name (written by hand)
 -- end failed; the name comes as bytes, as from SQLite.
-UPDATE queue_job SET state = 'failed', exc_info = %(reason)s, date_failed = now()
+UPDATE queue_job SET state = 'failed', exc_info = %(reason)s, date_failed = now(),
+    exc_name = 'queuejob.JobCannotRun', exc_message = %(reason)s
 WHERE state = 'pending' AND channel = convert_from(%(raw)s::bytea, 'UTF8')
 RETURNING id;
 
 -- name: retry_job
 -- (batch) Retried attempts go back to pending with their eta (fenced like finish_job).
 UPDATE queue_job AS job SET state = 'pending', retry = outcome.retry,
-    result = outcome.result, exc_info = NULL,
+    result = outcome.result, exc_info = NULL, exc_name = NULL, exc_message = NULL,
     eta = now() + make_interval(secs => outcome.eta_delay),
-    date_enqueued = NULL, date_started = NULL
+    date_enqueued = NULL, date_started = NULL, worker_pid = NULL
 FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[], %(retry)s::int[], %(result)s::text[],
             %(eta_delay)s::float8[]) AS outcome(uuid, attempt, retry, result, eta_delay)
 WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
@@ -262,7 +304,8 @@ RETURNING job.uuid;
 -- name: release_job
 -- (batch) Shutdown: attempts that did not finish in the grace period go back to pending,
 -- their retry unchanged (fenced).
-UPDATE queue_job AS job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+UPDATE queue_job AS job SET state = 'pending', date_enqueued = NULL, date_started = NULL,
+    worker_pid = NULL
 FROM unnest(%(uuid)s::uuid[], %(attempt)s::int[]) AS outcome(uuid, attempt)
 WHERE job.uuid = outcome.uuid AND job.attempt = outcome.attempt AND job.state = 'started'
 RETURNING job.uuid;
@@ -289,24 +332,37 @@ WHERE job.state = 'started' AND job.worker_id IS DISTINCT FROM %(rescuer)s
   AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
                   WHERE worker.id = job.worker_id AND worker.state = 'alive');
 
+-- name: requeue_enqueued
+-- Jobs found enqueued (a state queuejob never gives: stored by hand, or through
+-- JobStorage.store after set_enqueued) would never run: back to pending.
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL
+WHERE state = 'enqueued'
+RETURNING uuid;
+
 -- name: rescue_job
 -- Put a dead worker's attempt back to pending, counting it as a retry. Fenced on the
 -- attempt, so that rescuers racing each other count it once.
 UPDATE queue_job SET state = 'pending', retry = retry + 1, worker_deaths = worker_deaths + 1,
-    date_enqueued = NULL, date_started = NULL
+    date_enqueued = NULL, date_started = NULL, worker_pid = NULL
 WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
 RETURNING uuid;
 
 -- name: fail_dead_job
 UPDATE queue_job SET state = 'failed', retry = retry + 1, worker_deaths = worker_deaths + 1,
-    exc_info = %(exc_info)s, date_failed = now()
+    exc_info = %(exc_info)s, exc_name = 'queuejob.WorkerDied', exc_message = %(exc_info)s,
+    date_failed = now()
 WHERE uuid = %(uuid)s AND attempt = %(attempt)s AND state = 'started'
 RETURNING uuid;
 
 -- name: register_worker
-INSERT INTO queue_worker (id, hostname, pid, channels, state, date_started, heartbeat)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, 'alive', now(), now())
+INSERT INTO queue_worker (id, hostname, pid, channels, concurrency, state, date_started,
+                          heartbeat)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, %(concurrency)s, 'alive', now(), now())
 ON CONFLICT (id) DO NOTHING;
+
+-- name: declared_channels
+-- The channel rules live workers declare (their --channels), for all workers.
+SELECT id, channels FROM queue_worker WHERE state = 'alive' AND channels <> '';
 
 -- name: heartbeat
 UPDATE queue_worker SET heartbeat = now(), state = 'alive'
@@ -403,14 +459,21 @@ ROLLBACK TO SAVEPOINT queuejob;
 -- name: release_savepoint
 RELEASE SAVEPOINT queuejob;
 
+-- name: function_settings
+-- The stored settings of one job function (to merge a change into).
+SELECT * FROM queue_job_function WHERE name = %(name)s;
+
 -- name: function_overrides
 SELECT * FROM queue_job_function ORDER BY name;
 
 -- name: set_function
-INSERT INTO queue_job_function (name, channel, retry_pattern, date_updated)
-VALUES (%(name)s, %(channel)s, %(retry_pattern)s, now())
+-- A job function's settings people set (each NULL: the decorator's); the caller merges
+-- them with the stored ones, so that setting one keeps the others.
+INSERT INTO queue_job_function (name, channel, retry_pattern, related_action, date_updated)
+VALUES (%(name)s, %(channel)s, %(retry_pattern)s, %(related_action)s, now())
 ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,
-    retry_pattern = excluded.retry_pattern, date_updated = excluded.date_updated;
+    retry_pattern = excluded.retry_pattern, related_action = excluded.related_action,
+    date_updated = excluded.date_updated;
 
 -- name: delete_function
 DELETE FROM queue_job_function WHERE name = %(name)s;
@@ -445,19 +508,19 @@ WHERE job.uuid = ANY(%(uuid)s::uuid[]) AND job.state = 'wait_dependencies'
                   WHERE dep.child_uuid = job.uuid AND parent.state <> 'done')
 RETURNING job.uuid;
 
--- name: cancel_waiting_descendants
--- (batch) Cancelled jobs cancel the jobs that wait for them, and theirs, down the graph.
-WITH RECURSIVE below(uuid) AS (
-    SELECT dep.child_uuid FROM queue_job_dependency AS dep
-    WHERE dep.parent_uuid = ANY(%(uuid)s::uuid[])
-    UNION
-    SELECT dep.child_uuid FROM queue_job_dependency AS dep JOIN below
-        ON dep.parent_uuid = below.uuid
-)
-UPDATE queue_job SET state = 'cancelled', date_done = now(),
-    result = 'Cancelled: a job it waited for was cancelled'
-WHERE uuid IN (SELECT uuid FROM below) AND state = 'wait_dependencies'
-RETURNING uuid;
+-- name: cancel_waiting_children
+-- (batch) The waiting children of cancelled jobs whose parents are all cancelled are
+-- cancelled too (a child with a parent still alive waits for it); the caller repeats
+-- with those children, down the graph.
+UPDATE queue_job AS job SET state = 'cancelled', date_done = now(), date_cancelled = now(),
+    result = 'Cancelled: every job it waited for was cancelled'
+WHERE job.uuid IN (SELECT child_uuid FROM queue_job_dependency
+                   WHERE parent_uuid = ANY(%(uuid)s::uuid[]))
+  AND job.state = 'wait_dependencies'
+  AND NOT EXISTS (SELECT 1 FROM queue_job_dependency AS dep
+                  JOIN queue_job AS parent ON parent.uuid = dep.parent_uuid
+                  WHERE dep.child_uuid = job.uuid AND parent.state <> 'cancelled')
+RETURNING job.uuid;
 
 -- name: database_now
 SELECT now() AS now;
@@ -500,3 +563,14 @@ COPY queue_job (uuid, state, func_name, model_name, args, kwargs, description, c
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;
+
+-- name: list_subscriptions
+SELECT * FROM queue_subscription ORDER BY id;
+
+-- name: add_subscription
+INSERT INTO queue_subscription (channel, func_name, target_kind, target, date_created)
+VALUES (%(channel)s, %(func_name)s, %(target_kind)s, %(target)s, now())
+RETURNING id;
+
+-- name: delete_subscription
+DELETE FROM queue_subscription WHERE id = %(id)s RETURNING id;

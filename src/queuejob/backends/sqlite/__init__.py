@@ -21,7 +21,7 @@ from ...core.errors import ConfigurationError
 from ..base import ChangeWatcher, Connector, Row, SimplePool, first_line
 
 TIMESTAMPS = frozenset({"eta", "date_created", "date_enqueued", "date_started", "date_done",
-                        "date_failed", "now", "last_slot",
+                        "date_cancelled", "date_failed", "now", "last_slot", "last_failed",
                         "heartbeat", "date_stopped", "last_started", "date_updated",
                         "applied_at"})
 

@@ -50,6 +50,15 @@ SELECT id,
             WHEN typeof(worker_id) = 'text'
             THEN CAST(substr(CAST(worker_id AS BLOB), 1, 4 * :text_read) AS TEXT)
             ELSE substr(worker_id, 1, 4 * :text_read) END AS worker_id,
+       CASE WHEN length(CAST(exc_name AS BLOB)) <= 4 * :text_read THEN exc_name
+            WHEN typeof(exc_name) = 'text'
+            THEN CAST(substr(CAST(exc_name AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(exc_name, 1, 4 * :text_read) END AS exc_name,
+       CASE WHEN length(CAST(exc_message AS BLOB)) <= 4 * :text_read THEN exc_message
+            WHEN typeof(exc_message) = 'text'
+            THEN CAST(substr(CAST(exc_message AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(exc_message, 1, 4 * :text_read) END AS exc_message,
+       exec_time, date_cancelled, worker_pid,
        /* TEMPLATE: key */ AS sort_key
 FROM queue_job
 WHERE /* TEMPLATE: where */
@@ -74,8 +83,9 @@ state NOT IN ('done', 'cancelled');
 state = :state;
 
 -- name: dashboard_filter_action_states
--- The states an action applies to (a set of at most four, padded by repeating one).
-state IN (:state_1, :state_2, :state_3, :state_4);
+-- The states an action applies to (a set of at most seven, every state, padded by
+-- repeating one).
+state IN (:state_1, :state_2, :state_3, :state_4, :state_5, :state_6, :state_7);
 
 -- name: dashboard_filter_channel_tree
 -- A channel and its subchannels: "root.a" and the names between "root.a." and "root.a/"
@@ -87,6 +97,9 @@ func_name = :func_name;
 
 -- name: dashboard_filter_model
 model_name = :model_name;
+
+-- name: dashboard_filter_exception
+exc_name = :exc_name;
 
 -- name: dashboard_filter_user
 user_id = :user_id;
@@ -295,3 +308,13 @@ WHERE job.graph_uuid = :graph_uuid;
 
 -- name: dashboard_workers_alive
 SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';
+
+-- name: dashboard_failures_by_exception
+-- Failed jobs grouped by the exception they failed with (the successor's exc_name), the
+-- most frequent first: read from the partial index of failed jobs.
+SELECT exc_name, count(*) AS jobs, max(date_failed) AS last_failed
+FROM queue_job
+WHERE state = 'failed'
+GROUP BY exc_name
+ORDER BY jobs DESC, exc_name
+LIMIT :limit;

@@ -62,16 +62,42 @@ UPDATE queue_job SET state = :state, retry = :retry, max_retries = :max_retries,
     priority = :priority, description = :description, channel = :channel,
     identity_key = :identity_key, result = :result, exc_info = :exc_info, eta = :eta,
     date_enqueued = :date_enqueued, date_started = :date_started, date_done = :date_done,
-    worker_id = :worker_id
+    worker_id = :worker_id, exc_name = :exc_name, exc_message = :exc_message,
+    exec_time = :exec_time, date_cancelled = :date_cancelled, worker_pid = :worker_pid
 WHERE uuid = :uuid;
 
 -- name: set_job_state
--- A manual action (requeue, set done, cancel) on a job whose state was checked.
+-- A manual action (requeue, set done, cancel) on a job whose state was checked, as the
+-- successor's: back to pending forgets the attempt (dates, process, cancellation); done
+-- forgets the failure and counts the run time of a started job; cancelled says when.
 UPDATE queue_job SET state = :state, result = :result, retry = :retry,
     exc_info = CASE WHEN :state = 'done' THEN NULL ELSE exc_info END,
-    date_enqueued = NULL, date_started = CASE WHEN :state = 'pending' THEN NULL ELSE date_started END,
-    date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END
+    exc_name = CASE WHEN :state = 'done' THEN NULL ELSE exc_name END,
+    date_enqueued = NULL,
+    date_started = CASE WHEN :state = 'pending' THEN NULL ELSE date_started END,
+    date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END,
+    date_cancelled = CASE WHEN :state = 'cancelled' THEN :now ELSE NULL END,
+    exec_time = CASE WHEN :state = 'done' THEN :now - date_started
+                     WHEN :state = 'pending' THEN NULL ELSE exec_time END,
+    worker_pid = CASE WHEN :state = 'pending' THEN NULL ELSE worker_pid END
 WHERE uuid = :uuid;
+
+-- name: queue_at_eta
+-- A job just stored with an eta takes its eta as its place in line (the claims order
+-- equal priorities by date_created): Django's tasks, whose earlier run_after runs
+-- first. The caller keeps the creation time in the context it writes.
+UPDATE queue_job SET date_created = eta, context = :context
+WHERE id = :id AND eta IS NOT NULL;
+
+-- name: edit_job
+-- People change a job that has not started: its priority, eta (seconds from now, by the
+-- database's clock) and channel; NULL keeps the stored value. The state is checked by
+-- the caller under the write lock.
+UPDATE queue_job SET priority = coalesce(:priority, priority),
+    eta = CASE WHEN :set_eta THEN :now + :eta_delay ELSE eta END,
+    channel = coalesce(:channel, channel)
+WHERE uuid = :uuid AND state IN ('pending', 'enqueued', 'wait_dependencies')
+RETURNING uuid;
 
 -- name: lock_claims
 -- Claims are serialized so that capacities hold across workers; BEGIN IMMEDIATE
@@ -118,6 +144,9 @@ SELECT
     END AS channels_json,
     (SELECT state FROM queue_worker WHERE id = :worker_id) AS worker_state,
     coalesce((SELECT version FROM queue_config), 0) AS config_version,
+    (SELECT json_group_array(json_object('id', CAST(id AS TEXT),
+                                         'channels', CAST(channels AS TEXT)))
+     FROM queue_worker WHERE state = 'alive' AND channels <> '') AS declared_json,
     -- (a NULL key would make json_group_object write invalid JSON)
     (SELECT json_group_object(CAST(name AS TEXT), CAST(retry_pattern AS TEXT))
      FROM queue_job_function WHERE retry_pattern IS NOT NULL AND name IS NOT NULL
@@ -146,8 +175,8 @@ LIMIT :limit;
 -- name: claim_next
 -- Take the first due jobs in start order, whatever their channel: the claim of a queue
 -- whose channels have no rules of their own, in one statement, from one index.
-UPDATE queue_job SET state = 'started', worker_id = :worker_id, attempt = attempt + 1,
-    date_enqueued = :now, date_started = :now, date_done = NULL
+UPDATE queue_job SET state = 'started', worker_id = :worker_id, worker_pid = :worker_pid,
+    attempt = attempt + 1, date_enqueued = :now, date_started = :now, date_done = NULL
 WHERE id IN (SELECT id FROM queue_job INDEXED BY queue_job_next
              WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)
                AND coalesce((SELECT version FROM queue_config), 0) = :config_version
@@ -166,8 +195,8 @@ LIMIT 1;
 -- name: start_job
 -- Take a chosen job. The state check keeps a job that a manual action moved since
 -- the read (impossible under the write lock, kept as the rule of every claim).
-UPDATE queue_job SET state = 'started', worker_id = :worker_id, attempt = attempt + 1,
-    date_enqueued = :now, date_started = :now, date_done = NULL
+UPDATE queue_job SET state = 'started', worker_id = :worker_id, worker_pid = :worker_pid,
+    attempt = attempt + 1, date_enqueued = :now, date_started = :now, date_done = NULL
 WHERE id = :id AND state = 'pending'
 RETURNING *;
 
@@ -179,8 +208,11 @@ ON CONFLICT (name) DO UPDATE SET last_started = excluded.last_started;
 -- Record the outcome of an attempt: done, failed or cancelled. Fenced: only the
 -- attempt that is still started writes; a late write of a rescued attempt changes nothing.
 UPDATE queue_job SET state = :state, retry = :retry, result = :result, exc_info = :exc_info,
+    exc_name = :exc_name, exc_message = :exc_message,
     date_done = CASE WHEN :state IN ('done', 'cancelled') THEN :now ELSE NULL END,
-    date_failed = CASE WHEN :state = 'failed' THEN :now ELSE date_failed END
+    date_failed = CASE WHEN :state = 'failed' THEN :now ELSE date_failed END,
+    date_cancelled = CASE WHEN :state = 'cancelled' THEN :now ELSE NULL END,
+    exec_time = CASE WHEN :state = 'done' THEN :now - date_started END
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
@@ -189,7 +221,7 @@ RETURNING uuid;
 -- failed with the reason; by its row id, the one value of a row that is always usable
 -- (fenced on its state, and on the attempt when one is given).
 UPDATE queue_job SET state = 'failed', exc_info = :reason, date_failed = :now,
-    date_done = NULL
+    date_done = NULL, exc_name = 'queuejob.JobCannotRun', exc_message = :reason
 WHERE id = :id AND state = :state AND (:attempt IS NULL OR attempt = :attempt)
 RETURNING id;
 
@@ -197,21 +229,24 @@ RETURNING id;
 -- Pending jobs stored in a channel whose name is not a channel name (written by hand, or
 -- not UTF-8) end failed: the name is matched as bytes, since it cannot always be bound as
 -- text.
-UPDATE queue_job SET state = 'failed', exc_info = :reason, date_failed = :now
+UPDATE queue_job SET state = 'failed', exc_info = :reason, date_failed = :now,
+    exc_name = 'queuejob.JobCannotRun', exc_message = :reason
 WHERE state = 'pending' AND CAST(channel AS BLOB) = :raw
 RETURNING id;
 
 -- name: retry_job
 -- A retried attempt goes back to pending with its eta (fenced like finish_job).
 UPDATE queue_job SET state = 'pending', retry = :retry, result = :result, exc_info = NULL,
-    eta = :now + :eta_delay, date_enqueued = NULL, date_started = NULL
+    exc_name = NULL, exc_message = NULL, eta = :now + :eta_delay, date_enqueued = NULL,
+    date_started = NULL, worker_pid = NULL
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
 -- name: release_job
 -- Shutdown: an attempt that did not finish in the grace period goes back to
 -- pending, its retry unchanged (fenced).
-UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL,
+    worker_pid = NULL
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
@@ -237,24 +272,38 @@ WHERE job.state = 'started' AND job.worker_id IS NOT :rescuer
   AND NOT EXISTS (SELECT 1 FROM queue_worker AS worker
                   WHERE worker.id = job.worker_id AND worker.state = 'alive');
 
+-- name: requeue_enqueued
+-- Jobs found enqueued (a state queuejob never gives: stored by hand, or through
+-- JobStorage.store after set_enqueued) would never run: back to pending.
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL
+WHERE state = 'enqueued'
+RETURNING uuid;
+
 -- name: rescue_job
 -- Put a dead worker's attempt back to pending, counting it as a retry. Fenced on the
 -- attempt, so that rescuers racing each other count it once.
 UPDATE queue_job SET state = 'pending', retry = retry + 1, worker_deaths = worker_deaths + 1,
-    date_enqueued = NULL, date_started = NULL
+    date_enqueued = NULL, date_started = NULL, worker_pid = NULL
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
 -- name: fail_dead_job
 UPDATE queue_job SET state = 'failed', retry = retry + 1, worker_deaths = worker_deaths + 1,
-    exc_info = :exc_info, date_failed = :now
+    exc_info = :exc_info, exc_name = 'queuejob.WorkerDied', exc_message = :exc_info,
+    date_failed = :now
 WHERE uuid = :uuid AND attempt = :attempt AND state = 'started'
 RETURNING uuid;
 
 -- name: register_worker
-INSERT INTO queue_worker (id, hostname, pid, channels, state, date_started, heartbeat)
-VALUES (:id, :hostname, :pid, :channels, 'alive', :now, :now)
+INSERT INTO queue_worker (id, hostname, pid, channels, concurrency, state, date_started,
+                          heartbeat)
+VALUES (:id, :hostname, :pid, :channels, :concurrency, 'alive', :now, :now)
 ON CONFLICT (id) DO NOTHING;
+
+-- name: declared_channels
+-- The channel rules live workers declare (their --channels), for all workers.
+SELECT CAST(id AS TEXT) AS id, CAST(channels AS TEXT) AS channels FROM queue_worker
+WHERE state = 'alive' AND channels <> '';
 
 -- name: heartbeat
 UPDATE queue_worker SET heartbeat = :now, state = 'alive' WHERE id = :id AND state <> 'stopped'
@@ -348,14 +397,21 @@ ROLLBACK TO SAVEPOINT queuejob;
 -- name: release_savepoint
 RELEASE SAVEPOINT queuejob;
 
+-- name: function_settings
+-- The stored settings of one job function (to merge a change into).
+SELECT * FROM queue_job_function WHERE name = :name;
+
 -- name: function_overrides
 SELECT * FROM queue_job_function ORDER BY name;
 
 -- name: set_function
-INSERT INTO queue_job_function (name, channel, retry_pattern, date_updated)
-VALUES (:name, :channel, :retry_pattern, :now)
+-- A job function's settings people set (each NULL: the decorator's); the caller merges
+-- them with the stored ones, so that setting one keeps the others.
+INSERT INTO queue_job_function (name, channel, retry_pattern, related_action, date_updated)
+VALUES (:name, :channel, :retry_pattern, :related_action, :now)
 ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,
-    retry_pattern = excluded.retry_pattern, date_updated = excluded.date_updated;
+    retry_pattern = excluded.retry_pattern, related_action = excluded.related_action,
+    date_updated = excluded.date_updated;
 
 -- name: delete_function
 DELETE FROM queue_job_function WHERE name = :name;
@@ -384,17 +440,17 @@ WHERE uuid = :uuid AND state = 'wait_dependencies'
                   WHERE dep.child_uuid = queue_job.uuid AND parent.state <> 'done')
 RETURNING uuid;
 
--- name: cancel_waiting_descendants
--- (batch) A cancelled job cancels the jobs that wait for it, and theirs, down the graph.
-WITH RECURSIVE below(uuid) AS (
-    SELECT dep.child_uuid FROM queue_job_dependency AS dep WHERE dep.parent_uuid = :uuid
-    UNION
-    SELECT dep.child_uuid FROM queue_job_dependency AS dep JOIN below
-        ON dep.parent_uuid = below.uuid
-)
-UPDATE queue_job SET state = 'cancelled', date_done = :now,
-    result = 'Cancelled: a job it waited for was cancelled'
-WHERE uuid IN (SELECT uuid FROM below) AND state = 'wait_dependencies'
+-- name: cancel_waiting_children
+-- (batch) The waiting children of a cancelled job whose parents are all cancelled are
+-- cancelled too (a child with a parent still alive waits for it); the caller repeats
+-- with those children, down the graph.
+UPDATE queue_job SET state = 'cancelled', date_done = :now, date_cancelled = :now,
+    result = 'Cancelled: every job it waited for was cancelled'
+WHERE uuid IN (SELECT child_uuid FROM queue_job_dependency WHERE parent_uuid = :uuid)
+  AND state = 'wait_dependencies'
+  AND NOT EXISTS (SELECT 1 FROM queue_job_dependency AS dep
+                  JOIN queue_job AS parent ON parent.uuid = dep.parent_uuid
+                  WHERE dep.child_uuid = queue_job.uuid AND parent.state <> 'cancelled')
 RETURNING uuid;
 
 -- name: notify_outcomes
@@ -442,3 +498,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;
+
+-- name: list_subscriptions
+SELECT * FROM queue_subscription ORDER BY id;
+
+-- name: add_subscription
+INSERT INTO queue_subscription (channel, func_name, target_kind, target, date_created)
+VALUES (:channel, :func_name, :target_kind, :target, :now)
+RETURNING id;
+
+-- name: delete_subscription
+DELETE FROM queue_subscription WHERE id = :id RETURNING id;

@@ -1,0 +1,3 @@
+-- A worker's own number of job threads (its --concurrency), beside the channel rules
+-- it declares for all workers (channels).
+ALTER TABLE queue_worker ADD COLUMN concurrency INTEGER;
