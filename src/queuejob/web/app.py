@@ -26,7 +26,7 @@ from ..core import limits
 from ..core.rows import is_channel_name
 from ..core.text import displayable
 from ..operations import Database
-from . import display, views
+from . import display, settings, views
 from .security import (
     CSRF_COOKIE,
     FLASH_COOKIE,
@@ -76,6 +76,7 @@ class Dashboard:
     #: every unfinished job (tens of milliseconds on a big queue)
     suggestions_ttl: float = 10.0
     _suggestions: tuple[float, list[str], list[str]] | None = field(default=None, repr=False)
+    _exceptions: tuple[float, list[str]] | None = field(default=None, repr=False)
 
     def suggestions(self) -> tuple[list[str], list[str]]:
         """The channels and job functions offered by the jobs page's filters."""
@@ -91,9 +92,23 @@ class Dashboard:
             self._suggestions = cached
         return cached[1], cached[2]
 
+    def exceptions(self) -> list[str]:
+        """The exceptions of failed jobs, offered by the jobs page's exception filter
+        (the most frequent first; kept as the other suggestions are)."""
+        cached = self._exceptions
+        if cached is None or time.monotonic() >= cached[0]:
+            names = [views.exception_link(row.get("exc_name"))
+                     for row in operations.failures_by_exception(
+                         self.db, views.MAX_FAILURE_GROUPS)]
+            cached = (time.monotonic() + self.suggestions_ttl,
+                      [name for name in names if name is not None])
+            self._exceptions = cached
+        return cached[1]
+
     def forget_suggestions(self) -> None:
         """After a change made here (a channel set, jobs cancelled): read them again."""
         self._suggestions = None
+        self._exceptions = None
 
     def render(self, request: Request, template: str, context: dict[str, Any],
                status_code: int = 200) -> HTMLResponse:
@@ -103,7 +118,7 @@ class Dashboard:
         flash = self.signer.read_flash(request.cookies.get(FLASH_COOKIE))
         html = self.templates.get_template(template).render(
             base=request.scope.get("root_path", ""), csrf_token=self.signer.csrf_token(nonce),
-            **{"flash": flash, "refresh": 0, "nav": "", **context})
+            **{"flash": flash, "refresh": 0, "nav": "", "form_error": None, **context})
         response = HTMLResponse(html, status_code=status_code)
         secure = request.url.scheme == "https"
         if fresh:
@@ -132,6 +147,7 @@ def create_app(db: Database, *, credentials: Credentials | None = None,
         Route("/jobs/confirm", views.confirm, name="confirm"),
         Route("/jobs/bulk", views.bulk_action, methods=["POST"], name="bulk_action"),
         Route("/jobs/{uuid:uuid}", views.job, name="job"),
+        # a job's actions: requeue, done, cancel, and edit (priority, eta, channel)
         Route("/jobs/{uuid:uuid}/{action}", views.job_action, methods=["POST"],
               name="job_action"),
         Route("/channels", views.channels, name="channels"),
@@ -143,8 +159,12 @@ def create_app(db: Database, *, credentials: Credentials | None = None,
         Route("/channels/delete", views.channel_delete, methods=["POST"],
               name="channel_delete"),
         Route("/workers", views.workers, name="workers"),
-        Route("/functions", views.functions, name="functions"),
-        Route("/functions/set", views.function_set, methods=["POST"], name="function_set"),
+        Route("/functions", settings.functions, name="functions"),
+        Route("/functions/edit", settings.function_edit, name="function_edit"),
+        Route("/functions/set", settings.function_set, methods=["POST"], name="function_set"),
+        # the page and its form (add, remove) at one address: the form posts to its page
+        Route("/subscriptions", settings.subscriptions, methods=["GET", "POST"],
+              name="subscriptions"),
         Route("/schedules", views.schedules, name="schedules"),
         Route("/metrics", views.metrics, name="metrics"),
         Route("/healthz", views.healthz, name="healthz"),

@@ -27,15 +27,18 @@ SHORT = 80
 
 #: the columns of a job row, by kind: one-line names, texts, whole numbers, times
 JOB_NAMES = ("uuid", "state", "func_name", "model_name", "channel", "identity_key",
-             "worker_id", "graph_uuid")
-JOB_TEXTS = ("description", "context", "result", "exc_info")
+             "worker_id", "graph_uuid", "exc_name")
+JOB_TEXTS = ("description", "context", "result", "exc_info", "exc_message")
 JOB_INTEGERS = ("id", "priority", "max_retries", "retry", "attempt", "worker_deaths",
-                "user_id")
+                "user_id", "worker_pid")
 JOB_TIMES = ("eta", "date_created", "date_enqueued", "date_started", "date_done",
-             "date_failed")
+             "date_failed", "date_cancelled")
+#: columns of seconds (a number, or what was stored, as text)
+JOB_NUMBERS = ("timeout", "exec_time")
 #: what a job's page shows of each name (a list page: limits.LISTED)
 NAME_LIMITS = {"func_name": limits.FUNC_NAME, "model_name": limits.MODEL_NAME,
-               "channel": limits.CHANNEL, "identity_key": limits.IDENTITY_KEY}
+               "channel": limits.CHANNEL, "identity_key": limits.IDENTITY_KEY,
+               "exc_name": limits.FUNC_NAME}
 
 
 def clean(text: str, one_line: bool = False) -> str:
@@ -111,6 +114,17 @@ def time(value: Any) -> dt.datetime | str | None:
     return text(value, SHORT, one_line=True)
 
 
+def moment(value: Any) -> dt.datetime | str | None:
+    """A time a query computed (``max(date_failed)``): SQLite hands it over as seconds
+    since the epoch, PostgreSQL as a time; anything else as text."""
+    if is_number(value):
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            return text(value, SHORT, one_line=True)
+    return time(value)
+
+
 def job_uuid(value: Any) -> str | None:
     """The uuid of a job's page link: a stored uuid in its canonical form, else None
     (a row written by hand may hold anything there: it is listed, not linked)."""
@@ -149,8 +163,9 @@ def job_row(  # noqa: C901 - one conversion per column of a stored row
     for key in JOB_TIMES:
         if key in row:
             out[key] = time(row[key])
-    if "timeout" in row:
-        out["timeout"] = number(row["timeout"])
+    for key in JOB_NUMBERS:
+        if key in row:
+            out[key] = number(row[key])
     if "has_dependents" in row:
         out["has_dependents"] = row["has_dependents"] in (True, 1)
     for key in ("args", "kwargs"):

@@ -14,7 +14,6 @@ which value, never a 500.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import pprint
 import re
 import urllib.parse
@@ -31,27 +30,28 @@ from .. import operations
 from ..core import codec, limits, states
 from ..core.channels import MAX_CAPACITY, MAX_REMOVAL_INTERVAL, MAX_THROTTLE, normalize_name
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
-from ..core.retry import parse_retry_pattern
 from ..core.rows import as_name, is_channel_name
 from ..core.text import describe
 from ..store import reads
-from . import charts, display, graphs
+from . import charts, display, forms, graphs
+from .forms import MAX_EXC_NAME, MAX_SEARCH
+from .forms import UNUSABLE as _UNUSABLE
+from .forms import bad as _bad
+from .forms import decimal as _decimal
+from .forms import field as _field
+from .forms import whole as _whole
 from .security import CSRF_COOKIE, CSRF_FIELD, FLASH_COOKIE, same_origin
 
 #: the words of the manual actions, as the dashboard's buttons and messages show them
 VERBS = {name: action.verb.capitalize() for name, action in states.ACTIONS.items()}
 PAST = {name: action.past.capitalize() for name, action in states.ACTIONS.items()}
+#: the words of an edit of jobs (priority, eta, channel), on the bulk form and its messages
+VERBS_ALL = {**VERBS, "edit": "Edit"}
+PAST_ALL = {**PAST, "edit": "Edited"}
 #: the longest text of arguments or results shown on a job page
 MAX_TEXT = 100_000
-#: the longest search (q=) and the longest value of other query fields
-MAX_SEARCH = 500
-MAX_FIELD = 2000
-INT64 = reads.INT64
-_WHOLE = re.compile(r"[+-]?[0-9]{1,20}")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-#: what no query value may hold: PostgreSQL refuses NUL in text, and lone surrogates
-#: cannot be encoded
-_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
+#: the most exception names offered by the jobs page's filter and shown on the overview
+MAX_FAILURE_GROUPS = 50
 
 
 def _dashboard(request: Request) -> Any:
@@ -64,51 +64,8 @@ def _user(request: Request) -> str:
     return f"{user} (dashboard)" if user else "dashboard"
 
 
-# -- what people type: query and form values ------------------------------------------------
-def _bad(name: str, value: Any, rule: str) -> HTTPException:
-    return HTTPException(400, f"bad {name} {describe(value, 60)}: {rule}")
-
-
-def _field(source: Any, key: str, limit: int = MAX_FIELD) -> str:
-    """A query or form value as text, stripped ("" when missing): 400 when it is not
-    text, longer than ``limit`` characters, or holds NUL."""
-    value = source.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise HTTPException(400, f"bad {key}: it must be text, not a file")
-    if len(value) > limit:
-        raise HTTPException(400, f"bad {key}: {len(value)} characters, over the limit of "
-                                 f"{limit}")
-    if _UNUSABLE.search(value):
-        raise _bad(key, value, "it holds a NUL character or text that is not Unicode")
-    return value.strip()
-
-
-def _whole(text: str, name: str, low: int = INT64[0], high: int = INT64[1]) -> int:
-    """A whole number typed in ASCII digits, from ``low`` to ``high``; 400 otherwise."""
-    rule = f"a whole number from {low} to {high} is needed"
-    if not _WHOLE.fullmatch(text):
-        raise _bad(name, text, rule)
-    value = int(text)
-    if not low <= value <= high:
-        raise _bad(name, text, rule)
-    return value
-
-
-def _decimal(text: str, name: str, low: float, high: float) -> float:
-    """A finite number (no inf, no nan) from ``low`` to ``high``; 400 otherwise."""
-    rule = f"a number from {low:g} to {high:g} is needed"
-    if not _DECIMAL.fullmatch(text):
-        raise _bad(name, text, rule)
-    value = float(text)
-    if not math.isfinite(value) or not low <= value <= high:
-        raise _bad(name, text, rule)
-    return value
-
-
 # -- filters of the jobs page -------------------------------------------------------------
-FILTER_KEYS = ("state", "channel", "function", "model", "user", "q", "all")
+FILTER_KEYS = ("state", "channel", "function", "model", "user", "exception", "q", "all")
 SORTS = frozenset({*operations.JOB_SORTS, *(f"-{key}" for key in operations.JOB_SORTS)})
 
 
@@ -128,6 +85,7 @@ def _filters(params: Any) -> operations.JobFilter:
         state=state, channel=channel,
         func_name=_field(params, "function", limits.FUNC_NAME) or None,
         model_name=_field(params, "model", limits.MODEL_NAME) or None,
+        exc_name=_field(params, "exception", MAX_EXC_NAME) or None,
         user_id=_whole(user, "user") if user else None,
         search=_field(params, "q", MAX_SEARCH) or None,
         show_all=params.get("all") == "1")
@@ -135,7 +93,7 @@ def _filters(params: Any) -> operations.JobFilter:
 
 def _filter_params(filters: operations.JobFilter) -> dict[str, str]:
     out = {"state": filters.state, "channel": filters.channel, "function": filters.func_name,
-           "model": filters.model_name,
+           "model": filters.model_name, "exception": filters.exc_name,
            "user": None if filters.user_id is None else str(filters.user_id),
            "q": filters.search, "all": "1" if filters.show_all else None}
     return {key: value for key, value in out.items() if value}
@@ -151,7 +109,8 @@ def _describe(filters: operations.JobFilter) -> str:
     parts = [f"state {filters.state}" if filters.state else
              ("every state" if filters.show_all else "not done nor cancelled")]
     for label, value in (("channel", filters.channel), ("function", filters.func_name),
-                         ("model", filters.model_name), ("user", filters.user_id),
+                         ("model", filters.model_name), ("exception", filters.exc_name),
+                         ("user", filters.user_id),
                          ("search", filters.search)):
         if value not in (None, ""):
             parts.append(f"{label} {display.text(value, 100, one_line=True)}")
@@ -169,7 +128,11 @@ def _channel_view(entry: dict[str, Any]) -> dict[str, Any]:
         "paused_by": display.text(entry.get("paused_by"), limits.CHANNEL, one_line=True),
         "capacity": display.whole_number(entry.get("capacity")),
         "throttle": display.number(entry.get("throttle")),
-        "removal_interval": display.number(entry.get("removal_interval"))}
+        "removal_interval": display.number(entry.get("removal_interval")),
+        "declared_by": [display.text(worker, limits.LISTED, one_line=True)
+                        for worker in entry.get("declared_by") or []],
+        "disagreeing": [display.text(worker, limits.LISTED, one_line=True)
+                        for worker in entry.get("disagreeing") or []]}
 
 
 def overview(request: Request) -> Response:
@@ -189,6 +152,7 @@ def overview(request: Request) -> Response:
         "nav": "overview", "states": [str(state) for state in states.STATES],
         "by_state": by_state, "total": sum(by_state.values()),
         "queue": _queue(operations.queue_state(db)),
+        "failures": failure_groups(db),
         "channels": [_channel_view(entry) for entry in tree],
         "counts": [(display.text(channel, limits.LISTED, one_line=True), by_channel)
                    for channel, by_channel in sorted(counts.items())],
@@ -201,10 +165,46 @@ def _queue(queue: dict[str, Any]) -> dict[str, Any]:
             "oldest_due_age": display.number(queue.get("oldest_due_age"))}
 
 
+def exception_link(name: Any) -> str | None:
+    """An exception name (``exc_name``) the jobs page's filter can take: a value stored
+    by hand may be none (shown, not linked)."""
+    if isinstance(name, str) and name and len(name) <= MAX_EXC_NAME \
+            and not _UNUSABLE.search(name) and name == name.strip():
+        return name
+    return None
+
+
+def failure_groups(db: Any) -> list[dict[str, Any]]:
+    """The failed jobs by exception, the most frequent first: each group's name as
+    text, the filter of its jobs (None: a name no filter takes, or none recorded), its
+    count and its last failure."""
+    groups = []
+    for row in operations.failures_by_exception(db, MAX_FAILURE_GROUPS):
+        name = row.get("exc_name")
+        groups.append({
+            "name": "" if name is None else display.text(name, limits.LISTED, one_line=True),
+            "link": exception_link(name), "jobs": display.whole_number(row.get("jobs")),
+            "last_failed": display.moment(row.get("last_failed"))})
+    return groups
+
+
 def jobs(request: Request) -> Response:
+    return jobs_page(request, request.query_params)
+
+
+def _bulk_actions(filters: operations.JobFilter) -> list[str]:
+    """The actions on every matching job that may change some: all of them, or those
+    that apply to the state filtered by."""
+    return [action for action in operations.ACTIONS
+            if filters.state is None or filters.state in states.applies_to(action)]
+
+
+def jobs_page(request: Request, params: Any, *, form_error: str | None = None,
+              typed: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    """The jobs page of the filter, sort and page in ``params`` (a query, or the form of
+    a refused bulk edit: shown again with its error and what was typed)."""
     dashboard = _dashboard(request)
     db = dashboard.db
-    params = request.query_params
     filters = _filters(params)
     sort = _field(params, "sort", 20) or "-created"
     if sort not in SORTS:
@@ -234,41 +234,65 @@ def jobs(request: Request) -> Response:
         view = display.job_row(row, listed=True, whole=False)
         view["exc_line"] = display.last_line(row.get("exc_info")) \
             if row.get("state") == "failed" else ""
+        view["exc_link"] = exception_link(row.get("exc_name"))
         rows.append(view)
     return dashboard.render(request, "jobs.html", {
         "nav": "jobs", "filters": filters, "rows": rows, "sorts": sorts,
         "states": [str(state) for state in states.STATES],
-        "channels": channels, "functions": functions,
+        "channels": channels, "functions": functions, "exceptions": dashboard.exceptions(),
         "previous": _query(base, before=page.previous) if page.previous else None,
         "next": _query(base, after=page.next) if page.next else None,
         "filter_query": _query(_filter_params(filters)),
-        "description": _describe(filters), "verbs": VERBS})
+        "filter_fields": _filter_params(filters),
+        "description": _describe(filters), "verbs": VERBS,
+        "bulk_actions": _bulk_actions(filters),
+        "editable": filters.state is None or filters.state in states.EDITABLE,
+        "typed": typed or {}, "form_error": form_error}, status_code=status_code)
 
 
 def confirm(request: Request) -> Response:
-    """How many jobs an action on every job matching a filter changes; its form."""
+    """How many jobs an action on every job matching a filter changes; its form. An
+    edit's values are checked first: a bad one shows the jobs page again, with its
+    error."""
     dashboard = _dashboard(request)
-    action = request.query_params.get("action", "")
-    if action not in operations.ACTIONS:
-        raise _bad("action", action, "requeue, done or cancel is needed")
-    filters = _filters(request.query_params)
+    params = request.query_params
+    action = params.get("action", "")
+    if action not in VERBS_ALL:
+        raise _bad("action", action, "requeue, done, cancel or edit is needed")
+    filters = _filters(params)
+    edit = None
+    if action == "edit":
+        try:
+            edit = forms.edit_values(params)
+        except HTTPException as exc:
+            if exc.status_code != 400:
+                raise
+            return jobs_page(request, params, form_error=exc.detail,
+                             typed=forms.typed(params, forms.EDIT_FIELDS), status_code=400)
     upto = operations.last_job_id(dashboard.db)
     try:
         count = operations.count_matching(dashboard.db, filters, action, upto)
     except ValueError as exc:  # a bad channel name, for one
         raise HTTPException(400, str(exc)) from None
-    allowed = sorted(str(state) for state in states.ACTIONS[action].applies_to)
+    allowed = sorted(str(state) for state in states.applies_to(action))
     return dashboard.render(request, "confirm.html", {
-        "nav": "jobs", "action": action, "verb": VERBS[action], "count": count,
+        "nav": "jobs", "action": action, "verb": VERBS_ALL[action], "count": count,
         "upto": upto, "fields": _filter_params(filters), "allowed": allowed,
+        "changes": edit.fields if edit else {},
+        "change_text": edit.describe() if edit else "",
         "description": _describe(filters),
         "back": _query(_filter_params(filters))})
 
 
 def job(request: Request) -> Response:
+    return job_page(request, str(request.path_params["uuid"]))
+
+
+def job_page(request: Request, job_uuid: str, *, form_error: str | None = None,
+             typed: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    """A job's page (with the error of a refused edit and what was typed, if any)."""
     dashboard = _dashboard(request)
     db = dashboard.db
-    job_uuid = str(request.path_params["uuid"])
     try:
         row = operations.load_job(db, job_uuid)
     except NoSuchJobError:
@@ -276,6 +300,7 @@ def job(request: Request) -> Response:
     view = display.job_row(row, listed=False, text_limit=MAX_TEXT)
     view["channel_link"] = row["channel"] if is_channel_name(
         row.get("channel")) else None
+    view["exc_link"] = exception_link(row.get("exc_name"))
     state = row.get("state")
     actions = [action for action in operations.ACTIONS
                if isinstance(state, str) and states.refusal(action, state) is None]
@@ -283,7 +308,9 @@ def job(request: Request) -> Response:
         "nav": "jobs", "job": view, "arguments": _arguments(db, row),
         "related": _related(db, row), "timeline": _timeline(view), "actions": actions,
         "verbs": VERBS, "result": view.get("result"), "exc_info": view.get("exc_info"),
-        "graph": _graph(db, row)})
+        "editable": isinstance(state, str) and state in states.EDITABLE,
+        "typed": typed or {}, "form_error": form_error,
+        "graph": _graph(db, row)}, status_code=status_code)
 
 
 #: the most jobs of other graphs (stood in for keyed jobs) loaded for a graph's drawing
@@ -397,10 +424,8 @@ def related_link(value: str) -> str | None:
 def _related(db: Any, row: dict[str, Any]) -> dict[str, Any] | None:
     """The related action's result: a link when it is an http(s) or same-site URL, text
     otherwise (a javascript: URL stays text)."""
-    from ..core import registry
     func_name = row.get("func_name")
-    func = registry.job_function(func_name) if isinstance(func_name, str) else None
-    if func is None or getattr(func, "related_action", None) is None:
+    if not isinstance(func_name, str) or not operations.has_related_action(db, func_name):
         return None
     try:
         value = operations.related_action(db, row["uuid"])
@@ -421,10 +446,15 @@ def _related(db: Any, row: dict[str, Any]) -> dict[str, Any] | None:
 def _timeline(job: dict[str, Any]) -> list[dict[str, Any]]:
     """The job's dates in order, each with its offset from the first; a stored value
     that is not a time comes last, as it is, without an offset."""
+    cancelled = job.get("state") == "cancelled"
     labels = (("date_created", "created"), ("eta", "due (eta)"), ("date_enqueued", "enqueued"),
               ("date_started", "started"), ("date_failed", "failed"),
-              ("date_done", "cancelled" if job.get("state") == "cancelled" else "done"))
-    events = [{"label": label, "when": job[key]} for key, label in labels if job.get(key)]
+              ("date_cancelled", "cancelled"),
+              ("date_done", "cancelled" if cancelled else "done"))
+    events = [{"label": label, "when": job[key]} for key, label in labels if job.get(key)
+              # a cancelled job's date_done is its date_cancelled (rows stored before
+              # there was one have only the former)
+              and not (key == "date_done" and cancelled and job.get("date_cancelled"))]
     times = sorted((event for event in events if isinstance(event["when"], dt.datetime)),
                    key=lambda event: event["when"])
     others = [event for event in events if not isinstance(event["when"], dt.datetime)]
@@ -464,45 +494,6 @@ def workers(request: Request) -> Response:
             "jobs": running.get(worker.get("id"), [])})
     return dashboard.render(request, "workers.html", {
         "nav": "workers", "workers": rows, "refresh": dashboard.refresh})
-
-
-def _delay_text(delay: Any) -> str:
-    if display.is_number(delay):
-        return f"{delay:g}"
-    if isinstance(delay, tuple | list) and len(delay) == 2 \
-            and all(display.is_number(bound) for bound in delay):
-        return f"{delay[0]:g}-{delay[1]:g}"
-    return display.text(delay, 40, one_line=True)
-
-
-def pattern_text(pattern: Any) -> str:
-    """A retry pattern as people write it: ``1: 60, 5: 300``."""
-    try:
-        return ", ".join(f"{count}: {_delay_text(delay)}"
-                         for count, delay in sorted(pattern.items()))
-    except Exception:  # a pattern of another shape than expected
-        return display.text(pattern, limits.LISTED, one_line=True)
-
-
-def functions(request: Request) -> Response:
-    dashboard = _dashboard(request)
-    rows = []
-    for row in operations.functions(dashboard.db):
-        name = row["name"]
-        rows.append({
-            **row, "name": display.text(name, limits.FUNC_NAME, one_line=True),
-            # the form names the function as stored: only a name that can be typed
-            "form_name": name if len(name) <= limits.FUNC_NAME
-            and not _UNUSABLE.search(name) else None,
-            "channel": display.text(row["channel"], limits.CHANNEL, one_line=True),
-            "default_channel": display.text(row["default_channel"], limits.CHANNEL,
-                                            one_line=True),
-            "pattern_text": pattern_text(row["retry_pattern"]),
-            "counts": {display.text(state, 40, one_line=True): count
-                       for state, count in row["counts"].items()},
-            "avg_duration": display.number(row["avg_duration"]),
-            "done_recently": display.whole_number(row["done_recently"])})
-    return dashboard.render(request, "functions.html", {"nav": "functions", "functions": rows})
 
 
 def schedules(request: Request) -> Response:
@@ -565,9 +556,11 @@ def _back(request: Request, path: str, kind: str, text: str) -> Response:
 
 
 async def job_action(request: Request) -> Response:
-    await _form(request)
+    form = await _form(request)
     action = request.path_params["action"]
     job_uuid = str(request.path_params["uuid"])
+    if action == "edit":
+        return await _edit_job(request, job_uuid, form)
     if action not in operations.ACTIONS:
         raise HTTPException(404, f"no action {describe(action, 40)}")
     db = _dashboard(request).db
@@ -587,20 +580,59 @@ async def job_action(request: Request) -> Response:
     return _back(request, path, "ok", f"{PAST[action]} job {job_uuid}.")
 
 
+async def _edit_job(request: Request, job_uuid: str, form: Any) -> Response:
+    """Change a job's priority, eta and channel (a job that has not started): a bad
+    value shows the job's page again with its error and what was typed."""
+    path = f"/jobs/{job_uuid}"
+
+    async def refused(message: str) -> Response:
+        return await run_in_threadpool(
+            lambda: job_page(request, job_uuid, form_error=message, status_code=400,
+                             typed=forms.typed(form, forms.EDIT_FIELDS)))
+    try:
+        edit = forms.edit_values(form)
+    except HTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        return await refused(exc.detail)
+    db = _dashboard(request).db
+
+    def act() -> list[str]:
+        with db.session() as session:
+            return operations.edit(session, job_uuid, **edit.options())
+    try:
+        await run_in_threadpool(act)
+    except NoSuchJobError as exc:
+        return _back(request, "/jobs", "error", str(exc))
+    except JobStateError as exc:  # started meanwhile
+        return _back(request, path, "error", str(exc))
+    except (ValueError, TypeError) as exc:  # refused by the core's rules
+        return await refused(display.text(str(exc), 500, one_line=True))
+    return _back(request, path, "ok", f"Edited job {job_uuid}: {edit.describe()}.")
+
+
 async def bulk_action(request: Request) -> Response:
     form = await _form(request)
     action = _field(form, "action", 40)
-    if action not in operations.ACTIONS:
-        raise _bad("action", action, "requeue, done or cancel is needed")
+    if action not in VERBS_ALL:
+        raise _bad("action", action, "requeue, done, cancel or edit is needed")
     filters = _filters(form)
     upto = _whole(_field(form, "upto", 40), "upto", 0)
+    # the confirmation checked the edit's values: a form sent otherwise is a 400 here
+    edit = forms.edit_values(form) if action == "edit" else None
     db = _dashboard(request).db
     try:
-        changed, skipped = await run_in_threadpool(
-            operations.act_on_matching, db, action, filters, user=_user(request), upto=upto)
+        if edit is not None:
+            changed, skipped = await run_in_threadpool(lambda: operations.edit_matching(
+                db, filters, upto=upto, **edit.options()))
+        else:
+            changed, skipped = await run_in_threadpool(
+                operations.act_on_matching, db, action, filters, user=_user(request),
+                upto=upto)
     except ValueError as exc:
         return _back(request, "/jobs", "error", str(exc))
-    text = f"{PAST[action]} {changed} job(s) matching {_describe(filters)}."
+    text = f"{PAST_ALL[action]} {changed} job(s) matching {_describe(filters)}" + (
+        f": {edit.describe()}." if edit is not None else ".")
     if skipped:
         text += f" {skipped} job(s) had changed state meanwhile and were left alone."
     return _back(request, "/jobs?" + _query(_filter_params(filters)), "ok", text)
@@ -679,27 +711,3 @@ async def channel_delete(request: Request) -> Response:
     except ValueError as exc:
         return _back(request, "/channels", "error", f"channel {describe(name, 80)}: {exc}")
     return _back(request, "/channels", "ok", f"Channel {name}: configuration removed.")
-
-
-async def function_set(request: Request) -> Response:
-    form = await _form(request)
-    db = _dashboard(request).db
-    name = _field(form, "name", limits.FUNC_NAME)
-    if not name:
-        raise HTTPException(400, "bad name: the function's name is needed")
-    reset = form.get("reset") is not None
-    channel = None if reset else (_field(form, "channel", limits.CHANNEL) or None)
-    try:
-        typed = "" if reset else _field(form, "retry_pattern", MAX_FIELD)
-        pattern = parse_retry_pattern(typed) if typed else None
-    except ConfigurationError as exc:
-        raise HTTPException(400, str(exc)) from None
-    try:
-        await run_in_threadpool(lambda: operations.set_function(
-            db, name, channel=channel, retry_pattern=pattern))
-    except ValueError as exc:
-        return _back(request, "/functions", "error", f"function {describe(name, 80)}: {exc}")
-    if channel is None and pattern is None:
-        return _back(request, "/functions", "ok", f"Function {name}: back to its decorator's "
-                     "channel and retry pattern.")
-    return _back(request, "/functions", "ok", f"Function {name}: updated.")
