@@ -4,6 +4,8 @@ priority, queue and run_after, results read back through Django's API."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -23,9 +25,15 @@ from queuejob.contrib.django._compat import (
     task_enqueued,
 )
 from queuejob.contrib.django.backend import url_for
-from queuejob.contrib.django.jobs import exception_class_path
+from queuejob.contrib.django.jobs import CONTEXT_KEY, exception_class_path
+from queuejob.store.mapping import job_from_row
 from tests.django_project.shop import tasks
 from tests.django_project.shop.models import Order
+
+try:  # what refresh() copies from get_result()
+    from django.tasks.base import TASK_REFRESH_ATTRS
+except ImportError:
+    from django_tasks.base import TASK_REFRESH_ATTRS
 
 FLAKY = "tests.django_project.shop.tasks.flaky"
 
@@ -155,6 +163,80 @@ def test_enqueue_and_get_result_from_async_code(queue):
     result, again = asyncio.run(scenario())
     assert again.id == result.id and again.status == TaskResultStatus.READY
     assert stored(queue, result.id)["state"] == "pending"
+
+
+# -- the result enqueue returns ---------------------------------------------------------
+def assert_same_result(one, other) -> None:
+    """Field by field (a TaskResult is a dataclass: == compares them all, in order, and
+    would not say which one differs), then as a whole."""
+    for field in dataclasses.fields(one):
+        assert getattr(one, field.name) == getattr(other, field.name), field.name
+    assert one == other
+
+
+def creation_time(queue: queuejob.Database, job_uuid: str) -> dt.datetime:
+    """The job's creation time as stored, read on queuejob's own connection."""
+    row = stored(queue, job_uuid)
+    meta = job_from_row(row, decode=False).context[CONTEXT_KEY]
+    return meta.get("enqueued_at") or row["date_created"]
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_enqueue_returns_the_result_that_get_result_reads(queue, in_transaction):
+    soon = timezone.now().replace(microsecond=123456) + dt.timedelta(hours=1)
+    sent = []
+
+    def receiver(sender, task_result, **kwargs):
+        sent.append(task_result)
+
+    task_enqueued.connect(receiver, weak=False)
+    try:
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
+            results = [
+                tasks.record.enqueue("plain"),
+                tasks.echo.enqueue([1, [2.5, None]], {"k": True}, model_name="m"),
+                tasks.order_report.using(priority=-7, queue_name="mail").enqueue(3, fmt="csv"),
+                tasks.record.using(run_after=soon, priority=42).enqueue("deferred"),
+                tasks.record.using(run_after=timezone.now() - dt.timedelta(minutes=5)
+                                   ).enqueue("overdue"),
+            ]
+    finally:
+        task_enqueued.disconnect(receiver)
+    assert [result.id for result in sent] == [result.id for result in results]
+    for result, signalled in zip(results, sent, strict=True):
+        assert isinstance(result.id, str)
+        again = result.task.get_result(result.id)
+        assert_same_result(result, again)
+        assert_same_result(signalled, again)
+        # the job's creation time as the database stored it, not a time of this process
+        assert result.enqueued_at == creation_time(queue, result.id)
+        assert result.enqueued_at.tzinfo is not None  # USE_TZ
+        before = {name: getattr(result, name) for name in TASK_REFRESH_ATTRS}
+        result.refresh()
+        assert {name: getattr(result, name) for name in TASK_REFRESH_ATTRS} == before
+        assert_same_result(result, again)
+    deferred = results[3]
+    assert deferred.task == tasks.record.using(run_after=soon, priority=42)
+    assert deferred.enqueued_at < soon
+    # its place in line is its run_after (test_worker: an earlier run_after runs first)
+    row = stored(queue, deferred.id)
+    assert row["date_created"] == row["eta"] == soon
+
+
+def test_enqueue_and_get_result_agree_with_naive_times(queue):
+    from django.test import override_settings
+
+    # USE_TZ = False: naive times in the project's time zone, on both sides
+    with override_settings(USE_TZ=False):
+        connections.close_all()
+        run_after = dt.datetime.now().replace(microsecond=654321) + dt.timedelta(hours=1)
+        results = [tasks.record.enqueue("naive"),
+                   tasks.record.using(run_after=run_after).enqueue("naive later")]
+        for result in results:
+            assert result.enqueued_at.tzinfo is None
+            assert_same_result(result, tasks.record.get_result(result.id))
+        assert results[1].task.run_after == run_after
+        connections.close_all()
 
 
 # -- mapping ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@ failures and their errors, priorities, only registered tasks, and the commands."
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -10,10 +11,12 @@ import sys
 import types
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 
 import queuejob
+from queuejob.contrib.django import QueueJobBackend
 from queuejob.contrib.django._compat import (
     TaskResultDoesNotExist,
     TaskResultStatus,
@@ -151,6 +154,72 @@ def test_exceptions_fail_the_task_with_their_class_and_traceback(queue, client, 
         (not_json.id, TaskResultStatus.FAILED, ["builtins.TypeError"])])
 
 
+@contextlib.contextmanager
+def task_signals():
+    """What task_started and task_finished were sent with: (signal, id, status, the
+    errors' class paths), in the order sent."""
+    sent: list[tuple[str, str, str, list[str]]] = []
+
+    def receiver(signal, sender, task_result, **kwargs):
+        sent.append(("finished" if signal is task_finished else "started", task_result.id,
+                     task_result.status, [e.exception_class_path for e in task_result.errors]))
+
+    task_started.connect(receiver, weak=False, dispatch_uid="test-started")
+    task_finished.connect(receiver, weak=False, dispatch_uid="test-finished")
+    try:
+        yield sent
+    finally:
+        task_started.disconnect(dispatch_uid="test-started")
+        task_finished.disconnect(dispatch_uid="test-finished")
+
+
+def test_system_exit_exit_and_keyboard_interrupt_fail_the_task(queue, worker):
+    with task_signals() as sent:
+        failing = {tasks.exits.enqueue(3).id: (tasks.exits, "builtins.SystemExit"),
+                   tasks.quits.enqueue().id: (tasks.quits, "builtins.SystemExit"),
+                   tasks.interrupted.enqueue().id: (tasks.interrupted,
+                                                    "builtins.KeyboardInterrupt")}
+        failed = {task_id: finish(queue, task, task_id)
+                  for task_id, (task, _) in failing.items()}
+        # the worker is still there and takes the next task
+        after = finish(queue, tasks.record, tasks.record.enqueue("after").id)
+    assert after.status == TaskResultStatus.SUCCESSFUL
+    assert worker.thread.is_alive() and worker.error is None
+    for task_id, (_, path) in failing.items():
+        result = failed[task_id]
+        assert result.status == TaskResultStatus.FAILED
+        [error] = result.errors
+        assert error.exception_class_path == path
+        assert "Traceback (most recent call last)" in error.traceback
+        assert result.finished_at is not None and result.attempts == 1
+        # started once, finished once, FAILED with the error, as the reference backends
+        assert [item for item in sent if item[1] == task_id] == [
+            ("started", task_id, TaskResultStatus.RUNNING, []),
+            ("finished", task_id, TaskResultStatus.FAILED, [path])]
+    assert [item[0] for item in sent if item[1] == after.id] == ["started", "finished"]
+
+
+def test_outside_a_worker_a_keyboard_interrupt_goes_through_without_task_finished(queue):
+    from queuejob.testing import trap_jobs
+
+    # run in the caller's thread (trap_jobs, no-delay), as ImmediateBackend runs tasks:
+    # SystemExit fails the task (task_finished sent) and goes on to the caller; Ctrl-C
+    # goes through at once
+    with task_signals() as sent:
+        with trap_jobs() as trap:
+            exits = tasks.exits.enqueue(2)
+        with pytest.raises(SystemExit):
+            trap.perform_enqueued_jobs()
+        with trap_jobs() as trap:
+            interrupted = tasks.interrupted.enqueue()
+        with pytest.raises(KeyboardInterrupt):
+            trap.perform_enqueued_jobs()
+    assert sent == [
+        ("started", exits.id, TaskResultStatus.RUNNING, []),
+        ("finished", exits.id, TaskResultStatus.FAILED, ["builtins.SystemExit"]),
+        ("started", interrupted.id, TaskResultStatus.RUNNING, [])]
+
+
 def test_higher_django_priority_runs_first_and_run_after_waits(queue):
     now = timezone.now()
     tasks.record.using(priority=-10).enqueue("low")
@@ -160,9 +229,40 @@ def test_higher_django_priority_runs_first_and_run_after_waits(queue):
     due = tasks.record.using(run_after=now - dt.timedelta(seconds=1)).enqueue("due")
     later = tasks.record.using(run_after=now + dt.timedelta(hours=1)).enqueue("later")
     queuejob.Worker(queue, channels="root:1", modules=[TASKS_MODULE]).run(burst=True)
-    assert events() == ["top", "high", "default", "due", "low"]
+    # "due" was due a second before "default" was enqueued: it goes first
+    assert events() == ["top", "high", "due", "default", "low"]
     assert tasks.record.get_result(due.id).status == TaskResultStatus.SUCCESSFUL
     assert tasks.record.get_result(later.id).status == TaskResultStatus.READY
+
+
+# the claim of a queue without channel rules (one statement in start order), and the
+# claim channel by channel (candidates of each channel, then the selection rules)
+@pytest.mark.parametrize("channels", ["root:1", "root:1,root.reports:1"])
+def test_an_earlier_run_after_runs_first_among_equal_priorities(queue, channels):
+    now = timezone.now()
+    ago = {seconds: now - dt.timedelta(seconds=seconds) for seconds in (10, 20, 30, 40)}
+    # enqueued in the opposite order of their run_after, in two queues (two channels)
+    results = [
+        tasks.record.using(run_after=ago[10]).enqueue("due 10 s ago"),
+        tasks.record.using(run_after=ago[20], queue_name="reports").enqueue("due 20 s ago"),
+        tasks.record.enqueue("no run_after"),
+        tasks.record.using(run_after=ago[30]).enqueue("due 30 s ago"),
+        tasks.record.using(run_after=ago[40], priority=-1).enqueue("lower priority"),
+    ]
+    with transaction.atomic():  # one transaction: on PostgreSQL, one now() for all
+        results.append(tasks.record.enqueue("no run_after, later"))
+        results.append(tasks.record.using(run_after=ago[20] + dt.timedelta(microseconds=1)
+                                          ).enqueue("due 20 s ago, 1 us later"))
+    queuejob.Worker(queue, channels=channels, modules=[TASKS_MODULE]).run(burst=True)
+    assert events() == ["due 30 s ago", "due 20 s ago", "due 20 s ago, 1 us later",
+                        "due 10 s ago", "no run_after", "no run_after, later",
+                        "lower priority"]
+    for result in results:
+        done = tasks.record.get_result(result.id)
+        assert done.status == TaskResultStatus.SUCCESSFUL
+        # its place in line changed nothing of what Django reads
+        assert done.enqueued_at == result.enqueued_at
+        assert done.task.run_after == result.task.run_after
 
 
 def test_only_tasks_of_the_worker_modules_run_and_stored_names_are_never_imported(queue):
@@ -204,6 +304,65 @@ def test_the_management_command_runs_the_tasks(queue, django_db):
     assert "worker" in process.stderr and "started" in process.stderr  # logs on stderr
     assert tasks.confirm_order.get_result(confirm.id).status == TaskResultStatus.SUCCESSFUL
     assert tasks.order_report.get_result(report.id).return_value == "report of order 3 (text)"
+
+
+def test_queue_names_become_the_worker_channels():
+    from queuejob.contrib.django._compat import task_backends
+    from queuejob.contrib.django.backend import worker_channels
+    from queuejob.core.errors import ConfigurationError
+
+    backend = task_backends["default"]  # QUEUES default, reports, mail (-> root.outgoing.mail)
+    assert worker_channels(backend, None) == ""  # no rules: each worker runs 4 at once
+    assert worker_channels(backend, None, ["mail:2", "reports:1:sequential"]) == \
+        "root.outgoing.mail:2,root.reports:1:sequential"
+    # the default queue is root: its capacity holds for all workers
+    assert worker_channels(backend, None, ["default:8,mail:1:throttle=0.5"]) == \
+        "root:8,root.outgoing.mail:1:throttle=0.5"
+    assert worker_channels(backend, "root:2,root.x:1", ["reports:1"]) == \
+        "root:2,root.x:1,root.reports:1"
+    # a bare queue name is checked and sets nothing: it runs within the worker's capacity
+    assert worker_channels(backend, "root:3", ["mail", "default", " reports "]) == "root:3"
+    for channels, queues, message in [
+        (None, ["emails:2"], "not one of"),
+        ("root:2", ["default:4"], "--channels configures"),
+        ("root:2,root.outgoing.mail:1", ["mail:3"], "--channels configures"),
+        (None, ["mail:1", "mail:2"], "configures already"),
+        (None, ["mail:zero"], "bad queue entry 'mail:zero'"),
+        ("root:x", [], "capacity"),
+    ]:
+        with pytest.raises(ConfigurationError, match=message):
+            worker_channels(backend, channels, queues)
+    other = QueueJobBackend("other", {"QUEUES": [], "OPTIONS": {}})  # any queue name
+    assert worker_channels(other, None, ["anything:2"]) == "root.anything:2"
+    with pytest.raises(ConfigurationError, match="not a queuejob channel name"):
+        worker_channels(other, None, ["bad name:1"])
+
+
+def test_the_worker_command_refuses_an_unknown_queue():
+    with pytest.raises(CommandError, match="queue 'emails' is not one of"):
+        call_command("queuejob_worker", "--burst", "--queue-name", "emails")
+
+
+def test_the_worker_command_runs_queues_by_name_and_survives_exit(queue, django_db):
+    mail = tasks.record.using(queue_name="mail").enqueue("mail")
+    report = tasks.order_report.enqueue(9)
+    default = tasks.record.enqueue("default")
+    quits = tasks.quits.enqueue()
+    after = tasks.record.using(priority=-50).enqueue("after quits")  # claimed last
+    process = subprocess.run(
+        [sys.executable, str(MANAGE), "queuejob_worker", "--burst",
+         "--queue-name", "mail:1", "--queue-name", "reports:1,default:2"],
+        env=command_env(django_db), cwd=ROOT, capture_output=True, text=True, timeout=120,
+        check=False)
+    assert process.returncode == 0, process.stderr
+    [row] = queuejob.operations.workers(queue)
+    assert row["channels"] == "root:2,root.outgoing.mail:1,root.reports:1"
+    for task, result in [(tasks.record, mail), (tasks.order_report, report),
+                         (tasks.record, default), (tasks.record, after)]:
+        assert task.get_result(result.id).status == TaskResultStatus.SUCCESSFUL
+    failed = tasks.quits.get_result(quits.id)
+    assert failed.status == TaskResultStatus.FAILED
+    assert failed.errors[0].exception_class_path == "builtins.SystemExit"
 
 
 def test_queuejob_worker_pointed_at_the_django_settings(queue, django_db):

@@ -73,3 +73,19 @@ def echo(*args, session=None, model_name=None, priority=None, eta=None, channel=
     """Its keyword arguments are named like queuejob's reserved keywords."""
     return {"args": list(args), "session": session, "model_name": model_name,
             "priority": priority, "eta": eta, "channel": channel, "max_retries": max_retries}
+
+
+@task
+def exits(code):
+    """Ends the process, were it run in the process's main thread."""
+    raise SystemExit(code)
+
+
+@task
+def quits():
+    exit(5)  # the site builtin (closes stdin, raises SystemExit), as a script would
+
+
+@task
+def interrupted():
+    raise KeyboardInterrupt

@@ -22,7 +22,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import module_has_submodule
 
-from ...core.channels import normalize_name
+from ...core import codec
+from ...core.channels import ROOT, format_spec, normalize_name, parse_channels
 from ...core.errors import ConfigurationError
 from ...core.job import check_timeout
 from ...core.retry import validate_retry_pattern
@@ -161,6 +162,84 @@ def import_task_modules(names: Iterable[str]) -> None:
         import_module(name)
 
 
+#: a worker's channels when neither ``--channels`` nor a queue configures root
+
+
+
+def worker_channels(backend: QueueJobBackend, channels: str | None,
+                    queues: Iterable[str] = ()) -> str:
+    """A worker's channel configuration from ``--channels`` and ``--queue-name`` values.
+
+    A queue value is ``QUEUE[:capacity[:sequential][:throttle=N]]`` (several separated by
+    commas): the ``--channels`` entry of the queue's channel (``channel_for``: the
+    ``channels`` option, ``root.QUEUE``, or root for the default queue) with the rest as
+    it is written there. A bare ``QUEUE`` is checked and adds nothing: its channel runs
+    within the workers' capacities, as every channel without an entry does. A channel
+    configured twice is refused. ConfigurationError says why. As ``--channels``, the
+    result is rules for all workers of the database while this one runs."""
+    specs = {spec.name: spec for spec in parse_channels(channels or "")}
+    from_queues: dict[str, str] = {}
+    for value in queues:
+        for raw in value.split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            queue, _, rest = (part.strip() for part in entry.partition(":"))
+            if backend.queues and queue not in backend.queues:
+                raise ConfigurationError(
+                    f"queue {queue!r} is not one of TASKS[{backend.alias!r}]['QUEUES'] "
+                    f"({', '.join(sorted(backend.queues))})")
+            try:
+                channel = backend.channel_for(queue) or ROOT
+            except InvalidTaskError as exc:
+                raise ConfigurationError(str(exc)) from None
+            if not rest:
+                continue
+            try:
+                [spec] = parse_channels(f"{channel}:{rest}")
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"bad queue entry {entry!r}: {exc}") from None
+            if channel in from_queues:
+                raise ConfigurationError(
+                    f"queue {queue!r} is channel {channel}, which queue "
+                    f"{from_queues[channel]!r} configures already")
+            if channel in specs:
+                raise ConfigurationError(
+                    f"queue {queue!r} is channel {channel}, which --channels configures "
+                    "already")
+            from_queues[channel] = queue
+            specs[channel] = spec
+    # root first, the others as given
+    return ",".join(format_spec(spec) for spec in sorted(specs.values(),
+                                                         key=lambda spec: spec.name != ROOT))
+
+
+def queue_at_run_after(session: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """Give a just stored task with a ``run_after`` its place in line: ``run_after``.
+
+    Workers start due jobs in ``(priority, date_created, id)`` order, read from the
+    pending indexes (``queue_job_next``, ``queue_job_pending``) and nothing else. Django
+    wants an earlier ``run_after`` to run first among tasks of equal priority, so the
+    job's ``date_created`` becomes its ``run_after`` (copied from its ``eta``, as the
+    database stored it): the claims keep their index and their order, and a deferred
+    task competes from the moment it became due, as a task enqueued then would. Ordering
+    the claims by ``coalesce(eta, date_created)`` instead would need new indexes and
+    would also move every retried job (a retry sets its eta) to the back of the line.
+
+    The creation time is kept in the job's context (``enqueued_at``, read back from
+    ``date_created`` before it changes), where ``get_result`` finds it. One UPDATE of the
+    row just written, in the same transaction (``JobStore.queue_at_eta``).
+    """
+    job = job_from_row(row, decode=False)
+    context = dict(job.context)
+    meta = dict(task_meta(context) or {})
+    meta["enqueued_at"] = row["date_created"]
+    context[CONTEXT_KEY] = meta
+    text = codec.dumps(context)
+    session.db.store.queue_at_eta(session.write_connection(), row["id"], text)
+    return {**row, "date_created": row["eta"], "context": text}
+
+
 class QueueJobBackend(BaseTaskBackend):
     """A Django task backend that stores tasks as queuejob jobs.
 
@@ -237,7 +316,11 @@ class QueueJobBackend(BaseTaskBackend):
         register_task(task, retry_pattern=self.retry_pattern, timeout=self.timeout)
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
-        """Store the task as a job in the current transaction of Django's connection."""
+        """Store the task as a job in the current transaction of Django's connection.
+
+        The result is the stored job read back, as ``get_result`` reads it: equal to
+        ``get_result(result.id)`` (its ``enqueued_at`` is the job's creation time, set
+        by the database), so that ``refresh()`` changes nothing."""
         self.validate_task(task)
         function = register_task(task, retry_pattern=self.retry_pattern, timeout=self.timeout)
         # checks and normalizes the arguments (JSON) before anything is written
@@ -245,14 +328,13 @@ class QueueJobBackend(BaseTaskBackend):
                             started_at=None, finished_at=None, last_attempted_at=None,
                             args=args, kwargs=kwargs, backend=self.alias, errors=[],
                             worker_ids=[])
+        run_after = aware(task.run_after) if task.run_after is not None else None
         meta: dict[str, Any] = {"backend": self.alias, "queue_name": task.queue_name,
-                                "priority": task.priority}
-        if task.run_after is not None:
-            meta["run_after"] = aware(task.run_after)
+                                "priority": task.priority, "run_after": run_after}
         options: dict[str, Any] = {"priority": to_queuejob_priority(task.priority),
                                    "channel": self.channel_for(task.queue_name)}
-        if task.run_after is not None:
-            options["eta"] = aware(task.run_after)
+        if run_after is not None:
+            options["eta"] = run_after
         if self.max_retries is not None:
             options["max_retries"] = self.max_retries
         db = self.database()
@@ -264,10 +346,20 @@ class QueueJobBackend(BaseTaskBackend):
             wrapper.ensure_connection()
             with db.session(connection=wrapper.connection,
                             context={CONTEXT_KEY: meta}) as session:
-                job_uuid = DatabaseJobStorage(session).enqueue(
-                    function, None, result.args, result.kwargs, **options)
-        object.__setattr__(result, "id", job_uuid)
-        object.__setattr__(result, "enqueued_at", timezone.now())
+                storage = DatabaseJobStorage(session)
+                job_uuid = storage.enqueue(function, None, result.args, result.kwargs,
+                                           **options)
+                # None when nothing was stored: trap_jobs caught the job, or no-delay
+                # ran it at once
+                row = storage.db_record_from_uuid(job_uuid)
+                if row is not None and run_after is not None:
+                    row = queue_at_run_after(session, row)
+        if row is not None:
+            result = result_from_row(row, function)
+            object.__setattr__(result, "task", task)
+        else:
+            object.__setattr__(result, "id", job_uuid)
+            object.__setattr__(result, "enqueued_at", timezone.now())
         task_enqueued.send(type(self), task_result=result)
         return result
 

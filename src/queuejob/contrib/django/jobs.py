@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from ...core import registry
 from ...core.channels import ROOT
-from ...core.errors import FailedJobError, NothingToDoJob, RetryableJobError
+from ...core.errors import FailedJobError, JobTimeout, NothingToDoJob, RetryableJobError
 from ...core.job import DEFAULT_PRIORITY
 from ...core.outcome import MAX_TEXT
 from ...jobfunction import JobFunction
@@ -97,6 +97,14 @@ def aware(value: dt.datetime) -> dt.datetime:
     return timezone.make_aware(value, timezone.get_current_timezone())
 
 
+def enqueued_at(meta: dict[str, Any], date_created: dt.datetime | None) -> dt.datetime | None:
+    """A task's ``enqueued_at``: its job's creation time. A task with a ``run_after`` has
+    its job's ``date_created`` set to ``run_after`` (its place in line, see
+    ``backend.queue_at_run_after``) and its creation time kept in ``meta``."""
+    stored = meta.get("enqueued_at")
+    return django_time(stored if isinstance(stored, dt.datetime) else date_created)
+
+
 # -- job functions -----------------------------------------------------------------------
 class TaskJobFunction(JobFunction):
     """The queuejob job function of one Django task (its ``func_name`` is the task's
@@ -124,12 +132,15 @@ class TaskJobFunction(JobFunction):
         base = self.task
         wanted = {"priority": meta.get("priority", priority),
                   "queue_name": meta.get("queue_name"),
-                  "run_after": meta.get("run_after"),
                   "backend": meta.get("backend")}
-        if wanted["run_after"] is not None:
-            wanted["run_after"] = django_time(wanted["run_after"])
         changes = {key: value for key, value in wanted.items()
                    if value is not None and value != getattr(base, key)}
+        # run_after is stored even when None (the task registered first may have one)
+        if "run_after" in meta:
+            run_after = meta["run_after"]
+            run_after = django_time(run_after) if isinstance(run_after, dt.datetime) else None
+            if run_after != base.run_after:
+                changes["run_after"] = run_after
         if not changes:
             return base
         try:
@@ -198,7 +209,11 @@ def run_task(function: TaskJobFunction, session: Any, args: list[Any],
     """Run a Django task: in a worker, Django's connections are checked before and after
     (as around a request); task_started and task_finished are sent; the return value
     comes back as JSON. RetryableJobError retries the job; NothingToDoJob ends it
-    successful with the return value None; any other exception fails it."""
+    successful with the return value None; any other exception fails it, BaseExceptions
+    too (SystemExit, ``exit()``, KeyboardInterrupt), as the reference backends do:
+    task_finished is sent with the FAILED result, then the exception goes on to the
+    worker, which records the failure and carries on (a job thread's exception never
+    stops the worker)."""
     job = getattr(session, "job", None)
     meta = task_meta(session.context) or {}
     task = function.task_for(meta)
@@ -211,7 +226,7 @@ def run_task(function: TaskJobFunction, session: Any, args: list[Any],
     attempt = getattr(job, "attempt", 0) or 1
     result = TaskResult(
         task=task, id=getattr(job, "uuid", "") or "", status=TaskResultStatus.RUNNING,
-        enqueued_at=django_time(getattr(job, "date_created", None)), started_at=now,
+        enqueued_at=enqueued_at(meta, getattr(job, "date_created", None)), started_at=now,
         last_attempted_at=now, finished_at=None, args=args, kwargs=kwargs, backend=alias,
         errors=[], worker_ids=worker_ids(getattr(job, "worker_id", None), attempt))
     # in a worker's job thread, Django's connections are checked as around a request
@@ -236,7 +251,20 @@ def run_task(function: TaskJobFunction, session: Any, args: list[Any],
                 failure = FailedJobError(f"Max. retries ({job.max_retries}) reached: {err}")
                 _finish_failed(result, backend, failure, err)
             raise
-        except Exception as exc:
+        except JobTimeout:
+            # the worker stopped this attempt and decided its outcome already (a retry,
+            # or a failure once its retries are used up); the exception may even land
+            # just after the task returned: nothing to report from this thread
+            raise
+        except KeyboardInterrupt as exc:
+            # in a worker, only the task itself can raise it in a job thread (signals go
+            # to the main thread): a failure, as django-tasks' database worker records
+            # it; run in the caller's thread (trap_jobs, no-delay), it is the user's
+            # Ctrl-C, let through as ImmediateBackend does, without task_finished
+            if in_worker:
+                _finish_failed(result, backend, exc, exc)
+            raise
+        except BaseException as exc:
             _finish_failed(result, backend, exc, exc)
             raise
         _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now(),
@@ -313,7 +341,7 @@ def result_from_row(row: dict[str, Any], function: TaskJobFunction) -> TaskResul
         if row["state"] == "failed" else row.get("date_done")
     result = TaskResult(
         task=task, id=row["uuid"], status=status,
-        enqueued_at=django_time(row["date_created"]),
+        enqueued_at=enqueued_at(meta, row["date_created"]),
         started_at=django_time(row["date_started"]),
         finished_at=django_time(finished_at) if finished else None,
         last_attempted_at=django_time(row["date_started"]),

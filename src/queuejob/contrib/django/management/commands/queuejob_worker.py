@@ -10,8 +10,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from queuejob.contrib.django._compat import DEFAULT_TASK_BACKEND_ALIAS, task_backends
-from queuejob.contrib.django.backend import QueueJobBackend, import_task_modules
-from queuejob.core.errors import QueueJobError
+from queuejob.contrib.django.backend import (
+    QueueJobBackend,
+    import_task_modules,
+    worker_channels,
+)
+from queuejob.core.errors import ConfigurationError, QueueJobError
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
@@ -24,9 +28,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--backend", default=DEFAULT_TASK_BACKEND_ALIAS,
                             help="Alias of the task backend in TASKS (default: %(default)s).")
-        parser.add_argument("--channels", default="root:4",
-                            help="This worker's channels: name:capacity[:sequential]"
-                                 "[:throttle=N],... (default: %(default)s).")
+        parser.add_argument("--channels", default=None,
+                            help="Channel rules for all workers while this one runs "
+                                 "(stored rules win): name:capacity[:sequential]"
+                                 "[:throttle=N][:paused],...")
+        parser.add_argument("--concurrency", type=int, default=None,
+                            help="Tasks this process runs at once (0: none; default: "
+                                 "root's capacity in --channels, else 4).")
+        parser.add_argument("--queue-name", dest="queue_names", action="append", default=[],
+                            metavar="QUEUE[:CAPACITY[:sequential][:throttle=N]]",
+                            help="A Django queue of the backend, as a --channels entry of "
+                                 "the channel it maps to (the backend's 'channels' option, "
+                                 "root.QUEUE, root for the default queue); repeatable, or "
+                                 "separated by commas. Without a capacity, the queue runs "
+                                 "within the workers' capacities. Every queuejob worker runs "
+                                 "every queue: this sets capacities, it excludes nothing.")
         parser.add_argument("--module", dest="modules", action="append", default=[],
                             metavar="MODULE", help="Another module of tasks (repeatable).")
         parser.add_argument("--burst", action="store_true",
@@ -46,6 +62,7 @@ class Command(BaseCommand):
         import queuejob
         from queuejob.worker import Worker
         from queuejob.worker.startup import migrate_when_reachable
+        from queuejob.worker.worker import check_concurrency
 
         if not logging.getLogger().handlers and not logging.getLogger("queuejob").handlers:
             logging.basicConfig(level=LEVELS.get(options["verbosity"], logging.INFO),
@@ -55,6 +72,12 @@ class Command(BaseCommand):
         if not isinstance(backend, QueueJobBackend):
             raise CommandError(f"TASKS[{options['backend']!r}] is not a queuejob backend "
                                f"({type(backend).__module__}.{type(backend).__name__})")
+        try:
+            channels = worker_channels(backend, options["channels"], options["queue_names"])
+            if options["concurrency"] is not None:
+                check_concurrency(options["concurrency"])
+        except ConfigurationError as exc:
+            raise CommandError(str(exc)) from None
         modules = list(dict.fromkeys(backend.task_modules() + options["modules"]))
         import_task_modules(modules)
         if not modules:
@@ -66,7 +89,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         try:
             migrate_when_reachable(db, options["wait_for_db"])
-            worker = Worker(db, channels=options["channels"], modules=modules,
+            worker = Worker(db, channels=channels, modules=modules,
+                            concurrency=options["concurrency"],
                             grace_period=options["grace"],
                             heartbeat_interval=options["heartbeat"],
                             dead_after=options["dead_after"],
