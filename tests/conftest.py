@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -71,3 +72,25 @@ def job_env(tmp_path, monkeypatch):
 
 def pytest_report_header(config):
     return f"queuejob backends under test: {', '.join(BACKENDS)}; python {sys.version.split()[0]}"
+
+
+@pytest.fixture
+def invoke(monkeypatch):
+    """Run a queuejob command in-process (a wide plain console, no database URL of the
+    caller's); asserts its exit code and returns click's Result."""
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    from queuejob.cli import output
+    from queuejob.cli.app import cli
+    from queuejob.cli.common import ENV_DB
+    monkeypatch.setattr(output, "console", Console(highlight=False, width=250))
+    monkeypatch.delenv(ENV_DB, raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, env: dict[str, str] | None = None, exit_code: int = 0) -> Any:
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == exit_code, (
+            f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}")
+        return result
+    return run

@@ -173,3 +173,12 @@ def _typed(db: queuejob.Database, row: dict[str, Any]) -> dict[str, Any]:
     return {key: str(value) if isinstance(value, uuid.UUID) else value
             for key, value in row.items()}
 
+
+def refused(result: Any) -> str:
+    """The single stderr line of a refused command (click's Result; no traceback)."""
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("queuejob: error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]

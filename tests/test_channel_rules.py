@@ -130,6 +130,9 @@ def test_three_worker_processes_sharing_a_channel_string_run_one_export_at_once(
                             channels="root:4,root.export:1", log=tmp_path / f"worker{n}.log")
                for n in range(3)]
     try:
+        # every worker started (a process stopped while it starts dies of the signal)
+        wait_until(lambda: sum(row["state"] == "alive" for row in operations.workers(db))
+                   == len(workers), timeout=60, message="workers started")
         wait_until(lambda: states(db) == {"done": 48}, timeout=120, message="all done")
         live = [row for row in operations.workers(db) if row["state"] == "alive"]
         assert len(live) == 3

@@ -19,13 +19,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from rich.console import Console
+from click.testing import Result
 
 import queuejob
 from queuejob import operations
-from queuejob.cli import output
-from queuejob.cli.app import cli
 from queuejob.database import default_user
 from tests import jobs
 from tests.helpers import ROOT, job_rows, row, run_burst
@@ -62,21 +59,6 @@ def env(job_env: dict[str, str]) -> dict[str, str]:
     out = dict(job_env)
     out.pop(ENV_DB, None)
     return out
-
-
-@pytest.fixture
-def invoke(monkeypatch):
-    """Run a command in-process; asserts its exit code and returns click's Result."""
-    monkeypatch.setattr(output, "console", Console(highlight=False, width=250))
-    monkeypatch.delenv(ENV_DB, raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, env: dict[str, str] | None = None, exit_code: int = 0) -> Result:
-        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == exit_code, (
-            f"exit {result.exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}")
-        return result
-    return run
 
 
 # -- database helpers ------------------------------------------------------------------------
@@ -411,7 +393,7 @@ def test_channels_set_then_channels_lists_it(db, db_url, invoke):
     result = invoke("channels", "set", "root.export", "2", "--db", db_url)
     assert result.stdout.strip() == "channel root.export: capacity 2"
     table = invoke("channels", "--db", db_url).stdout
-    assert row_of(table, "root.export").split() == ["root.export", "2", "0", "2", "0"]
+    assert row_of(table, "root.export").split() == ["root.export", "2", "stored", "0", "2", "0"]
     # a channel holding jobs without a rule of its own shows in the tree, under its parent
     assert row_of(table, "root.export.sub").split() == ["root.export.sub", "-", "0", "1", "0"]
     assert line_of(table, "unlimited").split()[:2] == ["root", "unlimited"]
@@ -528,7 +510,7 @@ def test_an_unknown_uuid_among_known_ones_changes_nothing(db, db_url, env, comma
     ("root:4,bad name:2", "bad name:2"),
     ("root:4,root.seq:2:sequential", "root.seq:2:sequential"),
     ("root:4,root.a:1:colour=blue", "root.a:1:colour=blue"),
-    ("root:0", "root:0"),
+    ("root:-1", "root:-1"),
     ("root:4,root.a:1:throttle=soon", "root.a:1:throttle=soon"),
     ("root:4\nroot:2", "root:2"),
 ])

@@ -117,7 +117,7 @@ def test_a_bad_retry_pattern_is_one_line(text):
 # -- configuration ---------------------------------------------------------------------------
 @pytest.mark.parametrize("options", [{"throttle": float("inf")}, {"throttle": float("nan")},
                                      {"throttle": -1}, {"removal_interval": float("inf")},
-                                     {"removal_interval": 1e300}, {"capacity": 0},
+                                     {"removal_interval": 1e300}, {"capacity": -1},
                                      {"capacity": 2**40}])
 def test_bad_channel_values_are_refused_where_they_are_written(db, options):
     with pytest.raises(ConfigurationError):

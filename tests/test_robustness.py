@@ -201,8 +201,8 @@ def test_a_long_write_lock_does_not_make_live_workers_look_dead(db, db_url, tmp_
     options = {"heartbeat_interval": 0.2, "dead_after": 1.0, "rescue_interval": 0.2,
                "poll_interval": 0.05}
     holder = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-    with ThreadWorker(db, channels="root:2", **options), \
-            ThreadWorker(db, channels="root:2", **options):
+    with ThreadWorker(db, concurrency=2, **options), \
+            ThreadWorker(db, concurrency=2, **options):
         wait_until(lambda: states(db).get("started") == 4, message="all started")
         holder.execute("BEGIN IMMEDIATE")
         time.sleep(2.0)  # the lock is what this test is about: held past dead_after

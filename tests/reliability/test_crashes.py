@@ -86,7 +86,7 @@ def test_a_crash_at_each_point_ends_as_it_must(db, db_url, job_env, tmp_path, po
     env = dict(job_env)
     if point != "mid_job":
         env["QUEUEJOB_TEST_CRASH_AT"] = point
-    victim = spawn(db_url, env, *FAST, "--hostname", "victim", channels="root:1",
+    victim = spawn(db_url, env, *FAST, "--hostname", "victim", "--concurrency", "1",
                    log=tmp_path / "victim.log")
     try:
         if point == "mid_job":
@@ -173,7 +173,7 @@ def test_a_paused_worker_s_late_completion_changes_nothing(db, db_url, job_env, 
     log = tmp_path / "executions"
     first_attempt = 2.0
     job_uuid = delay(db, rjobs.sleep_first_attempt, str(log), first_attempt)
-    paused = spawn(db_url, job_env, *FAST, "--hostname", "paused", channels="root:1",
+    paused = spawn(db_url, job_env, *FAST, "--hostname", "paused", "--concurrency", "1",
                    log=tmp_path / "paused.log")
     other = None
     try:
@@ -276,7 +276,7 @@ def test_jobs_over_their_timeout_are_stopped_and_retried_while_others_go_on(
     with db.session() as session:
         others = [jobs.record.delay(session, "m", str(log), 0.05, priority=20)
                   for _ in range(30)]
-    worker = spawn(db_url, job_env, "--poll", "0.05", channels="root:2",
+    worker = spawn(db_url, job_env, "--poll", "0.05", "--concurrency", "2",
                    log=tmp_path / "worker.log")
     try:
         wait_until(lambda: row(db, by_decorator)["state"] == "failed"

@@ -192,7 +192,7 @@ def test_sqlite_survives_kill_9_during_enqueue_and_claim(db, db_url, job_env, tm
         assert not missing, f"trial {trial}: {len(missing)} committed job(s) missing"
 
     # nothing is lost either: the dead workers' jobs are rescued and every job runs
-    workers = [spawn(db_url, job_env, *VERY_FAST, channels="root:8") for _ in range(2)]
+    workers = [spawn(db_url, job_env, *VERY_FAST, "--concurrency", "8") for _ in range(2)]
     try:
         wait_until(lambda: set(state_counts(db)) == {"done"}, timeout=120,
                    message="every job done")
@@ -224,7 +224,7 @@ def test_the_wal_stays_bounded_with_a_concurrent_reader(db, db_url, job_env, tmp
             conn.close()
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    workers = [spawn(db_url, job_env, "--burst", channels="root:8") for _ in range(2)]
+    workers = [spawn(db_url, job_env, "--burst", "--concurrency", "8") for _ in range(2)]
     try:
         for worker in workers:
             assert worker.wait(300) == 0
@@ -237,8 +237,11 @@ def test_the_wal_stays_bounded_with_a_concurrent_reader(db, db_url, job_env, tmp
     assert reads["n"] > 100
     largest = max(sizes)
     print(f"WAL: largest {largest / 1e6:.1f} MB over {reads['n']} reads of {total} jobs")
-    # SQLite checkpoints every 1000 pages (about 4 MB): the WAL is reused, not grown
-    assert largest < 16e6
+    # SQLite checkpoints every 1000 pages (about 4 MB): the WAL is reused, not grown. A
+    # checkpoint cannot pass the reader's snapshot, so on a loaded machine the WAL
+    # reaches a few times that; without checkpoints it would hold every write of the
+    # run (over 100 MB for 20,000 jobs)
+    assert largest < 24e6
 
 
 # -- 16. migrations ------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def poison_worker(db_url, job_env, tmp_path):
     """One worker process (8 job threads) for every example of the test."""
     log = tmp_path / "worker.log"
     process = spawn_worker(db_url, job_env, "--module", "tests.reliability.poison", *FAST,
-                           channels="root:8", log=log)
+                           "--concurrency", "8", log=log)
     try:
         yield process, log
     finally:
