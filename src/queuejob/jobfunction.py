@@ -114,8 +114,11 @@ class JobFunction(Generic[P, R]):
         ``func(session, model_name, *args, **kwargs)``, the arguments as they were given
         (the model name first, by convention; ``delay(session)`` calls
         ``func(session)``). Reserved keywords, never passed to the function: priority,
-        max_retries, eta, description, channel, identity_key, timeout (and
-        concurrency_key, debounce: reserved for a later version, refused for now).
+        max_retries, eta, description, channel, identity_key, timeout, concurrency_key
+        (a str the jobs of one customer, tenant... share, for the channels' key_capacity
+        and fair turns) and debounce (seconds: with an identity key, a pending job of
+        this function holding the key takes these arguments and waits that long from
+        now, and its uuid is returned).
         """
         from .storage import DatabaseJobStorage
         return DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
@@ -123,8 +126,11 @@ class JobFunction(Generic[P, R]):
     def delayable(self, session: Any, *args: Any, **kwargs: Any) -> Delayable:
         """A job of this function, built but not stored, to compose into a graph with
         ``chain``, ``group`` and ``on_done``; ``delay()`` on the graph stores it all.
-        Same arguments and reserved keywords as ``delay``."""
+        Same arguments and reserved keywords as ``delay``, but ``debounce``."""
         from .storage import DatabaseJobStorage, job_of_call
+        if "debounce" in kwargs:
+            raise TypeError("delayable(): debounce is an option of delay() and delay_many(), "
+                            "not of a job of a graph")
         job = job_of_call(self, args, kwargs)
         return Delayable(session, job, DatabaseJobStorage(session).enqueue_graph)
 
@@ -135,8 +141,10 @@ class JobFunction(Generic[P, R]):
         Each call is a tuple of positional arguments, the model name first
         (``("res.partner", 42)``), or a dict ``{"args": (...), "kwargs": {...}}`` that
         may also hold options of its own. ``options`` (priority, eta, max_retries,
-        description, channel, identity_key) apply to every job. Identity keys are
-        honoured as by ``delay``, between the jobs of the call too.
+        description, channel, identity_key, timeout, concurrency_key, debounce) apply to
+        every job. Identity keys are honoured as by ``delay``, between the jobs of the
+        call too; with ``debounce``, a later call with the same key replaces the arguments
+        of an earlier one, and the jobs are stored one by one.
         """
         from .core.job import Job
         from .storage import RESERVED, DatabaseJobStorage, check_options, job_of_call
@@ -144,7 +152,10 @@ class JobFunction(Generic[P, R]):
         jobs = []
         shared = {key: value for key, value in options.items() if key != "model_name"}
         # the options shared by the calls are checked once: each job is a copy of this one
-        template = Job(func=self, **shared)
+        # (a shared debounce without a shared identity key waits for the first call that
+        # needs it: the calls given as dicts may bring their own keys)
+        template = None if "debounce" in shared and "identity_key" not in shared \
+            else Job(func=self, **shared)
         prefix = (options["model_name"],) if options.get("model_name") else ()
         for call in calls:
             if isinstance(call, Mapping):
@@ -152,6 +163,8 @@ class JobFunction(Generic[P, R]):
                 jobs.append(job_of_call(self, tuple(call.get("args", ())),
                                         {**dict(call.get("kwargs", {})), **own}))
                 continue
+            if template is None:
+                template = Job(func=self, **shared)
             jobs.append(template.copy(prefix + tuple(call)))
         return DatabaseJobStorage(session).enqueue_many(jobs)
 
@@ -222,6 +235,9 @@ def schedule(func: JobFunction[..., Any], cron: str, args: Sequence[Any] = (),
     if not isinstance(func, JobFunction):
         raise TypeError("schedule() takes a function decorated with @job")
     check_options(options, "schedule()")
+    if "debounce" in options:
+        raise TypeError("schedule(): debounce is not an option of schedules: each slot "
+                        "delays a job of its own, due at the slot")
     entry = Schedule(name=name or func.func_name, func=func, cron=cron, args=tuple(args),
                      kwargs=dict(kwargs or {}), options=options, catch_up=catch_up)
     registry.register_schedule(entry)

@@ -29,6 +29,7 @@ from .core import states
 from .core.rows import as_name
 from .core.text import displayable, printable
 from .operations import Database
+from .store.reads import TOP_KEYS
 
 #: upper bounds (seconds) of the histogram buckets; dashboard.sql counts jobs per bucket
 BUCKETS = (0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0)
@@ -106,6 +107,52 @@ class QueueJobCollector(Collector):
         for channel, value in sorted(capacities.items()):
             capacity.add_metric([channel], value)
         yield capacity
+        yield from self._flow(data)
+
+    def _flow(self, data: dict[str, Any]) -> Iterator[Metric]:
+        """Flow control: each rate limit and the starts of its window; the running and
+        the pending jobs of the top keys of keyed and fair channels (at most TOP_KEYS
+        keys per channel: the label values stay few, whatever the keys)."""
+        limit = GaugeMetricFamily("queuejob_channel_rate_limit",
+                                  "Rate limit of the channels, across all workers, in jobs "
+                                  "started per second (N/period of rate=N/s|m|h).",
+                                  labels=["channel"])
+        used = GaugeMetricFamily("queuejob_channel_rate_used",
+                                 "Jobs the rate-limited channels started in their current "
+                                 "window (the last period of their rate).",
+                                 labels=["channel"])
+        rates: dict[str, tuple[float, float]] = {}
+        for spec in data["rules"]:
+            if spec.rate is not None:
+                rates[label(spec.name)] = (spec.rate[0] / spec.rate[1],
+                                           _count(data["rate_used"].get(spec.name)))
+        for channel, (per_second, starts) in sorted(rates.items()):
+            limit.add_metric([channel], per_second)
+            used.add_metric([channel], starts)
+        yield limit
+        yield used
+        families = {
+            "running": GaugeMetricFamily(
+                "queuejob_channel_key_running",
+                f"Running jobs of the busiest concurrency keys (at most {TOP_KEYS} per "
+                "channel) of the channels with a key capacity or fair turns, their "
+                "subchannels included.", labels=["channel", "key"]),
+            "pending": GaugeMetricFamily(
+                "queuejob_channel_key_pending",
+                f"Pending jobs of the concurrency keys with the most jobs waiting (at most "
+                f"{TOP_KEYS} per channel) of the channels with a key capacity or fair "
+                "turns, their subchannels included.", labels=["channel", "key"]),
+        }
+        for kind, family in families.items():
+            values: dict[tuple[str, str], float] = defaultdict(float)
+            for name, load in data["keys"].items():
+                channel = label(name)
+                for key, jobs in (load.running if kind == "running" else load.pending)[
+                        :TOP_KEYS]:
+                    values[(channel, label(key))] += _count(jobs)
+            for labels, value in sorted(values.items()):
+                family.add_metric(list(labels), value)
+            yield family
 
     def _histograms(self, rows: list[dict[str, Any]]) -> Iterator[Metric]:
         texts = {

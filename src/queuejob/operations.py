@@ -17,7 +17,14 @@ from typing import Any
 
 from .core import registry, related
 from .core import subscriptions as subscription_rules
-from .core.channels import ChannelSpec, ancestors, combine, normalize_name
+from .core.channels import (
+    ChannelSpec,
+    ancestors,
+    combine,
+    format_rate,
+    normalize_name,
+    parse_rate,
+)
 from .core.cron import next_slot
 from .core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from .core.job import check_priority, eta_parts
@@ -330,6 +337,13 @@ def metric_data(db: Database, window: float) -> dict[str, Any]:
     tree, _ = combine(channel_specs(data.pop("channels"), db.store.bad_row),
                       declared_specs(data.pop("declared"), db.store.bad_row))
     data["rules"] = list(tree.specs.values())
+    # flow control: each rate's starts in its window, the top keys of keyed and fair
+    # channels (at most reads.TOP_KEYS each: bounded label values)
+    rated = {spec.name: spec.rate[1] for spec in data["rules"] if spec.rate is not None}
+    keyed = [spec.name for spec in data["rules"] if spec.key_capacity is not None or spec.fair]
+    data["rate_used"], data["keys"] = db.read(lambda conn: (
+        reads.rate_used(conn, rated), reads.channel_keys(conn, keyed))) \
+        if rated or keyed else ({}, {})
     return data
 
 
@@ -367,7 +381,11 @@ def channels(db: Database) -> list[dict[str, Any]]:
     ``declared_by`` the workers declaring the channel and ``disagreeing`` those whose
     declaration differs from what applies. A stored configuration that does not make
     sense is left out, its row saying why (``problem``); names that are not channel
-    names come last, each on its own (``bad_name``)."""
+    names come last, each on its own (``bad_name``). Flow control as counted now: a
+    rate-limited channel's ``rate_used`` (the starts of its window); for a channel with
+    a key capacity or fair turns, its subtree's ``busiest_keys`` (``{key, running}``)
+    and ``waiting_keys`` (``{key, pending}``), at most ``reads.TOP_KEYS`` each
+    (``*_partial``: counted among the first ``reads.KEY_SCAN`` jobs only)."""
     counts = stats(db)
     specs: dict[str, ChannelSpec] = {}
     problems: dict[str, str] = {}
@@ -386,6 +404,14 @@ def channels(db: Database) -> list[dict[str, Any]]:
                                            db.store.bad_row))
     specs = {name: spec for name, spec in tree.specs.items()
              if name in specs or name in sources}
+    # flow control: each rate's starts in its window, the top keys of keyed and fair
+    # channels (their subtrees: a job counts against its configured ancestors)
+    rated = {name: spec.rate[1] for name, spec in specs.items() if spec.rate is not None}
+    keyed = sorted(name for name, spec in specs.items()
+                   if spec.key_capacity is not None or spec.fair)
+    rate_used, keys = db.read(lambda conn: (
+        db.reads.rate_used(conn, rated), db.reads.channel_keys(conn, keyed))) \
+        if rated or keyed else ({}, {})
     names: set[str] = {"root"}
     bad: set[str] = set()
     for name in set(specs) | set(counts) | set(problems):
@@ -400,7 +426,8 @@ def channels(db: Database) -> list[dict[str, Any]]:
             if channel == name or channel.startswith(name + "."):
                 for state, count in by_state.items():
                     totals[state] += count
-        entry = _channel_entry(name, specs.get(name), totals, counts, problems.get(name))
+        entry = _channel_entry(name, specs.get(name), totals, counts, problems.get(name),
+                               rate_used.get(name), keys.get(name))
         source = sources.get(name)
         entry.update(source=source and source.origin,
                      declared_by=list(source.workers) if source else [],
@@ -417,7 +444,11 @@ def channels(db: Database) -> list[dict[str, Any]]:
 
 
 def _channel_entry(name: str, spec: ChannelSpec | None, totals: dict[str, int],
-                   counts: dict[str, dict[str, int]], problem: str | None) -> dict[str, Any]:
+                   counts: dict[str, dict[str, int]], problem: str | None,
+                   rate_used: int | None = None, keys: Any = None) -> dict[str, Any]:
+    """One channel of channels(); ``rate_used``: the starts of its rate's window (None:
+    no rate); ``keys``: its busiest keys (a ``store.reads.KeyLoad``, None: neither a
+    key capacity nor fair turns)."""
     return {
         "name": name, "depth": name.count("."), "configured": spec is not None,
         "capacity": spec.capacity if spec else None,
@@ -425,6 +456,18 @@ def _channel_entry(name: str, spec: ChannelSpec | None, totals: dict[str, int],
         "throttle": spec.throttle if spec else 0.0,
         "removal_interval": spec.removal_interval if spec else None,
         "paused": bool(spec and spec.paused), "paused_by": None,
+        "rate": format_rate(spec.rate) if spec and spec.rate else None,
+        "key_capacity": spec.key_capacity if spec else None,
+        "fair": bool(spec and spec.fair),
+        # flow control as counted now: the starts of the rate's window, the keys running
+        # and waiting the most
+        "rate_used": rate_used,
+        "busiest_keys": [{"key": key, "running": jobs} for key, jobs in keys.running]
+        if keys else [],
+        "waiting_keys": [{"key": key, "pending": jobs} for key, jobs in keys.pending]
+        if keys else [],
+        "busiest_keys_partial": bool(keys and keys.running_partial),
+        "waiting_keys_partial": bool(keys and keys.pending_partial),
         "running": totals["started"], "pending": totals["pending"],
         "enqueued": totals["enqueued"], "failed": totals["failed"],
         "own_jobs": sum(counts.get(name, {}).values()), "problem": problem,
@@ -433,10 +476,15 @@ def _channel_entry(name: str, spec: ChannelSpec | None, totals: dict[str, int],
 
 def set_channel(db: Database, name: str, capacity: int | None = None, *,
                 sequential: bool = False, throttle: float = 0.0,
-                removal_interval: float | None = None, paused: bool = False) -> ChannelSpec:
-    """Store a channel's global configuration (running workers pick it up)."""
+                removal_interval: float | None = None, paused: bool = False,
+                rate: str | tuple[int, float] | None = None, key_capacity: int | None = None,
+                fair: bool = False) -> ChannelSpec:
+    """Store a channel's rules for all workers (running workers pick them up at their
+    next claim). ``rate``: ``"100/m"`` or (100, 60.0)."""
     spec = ChannelSpec(name=normalize_name(name), capacity=capacity, sequential=sequential,
-                       throttle=throttle, removal_interval=removal_interval, paused=paused)
+                       throttle=throttle, removal_interval=removal_interval, paused=paused,
+                       rate=parse_rate(rate) if isinstance(rate, str) else rate,
+                       key_capacity=key_capacity, fair=fair)
     db.run(lambda conn: db.store.set_channel(conn, spec))
     return spec
 

@@ -23,7 +23,8 @@ from .store.mapping import job_from_row, new_row, update_row
 RESERVED = ("priority", "eta", "model_name", "max_retries", "description", "channel",
             "identity_key", "timeout", "concurrency_key", "debounce")
 #: reserved for options that a later version adds: refused by ``delay()`` until then
-NOT_YET_SUPPORTED = ("concurrency_key", "debounce")
+#: (none at the moment: ``concurrency_key`` and ``debounce``, once reserved, are options)
+NOT_YET_SUPPORTED: tuple[str, ...] = ()
 
 
 def check_options(options: Iterable[str], caller: str) -> None:
@@ -68,16 +69,19 @@ class DatabaseJobStorage(JobStorage):
                 kwargs: Any = None, priority: int | None = None, eta: Any = None,
                 max_retries: int | None = None, description: str | None = None,
                 channel: str | None = None, identity_key: Any = None,
-                timeout: float | None = None) -> str:
+                timeout: float | None = None, concurrency_key: str | None = None,
+                debounce: Any = None) -> str:
         """Create a Job and enqueue it in the queue. Return the job uuid.
 
         With an identity key held by a pending or enqueued job, nothing is stored
-        and that job's uuid is returned.
+        and that job's uuid is returned (with ``debounce``, a pending job of the same
+        function gets the new arguments and its eta moved instead).
         """
         return self._enqueue_job(Job(
             func=func, model_name=model_name, args=args, kwargs=kwargs, priority=priority,
             eta=eta, max_retries=max_retries, description=description, channel=channel,
-            identity_key=identity_key, timeout=timeout))
+            identity_key=identity_key, timeout=timeout, concurrency_key=concurrency_key,
+            debounce=debounce))
 
     def _enqueue_job(self, job: Job) -> str:
         job.user_id = self.session.user_id
@@ -94,8 +98,18 @@ class DatabaseJobStorage(JobStorage):
     def _encoded(self, job: Job) -> dict[str, Any]:
         return new_row(job, self._db.max_args_size)
 
+    def _debounced(self, job: Job) -> tuple[float, str | None]:
+        """What a debounced delay writes over a waiting job besides its arguments: the
+        seconds its eta moves to from now, and the description, when one was given."""
+        return job.debounce or 0.0, job.description if job.description_given else None
+
     def _insert(self, job: Job) -> str:
         params = self._encoded(job)
+        if job.debounce is not None:
+            conn = self.session.write_connection()
+            job_uuid = self._store.insert_debounced(conn, params, *self._debounced(job))
+            self.session.mark_inserted()
+            return job_uuid
         # a job without identity key needs no answer from the database: its row can be
         # written with the session's next statement or commit
         if params["identity_key"] is None and self.session.hold(params):
@@ -108,7 +122,8 @@ class DatabaseJobStorage(JobStorage):
     def enqueue_many(self, jobs: list[Job]) -> list[str]:
         """Store many jobs in one go (a statement per thousand jobs on PostgreSQL);
         their uuids, in order. Identity keys are honoured as by ``enqueue``. Every
-        job is checked and encoded before anything is written."""
+        job is checked and encoded before anything is written. When a job is debounced,
+        they are stored one by one, in order (a statement or two each)."""
         for job in jobs:
             job.user_id = self.session.user_id
             job.context = dict(self.session.context)
@@ -118,7 +133,15 @@ class DatabaseJobStorage(JobStorage):
         rows = [self._encoded(job) for job in jobs]
         if not rows:
             return []
-        uuids = self._store.insert_many(self.session.write_connection(), rows)
+        conn = self.session.write_connection()
+        if any(job.debounce is not None for job in jobs):
+            # job by job, in order: a later call with the same key replaces the
+            # arguments an earlier one stored, as a later delay() would
+            uuids = [self._store.insert_debounced(conn, row, *self._debounced(job))
+                     if job.debounce is not None else self._store.insert_one(conn, row)
+                     for job, row in zip(jobs, rows, strict=True)]
+        else:
+            uuids = self._store.insert_many(conn, rows)
         self.session.mark_inserted()
         return uuids
 

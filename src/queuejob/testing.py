@@ -14,7 +14,8 @@ delayed inside it instead of storing it::
             trap.perform_enqueued_jobs()                 # runs them now, in graph order
 
 Identity keys are honoured as by the database: a job whose key a trapped job holds
-(one not performed yet) is not trapped, and ``delay`` returns the holder's uuid;
+(one not performed yet) is not trapped, and ``delay`` returns the holder's uuid (a
+debounced one gives the holder its arguments and eta, when it is of the same function);
 ``trap.calls`` records every ``delay`` all the same. ``JobCounter(db)`` counts the jobs
 a database gets from the moment it is made, for tests that let jobs be stored.
 
@@ -42,7 +43,7 @@ __all__ = ["NO_DELAY_ENV", "NO_DELAY_KEY", "JobCall", "JobCounter", "JobsTrap", 
 class JobCall(NamedTuple):
     """One job delayed inside ``trap_jobs``, trapped or not: its function, positional
     arguments (the model name first), keyword arguments, and properties (priority, eta,
-    max_retries, description, channel, identity_key, timeout)."""
+    max_retries, description, channel, identity_key, timeout, concurrency_key)."""
 
     func: Any
     args: tuple
@@ -118,9 +119,16 @@ class JobsTrap:
         return None
 
     def _keep(self, job: Job, session: Any) -> TrappedJob:
-        """``job`` trapped, or the trapped job that holds its identity key."""
+        """``job`` trapped, or the trapped job that holds its identity key (which takes
+        its arguments and eta when it is debounced, as a pending job in the database)."""
         holder = self._holder(job.identity_key)
         if holder is not None:
+            if job.debounce is not None and holder.job.func_name == job.func_name:
+                held = holder.job
+                held.args, held.kwargs, held.model_name = job.args, job.kwargs, job.model_name
+                if job.description_given:
+                    held.description = job.description
+                held.eta = job.eta
             return holder
         trapped = TrappedJob(job, session, [])
         self.trapped.append(trapped)

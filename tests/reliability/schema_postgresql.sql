@@ -6,6 +6,11 @@ column queue_channel.removal_interval: double precision nullable=YES default=Non
 column queue_channel.paused: boolean nullable=NO default=false identity=NO
 column queue_channel.last_started: timestamp with time zone nullable=YES default=None identity=NO
 column queue_channel.date_updated: timestamp with time zone nullable=YES default=None identity=NO
+column queue_channel.rate_limit: integer nullable=YES default=None identity=NO
+column queue_channel.rate_period: double precision nullable=YES default=None identity=NO
+column queue_channel.key_capacity: integer nullable=YES default=None identity=NO
+column queue_channel.fair: boolean nullable=NO default=false identity=NO
+column queue_channel.fair_cursor: text nullable=YES default=None identity=NO
 column queue_config.id: integer nullable=NO default=None identity=NO
 column queue_config.version: integer nullable=NO default=None identity=NO
 column queue_job.id: bigint nullable=NO default=None identity=YES
@@ -42,6 +47,7 @@ column queue_job.exc_message: text nullable=YES default=None identity=NO
 column queue_job.exec_time: double precision nullable=YES default=None identity=NO
 column queue_job.date_cancelled: timestamp with time zone nullable=YES default=None identity=NO
 column queue_job.worker_pid: integer nullable=YES default=None identity=NO
+column queue_job.concurrency_key: text nullable=NO default=''::text identity=NO
 column queue_job_dependency.parent_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_dependency.child_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_function.name: text nullable=NO default=None identity=NO
@@ -51,6 +57,8 @@ column queue_job_function.date_updated: timestamp with time zone nullable=YES de
 column queue_job_function.related_action: text nullable=YES default=None identity=NO
 column queue_job_waiter.uuid: uuid nullable=NO default=None identity=NO
 column queue_job_waiter.date_created: timestamp with time zone nullable=NO default=None identity=NO
+column queue_rate_start.channel: text nullable=NO default=None identity=NO
+column queue_rate_start.started_at: timestamp with time zone nullable=NO default=None identity=NO
 column queue_schedule.name: text nullable=NO default=None identity=NO
 column queue_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
 column queue_schedule.date_updated: timestamp with time zone nullable=YES default=None identity=NO
@@ -72,10 +80,14 @@ column queue_worker.concurrency: integer nullable=YES default=None identity=NO
 column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
+constraint queue_channel.queue_channel_key_capacity_positive: CHECK ((key_capacity > 0))
 constraint queue_channel.queue_channel_pkey: PRIMARY KEY (name)
+constraint queue_channel.queue_channel_rate_limit_positive: CHECK ((rate_limit > 0))
+constraint queue_channel.queue_channel_rate_period_positive: CHECK (((rate_period > (0)::double precision) AND (rate_period < 'Infinity'::double precision)))
 constraint queue_channel.queue_channel_values_finite: CHECK (((throttle >= (0)::double precision) AND (throttle < 'Infinity'::double precision) AND ((removal_interval IS NULL) OR ((removal_interval >= (0)::double precision) AND (removal_interval < 'Infinity'::double precision))) AND ((last_started IS NULL) OR ((last_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_started <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
 constraint queue_config.queue_config_id_check: CHECK ((id = 1))
 constraint queue_config.queue_config_pkey: PRIMARY KEY (id)
+constraint queue_job.queue_job_concurrency_key_length: CHECK ((length(concurrency_key) <= 255))
 constraint queue_job.queue_job_pkey: PRIMARY KEY (id)
 constraint queue_job.queue_job_timeout_finite: CHECK (((timeout IS NULL) OR ((timeout > (0)::double precision) AND (timeout < 'Infinity'::double precision)))) NOT VALID
 constraint queue_job.queue_job_times_finite: CHECK ((((date_created >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_created <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((eta IS NULL) OR ((eta >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (eta <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_enqueued IS NULL) OR ((date_enqueued >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_enqueued <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_started IS NULL) OR ((date_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_started <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_done IS NULL) OR ((date_done >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_done <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_failed IS NULL) OR ((date_failed >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_failed <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
@@ -108,11 +120,14 @@ index queue_job_graph: CREATE INDEX queue_job_graph ON public.queue_job USING bt
 index queue_job_identity: CREATE UNIQUE INDEX queue_job_identity ON public.queue_job USING btree (identity_key) WHERE ((identity_key IS NOT NULL) AND (state = ANY (ARRAY['pending'::text, 'enqueued'::text, 'wait_dependencies'::text])))
 index queue_job_next: CREATE INDEX queue_job_next ON public.queue_job USING btree (priority, date_created, id) INCLUDE (channel, eta) WHERE (state = 'pending'::text)
 index queue_job_pending: CREATE INDEX queue_job_pending ON public.queue_job USING btree (channel, priority, date_created, id) INCLUDE (eta) WHERE (state = 'pending'::text)
+index queue_job_pending_by_key: CREATE INDEX queue_job_pending_by_key ON public.queue_job USING btree (channel, concurrency_key, priority, date_created, id) INCLUDE (eta) WHERE ((state = 'pending'::text) AND (concurrency_key <> ''::text))
 index queue_job_pkey: CREATE UNIQUE INDEX queue_job_pkey ON public.queue_job USING btree (id)
 index queue_job_started: CREATE INDEX queue_job_started ON public.queue_job USING btree (worker_id, channel) WHERE (state = 'started'::text)
+index queue_job_started_by_key: CREATE INDEX queue_job_started_by_key ON public.queue_job USING btree (channel, concurrency_key) WHERE ((state = 'started'::text) AND (concurrency_key <> ''::text))
 index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON public.queue_job USING btree (id) WHERE (state <> ALL (ARRAY['done'::text, 'cancelled'::text]))
 index queue_job_uuid_key: CREATE UNIQUE INDEX queue_job_uuid_key ON public.queue_job USING btree (uuid)
 index queue_job_waiter_uuid: CREATE INDEX queue_job_waiter_uuid ON public.queue_job_waiter USING btree (uuid)
+index queue_rate_start_window: CREATE INDEX queue_rate_start_window ON public.queue_rate_start USING btree (channel, started_at)
 index queue_schedule_pkey: CREATE UNIQUE INDEX queue_schedule_pkey ON public.queue_schedule USING btree (name)
 index queue_subscription_pkey: CREATE UNIQUE INDEX queue_subscription_pkey ON public.queue_subscription USING btree (id)
 index queue_worker_alive: CREATE INDEX queue_worker_alive ON public.queue_worker USING btree (heartbeat) WHERE (state = 'alive'::text)
@@ -127,3 +142,4 @@ migration 6: arguments_with_the_model_name
 migration 7: successor_fields
 migration 8: subscriptions
 migration 9: worker_concurrency
+migration 10: flow_control

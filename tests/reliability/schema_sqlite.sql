@@ -9,16 +9,20 @@ index queue_job_graph: CREATE INDEX queue_job_graph ON queue_job (graph_uuid) WH
 index queue_job_identity: CREATE UNIQUE INDEX queue_job_identity ON queue_job (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 index queue_job_next: CREATE INDEX queue_job_next ON queue_job (priority, date_created, id, channel, eta) WHERE state = 'pending'
 index queue_job_pending: CREATE INDEX queue_job_pending ON queue_job (channel, priority, date_created, id, eta) WHERE state = 'pending'
+index queue_job_pending_by_key: CREATE INDEX queue_job_pending_by_key ON queue_job (channel, concurrency_key, priority, date_created, id, eta) WHERE state = 'pending' AND concurrency_key <> ''
 index queue_job_started: CREATE INDEX queue_job_started ON queue_job (worker_id, channel) WHERE state = 'started'
+index queue_job_started_by_key: CREATE INDEX queue_job_started_by_key ON queue_job (channel, concurrency_key) WHERE state = 'started' AND concurrency_key <> ''
 index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON queue_job (id) WHERE state NOT IN ('done', 'cancelled')
 index queue_job_waiter_uuid: CREATE INDEX queue_job_waiter_uuid ON queue_job_waiter (uuid)
+index queue_rate_start_window: CREATE INDEX queue_rate_start_window ON queue_rate_start (channel, started_at)
 index queue_worker_alive: CREATE INDEX queue_worker_alive ON queue_worker (heartbeat) WHERE state = 'alive'
-table queue_channel: CREATE TABLE queue_channel ( name TEXT PRIMARY KEY, capacity INTEGER, sequential INTEGER NOT NULL DEFAULT 0, throttle REAL NOT NULL DEFAULT 0, removal_interval REAL, paused INTEGER NOT NULL DEFAULT 0, last_started REAL, date_updated REAL )
+table queue_channel: CREATE TABLE queue_channel ( name TEXT PRIMARY KEY, capacity INTEGER, sequential INTEGER NOT NULL DEFAULT 0, throttle REAL NOT NULL DEFAULT 0, removal_interval REAL, paused INTEGER NOT NULL DEFAULT 0, last_started REAL, date_updated REAL , rate_limit INTEGER, rate_period REAL, key_capacity INTEGER, fair INTEGER NOT NULL DEFAULT 0, fair_cursor TEXT)
 table queue_config: CREATE TABLE queue_config ( id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL )
-table queue_job: CREATE TABLE queue_job ( id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, state TEXT NOT NULL, func_name TEXT NOT NULL, model_name TEXT, args TEXT NOT NULL, kwargs TEXT NOT NULL, description TEXT, channel TEXT NOT NULL, priority INTEGER NOT NULL, max_retries INTEGER NOT NULL, retry INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, worker_deaths INTEGER NOT NULL DEFAULT 0, identity_key TEXT, user_id INTEGER, context TEXT, result TEXT, exc_info TEXT, worker_id TEXT, eta REAL, date_created REAL NOT NULL, date_enqueued REAL, date_started REAL, date_done REAL , timeout REAL, date_failed REAL, graph_uuid TEXT, has_dependents INTEGER NOT NULL DEFAULT 0, exc_name TEXT, exc_message TEXT, exec_time REAL, date_cancelled REAL, worker_pid INTEGER)
+table queue_job: CREATE TABLE queue_job ( id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, state TEXT NOT NULL, func_name TEXT NOT NULL, model_name TEXT, args TEXT NOT NULL, kwargs TEXT NOT NULL, description TEXT, channel TEXT NOT NULL, priority INTEGER NOT NULL, max_retries INTEGER NOT NULL, retry INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, worker_deaths INTEGER NOT NULL DEFAULT 0, identity_key TEXT, user_id INTEGER, context TEXT, result TEXT, exc_info TEXT, worker_id TEXT, eta REAL, date_created REAL NOT NULL, date_enqueued REAL, date_started REAL, date_done REAL , timeout REAL, date_failed REAL, graph_uuid TEXT, has_dependents INTEGER NOT NULL DEFAULT 0, exc_name TEXT, exc_message TEXT, exec_time REAL, date_cancelled REAL, worker_pid INTEGER, concurrency_key TEXT NOT NULL DEFAULT '')
 table queue_job_dependency: CREATE TABLE queue_job_dependency ( parent_uuid TEXT NOT NULL, child_uuid TEXT NOT NULL, PRIMARY KEY (parent_uuid, child_uuid) )
 table queue_job_function: CREATE TABLE queue_job_function ( name TEXT PRIMARY KEY, channel TEXT, retry_pattern TEXT, date_updated REAL , related_action TEXT)
 table queue_job_waiter: CREATE TABLE queue_job_waiter ( uuid TEXT NOT NULL, date_created REAL NOT NULL )
+table queue_rate_start: CREATE TABLE queue_rate_start ( channel TEXT NOT NULL, started_at REAL NOT NULL )
 table queue_schedule: CREATE TABLE queue_schedule ( name TEXT PRIMARY KEY, last_slot REAL, date_updated REAL )
 table queue_subscription: CREATE TABLE queue_subscription ( id INTEGER PRIMARY KEY, channel TEXT, func_name TEXT, target_kind TEXT NOT NULL, target TEXT NOT NULL, date_created REAL NOT NULL )
 table queue_worker: CREATE TABLE queue_worker ( id TEXT PRIMARY KEY, hostname TEXT NOT NULL, pid INTEGER NOT NULL, channels TEXT, state TEXT NOT NULL, date_started REAL NOT NULL, heartbeat REAL NOT NULL, date_stopped REAL , concurrency INTEGER)
@@ -32,3 +36,4 @@ migration 6: arguments_with_the_model_name
 migration 7: successor_fields
 migration 8: subscriptions
 migration 9: worker_concurrency
+migration 10: flow_control

@@ -190,10 +190,14 @@ def stats_table(stats: dict[Any, dict[str, int]], as_json: bool) -> None:
     console.print(table)
 
 
-def channels_table(rows: list[dict[str, Any]]) -> None:
+def channels_table(rows: list[dict[str, Any]], as_json: bool = False) -> None:
     """The channel tree: each channel indented under its parent, the rules all workers
-    follow and where they come from, and the jobs of its subtree (those that count
-    against its capacity)."""
+    follow and where they come from (a rate with the starts of its window), and the
+    jobs of its subtree (those that count against its capacity). ``as_json``: every
+    field, the busiest keys of keyed and fair channels included."""
+    if as_json:
+        _json(rows)
+        return
     table = Table(box=None, header_style="bold")
     for column in ("channel", "capacity", "options", "source", "running", "pending",
                    "failed"):
@@ -205,6 +209,10 @@ def channels_table(rows: list[dict[str, Any]]) -> None:
             f"throttle {_number(row['throttle'], 'g', 's')}" if row.get("throttle") else "",
             f"removal {_number(row['removal_interval'], 'g', 'd')}"
             if row.get("removal_interval") is not None else "",
+            _rate(row),
+            f"key capacity {plain(row['key_capacity'])}"
+            if row.get("key_capacity") is not None else "",
+            "fair" if row.get("fair") else "",
             "paused" if row.get("paused") else "",
             f"paused by {plain(row['paused_by'])}" if row.get("paused_by") else "",
             "not a channel name" if row.get("bad_name") else "",
@@ -220,6 +228,15 @@ def channels_table(rows: list[dict[str, Any]]) -> None:
                       Text(options), Text(_rule_source(row)), cell(row.get("running")),
                       cell(row.get("pending")), cell(row.get("failed")))
     console.print(table)
+
+
+def _rate(row: dict[str, Any]) -> str:
+    """``rate 100/m (37 used)``: a channel's rate and the starts of its window."""
+    if not row.get("rate"):
+        return ""
+    used = row.get("rate_used")
+    return f"rate {plain(row['rate'])}" + (
+        f" ({plain(used)} used)" if used is not None else "")
 
 
 def _rule_source(row: dict[str, Any]) -> str:

@@ -11,22 +11,26 @@ from typing import Any
 import click
 
 from .. import operations
+from ..core.channels import MAX_CAPACITY, format_rate, parse_rate
 from .common import Failure, db_option, friendly, open_db, safe_line
 
 
 # -- channels ---------------------------------------------------------------------------
 @click.group(invoke_without_command=True)
 @db_option
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @friendly
-def channels(ctx: click.Context, db_url: str | None) -> None:
-    """Global channel configuration (all workers): list, set, delete."""
+def channels(ctx: click.Context, db_url: str | None, as_json: bool) -> None:
+    """Global channel configuration (all workers): list, set, delete. The list shows
+    the rules that apply and where they come from, each rate with the starts of its
+    window, and the busiest keys of keyed and fair channels (--json)."""
     ctx.obj = {"db_url": db_url}
     if ctx.invoked_subcommand is None:
         from . import output
         db = open_db(db_url)
         try:
-            output.channels_table(operations.channels(db))
+            output.channels_table(operations.channels(db), as_json)
         finally:
             db.close()
 
@@ -41,23 +45,42 @@ def channels(ctx: click.Context, db_url: str | None) -> None:
 @click.option("--removal-interval", type=click.FloatRange(min=0), default=None,
               help="Days done jobs are kept (default 30).")
 @click.option("--paused", is_flag=True, help="Start no job of this channel.")
+@click.option("--rate", metavar="N/s|m|h",
+              help="At most N jobs started per second, minute or hour (e.g. 100/m).")
+@click.option("--key-capacity", "key_capacity", type=click.IntRange(1, MAX_CAPACITY),
+              default=None, metavar="N",
+              help="At most N running jobs per concurrency key.")
+@click.option("--fair", is_flag=True, help="The concurrency keys take turns.")
 @click.pass_context
 @friendly
 def channels_set(ctx: click.Context, db_url: str | None, name: str, capacity: int | None,
                  sequential: bool, throttle: float, removal_interval: float | None,
-                 paused: bool) -> None:
-    """Set a channel's global capacity and options.
+                 paused: bool, rate: str | None, key_capacity: int | None,
+                 fair: bool) -> None:
+    """Set a channel's global capacity and options (the options not given are reset).
 
     Never creates nor updates the queue's tables ('queuejob migrate' does)."""
+    parsed = None
+    if rate is not None:
+        try:
+            parsed = parse_rate(rate)
+        except ValueError:  # ConfigurationError; int() of thousands of digits
+            raise Failure(f"bad --rate {safe_line(rate[:80])!r}: N/s, N/m or N/h is "
+                          "needed (e.g. 100/m)") from None
     db = open_db(db_url or ctx.obj["db_url"])
     try:
         spec = operations.set_channel(db, name, capacity, sequential=sequential,
                                       throttle=throttle, removal_interval=removal_interval,
-                                      paused=paused)
+                                      paused=paused, rate=parsed,
+                                      key_capacity=key_capacity, fair=fair)
         click.echo(f"channel {safe_line(spec.name)}: capacity "
                    f"{spec.capacity if spec.capacity is not None else 'unlimited'}"
                    + (", sequential" if spec.sequential else "")
                    + (f", throttle {spec.throttle:g}s" if spec.throttle else "")
+                   + (f", rate {format_rate(spec.rate)}" if spec.rate else "")
+                   + (f", key capacity {spec.key_capacity}"
+                      if spec.key_capacity is not None else "")
+                   + (", fair" if spec.fair else "")
                    + (", paused" if spec.paused else ""))
     finally:
         db.close()

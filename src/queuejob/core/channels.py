@@ -6,7 +6,9 @@ separated by commas or newlines; ``root.`` may be left out of names; capacity
 is 1 when left out, and 0 means no capacity of its own (for ``root`` in a
 worker's string: that worker takes no jobs); keys are ``sequential``,
 ``throttle=N`` (seconds) and the successor's ``paused``, and queuejob's
-``removal_interval=N`` (days before done jobs are deleted). Unknown keys are
+``removal_interval=N`` (days before done jobs are deleted) and flow control:
+``rate=N/s|m|h`` (starts per window), ``key_capacity=N`` (running jobs per
+concurrency key) and ``fair`` (keys take turns). Unknown keys are
 refused, not ignored: a misspelt rule would silently do nothing.
 
 Rules hold across all workers of a database, as under the original's single job
@@ -36,7 +38,12 @@ MAX_REMOVAL_INTERVAL = 36525.0
 MAX_CAPACITY = 2**31 - 1
 _PART = re.compile(r"[A-Za-z0-9_\-]+")
 #: the keys of a channel entry
-KEYS = ("sequential", "throttle", "paused", "removal_interval")
+KEYS = ("sequential", "throttle", "paused", "removal_interval", "rate", "key_capacity",
+        "fair")
+#: the periods of a rate limit (``rate=100/m``), in seconds
+PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_FLAGS = ("sequential", "paused", "fair")
+_RATE = re.compile(r"(\d+)\s*/\s*([smh])")
 
 
 def _number(name: str, key: str, value: object, maximum: float) -> float:
@@ -58,6 +65,13 @@ class ChannelSpec:
     throttle: float = 0.0
     removal_interval: float | None = None
     paused: bool = False
+    #: at most ``rate[0]`` jobs of the channel (its sub-channels included) start in any
+    #: ``rate[1]`` seconds, across all workers
+    rate: tuple[int, float] | None = None
+    #: at most this many jobs of one concurrency key of the channel run at once
+    key_capacity: int | None = None
+    #: the channel's keys take turns: a key with many due jobs cannot hold back others
+    fair: bool = False
 
     def __post_init__(self) -> None:
         """Every value is checked here, where any face writes a configuration."""
@@ -74,9 +88,50 @@ class ChannelSpec:
                 f"not {self.capacity}")
         object.__setattr__(self, "throttle",
                            _number(self.name, "throttle", self.throttle, MAX_THROTTLE))
+        if self.rate is not None:
+            object.__setattr__(self, "rate", check_rate(self.name, self.rate))
+        if self.key_capacity is not None and (
+                isinstance(self.key_capacity, bool) or not isinstance(self.key_capacity, int)
+                or not 1 <= self.key_capacity <= MAX_CAPACITY):
+            raise ConfigurationError(f"channel {self.name}: key_capacity must be a whole "
+                                     f"number from 1 to {MAX_CAPACITY}, not "
+                                     f"{self.key_capacity!r}")
+        if not isinstance(self.fair, bool):
+            raise ConfigurationError(f"channel {self.name}: fair is true or false")
+        if self.fair and self.sequential:
+            raise ConfigurationError(f"channel {self.name}: a sequential channel runs its "
+                                     "jobs in order, it cannot be fair")
         if self.removal_interval is not None:
             object.__setattr__(self, "removal_interval", _number(
                 self.name, "removal_interval", self.removal_interval, MAX_REMOVAL_INTERVAL))
+
+
+def check_rate(name: str, rate: object) -> tuple[int, float]:
+    """A rate limit: (jobs, seconds), at least one job in a period of 1 s to 1 h."""
+    if not isinstance(rate, tuple | list) or len(rate) != 2:
+        raise ConfigurationError(f"channel {name}: a rate is N/PERIOD, e.g. 100/m")
+    count, period = rate
+    if isinstance(count, bool) or not isinstance(count, int) \
+            or not 1 <= count <= MAX_CAPACITY:
+        raise ConfigurationError(f"channel {name}: a rate's number of jobs must be a whole "
+                                 f"number from 1 to {MAX_CAPACITY}, not {count!r}")
+    if period not in PERIODS.values():
+        raise ConfigurationError(f"channel {name}: a rate's period is 1 s, 1 m or 1 h "
+                                 f"(s, m, h), not {period!r}")
+    return count, float(period)
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """``100/m`` -> (100, 60.0); ConfigurationError otherwise."""
+    found = _RATE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if found is None:
+        raise ConfigurationError(f"rate {text!r} is not N/s, N/m or N/h (e.g. 100/m)")
+    return int(found.group(1)), PERIODS[found.group(2)]
+
+
+def format_rate(rate: tuple[int, float]) -> str:
+    unit = next(key for key, seconds in PERIODS.items() if seconds == rate[1])
+    return f"{rate[0]}/{unit}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -142,6 +197,8 @@ def _parse_entry(entry: str) -> ChannelSpec:
         raise ConfigurationError("missing channel name")
     name = normalize_name(parts[0])
     capacity: int | None = 1
+    if len(parts) > 1 and ("=" in parts[1] or parts[1] in _FLAGS):
+        parts.insert(1, "")  # name:key=value, the capacity left out (1)
     if len(parts) > 1 and parts[1]:
         try:
             capacity = int(parts[1])
@@ -156,7 +213,7 @@ def _parse_entry(entry: str) -> ChannelSpec:
 
 def _parse_option(option: str) -> tuple[str, object]:
     key, _, value = (piece.strip() for piece in option.partition("="))
-    if key in ("sequential", "paused"):
+    if key in _FLAGS:
         if value not in ("", "1", "true", "True"):
             raise ConfigurationError(f"{key} takes no value, not {value!r}")
         return key, True
@@ -168,6 +225,14 @@ def _parse_option(option: str) -> tuple[str, object]:
         if number < 0:
             raise ConfigurationError(f"{key} must not be negative")
         return key, number
+    if key == "rate":
+        return key, parse_rate(value)
+    if key == "key_capacity":
+        try:
+            return key, int(value)
+        except ValueError:
+            raise ConfigurationError(f"key_capacity needs a whole number, not {value!r}"
+                                     ) from None
     raise ConfigurationError(f"unknown key {key!r} (known: {', '.join(KEYS)})")
 
 
@@ -180,6 +245,12 @@ def format_spec(spec: ChannelSpec) -> str:
         out += f":throttle={spec.throttle:g}"
     if spec.paused:
         out += ":paused"
+    if spec.rate is not None:
+        out += f":rate={format_rate(spec.rate)}"
+    if spec.key_capacity is not None:
+        out += f":key_capacity={spec.key_capacity}"
+    if spec.fair:
+        out += ":fair"
     if spec.removal_interval is not None:
         out += f":removal_interval={spec.removal_interval:g}"
     return out
@@ -285,19 +356,26 @@ class RuleSource:
 
 
 def most_restrictive(specs: Iterable[ChannelSpec]) -> ChannelSpec:
-    """One channel's rules as several workers declare them: the smallest capacity, the
-    longest throttle and removal interval, sequential or paused if any says so."""
+    """One channel's rules as several workers declare them: the smallest capacity, rate
+    and key capacity, the longest throttle and removal interval, sequential, paused or
+    fair if any says so (sequential over fair)."""
     specs = list(specs)
     capacities = [spec.capacity for spec in specs if spec.capacity is not None]
     sequential = any(spec.sequential for spec in specs)
     removals = [spec.removal_interval for spec in specs if spec.removal_interval is not None]
+    rates = [spec.rate for spec in specs if spec.rate is not None]
+    key_capacities = [spec.key_capacity for spec in specs if spec.key_capacity is not None]
     return ChannelSpec(
         name=specs[0].name,
         capacity=1 if sequential else (min(capacities) if capacities else None),
         sequential=sequential,
         throttle=max(spec.throttle for spec in specs),
         removal_interval=max(removals) if removals else None,
-        paused=any(spec.paused for spec in specs))
+        paused=any(spec.paused for spec in specs),
+        # the fewest starts per second (then the longest period)
+        rate=min(rates, key=lambda rate: (rate[0] / rate[1], -rate[1])) if rates else None,
+        key_capacity=min(key_capacities) if key_capacities else None,
+        fair=any(spec.fair for spec in specs) and not sequential)
 
 
 def combine(stored: Iterable[ChannelSpec], declared: Mapping[str, Iterable[ChannelSpec]]

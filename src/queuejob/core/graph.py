@@ -22,13 +22,13 @@ from .job import Job
 
 #: what ``Delayable.set`` may change: the job's properties, as ``delay()`` takes them
 PROPERTIES = ("priority", "eta", "max_retries", "description", "channel", "identity_key",
-              "timeout")
+              "timeout", "concurrency_key")
 #: the attributes of a Job that hold each property once checked
 _ATTRIBUTES = {"priority": ("priority",), "eta": ("_eta", "_eta_delay"),
                "max_retries": ("max_retries",), "description": ("description",),
                "channel": ("channel", "channel_given"),
                "identity_key": ("_identity_key", "_identity_key_func"),
-               "timeout": ("timeout",)}
+               "timeout": ("timeout",), "concurrency_key": ("concurrency_key",)}
 
 
 class GraphError(ValueError):
@@ -134,9 +134,10 @@ class Delayable(Node):
 
         ``set({"priority": 5})``, ``set(priority=5, eta=60)`` or both (the keywords
         win): any of priority, eta, max_retries, description, channel, identity_key,
-        timeout, checked as ``delay()`` checks them; None gives a property its default
-        back. ValueError ``No property <key>`` for any other key; nothing is changed
-        unless every property is right."""
+        timeout, concurrency_key, checked as ``delay()`` checks them; None gives a
+        property its default back. ValueError ``No property <key>`` for any other key
+        (debounce included: not an option of a graph's jobs); nothing is changed unless
+        every property is right."""
         if self._stored:
             raise GraphError("set() on a job already stored: properties are set before "
                              "the graph is delayed")
@@ -150,6 +151,9 @@ class Delayable(Node):
             properties.update(given)
         properties.update(kwargs)
         for key in properties:
+            if key == "debounce":
+                raise ValueError("No property debounce: debounce is an option of delay() and "
+                                 "delay_many(), not of a job of a graph")
             if key not in PROPERTIES:
                 raise ValueError(f"No property {key}")
         # the same checks as delay(): the properties build a job of their own first

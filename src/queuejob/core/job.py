@@ -17,6 +17,7 @@ from . import limits, states
 from .channels import ROOT, normalize_name
 from .errors import FailedJobError, NoSuchJobError, RetryableJobError
 from .retry import Delay, retry_seconds
+from .text import describe, printable
 
 DEFAULT_PRIORITY = 10
 DEFAULT_MAX_RETRIES = 5
@@ -24,6 +25,9 @@ DEFAULT_MAX_RETRIES = 5
 MAX_ETA_DELAY = 100 * 365 * 86400
 #: priorities and retry counts are stored as 32-bit integers
 MAX_INT = 2**31 - 1
+#: the longest debounce, in seconds (a day): a job put off further is not a burst of
+#: calls being gathered but a job to delay with an ``eta``
+MAX_DEBOUNCE = 86400
 
 UTC = dt.UTC
 
@@ -101,15 +105,66 @@ def func_name_of(func: Any) -> str:
     return f"{func.__module__}.{func.__qualname__}"
 
 
+def check_concurrency_key(value: Any) -> str:
+    """A concurrency key: a str of at most ``limits.CONCURRENCY_KEY`` characters on one
+    line ('' or None: none)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"concurrency_key must be a str, not {type(value).__name__}")
+    limits.check("concurrency_key", value)
+    if printable(value, one_line=True) != value:
+        raise ValueError(f"concurrency_key {describe(value, 60)} is not one line of "
+                         "printable text")
+    return value
+
+
+def check_debounce(value: Any) -> float | None:
+    """A debounce: None, or the seconds (a number or a timedelta) a job waits for more
+    calls with its identity key, from 0 to ``MAX_DEBOUNCE``."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"debounce must be a number of seconds or a timedelta, not "
+                        f"{type(value).__name__}")
+    # NaN fails both comparisons; a huge int is refused before float() could overflow
+    if not 0 <= seconds <= MAX_DEBOUNCE:
+        raise ValueError(f"debounce must be a finite number of seconds from 0 to "
+                         f"{MAX_DEBOUNCE} (a day), not {describe(value, 60)}")
+    return float(seconds)
+
+
+def debounced_eta(debounce: float | None, identity_key: Any, eta: Any) -> Any:
+    """The eta of a new job: ``eta``, or with a debounce (checked), the debounce's
+    seconds from now. A debounce needs an identity key and no eta of its own."""
+    if debounce is None:
+        return eta
+    if identity_key is None:
+        raise ValueError("debounce needs an identity_key: the key names the waiting job "
+                         "that a later delay() replaces")
+    if eta is not None:
+        raise ValueError("debounce sets the eta (now + debounce): give eta or debounce, "
+                         "not both")
+    return debounce
+
+
 class Job:
     """A Job is a task to execute (the page's ``Job``).
 
     Attributes: uuid, state, retry, max_retries, func_name, args, kwargs,
     func_string, description, func, model_name, priority, date_created,
     date_enqueued, date_started, date_done, result, exc_info, user_id, eta,
-    channel, identity_key; and queuejob's context (the session context given at
+    channel, identity_key; and queuejob's concurrency_key, context (the session context given at
     ``delay`` time), worker_id and attempt.
     """
+
+    #: the seconds a new job waits for more calls with its identity key (``delay(...,
+    #: debounce=...)``): not stored, a way of storing it (None: none)
+    debounce: float | None = None
+    #: the description was given to delay(), not taken from the function (what a
+    #: debounced delay writes over the waiting job's)
+    description_given: bool = False
 
     def __init__(  # noqa: PLR0915 - the page's constructor checks each of its arguments
             self, func: Callable[..., Any] | None = None, model_name: str | None = None,
@@ -117,7 +172,8 @@ class Job:
                  priority: int | None = None, eta: Any = None, job_uuid: str | None = None,
                  max_retries: int | None = None, description: str | None = None,
                  channel: str | None = None, identity_key: Any = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, concurrency_key: str | None = None,
+                 debounce: Any = None) -> None:
         self.func = func
         self.func_name: str | None = func_name_of(func) if func is not None else None
         self.model_name = model_name
@@ -141,6 +197,7 @@ class Job:
         self.retry: int = 0
         if description is not None and not isinstance(description, str):
             raise TypeError(f"description must be a str, not {type(description).__name__}")
+        self.description_given = description is not None
         self.description: str = limits.check("description", description or (
             getattr(func, "description", None) or default_description(func) if func else "")
         ) or ""
@@ -183,7 +240,11 @@ class Job:
         self.worker_deaths: int = 0
         self._eta: dt.datetime | None = None
         self._eta_delay: float | None = None
-        self.eta = eta
+        self.debounce = check_debounce(debounce)
+        self.eta = debounced_eta(self.debounce, identity_key, eta)
+        #: the jobs of one key (a customer, a tenant...) share a channel's key_capacity
+        #: and take turns in a fair channel ('' : none)
+        self.concurrency_key: str = check_concurrency_key(concurrency_key)
         self._identity_key: str | None = None
         self._identity_key_func: Callable[[Job], str] | None = None
         if callable(identity_key):

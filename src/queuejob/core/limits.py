@@ -24,6 +24,8 @@ FUNC_NAME = 512
 #: the stored result and traceback (longer ones are cut, with a marker)
 RESULT = 64 * 1024
 EXC_INFO = 64 * 1024
+#: a concurrency key (a customer, a tenant... whose jobs share a capacity)
+CONCURRENCY_KEY = 255
 #: a subscription's target: a webhook URL, or a job function's name
 TARGET = 2048
 #: how much of one text a list page or a table row shows
@@ -34,7 +36,7 @@ NESTING = 100
 #: field name -> limit, for the text fields checked at ``delay()``
 FIELDS = {"description": DESCRIPTION, "model_name": MODEL_NAME,
           "identity_key": IDENTITY_KEY, "channel": CHANNEL, "func_name": FUNC_NAME,
-          "context": CONTEXT}
+          "context": CONTEXT, "concurrency_key": CONCURRENCY_KEY}
 
 
 def check(field: str, value: str | None) -> str | None:

@@ -4,7 +4,8 @@ Every due job competes in one order, ``(priority, date_created, id)``. Walking
 that order, a job starts when every configured channel on its path (in the
 worker's own tree and in the database's global tree) has room, its sequential
 channel is idle and not blocked by a failed job, and its throttled channel has
-waited long enough. A job that cannot start is skipped, so a full channel never
+waited long enough, its rate-limited channels have starts left in their window and
+its key is under its key capacity. A job that cannot start is skipped, so a full channel never
 blocks another one. This greedy walk is the same as letting each channel offer
 its best jobs and each ancestor take the best of its children's offers, since
 capacities form a tree.
@@ -15,18 +16,102 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .channels import ChannelTree
+from .channels import ChannelSpec, ChannelTree
 
 
 @dataclass(frozen=True, order=True)
 class Candidate:
-    """A pending job as the scheduler sees it; sorts in start order."""
+    """A pending job as the scheduler sees it; sorts in start order. ``turn``: in a fair
+    channel, the job's place among its key's jobs (its key's first job has turn 0):
+    every key's first job goes before any key's second one."""
 
     priority: int
     date_created: float
     id: int
     channel: str = field(compare=False)
     due: bool = field(default=True, compare=False)
+    #: its concurrency key ('' for none)
+    key: str = field(default="", compare=False)
+    turn: int = field(default=0, compare=False)
+
+    def order(self) -> tuple[int, int, float, int]:
+        return (self.turn, self.priority, self.date_created, self.id)
+
+
+@dataclass
+class Flow:
+    """The flow-control rules of the shared tree and what they count now: the starts
+    each rate-limited channel has left in its window, and the running jobs of each
+    (channel with a key capacity, key)."""
+
+    tree: ChannelTree
+    rate_room: dict[str, int] = field(default_factory=dict)
+    key_running: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def counting(cls, tree: ChannelTree, rate_used: Mapping[str, int],
+                 key_running: Mapping[tuple[str, str], int]) -> Flow:
+        """``rate_used``: starts in the window per rate-limited channel;
+        ``key_running``: running jobs per (stored channel, key)."""
+        rooms = {name: spec.rate[0] - rate_used.get(name, 0)
+                 for name, spec in tree.specs.items() if spec.rate is not None}
+        per_key: dict[tuple[str, str], int] = {}
+        for (channel, key), count in key_running.items():
+            for name in tree.path(channel):
+                if tree.specs[name].key_capacity is not None:
+                    per_key[(name, key)] = per_key.get((name, key), 0) + count
+        return cls(tree, rooms, per_key)
+
+    def room(self, channel: str) -> int | None:
+        """How many more jobs of ``channel`` may start in this window (None: no rate)."""
+        rooms = [self.rate_room[name] for name in self.tree.path(channel)
+                 if name in self.rate_room]
+        return min(rooms) if rooms else None
+
+    def allows(self, channel: str, key: str) -> bool:
+        room = self.room(channel)
+        if room is not None and room <= 0:
+            return False
+        if not key:
+            return True
+        return all(self.key_running.get((name, key), 0) < capacity
+                   for name in self.tree.path(channel)
+                   if (capacity := self.tree.specs[name].key_capacity) is not None)
+
+    def take(self, channel: str, key: str) -> None:
+        for name in self.tree.path(channel):
+            if name in self.rate_room:
+                self.rate_room[name] -= 1
+            if key and self.tree.specs[name].key_capacity is not None:
+                self.key_running[(name, key)] = self.key_running.get((name, key), 0) + 1
+
+    def key_room(self, channel: str, key: str) -> int | None:
+        """How many more jobs of ``key`` may run in ``channel`` (None: no key capacity
+        on its path, or no key)."""
+        rooms = [capacity - self.key_running.get((name, key), 0)
+                 for name in self.tree.path(channel)
+                 if (capacity := self.tree.specs[name].key_capacity) is not None]
+        return min(rooms) if rooms and key else None
+
+    def keyed(self, channel: str) -> bool:
+        """Whether a key capacity applies to ``channel``'s jobs."""
+        return any(self.tree.specs[name].key_capacity is not None
+                   for name in self.tree.path(channel))
+
+    def blocked_keys(self, channel: str) -> list[str]:
+        """Keys at their capacity in a channel with a key capacity on ``channel``'s
+        path: their jobs are not worth fetching."""
+        out: set[str] = set()
+        for name in self.tree.path(channel):
+            capacity = self.tree.specs[name].key_capacity
+            if capacity is not None:
+                out.update(key for (owner, key), count in self.key_running.items()
+                           if owner == name and count >= capacity)
+        return sorted(out)
+
+    def rated(self, channel: str) -> list[str]:
+        """The rate-limited channels a start in ``channel`` counts against."""
+        return [name for name in self.tree.path(channel) if name in self.rate_room]
 
 
 @dataclass
@@ -65,13 +150,14 @@ def select(  # noqa: C901 - every selection rule in one walk of the start order
            global_running: Mapping[str, int],
            failed_channels: Iterable[str] = (),
            last_started: Mapping[str, float] | None = None,
-           now: float = 0.0) -> Selection:
+           now: float = 0.0, flow: Flow | None = None) -> Selection:
     """Pick up to ``limit`` candidates to start.
 
     ``local`` bounds this worker (its own running jobs), ``shared`` is the
     database's configuration (running jobs of every worker). Sequential and
     throttle rules hold across all workers whichever tree declares them: they
-    count ``global_running``, ``failed_channels`` and ``last_started``.
+    count ``global_running``, ``failed_channels`` and ``last_started``. ``flow``: the
+    rate limits and key capacities of the shared tree, counted as jobs are picked.
     """
     last_started = dict(last_started or {})
     trees = (local.tree, shared.tree)
@@ -81,7 +167,7 @@ def select(  # noqa: C901 - every selection rule in one walk of the start order
     seq_failed = [{tree.resolve(channel) for channel in failed} for tree in trees]
     picked: list[Candidate] = []
     throttled: list[str] = []
-    for cand in sorted(candidates):
+    for cand in sorted(candidates, key=Candidate.order):
         if len(picked) >= limit:
             break
         if any(shared.tree.specs[name].paused for name in shared.tree.path(cand.channel)):
@@ -104,9 +190,13 @@ def select(  # noqa: C901 - every selection rule in one walk of the start order
             rules.append((index, name))
         if not ok or not local.has_room(cand.channel) or not shared.has_room(cand.channel):
             continue
+        if flow is not None and not flow.allows(cand.channel, cand.key):
+            continue
         picked.append(cand)
         local.take(cand.channel)
         shared.take(cand.channel)
+        if flow is not None:
+            flow.take(cand.channel, cand.key)
         for index, name in rules:
             tree = trees[index]
             if tree.specs[name].sequential:
@@ -119,12 +209,15 @@ def select(  # noqa: C901 - every selection rule in one walk of the start order
 
 
 def per_channel_limits(channels: Sequence[str], *, limit: int, local: Limits,
-                       shared: Limits) -> dict[str, int]:
+                       shared: Limits, flow: Flow | None = None) -> dict[str, int]:
     """How many candidates to fetch for each stored channel name: no more than
-    its path has room for, and no more than ``limit``."""
+    its path has room for (capacities, rate limits), and no more than ``limit``."""
     out: dict[str, int] = {}
     for channel in channels:
         room = limit
+        rate_room = flow.room(channel) if flow is not None else None
+        if rate_room is not None:
+            room = min(room, rate_room)
         for limits in (local, shared):
             for name in limits.tree.path(channel):
                 capacity = limits.tree.specs[name].capacity
@@ -135,11 +228,15 @@ def per_channel_limits(channels: Sequence[str], *, limit: int, local: Limits,
     return out
 
 
+def has_flow_rules(spec: ChannelSpec) -> bool:
+    return spec.rate is not None or spec.key_capacity is not None or spec.fair
+
+
 def needs_claim_lock(local_tree: ChannelTree, shared_tree: ChannelTree) -> bool:
     """Rules that count the running jobs of all workers: global capacities, and
     sequential or throttled channels of either tree."""
     return any(spec.capacity is not None or spec.sequential or spec.throttle
-               for spec in shared_tree.specs.values()) \
+               or has_flow_rules(spec) for spec in shared_tree.specs.values()) \
         or any(spec.sequential or spec.throttle for spec in local_tree.specs.values())
 
 

@@ -132,13 +132,14 @@ class JobStore:
         values = []
         for row in rows:
             delay = row["eta_delay"]
-            values.append((
+            value = (
                 row["uuid"], row["state"], row["func_name"], row["model_name"], row["args"],
                 row["kwargs"], row["description"],
                 row["channel"] or channels.get(row["func_name"]) or row["default_channel"],
                 row["priority"], row["max_retries"], row["user_id"], row["context"],
                 row["eta"] if delay is None else now + dt.timedelta(seconds=delay),
-                row["timeout"], row["graph_uuid"], row["has_dependents"], now))
+                row["timeout"], row["graph_uuid"], row["has_dependents"], now)
+            values.append((*value, row.get("concurrency_key") or ""))
         self.connector.copy(conn, "copy_jobs", values)
         return [row["uuid"] for row in rows]
 
@@ -163,6 +164,46 @@ class JobStore:
                 return holder["uuid"]
             # the holder left pending between the two statements: insert again
         raise RuntimeError(f"could not store job with identity key {job_key!r}")
+
+    def insert_debounced(self, conn: Any, params: dict[str, Any], debounce: float,
+                         description: str | None = None) -> str:
+        """Store a debounced job (``params``: its ``mapping.new_row``, with an identity key
+        and its eta ``debounce`` seconds from now); its uuid, or the uuid of the job that
+        holds its key.
+
+        A pending job of the same function holding the key gets the new arguments (and
+        ``description``, when given) and its eta moved to now + ``debounce``, by the
+        database's clock: one UPDATE, which waits for a concurrent one on the same row, so
+        that the last call's arguments win. Without one, the job is inserted as
+        ``insert_one`` does; when the insert finds the key taken meanwhile (a concurrent
+        transaction stored it and committed), the UPDATE is tried again on that job. A
+        holder that is not pending (waiting for its parents, enqueued) or runs another
+        function is left as it is and its uuid returned, as for a plain identity key; a
+        holder that started in between no longer holds the key, and the job is inserted
+        again.
+
+        The UPDATE comes first, rather than an upsert: ``INSERT ... ON CONFLICT DO
+        UPDATE ... WHERE`` would lock a holder it does not change (an enqueued job a
+        worker is starting) until the caller's transaction ends."""
+        key = params["identity_key"]
+        change = {"identity_key": key, "func_name": params["func_name"],
+                  "model_name": params["model_name"], "args": params["args"],
+                  "kwargs": params["kwargs"], "new_description": description,
+                  "debounce": float(debounce)}
+        for _ in range(10):
+            rows = self._run(conn, "debounce_job", change)
+            if rows:
+                return rows[0]["uuid"]
+            rows = self._run(conn, "insert_job", params)
+            if rows:
+                return rows[0]["uuid"]
+            holder = self.identity_holder(conn, key)
+            if holder is None:
+                continue  # the holder started in between: the key is free again
+            if holder["state"] == "pending" and holder["func_name"] == params["func_name"]:
+                continue  # stored by a transaction that committed meanwhile: update it
+            return holder["uuid"]
+        raise RuntimeError(f"could not store the debounced job with identity key {key!r}")
 
     def identity_holder(self, conn: Any, identity_key: str | None,
                         exclude_uuid: str | None = None) -> Row | None:
@@ -268,6 +309,64 @@ class JobStore:
         started.sort(key=lambda row: order[row["id"]])
         return started
 
+    # -- flow control (rate limits, key capacities, fair turns) ----------------------------
+    def rate_windows(self, conn: Any, rated: Mapping[str, float]) -> dict[str, tuple[int, Any]]:
+        """For each rate-limited channel (name -> period in seconds): the starts within
+        its window, and the seconds until the oldest of them leaves it (None when there
+        is none). Starts that left their window are removed first."""
+        if not rated:
+            return {}
+        params = [{"channel": name, "period": period} for name, period in rated.items()]
+        self._run_many(conn, "prune_rate_starts", params)
+        return {row["channel"]: (int(row["used"]), row["frees_in"])
+                for row in self._run_many(conn, "rate_window", params)}
+
+    def record_rate_starts(self, conn: Any, channels: Iterable[str]) -> None:
+        """Jobs started now in these rate-limited channels (one entry per job)."""
+        wanted = list(channels)
+        if wanted:
+            self._run_many(conn, "record_rate_starts", [{"channel": name} for name in wanted])
+
+    def key_running(self, conn: Any) -> dict[tuple[str, str], int]:
+        """Running jobs per (stored channel, concurrency key), for the keyed ones."""
+        return {(row["channel"], row["concurrency_key"]): int(row["running"])
+                for row in self._run(conn, "key_running")
+                if isinstance(row["channel"], str) and isinstance(row["concurrency_key"], str)}
+
+    def fair_keys(self, conn: Any, channel: str, after: str, limit: int) -> list[str]:
+        """The keys of ``channel``'s pending jobs after ``after``, in key order."""
+        return [row["key"] for row in self._run(
+            conn, "fair_keys", {"channel": channel, "after": after, "limit": limit})]
+
+    def key_candidates(self, conn: Any, wanted: Sequence[tuple[str, str, int]]
+                       ) -> list[Row]:
+        """The first due jobs of each (channel, key), up to its room, in start order."""
+        if not wanted:
+            return []
+        return self._run_many(conn, "key_candidates", [
+            {"channel": channel, "key": key, "limit": room} for channel, key, room in wanted])
+
+    def keyless_candidates(self, conn: Any, rooms: Mapping[str, int]) -> list[Row]:
+        """The first due jobs without a key of each channel, up to its room."""
+        if not rooms:
+            return []
+        return self._run_many(conn, "keyless_candidates", [
+            {"channel": channel, "limit": room} for channel, room in rooms.items()])
+
+    def candidates_without_keys(self, conn: Any, channel: str, blocked: Sequence[str],
+                                limit: int) -> list[Row]:
+        """The first due jobs of ``channel`` but those of the ``blocked`` keys."""
+        keys: Any = list(blocked) if self.connector.dialect == "postgresql" \
+            else json.dumps(list(blocked))
+        return self._run(conn, "candidates_without_keys",
+                         {"channel": channel, "blocked": keys, "limit": limit})
+
+    def set_fair_cursors(self, conn: Any, cursors: Mapping[str, str]) -> None:
+        """Where the turns of fair channels stopped."""
+        if cursors:
+            self._run_many(conn, "set_fair_cursor", [
+                {"name": name, "key": key} for name, key in cursors.items()])
+
     def touch_throttle(self, conn: Any, names: Iterable[str]) -> None:
         """Throttled channels started a job now."""
         wanted = list(names)
@@ -299,10 +398,12 @@ class JobStore:
         for row in rows:
             if sort_key(row)[0] == 0:
                 created = row["date_created"]
+                key = row.get("concurrency_key")
                 out.append(Candidate(
                     priority=row["priority"], id=row["id"], channel=row["channel"],
                     due=bool(row["due"]), date_created=created.timestamp()
-                    if isinstance(created, dt.datetime) else float(created)))
+                    if isinstance(created, dt.datetime) else float(created),
+                    key=key if isinstance(key, str) else "", turn=row.get("turn", 0)))
                 continue
             problem = (f"its priority {describe(row['priority'], 60)} is not a whole number"
                        if not is_int(row["priority"]) else
@@ -518,10 +619,15 @@ class JobStore:
                     "exc_message": None}])
             elif rows:
                 rescued.append(row["uuid"])
-        rescued += [row["uuid"] for row in self._run(conn, "requeue_enqueued")]
+        rescued += self.requeue_enqueued(conn)
         if rescued:
             self._run(conn, "notify_jobs")
         return RescueReport(dead, rescued, failed)
+
+    def requeue_enqueued(self, conn: Any) -> list[str]:
+        """Jobs found in ``enqueued`` (a state with no step of its own here: stored by
+        hand, or through ``JobStorage.store``) go back to pending."""
+        return [row["uuid"] for row in self._run(conn, "requeue_enqueued")]
 
     def prune_workers(self, conn: Any, older_than: float = WORKER_ROWS_KEPT) -> int:
         """Remove the rows of workers stopped or dead for ``older_than`` seconds."""
@@ -596,14 +702,10 @@ class JobStore:
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
             raise JobStateError(refused[0] + more)
         set_eta = eta is not UNCHANGED
-        delay = None
-        if set_eta and eta is not None:
-            absolute, delay = eta_parts(eta)
-            if absolute is not None:
-                delay = (absolute - self.database_now(conn)).total_seconds()
+        absolute, delay = eta_parts(eta) if set_eta and eta is not None else (None, None)
         self._run_many(conn, "edit_job", [
-            {"uuid": value, "priority": priority, "set_eta": set_eta, "eta_delay": delay,
-             "channel": channel} for value in wanted])
+            {"uuid": value, "priority": priority, "set_eta": set_eta, "eta": absolute,
+             "eta_delay": delay, "channel": channel} for value in wanted])
         self._run(conn, "notify_jobs")
         return wanted
 
@@ -664,7 +766,9 @@ class JobStore:
         self._run(conn, "set_channel", {
             "name": spec.name, "capacity": spec.capacity, "sequential": spec.sequential,
             "throttle": spec.throttle, "removal_interval": spec.removal_interval,
-            "paused": spec.paused})
+            "paused": spec.paused, "rate_limit": spec.rate[0] if spec.rate else None,
+            "rate_period": spec.rate[1] if spec.rate else None,
+            "key_capacity": spec.key_capacity, "fair": spec.fair})
         self._run(conn, "bump_config")
         self._run(conn, "notify_jobs")
 

@@ -35,6 +35,7 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE) -> Row:
         "state": str(job.state), "graph_uuid": job.graph_uuid,
         "has_dependents": bool(job.has_dependents),
         "identity_key": job.identity_key, "user_id": job.user_id, "context": context_text,
+        "concurrency_key": job.concurrency_key,
         "eta": job.eta if job.eta_delay is None else None,
         "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
     }
@@ -109,6 +110,8 @@ def job_from_row(row: Row, decode: bool = True,
     job._eta_delay = None
     job._identity_key = row["identity_key"]
     job._identity_key_func = None
+    key = row.get("concurrency_key")
+    job.concurrency_key = key if isinstance(key, str) else ""
     return job
 
 
@@ -131,17 +134,24 @@ def spec_from_row(row: Mapping[str, Any]) -> ChannelSpec | None:
     """The global configuration stored for a channel, None for bookkeeping-only rows.
     ConfigurationError, naming the value, for a row that does not make sense."""
     def flag(key: str) -> bool:
-        value = row[key]
+        value = row.get(key)
         if value in (None, 0, 1, False, True):
             return bool(value)
         raise ConfigurationError(f"{key} {describe(value, 40)} is not 0 or 1")
+    rate_limit, rate_period = row.get("rate_limit"), row.get("rate_period")
+    if (rate_limit is None) != (rate_period is None):
+        raise ConfigurationError("a rate needs both its number of jobs and its period")
+    rate: Any = None if rate_limit is None else (rate_limit, rate_period)  # checked by the spec
     configured = (row["capacity"] is not None or flag("sequential") or row["throttle"]
-                  or row["removal_interval"] is not None or flag("paused"))
+                  or row["removal_interval"] is not None or flag("paused")
+                  or rate is not None or row.get("key_capacity") is not None
+                  or flag("fair"))
     if not configured:
         return None
     return ChannelSpec(name=row["name"], capacity=row["capacity"],
                        sequential=flag("sequential"), throttle=row["throttle"] or 0.0,
-                       removal_interval=row["removal_interval"], paused=flag("paused"))
+                       removal_interval=row["removal_interval"], paused=flag("paused"),
+                       rate=rate, key_capacity=row.get("key_capacity"), fair=flag("fair"))
 
 
 def channel_specs(rows: Iterable[Mapping[str, Any]],

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Connector, Row
@@ -38,6 +39,11 @@ MAX_CURSOR = 100
 #: characters of each text of a job a list page reads (one more than it shows, so
 #: that it knows when a text was longer)
 LISTED_READ = 301
+#: the most concurrency keys of a channel shown (and exported as metric labels)
+TOP_KEYS = 10
+#: the most jobs of a channel read to count its running, and its pending, jobs per key:
+#: the count stays cheap whatever the backlog (a larger one is counted in part)
+KEY_SCAN = 10_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,17 @@ class JobPage:
     previous: str | None
     next: str | None
 
+
+@dataclass
+class KeyLoad:
+    """The concurrency keys of a channel's subtree: (key, running jobs), the busiest
+    first, and (key, pending jobs), the most waiting first. ``*_partial``: more jobs
+    than KEY_SCAN were there, and only the first KEY_SCAN (in key order) were counted."""
+
+    running: list[tuple[Any, int]] = field(default_factory=list)
+    pending: list[tuple[Any, int]] = field(default_factory=list)
+    running_partial: bool = False
+    pending_partial: bool = False
 
 
 
@@ -235,6 +252,44 @@ class JobReads:
         """Workers, the live ones first, with their running jobs."""
         return self.connector.execute(conn, "list_workers", {"limit": limit})
 
+    # -- flow control: rate use, keys ------------------------------------------------------
+    def rate_used(self, conn: Any, rated: Mapping[str, float]) -> dict[str, int]:
+        """For each rate-limited channel (name -> period in seconds): the starts within
+        its window, in one statement (SQLite: one per channel)."""
+        if not rated:
+            return {}
+        rows = self.connector.execute_many(conn, "dashboard_rate_used", [
+            {"channel": name, "period": float(period)} for name, period in rated.items()])
+        return {row["channel"]: _counted(row["used"]) for row in rows
+                if isinstance(row.get("channel"), str)}
+
+    def channel_keys(self, conn: Any, channels: Sequence[str], limit: int = TOP_KEYS
+                     ) -> dict[str, KeyLoad]:
+        """For each channel: the concurrency keys of its subtree's running jobs, the
+        busiest first, and of its pending jobs, the most waiting first (at most ``limit``
+        of each, counted from at most KEY_SCAN jobs each). Keys are as stored (any value,
+        read up to LISTED_READ characters)."""
+        if not channels:
+            return {}
+        params = [{"channel": name, "channel_prefix": name + ".",
+                   "channel_prefix_end": name + "/", "scan": KEY_SCAN, "limit": limit,
+                   "text_read": LISTED_READ} for name in channels]
+        out = {name: KeyLoad() for name in channels}
+        for query, running in (("dashboard_running_keys", True),
+                               ("dashboard_waiting_keys", False)):
+            for row in self.connector.execute_many(conn, query, params):
+                load = out.get(row["channel"])
+                if load is None:
+                    continue
+                found = (row["key"], _counted(row["jobs"]))
+                (load.running if running else load.pending).append(found)
+                if _counted(row["scanned"]) >= KEY_SCAN:
+                    if running:
+                        load.running_partial = True
+                    else:
+                        load.pending_partial = True
+        return out
+
     # -- configuration ---------------------------------------------------------------------
     def channel_configs(self, conn: Any) -> list[Row]:
         """The stored channel rows (as stored: ``mapping.channel_specs`` checks them)."""
@@ -343,6 +398,14 @@ class JobReads:
             return parsed, last_id
         except (ValueError, OverflowError):
             raise ConfigurationError(f"bad page cursor {describe(text, 60)}") from None
+
+
+def _counted(value: Any) -> int:
+    """A count a query returned (a whole number; 0 for anything else)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value):
+        return 0
+    return int(value)
 
 
 def _whole(value: Any, what: str, low: int = INT64[0], high: int = INT64[1]) -> int:

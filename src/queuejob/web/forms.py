@@ -20,7 +20,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from .. import operations
-from ..core.channels import normalize_name
+from ..core.channels import MAX_CAPACITY, check_rate, normalize_name, parse_rate
 from ..core.errors import ConfigurationError
 from ..core.job import MAX_ETA_DELAY, MAX_INT
 from ..core.text import describe
@@ -87,6 +87,18 @@ def decimal(text: str, name: str, low: float, high: float) -> float:
     if not math.isfinite(value) or not low <= value <= high:
         raise bad(name, text, rule)
     return value
+
+
+def rate(text: str, name: str = "rate") -> tuple[int, float] | None:
+    """A channel's rate limit typed as ``N/s``, ``N/m`` or ``N/h`` ("" is none); 400
+    otherwise."""
+    if not text:
+        return None
+    try:
+        return check_rate("", parse_rate(text))
+    except ValueError:  # ConfigurationError; int() of thousands of digits
+        raise bad(name, text, f"N/s, N/m or N/h (N from 1 to {MAX_CAPACITY}) is needed, "
+                              "e.g. 100/m") from None
 
 
 def typed(source: Any, keys: tuple[str, ...]) -> dict[str, str]:

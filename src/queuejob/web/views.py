@@ -28,7 +28,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from .. import metrics as metrics_module
 from .. import operations
 from ..core import codec, limits, states
-from ..core.channels import MAX_CAPACITY, MAX_REMOVAL_INTERVAL, MAX_THROTTLE, normalize_name
+from ..core.channels import (
+    MAX_CAPACITY,
+    MAX_REMOVAL_INTERVAL,
+    MAX_THROTTLE,
+    format_rate,
+    normalize_name,
+)
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from ..core.rows import as_name, is_channel_name
 from ..core.text import describe
@@ -132,7 +138,20 @@ def _channel_view(entry: dict[str, Any]) -> dict[str, Any]:
         "declared_by": [display.text(worker, limits.LISTED, one_line=True)
                         for worker in entry.get("declared_by") or []],
         "disagreeing": [display.text(worker, limits.LISTED, one_line=True)
-                        for worker in entry.get("disagreeing") or []]}
+                        for worker in entry.get("disagreeing") or []],
+        "rate": display.text(entry.get("rate"), display.SHORT, one_line=True),
+        "rate_used": display.whole_number(entry.get("rate_used")),
+        "key_capacity": display.whole_number(entry.get("key_capacity")),
+        # keys are data (a tenant's name, a row written by hand): shown as text, cut (the
+        # query read a prefix of a long one)
+        "busiest_keys": [(_key_text(item.get("key")), display.whole_number(item.get("running")))
+                         for item in entry.get("busiest_keys") or []],
+        "waiting_keys": [(_key_text(item.get("key")), display.whole_number(item.get("pending")))
+                         for item in entry.get("waiting_keys") or []]}
+
+
+def _key_text(key: Any) -> str:
+    return display.text(key, limits.CONCURRENCY_KEY, one_line=True, whole=False)
 
 
 def overview(request: Request) -> Response:
@@ -644,7 +663,8 @@ def _channel_row(db: Any, name: str) -> dict[str, Any]:
         if row["name"] == name:
             return row
     return {"name": name, "capacity": None, "sequential": False, "throttle": 0.0,
-            "removal_interval": None, "paused": False}
+            "removal_interval": None, "paused": False, "rate": None, "key_capacity": None,
+            "fair": False}
 
 
 async def channel_set(request: Request) -> Response:
@@ -661,19 +681,35 @@ async def channel_set(request: Request) -> Response:
         removal_text = _field(form, "removal_interval", 40)
         removal = _decimal(removal_text, "removal_interval", 0, MAX_REMOVAL_INTERVAL) \
             if removal_text else None
+    # flow control, likewise: a form without the fields keeps what is stored (the fair
+    # checkbox is sent only when ticked: "flow_fields" says the form has it)
+    rate: Any = forms.rate(_field(form, "rate", 40)) if "rate" in form else ...
+    key_capacity: Any = ...
+    if "key_capacity" in form:
+        key_capacity_text = _field(form, "key_capacity", 40)
+        key_capacity = _whole(key_capacity_text, "key_capacity", 1, MAX_CAPACITY) \
+            if key_capacity_text else None
+    fair: Any = form.get("fair") == "on" if "flow_fields" in form else ...
     try:
         current = await run_in_threadpool(_channel_row, db, name)
         spec = await run_in_threadpool(
             lambda: operations.set_channel(
                 db, name, capacity, sequential=form.get("sequential") == "on",
                 throttle=throttle, paused=current["paused"],
-                removal_interval=current["removal_interval"] if removal is ... else removal))
+                removal_interval=current["removal_interval"] if removal is ... else removal,
+                rate=current["rate"] if rate is ... else rate,
+                key_capacity=current["key_capacity"] if key_capacity is ... else key_capacity,
+                fair=current["fair"] if fair is ... else fair))
     except ValueError as exc:
         return _back(request, "/channels", "error", f"channel {describe(name, 80)}: {exc}")
     capacity_text = "unlimited" if spec.capacity is None else str(spec.capacity)
     return _back(request, "/channels", "ok", f"Channel {spec.name}: capacity {capacity_text}"
                  + (", sequential" if spec.sequential else "")
                  + (f", throttle {spec.throttle:g} s" if spec.throttle else "")
+                 + (f", rate {format_rate(spec.rate)}" if spec.rate else "")
+                 + (f", key capacity {spec.key_capacity}"
+                    if spec.key_capacity is not None else "")
+                 + (", fair" if spec.fair else "")
                  + (f", done jobs kept {spec.removal_interval:g} days"
                     if spec.removal_interval is not None else "") + ".")
 
@@ -687,7 +723,8 @@ async def _set_paused(request: Request, paused: bool) -> Response:
         spec = await run_in_threadpool(lambda: operations.set_channel(
             db, name, current["capacity"], sequential=current["sequential"],
             throttle=current["throttle"], removal_interval=current["removal_interval"],
-            paused=paused))
+            paused=paused, rate=current["rate"], key_capacity=current["key_capacity"],
+            fair=current["fair"]))
     except ValueError as exc:
         return _back(request, "/channels", "error", f"channel {describe(name, 80)}: {exc}")
     return _back(request, "/channels", "ok",

@@ -30,8 +30,9 @@ from typing import Any
 
 from ..core.channels import ROOT, ChannelTree
 from ..core.retry import Delay
-from ..core.rows import is_number
+from ..core.rows import is_number, sort_key
 from ..core.selection import (
+    Flow,
     Limits,
     needs_claim_lock,
     per_channel_limits,
@@ -41,6 +42,9 @@ from ..core.selection import (
 from ..store import ClaimSnapshot, JobStore
 
 log = logging.getLogger("queuejob.worker")
+
+#: rounds of candidates a channel under a key capacity reads at most in one claim
+KEY_ROUNDS = 4
 
 #: seconds between reads of the channel configuration by the workers of a simple queue
 RECHECK_INTERVAL = 0.5
@@ -74,6 +78,9 @@ class Claimer:
         self._config_version: Any = -1
         #: the last claim found root's capacity the only rule of all workers
         self.root_only = False
+        #: seconds until a rate-limited channel that holds due jobs may start one again
+        #: (None: no channel waits for its window)
+        self.retry_in: float | None = None
         #: the channel configuration stored for all workers, as the last claim read it
         self.shared_tree = ChannelTree()
         #: retry patterns people set for job functions, as the last claim read them
@@ -83,6 +90,7 @@ class Claimer:
         """Start up to ``limit`` jobs, in the transaction the caller opened (and
         commits); ``running``: this worker's running jobs per stored channel."""
         now = time.monotonic()
+        self.retry_in = None
         recheck = not self.fast or self.short or now >= self._recheck_at
         if self.simple and not self.locked and not recheck:
             rows = self.claim_known_config(conn, limit)
@@ -158,13 +166,32 @@ class Claimer:
         local = Limits(self.tree, running)
         shared = Limits(self.shared_tree, snapshot.running)
         trees = (self.tree, self.shared_tree)
+        flow, frees_in = self._flow(conn)
         channels = self.store.usable_channels(conn, snapshot.channels)
-        rooms = per_channel_limits(channels, limit=limit, local=local, shared=shared)
+        rooms = per_channel_limits(channels, limit=limit, local=local, shared=shared,
+                                   flow=flow)
+        # a rate-limited channel with due jobs and no start left: look again when its
+        # window frees one (a burst run waits for it)
+        self.retry_in = min((frees_in[name] for name in frees_in
+                             if any(name in flow.rated(channel) for channel in channels)),
+                            default=None) if flow is not None else None
         if not rooms:
             return []
         sequential = sequential_channels(rooms, trees)
+        fair = {channel for channel in rooms if channel not in sequential
+                and self.shared_tree.specs[self.shared_tree.resolve(channel)].fair}
+        keyed = {channel for channel in rooms if flow is not None and channel not in fair
+                 and channel not in sequential and flow.keyed(channel)}
         rows = self.store.channel_candidates(
-            conn, {channel: room for channel, room in rooms.items() if channel not in sequential})
+            conn, {channel: room for channel, room in rooms.items()
+                   if channel not in sequential and channel not in fair
+                   and channel not in keyed})
+        for channel in sorted(keyed):
+            assert flow is not None
+            rows += self._keyed_candidates(conn, channel, rooms[channel], flow)
+        cursors: dict[str, str] = {}
+        if fair:
+            rows += self._fair_candidates(conn, fair, rooms, snapshot, flow)
         failed: list[Any] = []
         if sequential:
             rows += self.store.channel_heads(conn, sequential)
@@ -176,10 +203,95 @@ class Claimer:
                         and isinstance(row.get("name"), str)}
         selection = select(candidates, limit=limit, local=local, shared=shared,
                            global_running=snapshot.running, failed_channels=failed,
-                           last_started=last_started, now=0.0)
+                           last_started=last_started, now=0.0, flow=flow)
         if not selection.picked:
             return []
         started = self.store.start_jobs(conn, self.worker_id,
                                         [cand.id for cand in selection.picked])
         self.store.touch_throttle(conn, selection.throttled)
+        if flow is not None:
+            self.store.record_rate_starts(conn, [
+                name for cand in selection.picked for name in flow.rated(cand.channel)])
+        for cand in selection.picked:
+            if cand.channel in fair and cand.key:
+                name = self.shared_tree.resolve(cand.channel)
+                cursors[name] = max(cursors.get(name, ""), cand.key)
+        self.store.set_fair_cursors(conn, cursors)
         return started
+
+    def _flow(self, conn: Any) -> tuple[Flow | None, dict[str, float]]:
+        """The rate limits and key capacities of the shared tree, counted now (None
+        when it has none); and, for each rate-limited channel, the seconds until its
+        window frees a start."""
+        specs = self.shared_tree.specs.values()
+        if not any(spec.rate is not None or spec.key_capacity is not None for spec in specs):
+            return None, {}
+        windows = self.store.rate_windows(conn, {
+            spec.name: spec.rate[1] for spec in specs if spec.rate is not None})
+        key_running = self.store.key_running(conn) if any(
+            spec.key_capacity is not None for spec in specs) else {}
+        flow = Flow.counting(self.shared_tree, {name: used for name, (used, _) in
+                                                windows.items()}, key_running)
+        frees_in = {name: max(float(seconds), 0.0) for name, (_, seconds) in windows.items()
+                    if flow.rate_room.get(name, 1) <= 0 and is_number(seconds)}
+        return flow, frees_in
+
+    def _keyed_candidates(self, conn: Any, channel: str, room: int, flow: Flow
+                          ) -> list[Row]:
+        """A channel under a key capacity: its first due jobs, but those of keys at their
+        capacity; when the jobs found are mostly of keys that can take fewer, again
+        without those keys (a few rounds), so that one busy key cannot hold back the
+        others."""
+        blocked = set(flow.blocked_keys(channel))
+        found: dict[Any, Row] = {}
+        for _ in range(KEY_ROUNDS):
+            rows = self.store.candidates_without_keys(conn, channel, sorted(blocked), room)
+            fresh = [row for row in rows if row["id"] not in found]
+            found.update((row["id"], row) for row in fresh)
+            per_key: dict[str, int] = {}
+            for row in found.values():
+                key = row.get("concurrency_key") or ""
+                per_key[key] = per_key.get(key, 0) + 1
+            usable = per_key.pop("", 0)
+            full = set()
+            for key, count in per_key.items():
+                key_room = flow.key_room(channel, key)
+                usable += count if key_room is None else min(count, max(key_room, 0))
+                if key_room is not None and count >= key_room:
+                    full.add(key)
+            if usable >= room or len(rows) < room or full <= blocked:
+                break
+            blocked |= full
+        return list(found.values())
+
+    def _fair_candidates(self, conn: Any, fair: set[str], rooms: Mapping[str, int],
+                         snapshot: ClaimSnapshot, flow: Flow | None) -> list[Row]:
+        """Fair channels: the next keys after where the turns stopped (wrapping around),
+        each key's first due jobs, turn by turn; the jobs without a key are one more
+        key, first in the turn."""
+        cursors = {row["name"]: row.get("fair_cursor") for row in snapshot.configs
+                   if isinstance(row.get("name"), str)}
+        wanted: list[tuple[str, str, int]] = []
+        keyless: dict[str, int] = {}
+        for channel in sorted(fair):
+            room = rooms[channel]
+            after = cursors.get(self.shared_tree.resolve(channel))
+            after = after if isinstance(after, str) else ""
+            keys = self.store.fair_keys(conn, channel, after, room)
+            if len(keys) < room and after:  # wrap around
+                keys += [key for key in self.store.fair_keys(conn, channel, "", room)
+                         if key not in keys][:room - len(keys)]
+            blocked = set(flow.blocked_keys(channel)) if flow is not None else set()
+            keys = [key for key in keys if key not in blocked]
+            per_key = -(-room // (len(keys) + 1))  # each key's share, rounded up
+            wanted += [(channel, key, per_key) for key in keys]
+            keyless[channel] = per_key
+        rows = sorted(self.store.keyless_candidates(conn, keyless)
+                      + self.store.key_candidates(conn, wanted), key=sort_key)
+        turns: dict[tuple[str, str], int] = {}
+        for row in rows:  # in start order within each key
+            place = (row["channel"], row.get("concurrency_key") or "")
+            row["turn"] = turns.get(place, 0)
+            turns[place] = row["turn"] + 1
+        return rows
+

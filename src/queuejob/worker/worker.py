@@ -203,9 +203,7 @@ class Worker:
         deadline = time.monotonic() + 3 * self.db.connector.lock_timeout
         while True:
             try:
-                self._connection.transaction(lambda conn: self.db.store.register_worker(
-                    conn, self.id, self.hostname, os.getpid(), self.context.channels,
-                    self.capacity))
+                self._connection.transaction(self._register)
                 break
             except Exception as exc:
                 if not self.db.connector.is_transient(exc) or time.monotonic() > deadline \
@@ -221,6 +219,12 @@ class Worker:
         self.heartbeat.start()
         self._wakeup.start()
         self.ready.set()
+
+    def _register(self, conn: Any) -> None:
+        self.db.store.register_worker(conn, self.id, self.hostname, os.getpid(),
+                                      self.context.channels, self.capacity)
+        # jobs left in 'enqueued' run (the rescue also looks for them, later)
+        self.db.store.requeue_enqueued(conn)
 
     def _loop(self, burst: bool) -> None:
         backoff = Backoff()
@@ -278,6 +282,9 @@ class Worker:
 
     def _start(self, claimed: list[dict[str, Any]], free: int) -> None:
         self._next_poll = time.monotonic() + self.settings.poll_interval
+        if self.claimer.retry_in is not None:  # a rate limit's window frees a start then
+            self._next_poll = min(self._next_poll,
+                                  time.monotonic() + self.claimer.retry_in + 0.001)
         self._claim_wanted = self._claim_wanted or len(claimed) == free  # there may be more
         for row in claimed:
             refused = self.slots.start(row)
@@ -297,7 +304,9 @@ class Worker:
                             self.capacity - self.slots.free)
                 return True
             return False
-        return burst and claimed_none and not self.slots.busy and not self._unwritten
+        # (a burst run waits for a rate-limited channel's window, not for other workers)
+        return burst and claimed_none and not self.slots.busy and not self._unwritten \
+            and self.claimer.retry_in is None
 
     def _sleep(self) -> None:
         """Until a job ends, a wake-up comes or a timer is due; not at all when there is

@@ -239,3 +239,64 @@ WHERE state = 'failed'
 GROUP BY exc_name
 ORDER BY jobs DESC, exc_name
 LIMIT %(limit)s;
+
+-- name: dashboard_rate_used
+-- (batch) For each rate-limited channel: the starts within its window of period seconds,
+-- what its rate has used (claims remove the older starts; read from
+-- queue_rate_start_window).
+SELECT wanted.channel, count(start.started_at) AS used
+FROM unnest(%(channel)s::text[], %(period)s::float8[]) AS wanted(channel, period)
+LEFT JOIN queue_rate_start AS start
+    ON start.channel = wanted.channel
+   AND start.started_at > now() - make_interval(secs => wanted.period)
+GROUP BY wanted.channel;
+
+-- name: dashboard_running_keys
+-- (batch) The busiest concurrency keys of each channel's subtree (the channel and the
+-- names between "root.a." and "root.a/"): its running jobs per key, the most first, at
+-- most limit keys, from at most scan entries of queue_job_started_by_key (running jobs
+-- are few: bounded by the workers' threads). scanned: the entries read. Keys read up to
+-- text_read characters.
+SELECT wanted.channel, substr(top.key, 1, wanted.text_read) AS key, top.jobs, top.scanned
+FROM unnest(%(channel)s::text[], %(channel_prefix)s::text[],
+            %(channel_prefix_end)s::text[], %(scan)s::int[], %(limit)s::int[],
+            %(text_read)s::int[])
+    AS wanted(channel, prefix, prefix_end, scan, lim, text_read)
+CROSS JOIN LATERAL (
+    SELECT concurrency_key AS key, count(*) AS jobs,
+           (sum(count(*)) OVER ())::bigint AS scanned
+    FROM (SELECT concurrency_key FROM queue_job
+          WHERE state = 'started' AND concurrency_key <> ''
+            AND channel >= wanted.channel AND channel < wanted.prefix_end
+            AND (channel = wanted.channel OR channel > wanted.prefix)
+          ORDER BY channel, concurrency_key
+          LIMIT wanted.scan) AS found
+    GROUP BY concurrency_key
+    ORDER BY jobs DESC, concurrency_key
+    LIMIT wanted.lim
+) AS top
+ORDER BY wanted.channel, top.jobs DESC, top.key;
+
+-- name: dashboard_waiting_keys
+-- (batch) The same for each channel's pending jobs: the keys with the most jobs waiting,
+-- from at most scan entries of queue_job_pending_by_key (read in key order: when scanned
+-- reaches scan, the keys after those read are not counted).
+SELECT wanted.channel, substr(top.key, 1, wanted.text_read) AS key, top.jobs, top.scanned
+FROM unnest(%(channel)s::text[], %(channel_prefix)s::text[],
+            %(channel_prefix_end)s::text[], %(scan)s::int[], %(limit)s::int[],
+            %(text_read)s::int[])
+    AS wanted(channel, prefix, prefix_end, scan, lim, text_read)
+CROSS JOIN LATERAL (
+    SELECT concurrency_key AS key, count(*) AS jobs,
+           (sum(count(*)) OVER ())::bigint AS scanned
+    FROM (SELECT concurrency_key FROM queue_job
+          WHERE state = 'pending' AND concurrency_key <> ''
+            AND channel >= wanted.channel AND channel < wanted.prefix_end
+            AND (channel = wanted.channel OR channel > wanted.prefix)
+          ORDER BY channel, concurrency_key
+          LIMIT wanted.scan) AS found
+    GROUP BY concurrency_key
+    ORDER BY jobs DESC, concurrency_key
+    LIMIT wanted.lim
+) AS top
+ORDER BY wanted.channel, top.jobs DESC, top.key;

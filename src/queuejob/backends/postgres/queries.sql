@@ -12,7 +12,7 @@
 -- concurrent transaction inserting the same key to end, so two delays never both insert.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created)
+                       graph_uuid, has_dependents, date_created, concurrency_key)
 VALUES (%(uuid)s, %(state)s, %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
         %(description)s,
         -- the channel given to delay(), else the one people set for the function, else
@@ -22,7 +22,8 @@ VALUES (%(uuid)s, %(state)s, %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s
                  %(default_channel)s),
         %(priority)s, %(max_retries)s, %(identity_key)s, %(user_id)s, %(context)s,
         COALESCE(%(eta)s::timestamptz, now() + make_interval(secs => %(eta_delay)s::float8)),
-        %(timeout)s::float8, %(graph_uuid)s::uuid, %(has_dependents)s, now())
+        %(timeout)s::float8, %(graph_uuid)s::uuid, %(has_dependents)s, now(),
+        %(concurrency_key)s)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
@@ -32,23 +33,24 @@ RETURNING uuid;
 -- key a pending job holds (or an earlier job of the same batch) is not stored.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created)
+                       graph_uuid, has_dependents, date_created, concurrency_key)
 SELECT new.uuid, new.state, new.func_name, new.model_name, new.args, new.kwargs,
        new.description,
        COALESCE(new.channel, function.channel, new.default_channel),
        new.priority, new.max_retries, new.identity_key, new.user_id, new.context,
        COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), new.timeout,
-       new.graph_uuid, new.has_dependents, now()
+       new.graph_uuid, new.has_dependents, now(), new.concurrency_key
 FROM unnest(%(uuid)s::uuid[], %(func_name)s::text[], %(model_name)s::text[], %(args)s::text[],
             %(kwargs)s::text[], %(description)s::text[], %(channel)s::text[],
             %(default_channel)s::text[], %(priority)s::int[], %(max_retries)s::int[],
             %(identity_key)s::text[], %(user_id)s::bigint[], %(context)s::text[],
             %(eta)s::timestamptz[], %(eta_delay)s::float8[], %(timeout)s::float8[],
-            %(state)s::text[], %(graph_uuid)s::uuid[], %(has_dependents)s::boolean[])
+            %(state)s::text[], %(graph_uuid)s::uuid[], %(has_dependents)s::boolean[],
+            %(concurrency_key)s::text[])
     WITH ORDINALITY
     AS new(uuid, func_name, model_name, args, kwargs, description, channel, default_channel,
            priority, max_retries, identity_key, user_id, context, eta, eta_delay, timeout,
-           state, graph_uuid, has_dependents, position)
+           state, graph_uuid, has_dependents, concurrency_key, position)
 LEFT JOIN queue_job_function AS function ON function.name = new.func_name
 ORDER BY new.position
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
@@ -114,16 +116,17 @@ UPDATE queue_job SET date_created = eta, context = %(context)s
 WHERE id = %(id)s AND eta IS NOT NULL;
 
 -- name: edit_job
--- (batch) People change jobs that have not started: their priority, eta (seconds from
--- now, by the server's clock) and channel; NULL keeps the stored value. The rows are
--- locked by load_job_for_update; the state is checked again here.
+-- (batch) People change jobs that have not started: their priority, eta (a time, or
+-- seconds from now by the server's clock; neither: due now) and channel; NULL keeps the
+-- stored value. The rows are locked by load_job_for_update; the state is checked again.
 UPDATE queue_job AS job SET priority = coalesce(change.priority, job.priority),
-    eta = CASE WHEN change.set_eta THEN now() + make_interval(secs => change.eta_delay)
+    eta = CASE WHEN change.set_eta
+               THEN coalesce(change.eta, now() + make_interval(secs => change.eta_delay))
                ELSE job.eta END,
     channel = coalesce(change.channel, job.channel)
 FROM unnest(%(uuid)s::uuid[], %(priority)s::int[], %(set_eta)s::boolean[],
-            %(eta_delay)s::float8[], %(channel)s::text[])
-    AS change(uuid, priority, set_eta, eta_delay, channel)
+            %(eta)s::timestamptz[], %(eta_delay)s::float8[], %(channel)s::text[])
+    AS change(uuid, priority, set_eta, eta, eta_delay, channel)
 WHERE job.uuid = change.uuid AND job.state IN ('pending', 'enqueued', 'wait_dependencies')
 RETURNING job.uuid;
 
@@ -143,6 +146,8 @@ SELECT
     (SELECT coalesce(json_agg(json_build_object(
         'name', name, 'capacity', capacity, 'sequential', sequential, 'throttle', throttle,
         'removal_interval', removal_interval, 'paused', paused,
+        'rate_limit', rate_limit, 'rate_period', rate_period, 'key_capacity', key_capacity,
+        'fair', fair, 'fair_cursor', fair_cursor,
         'since_last_start', extract(epoch FROM now() - last_started)::float8)), '[]')
      FROM queue_channel) AS configs_json,
     (SELECT coalesce(json_object_agg(channel, running), '{}') FROM (
@@ -181,10 +186,11 @@ SELECT name FROM failed WHERE name IS NOT NULL;
 -- name: channel_candidates
 -- (batch) The first due jobs of each channel in start order, up to each channel's limit:
 -- one index scan per channel (queue_job_pending), stopped at the limit.
-SELECT job.id, job.channel, job.priority, job.date_created, true AS due
+SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
+       true AS due
 FROM unnest(%(channel)s::text[], %(limit)s::int[]) AS wanted(channel, room)
 CROSS JOIN LATERAL (
-    SELECT id, channel, priority, date_created FROM queue_job
+    SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
     WHERE state = 'pending' AND channel = wanted.channel AND (eta IS NULL OR eta <= now())
     ORDER BY priority, date_created, id
     LIMIT wanted.room
@@ -216,11 +222,11 @@ RETURNING job.*;
 -- name: channel_head
 -- (batch) The first job of each channel in start order, due or not (sequential channels,
 -- always claimed under the claim lock: no row may be skipped).
-SELECT job.id, job.channel, job.priority, job.date_created,
+SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
     (job.eta IS NULL OR job.eta <= now()) AS due
 FROM unnest(%(channel)s::text[]) AS wanted(channel)
 CROSS JOIN LATERAL (
-    SELECT id, channel, priority, date_created, eta FROM queue_job
+    SELECT id, channel, priority, date_created, eta, concurrency_key FROM queue_job
     WHERE state = 'pending' AND channel = wanted.channel
     ORDER BY priority, date_created, id
     LIMIT 1
@@ -394,12 +400,14 @@ RETURNING id;
 
 -- name: set_channel
 INSERT INTO queue_channel (name, capacity, sequential, throttle, removal_interval, paused,
-                           date_updated)
+                           rate_limit, rate_period, key_capacity, fair, date_updated)
 VALUES (%(name)s, %(capacity)s, %(sequential)s, %(throttle)s, %(removal_interval)s, %(paused)s,
-        now())
+        %(rate_limit)s, %(rate_period)s, %(key_capacity)s, %(fair)s, now())
 ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity,
     sequential = excluded.sequential, throttle = excluded.throttle,
     removal_interval = excluded.removal_interval, paused = excluded.paused,
+    rate_limit = excluded.rate_limit, rate_period = excluded.rate_period,
+    key_capacity = excluded.key_capacity, fair = excluded.fair,
     date_updated = excluded.date_updated;
 
 -- name: delete_channel
@@ -559,7 +567,9 @@ ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 
 -- name: copy_jobs
 -- Many new jobs without identity keys, streamed (delay_many): the fastest way in.
-COPY queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel, priority, max_retries, user_id, context, eta, timeout, graph_uuid, has_dependents, date_created) FROM STDIN;
+COPY queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+                priority, max_retries, user_id, context, eta, timeout, graph_uuid,
+                has_dependents, date_created, concurrency_key) FROM STDIN;
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;

@@ -318,3 +318,52 @@ WHERE state = 'failed'
 GROUP BY exc_name
 ORDER BY jobs DESC, exc_name
 LIMIT :limit;
+
+-- name: dashboard_rate_used
+-- The starts of a rate-limited channel within its window of :period seconds:
+-- what its rate has used (claims remove the older starts; read from
+-- queue_rate_start_window).
+SELECT :channel AS channel, count(*) AS used FROM queue_rate_start
+WHERE channel = :channel AND started_at > :now - :period;
+
+-- name: dashboard_running_keys
+-- The busiest concurrency keys of a channel's subtree (the channel and the names
+-- between "root.a." and "root.a/"): its running jobs per key, the most first, at most
+-- :limit keys, from at most :scan entries of queue_job_started_by_key (running jobs are
+-- few: bounded by the workers' threads). scanned: the entries read. Keys read up to
+-- 4 * :text_read bytes (one written by hand may hold megabytes).
+SELECT :channel AS channel,
+       CASE WHEN length(CAST(concurrency_key AS BLOB)) <= 4 * :text_read THEN concurrency_key
+            WHEN typeof(concurrency_key) = 'text'
+            THEN CAST(substr(CAST(concurrency_key AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(concurrency_key, 1, 4 * :text_read) END AS key,
+       count(*) AS jobs, sum(count(*)) OVER () AS scanned
+FROM (SELECT concurrency_key FROM queue_job INDEXED BY queue_job_started_by_key
+      WHERE state = 'started' AND concurrency_key <> ''
+        AND channel >= :channel AND channel < :channel_prefix_end
+        AND (channel = :channel OR channel > :channel_prefix)
+      ORDER BY channel, concurrency_key
+      LIMIT :scan)
+GROUP BY concurrency_key
+ORDER BY jobs DESC, concurrency_key
+LIMIT :limit;
+
+-- name: dashboard_waiting_keys
+-- The same for a channel's pending jobs: the keys with the most jobs waiting, from
+-- at most :scan entries of queue_job_pending_by_key (read in key order: when scanned
+-- reaches :scan, the keys after those read are not counted).
+SELECT :channel AS channel,
+       CASE WHEN length(CAST(concurrency_key AS BLOB)) <= 4 * :text_read THEN concurrency_key
+            WHEN typeof(concurrency_key) = 'text'
+            THEN CAST(substr(CAST(concurrency_key AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(concurrency_key, 1, 4 * :text_read) END AS key,
+       count(*) AS jobs, sum(count(*)) OVER () AS scanned
+FROM (SELECT concurrency_key FROM queue_job INDEXED BY queue_job_pending_by_key
+      WHERE state = 'pending' AND concurrency_key <> ''
+        AND channel >= :channel AND channel < :channel_prefix_end
+        AND (channel = :channel OR channel > :channel_prefix)
+      ORDER BY channel, concurrency_key
+      LIMIT :scan)
+GROUP BY concurrency_key
+ORDER BY jobs DESC, concurrency_key
+LIMIT :limit;

@@ -10,7 +10,7 @@
 -- the same identity key (the partial unique index decides, not a prior read).
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created)
+                       graph_uuid, has_dependents, date_created, concurrency_key)
 VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
@@ -18,7 +18,8 @@ VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
                  (SELECT channel FROM queue_job_function WHERE name = :func_name),
                  :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
-        COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now)
+        COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now,
+        :concurrency_key)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
@@ -27,7 +28,7 @@ RETURNING uuid;
 -- (batch) Store jobs: the same statement as insert_job, run for each job.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created)
+                       graph_uuid, has_dependents, date_created, concurrency_key)
 VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
@@ -35,7 +36,8 @@ VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
                  (SELECT channel FROM queue_job_function WHERE name = :func_name),
                  :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
-        COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now)
+        COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now,
+        :concurrency_key)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
@@ -90,11 +92,11 @@ UPDATE queue_job SET date_created = eta, context = :context
 WHERE id = :id AND eta IS NOT NULL;
 
 -- name: edit_job
--- People change a job that has not started: its priority, eta (seconds from now, by the
--- database's clock) and channel; NULL keeps the stored value. The state is checked by
--- the caller under the write lock.
+-- People change a job that has not started: its priority, eta (a time, or seconds from
+-- now by the database's clock; neither: due now) and channel; NULL keeps the stored
+-- value. The state is checked by the caller under the write lock.
 UPDATE queue_job SET priority = coalesce(:priority, priority),
-    eta = CASE WHEN :set_eta THEN :now + :eta_delay ELSE eta END,
+    eta = CASE WHEN :set_eta THEN coalesce(:eta, :now + :eta_delay) ELSE eta END,
     channel = coalesce(:channel, channel)
 WHERE uuid = :uuid AND state IN ('pending', 'enqueued', 'wait_dependencies')
 RETURNING uuid;
@@ -126,6 +128,15 @@ SELECT
                                     AND abs(removal_interval) <= 1e308),
                                 removal_interval, CAST(removal_interval AS TEXT)),
         'paused', iif(typeof(paused) = 'integer', paused, CAST(paused AS TEXT)),
+        'rate_limit', iif(typeof(rate_limit) = 'integer', rate_limit,
+                          CAST(rate_limit AS TEXT)),
+        'rate_period', iif(typeof(rate_period) = 'integer' OR (typeof(rate_period) = 'real'
+                           AND abs(rate_period) <= 1e308), rate_period,
+                           CAST(rate_period AS TEXT)),
+        'key_capacity', iif(typeof(key_capacity) = 'integer', key_capacity,
+                            CAST(key_capacity AS TEXT)),
+        'fair', iif(typeof(fair) = 'integer', fair, CAST(fair AS TEXT)),
+        'fair_cursor', CAST(fair_cursor AS TEXT),
         'since_last_start', iif(typeof(last_started) IN ('integer', 'real')
                                 AND abs(:now - last_started) <= 1e308,
                                 :now - last_started, NULL)))
@@ -167,7 +178,8 @@ SELECT CAST(name AS TEXT) AS name FROM failed WHERE name IS NOT NULL;
 
 -- name: channel_candidates
 -- The first due jobs of one channel in start order.
-SELECT id, channel, priority, date_created, 1 AS due FROM queue_job INDEXED BY queue_job_pending
+SELECT id, channel, priority, date_created, concurrency_key, 1 AS due
+FROM queue_job INDEXED BY queue_job_pending
 WHERE state = 'pending' AND channel = :channel AND (eta IS NULL OR eta <= :now)
 ORDER BY priority, date_created, id
 LIMIT :limit;
@@ -186,7 +198,8 @@ RETURNING *;
 
 -- name: channel_head
 -- The first job of a channel in start order, due or not (sequential channels).
-SELECT id, channel, priority, date_created, (eta IS NULL OR eta <= :now) AS due
+SELECT id, channel, priority, date_created, concurrency_key,
+       (eta IS NULL OR eta <= :now) AS due
 FROM queue_job INDEXED BY queue_job_pending
 WHERE state = 'pending' AND channel = :channel
 ORDER BY priority, date_created, id
@@ -333,11 +346,14 @@ RETURNING id;
 
 -- name: set_channel
 INSERT INTO queue_channel (name, capacity, sequential, throttle, removal_interval, paused,
-                           date_updated)
-VALUES (:name, :capacity, :sequential, :throttle, :removal_interval, :paused, :now)
+                           rate_limit, rate_period, key_capacity, fair, date_updated)
+VALUES (:name, :capacity, :sequential, :throttle, :removal_interval, :paused,
+        :rate_limit, :rate_period, :key_capacity, :fair, :now)
 ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity,
     sequential = excluded.sequential, throttle = excluded.throttle,
     removal_interval = excluded.removal_interval, paused = excluded.paused,
+    rate_limit = excluded.rate_limit, rate_period = excluded.rate_period,
+    key_capacity = excluded.key_capacity, fair = excluded.fair,
     date_updated = excluded.date_updated;
 
 -- name: delete_channel
@@ -493,8 +509,10 @@ ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 
 -- name: copy_jobs
 -- Many new jobs without identity keys (delay_many), one row per set of values.
-INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel, priority, max_retries, user_id, context, eta, timeout, graph_uuid, has_dependents, date_created)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+                       priority, max_retries, user_id, context, eta, timeout, graph_uuid,
+                       has_dependents, date_created, concurrency_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;

@@ -20,12 +20,12 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
-from django.utils.module_loading import module_has_submodule
+from django.utils.module_loading import import_string, module_has_submodule
 
 from ...core import codec
 from ...core.channels import ROOT, format_spec, normalize_name, parse_channels
 from ...core.errors import ConfigurationError
-from ...core.job import check_timeout
+from ...core.job import check_concurrency_key, check_timeout
 from ...core.retry import validate_retry_pattern
 from ...database import Database
 from ...storage import DatabaseJobStorage
@@ -54,7 +54,7 @@ from .jobs import (
 
 APP = "queuejob.contrib.django"
 OPTIONS = frozenset({"database", "channels", "max_retries", "retry_pattern", "timeout",
-                     "modules", "autodiscover"})
+                     "modules", "autodiscover", "concurrency_key"})
 #: DATABASES OPTIONS that are libpq connection parameters (carried into the worker's URL)
 CONNINFO = frozenset({"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword",
                       "connect_timeout", "application_name", "target_session_attrs",
@@ -248,7 +248,9 @@ class QueueJobBackend(BaseTaskBackend):
     task function's channel, ``root`` unless ``queuejob functions set`` changed it,
     another queue ``Q`` to ``root.Q``), ``max_retries`` (queuejob's default 5),
     ``retry_pattern`` and ``timeout`` (every task's defaults), ``modules`` (task modules
-    besides the installed apps' ``tasks``), ``autodiscover`` (True).
+    besides the installed apps' ``tasks``), ``autodiscover`` (True), ``concurrency_key``
+    (a function, or its dotted path, called as ``key(task, args, kwargs)`` at every
+    enqueue: the job's concurrency key, a str, or None for none).
     """
 
     supports_defer = True
@@ -284,6 +286,15 @@ class QueueJobBackend(BaseTaskBackend):
             raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']: {exc}") from None
         self.modules: list[str] = list(options.get("modules") or [])
         self.autodiscover: bool = bool(options.get("autodiscover", True))
+        key = options.get("concurrency_key")
+        if key is not None and not callable(key) and not (isinstance(key, str) and "." in key):
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS']['concurrency_key'] must be a function called "
+                f"as key(task, args, kwargs), or its dotted path, not {key!r}")
+        #: what gives each task its concurrency key: a function, its dotted path (imported
+        #: at the first enqueue: the settings are read before the apps are), or None
+        self.concurrency_key: Any = key
+        self._concurrency_key_function: Any = key if callable(key) else None
 
     # -- where -------------------------------------------------------------------------
     def database_url(self) -> str:
@@ -308,6 +319,38 @@ class QueueJobBackend(BaseTaskBackend):
 
     def task_modules(self) -> list[str]:
         return task_modules([self])
+
+    def concurrency_key_function(self) -> Any:
+        """The function of the ``concurrency_key`` option (None without one), imported
+        from its dotted path on first use; ImproperlyConfigured when it cannot be."""
+        if self._concurrency_key_function is None and self.concurrency_key is not None:
+            try:
+                found = import_string(self.concurrency_key)
+            except ImportError as exc:
+                raise ImproperlyConfigured(
+                    f"TASKS[{self.alias!r}]['OPTIONS']['concurrency_key']: cannot import "
+                    f"{self.concurrency_key!r} ({exc})") from None
+            if not callable(found):
+                raise ImproperlyConfigured(
+                    f"TASKS[{self.alias!r}]['OPTIONS']['concurrency_key']: "
+                    f"{self.concurrency_key!r} is not a function")
+            self._concurrency_key_function = found
+        return self._concurrency_key_function
+
+    def concurrency_key_of(self, task: Task, args: list[Any], kwargs: dict[str, Any]
+                           ) -> str | None:
+        """The concurrency key of a task about to be enqueued with these arguments (its
+        JSON form): what the ``concurrency_key`` option's function returns, checked
+        (a str of one printable line, at most 255 characters; None or '': no key)."""
+        function = self.concurrency_key_function()
+        if function is None:
+            return None
+        value = function(task, args, kwargs)
+        try:
+            return check_concurrency_key(value) or None
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"TASKS[{self.alias!r}]['OPTIONS']['concurrency_key'] gave "
+                            f"{task.name}: {exc}") from None
 
     # -- the backend API -----------------------------------------------------------------
     def validate_task(self, task: Task) -> None:
@@ -337,6 +380,9 @@ class QueueJobBackend(BaseTaskBackend):
             options["eta"] = run_after
         if self.max_retries is not None:
             options["max_retries"] = self.max_retries
+        concurrency_key = self.concurrency_key_of(task, result.args, result.kwargs)
+        if concurrency_key is not None:
+            options["concurrency_key"] = concurrency_key
         db = self.database()
         wrapper = connections[self.database_alias]
         # savepoint=False: no extra round trips; a failure marks an enclosing atomic
@@ -397,6 +443,10 @@ class QueueJobBackend(BaseTaskBackend):
             self.database_url()
         except ImproperlyConfigured as exc:
             messages.append(checks.Error(str(exc), id="queuejob.E001"))
+        try:
+            self.concurrency_key_function()
+        except ImproperlyConfigured as exc:
+            messages.append(checks.Error(str(exc), id="queuejob.E002"))
         if not apps.is_installed(APP):
             messages.append(checks.Warning(
                 f"TASKS[{self.alias!r}] is a queuejob backend but {APP!r} is not in "

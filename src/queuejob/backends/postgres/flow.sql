@@ -1,0 +1,94 @@
+-- Flow control (core.channels: rate, key_capacity, fair): what claims read and write
+-- for the rules all workers follow. Run under the claim lock.
+
+-- name: rate_window
+-- (batch) For each rate-limited channel: the starts within its window and, when there
+-- are any, the seconds until the oldest leaves it. Older starts are removed first
+-- (prune_rate_starts), so each count reads a few index entries.
+SELECT wanted.channel, count(start.started_at) AS used,
+       extract(epoch FROM min(start.started_at) + make_interval(secs => wanted.period)
+               - now())::float8 AS frees_in
+FROM unnest(%(channel)s::text[], %(period)s::float8[]) AS wanted(channel, period)
+LEFT JOIN queue_rate_start AS start
+    ON start.channel = wanted.channel
+   AND start.started_at > now() - make_interval(secs => wanted.period)
+GROUP BY wanted.channel, wanted.period;
+
+-- name: prune_rate_starts
+-- (batch) Starts that left their channel's window.
+DELETE FROM queue_rate_start AS start
+USING unnest(%(channel)s::text[], %(period)s::float8[]) AS wanted(channel, period)
+WHERE start.channel = wanted.channel
+  AND start.started_at <= now() - make_interval(secs => wanted.period);
+
+-- name: record_rate_starts
+-- (batch) Jobs of rate-limited channels started now (one row per job and channel).
+INSERT INTO queue_rate_start (channel, started_at)
+SELECT channel, now() FROM unnest(%(channel)s::text[]) AS started(channel);
+
+-- name: key_running
+-- Running jobs per channel and concurrency key (few: bounded by the job threads).
+SELECT channel, concurrency_key, count(*) AS running FROM queue_job
+WHERE state = 'started' AND concurrency_key <> ''
+GROUP BY channel, concurrency_key;
+
+-- name: fair_keys
+-- The keys of a channel's pending jobs after :after, in key order, at most :limit: a
+-- skip scan of queue_job_pending_by_key (one probe per key, whatever the jobs per key).
+WITH RECURSIVE keys(key, n) AS (
+    SELECT (SELECT min(concurrency_key) FROM queue_job
+            WHERE state = 'pending' AND concurrency_key <> '' AND channel = %(channel)s
+              AND concurrency_key > %(after)s), 1
+    UNION ALL
+    SELECT (SELECT min(concurrency_key) FROM queue_job
+            WHERE state = 'pending' AND concurrency_key <> '' AND channel = %(channel)s
+              AND concurrency_key > keys.key), keys.n + 1
+    FROM keys WHERE keys.key IS NOT NULL AND keys.n < %(limit)s
+)
+SELECT key FROM keys WHERE key IS NOT NULL;
+
+-- name: key_candidates
+-- (batch) The first due jobs of one key of a channel, in start order, up to its room
+-- (from queue_job_pending_by_key: "<> ''" lets the partial index serve).
+SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
+       true AS due
+FROM unnest(%(channel)s::text[], %(key)s::text[], %(limit)s::int[])
+    AS wanted(channel, key, room)
+CROSS JOIN LATERAL (
+    SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
+    WHERE state = 'pending' AND channel = wanted.channel AND concurrency_key <> ''
+      AND concurrency_key = wanted.key AND (eta IS NULL OR eta <= now())
+    ORDER BY priority, date_created, id
+    LIMIT wanted.room
+    FOR UPDATE SKIP LOCKED
+) AS job;
+
+-- name: keyless_candidates
+-- (batch) The first due jobs of a channel that have no key, up to a room.
+SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
+       true AS due
+FROM unnest(%(channel)s::text[], %(limit)s::int[]) AS wanted(channel, room)
+CROSS JOIN LATERAL (
+    SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
+    WHERE state = 'pending' AND channel = wanted.channel AND concurrency_key = ''
+      AND (eta IS NULL OR eta <= now())
+    ORDER BY priority, date_created, id
+    LIMIT wanted.room
+    FOR UPDATE SKIP LOCKED
+) AS job;
+
+-- name: candidates_without_keys
+-- The first due jobs of a channel in start order, but those of keys at their capacity.
+SELECT id, channel, priority, date_created, concurrency_key, true AS due FROM queue_job
+WHERE state = 'pending' AND channel = %(channel)s AND (eta IS NULL OR eta <= now())
+  AND concurrency_key <> ALL(%(blocked)s::text[])
+ORDER BY priority, date_created, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: set_fair_cursor
+-- (batch) Where the turns of a fair channel stopped (a bookkeeping row when the channel
+-- has no stored rules).
+INSERT INTO queue_channel (name, fair_cursor)
+SELECT name, key FROM unnest(%(name)s::text[], %(key)s::text[]) AS turn(name, key)
+ON CONFLICT (name) DO UPDATE SET fair_cursor = excluded.fair_cursor;
