@@ -220,3 +220,28 @@ def test_the_flow_queries_read_their_indexes(db):
             text = "\n".join(str(step["detail"]) for step in plan)
             assert "queue_job_pending_by_key" in text, text
             assert "SCAN queue_job\n" not in text + "\n", text
+
+
+@pytest.mark.slow
+def test_fair_turns_hold_across_worker_processes(db, db_url, job_env, tmp_path):
+    log = tmp_path / "executions"
+    with db.session() as session:
+        flood = [jobs.record.delay(session, "m", str(log), seconds=0.02,
+                                   channel="root.tenants", concurrency_key="flood")
+                 for _ in range(30)]
+        small = [jobs.record.delay(session, "m", str(log), seconds=0.02,
+                                   channel="root.tenants", concurrency_key="small")
+                 for _ in range(3)]
+    workers = [spawn_worker(db_url, job_env, "--poll", "0.05", "--concurrency", "1",
+                            channels="root.tenants:2:fair", log=tmp_path / f"w{n}.log")
+               for n in range(2)]
+    try:
+        wait_until(lambda: sum(row["state"] == "alive" for row in operations.workers(db))
+                   == len(workers), timeout=60, message="workers started")
+        wait_until(lambda: states(db) == {"done": 33}, timeout=120, message="all done")
+    finally:
+        assert [stop_process(worker) for worker in workers] == [0] * 2
+    starts = started_at(db, flood + small)
+    small_starts = started_at(db, small)
+    # the small key's three jobs start among the first eight, not after the flood
+    assert small_starts[-1] <= starts[7], (small_starts, starts[:8])
