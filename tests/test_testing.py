@@ -120,7 +120,8 @@ def test_calls_record_the_function_arguments_and_properties(db):
     assert call == JobCall(jobs.export, ("res.partner", "/tmp/x"), {"seconds": 1.5}, {
         "priority": 3, "eta": eta, "max_retries": 2,
         "description": "Export: logs its execution (channel root.export).",
-        "channel": "root.export", "identity_key": "key", "timeout": 4.0})
+        "channel": "root.export", "identity_key": "key", "timeout": 4.0,
+        "concurrency_key": ""})
     assert call.func is jobs.export
     trap.clear()
     assert trap.calls == [] and trap.jobs_count() == 0
