@@ -2,7 +2,8 @@
 
 Completion is counted outside queuejob, as the peers' harness does: each job
 appends one byte to the file named by QUEUEJOB_BENCH_DONE; the latency job
-appends ``enqueue_time start_time``.
+appends ``enqueue_time start_time`` to QUEUEJOB_BENCH_LATENCY; the stamped job does
+both (a no-op that records its wait, for bench.flow).
 """
 
 from __future__ import annotations
@@ -33,3 +34,10 @@ def noop(session, model_name):
 def latency(session, model_name, enqueued_at):
     started = time.time()
     _append(_LATENCY, f"{enqueued_at:.6f} {started:.6f}\n".encode())
+
+
+@job
+def stamped(session, model_name, enqueued_at):
+    started = time.time()
+    _append(_LATENCY, f"{enqueued_at:.6f} {started:.6f}\n".encode())
+    _append(_DONE, b".")

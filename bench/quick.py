@@ -4,7 +4,9 @@
     python -m bench.quick --backend postgresql        # starts a throw-away PostgreSQL
 
 Prints one line per measure. For no-op jobs; the worker is the real
-``queuejob worker`` process, started by this script; completion is counted
+``queuejob worker`` process, started by this script with ``--concurrency 64`` (the
+jobs one process runs at once) and no channel rule; ``--channels`` gives it rules,
+which hold for all workers (the processing with 2 workers too). Completion is counted
 outside queuejob (a byte appended per job). Where the time goes, from /proc (Linux):
 CPU microseconds per job of the enqueuing client, of the worker processes (their
 start-up included) and, on PostgreSQL, of the server's backends for the benchmark's
@@ -14,6 +16,7 @@ database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +63,13 @@ def server_cpu_seconds(dbname: str) -> float:
 
 
 class Bench:
-    def __init__(self, url: str, workdir: Path, channels: str) -> None:
+    def __init__(self, url: str, workdir: Path, concurrency: int = 64,
+                 channels: str = "") -> None:
         self.url = url
         self.workdir = workdir
+        #: the worker's --concurrency (jobs one process runs at once) and --channels
+        #: (rules for all workers; passed only when not empty)
+        self.concurrency = concurrency
         self.channels = channels
         self.done_file = workdir / "done"
         self.latency_file = workdir / "latency"
@@ -76,16 +84,19 @@ class Bench:
 
     def reset(self) -> None:
         self.db.run(lambda conn: [self.db.connector.execute_sql(conn, sql) for sql in (
-            "DELETE FROM queue_job", "DELETE FROM queue_worker", "DELETE FROM queue_channel")])
+            "DELETE FROM queue_job", "DELETE FROM queue_worker", "DELETE FROM queue_channel",
+            "DELETE FROM queue_rate_start")])
         for path in (self.done_file, self.latency_file):
             path.unlink(missing_ok=True)
 
     def spawn_worker(self) -> subprocess.Popen:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        return subprocess.Popen(
-            [sys.executable, "-m", "queuejob", "worker", "--db", self.url, "--channels",
-             self.channels, "--module", "bench.jobs", "--log-level", "WARNING"],
-            env=env, cwd=ROOT, start_new_session=True)
+        command = [sys.executable, "-m", "queuejob", "worker", "--db", self.url,
+                   "--concurrency", str(self.concurrency), "--module", "bench.jobs",
+                   "--log-level", "WARNING"]
+        if self.channels:
+            command += ["--channels", self.channels]
+        return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
 
     @staticmethod
     def stop(process: subprocess.Popen) -> None:
@@ -116,8 +127,21 @@ class Bench:
         with self.db.session() as session:
             for _ in range(count):
                 jobs.noop.delay(session, None)
+        self.analyze()
+        return {"measure": f"process_w{workers}", **self.drain(count, workers)}
+
+    def analyze(self) -> None:
+        """Fresh planner statistics after a bulk enqueue (PostgreSQL)."""
         if self.db.dialect == "postgresql":
             self.db.run(lambda conn: self.db.connector.execute_sql(conn, "ANALYZE queue_job"))
+
+    def drain(self, count: int, workers: int = 1, timeout: float = 300,
+              during: Callable[[int], object] | None = None) -> dict:
+        """Spawn ``workers`` worker processes on the queued jobs and wait until ``count``
+        jobs are done (counted in the done file); then stop them. The figures: seconds
+        from the spawn, start-up (spawn to the first job done), drain rate after it, CPU
+        per job of the workers (start-up included) and of the server's backends.
+        ``during`` is called with the jobs done so far at every look (every 20 ms)."""
         started = time.perf_counter()
         server = self.server_cpu()
         processes = [self.spawn_worker() for _ in range(workers)]
@@ -128,13 +152,19 @@ class Bench:
                 done = self.done_file.stat().st_size if self.done_file.exists() else 0
                 if done and first is None:
                     first = (time.perf_counter(), done)
+                if during is not None:
+                    during(done)
                 if done >= count:
                     # before the workers stop: their connections' backends end with them
                     worker_cpu = sum(cpu_seconds(process.pid) for process in processes)
                     server_cpu = self.server_cpu() - server
                     break
-                if time.perf_counter() - started > 300:
+                if time.perf_counter() - started > timeout:
                     raise RuntimeError(f"timed out with {done}/{count} jobs done")
+                for process in processes:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"worker exited with status {process.returncode}"
+                                           f" with {done}/{count} jobs done")
                 time.sleep(0.02)
         finally:
             for process in processes:
@@ -142,9 +172,9 @@ class Bench:
         seconds = time.perf_counter() - started
         startup = first[0] - started
         drain = (count - first[1]) / max(1e-9, seconds - startup)
-        result = {"measure": f"process_w{workers}", "jobs": count, "seconds": seconds,
-                  "jobs_per_s": count / seconds, "startup_s": startup,
-                  "drain_jobs_per_s": drain, "worker_cpu_us_per_job": worker_cpu / count * 1e6}
+        result = {"jobs": count, "seconds": seconds, "jobs_per_s": count / seconds,
+                  "startup_s": startup, "drain_jobs_per_s": drain,
+                  "worker_cpu_us_per_job": worker_cpu / count * 1e6}
         if self.dbname:
             result["server_cpu_us_per_job"] = server_cpu / count * 1e6
         return result
@@ -183,42 +213,59 @@ class Bench:
                 "p99_ms": percentile(delays, 0.99), "mean_ms": statistics.fmean(delays)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--url", help="use this database instead of a fresh one")
-    parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--channels", default="root:64",
-                        help="the worker's channels [root:64, the best setting for no-op jobs]")
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+@contextlib.contextmanager
+def database(backend: str, url: str | None = None) -> Iterator[tuple[str, Path]]:
+    """A database URL and a scratch directory, removed at the end: ``url`` if given, else
+    a new SQLite file or a throw-away PostgreSQL server (fsync on), stopped at the end."""
     server = None
     with tempfile.TemporaryDirectory(prefix="queuejob-bench-") as tmp:
         workdir = Path(tmp)
-        url = args.url
-        if url is None and args.backend == "sqlite":
+        if url is None and backend == "sqlite":
             url = f"sqlite:///{workdir}/bench.db"
         elif url is None:
             from tests.pgserver import PostgresServer
             server = PostgresServer(fast=False).start()
             url = server.create_database("bench")
         try:
-            bench = Bench(url, workdir, args.channels)
-            results = [bench.enqueue_single(args.jobs), bench.process(args.jobs, 1),
-                       bench.process(args.jobs, 2), bench.latency()]
-            bench.db.close()
+            yield url, workdir
         finally:
             if server is not None:
                 server.stop()
+
+
+def print_result(result: dict, as_json: bool = False) -> None:
+    """One line per measure: ``backend measure key value, ...``, or a JSON object."""
+    if as_json:
+        print(json.dumps(result), flush=True)
+        return
+    figures = ", ".join(f"{key} {value:,.1f}" if isinstance(value, float)
+                        else f"{key} {value}" for key, value in result.items()
+                        if key not in ("measure", "backend"))
+    print(f"{result['backend']:10} {result['measure']:15} {figures}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--url", help="use this database instead of a fresh one")
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=64,
+                        help="the worker's --concurrency: jobs one process runs at once "
+                             "[64, the best setting for no-op jobs]")
+    parser.add_argument("--channels", default="",
+                        help="the worker's --channels, rules for all workers; passed only "
+                             "when given [none]")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with database(args.backend, args.url) as (url, workdir):
+        bench = Bench(url, workdir, args.concurrency, args.channels)
+        try:
+            results = [bench.enqueue_single(args.jobs), bench.process(args.jobs, 1),
+                       bench.process(args.jobs, 2), bench.latency()]
+        finally:
+            bench.db.close()
     for result in results:
-        result["backend"] = args.backend
-        if args.json:
-            print(json.dumps(result))
-        else:
-            figures = ", ".join(f"{key} {value:,.1f}" if isinstance(value, float)
-                                else f"{key} {value}" for key, value in result.items()
-                                if key not in ("measure", "backend"))
-            print(f"{args.backend:10} {result['measure']:15} {figures}")
+        print_result(dict(result, backend=args.backend), args.json)
 
 
 if __name__ == "__main__":
