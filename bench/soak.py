@@ -197,17 +197,22 @@ class KillTrials:
         done = threading.Event()
 
         def watch() -> None:
-            # a trial is rescued once none of its jobs is still started by the dead worker
+            # a trial is rescued once its worker is marked dead and none of its jobs is
+            # still started by it
             while not done.is_set():
                 with lock:
                     pending = list(unresolved)
+                states = {row["id"]: row["state"]
+                          for row in queuejob.operations.workers(watcher_db)} if pending else {}
                 for trial in pending:
                     still = self.started_by(watcher_db, trial.victim_id)
                     # a claim the victim sent just before the kill may commit just after
                     # the first look: nobody else writes its id, so these were its jobs too
                     for job_uuid, retry in still.items():
                         trial.started.setdefault(job_uuid, retry)
-                    if not still:
+                    # rescued: marked dead (even a victim killed between two jobs) and
+                    # none of its jobs left started
+                    if not still and states.get(trial.victim_id) == "dead":
                         trial.rescued_at = time.monotonic()
                         with lock:
                             unresolved.remove(trial)
