@@ -15,6 +15,7 @@ from queuejob.core.channels import parse_channels
 from queuejob.core.errors import ConfigurationError
 from tests import jobs
 from tests.helpers import (
+    ThreadWorker,
     executions,
     max_overlap,
     row,
@@ -93,6 +94,27 @@ def test_a_burst_run_waits_for_the_rate_window_instead_of_returning(db, tmp_path
     assert states(db) == {"done": 5}
     starts = started_at(db, uuids)
     assert starts[4] - starts[0] >= 2.0 - 1e-6 and starts[2] - starts[0] >= 1.0 - 1e-6
+
+
+@pytest.mark.parametrize("rule", ["root.crm:0:rate=10/h", "root:8,root.crm:0:rate=10/h"])
+def test_claims_a_rate_leaves_room_for_count_every_start(db, tmp_path, rule):
+    """While a window has room for whole claims, claims take the next jobs in start order
+    (no look at channels); every start still counts: the 10 of an hour start, then the
+    worker waits for the window with the other 6 pending."""
+    log = tmp_path / "executions"
+    with db.session() as session:
+        uuids = [jobs.record.delay(session, "m", str(log), channel="root.crm")
+                 for _ in range(16)]
+    with ThreadWorker(db, rule, concurrency=4, poll_interval=0.05) as worker:
+        wait_until(lambda: states(db).get("done") == 10
+                   and worker.worker.claimer.retry_in is not None, timeout=30,
+                   message="the window's 10 jobs done, the worker waiting for the window")
+    assert states(db) == {"done": 10, "pending": 6}
+    assert worker.worker.claimer.retry_in > 3000
+    # one row per claim and channel, counting its starts (the first claim took 4)
+    [(used, rows)] = sql(db, "SELECT sum(starts), count(*) FROM queue_rate_start")
+    assert used == 10 and rows < 10
+    assert sorted(row(db, uuid)["state"] for uuid in uuids[:10]) == ["done"] * 10
 
 
 def test_a_stored_rate_is_shown_with_its_use(db, tmp_path):
@@ -185,6 +207,44 @@ def test_fair_turns_go_round_every_key(db, tmp_path):
     assert len(order) == 24
     # every key's first job before any key's second one
     assert {order.index(uuid) for uuid in first.values()} == set(range(12))
+
+
+def test_jobs_without_a_key_take_turns_with_the_keys_of_a_fair_channel(db, tmp_path):
+    """Jobs without a key queued behind a flood of one key are one more key: they start
+    among the first starts, not after the flood."""
+    log = tmp_path / "executions"
+    with db.session() as session:
+        flood = [jobs.record.delay(session, "m", str(log), channel="root.tenants",
+                                   concurrency_key="flood") for _ in range(300)]
+        keyless = [jobs.record.delay(session, "m", str(log), channel="root.tenants")
+                   for _ in range(3)]
+    queuejob.Worker(db, channels="root.tenants:1:fair", concurrency=1,
+                    modules=["tests.jobs"]).run(burst=True)
+    order = [run[0] for run in executions(log)]
+    assert len(order) == 303
+    # turns: flood, without a key, flood, ... (the first turn after the cursor's start)
+    assert sorted(order.index(uuid) for uuid in keyless) == [0, 2, 4], order[:8]
+    assert [uuid for uuid in order if uuid in flood] == flood
+
+
+def test_a_job_without_a_key_delayed_during_a_flood_of_a_fair_channel_soon_runs(db, tmp_path):
+    """A fair channel whose look for jobs without a key found none looks again through
+    all its due jobs a second later: one queued behind the flood in the meantime starts
+    long before the flood ends."""
+    log = tmp_path / "executions"
+    with db.session() as session:
+        flood = [jobs.record.delay(session, "m", str(log), seconds=0.01,
+                                   channel="root.tenants", concurrency_key="flood")
+                 for _ in range(600)]
+    with ThreadWorker(db, "root.tenants:2:fair", concurrency=2, poll_interval=0.05):
+        wait_until(lambda: len(executions(log)) >= 20, timeout=60, message="the flood runs")
+        with db.session() as session:
+            late = jobs.record.delay(session, "m", str(log), channel="root.tenants")
+        wait_until(lambda: late in {run[0] for run in executions(log)}, timeout=60,
+                   message="the job without a key ran")
+        ran = len(executions(log))
+    # with 2 threads of 10 ms jobs the flood lasts 3 s; the job came within about 1 s
+    assert ran < len(flood), ran
 
 
 # -- the claim stays on an index -----------------------------------------------------------------

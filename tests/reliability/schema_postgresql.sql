@@ -59,6 +59,7 @@ column queue_job_waiter.uuid: uuid nullable=NO default=None identity=NO
 column queue_job_waiter.date_created: timestamp with time zone nullable=NO default=None identity=NO
 column queue_rate_start.channel: text nullable=NO default=None identity=NO
 column queue_rate_start.started_at: timestamp with time zone nullable=NO default=None identity=NO
+column queue_rate_start.starts: integer nullable=NO default=1 identity=NO
 column queue_schedule.name: text nullable=NO default=None identity=NO
 column queue_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
 column queue_schedule.date_updated: timestamp with time zone nullable=YES default=None identity=NO
@@ -94,6 +95,7 @@ constraint queue_job.queue_job_times_finite: CHECK ((((date_created >= '0001-01-
 constraint queue_job.queue_job_uuid_key: UNIQUE (uuid)
 constraint queue_job_dependency.queue_job_dependency_pkey: PRIMARY KEY (parent_uuid, child_uuid)
 constraint queue_job_function.queue_job_function_pkey: PRIMARY KEY (name)
+constraint queue_rate_start.queue_rate_start_starts_check: CHECK ((starts > 0))
 constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
 constraint queue_schedule.queue_schedule_times_finite: CHECK (((last_slot IS NULL) OR ((last_slot >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_slot <= '9999-12-30 00:00:00+00'::timestamp with time zone)))) NOT VALID
 constraint queue_subscription.queue_subscription_channel_check: CHECK ((length(channel) <= 512))
@@ -143,3 +145,4 @@ migration 7: successor_fields
 migration 8: subscriptions
 migration 9: worker_concurrency
 migration 10: flow_control
+migration 11: rate_starts_per_claim

@@ -22,7 +22,7 @@ table queue_job: CREATE TABLE queue_job ( id INTEGER PRIMARY KEY, uuid TEXT NOT 
 table queue_job_dependency: CREATE TABLE queue_job_dependency ( parent_uuid TEXT NOT NULL, child_uuid TEXT NOT NULL, PRIMARY KEY (parent_uuid, child_uuid) )
 table queue_job_function: CREATE TABLE queue_job_function ( name TEXT PRIMARY KEY, channel TEXT, retry_pattern TEXT, date_updated REAL , related_action TEXT)
 table queue_job_waiter: CREATE TABLE queue_job_waiter ( uuid TEXT NOT NULL, date_created REAL NOT NULL )
-table queue_rate_start: CREATE TABLE queue_rate_start ( channel TEXT NOT NULL, started_at REAL NOT NULL )
+table queue_rate_start: CREATE TABLE queue_rate_start ( channel TEXT NOT NULL, started_at REAL NOT NULL , starts INTEGER NOT NULL DEFAULT 1 CHECK (starts > 0))
 table queue_schedule: CREATE TABLE queue_schedule ( name TEXT PRIMARY KEY, last_slot REAL, date_updated REAL )
 table queue_subscription: CREATE TABLE queue_subscription ( id INTEGER PRIMARY KEY, channel TEXT, func_name TEXT, target_kind TEXT NOT NULL, target TEXT NOT NULL, date_created REAL NOT NULL )
 table queue_worker: CREATE TABLE queue_worker ( id TEXT PRIMARY KEY, hostname TEXT NOT NULL, pid INTEGER NOT NULL, channels TEXT, state TEXT NOT NULL, date_started REAL NOT NULL, heartbeat REAL NOT NULL, date_stopped REAL , concurrency INTEGER)
@@ -37,3 +37,4 @@ migration 7: successor_fields
 migration 8: subscriptions
 migration 9: worker_concurrency
 migration 10: flow_control
+migration 11: rate_starts_per_claim

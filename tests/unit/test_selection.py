@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from queuejob.core.channels import ChannelSpec, ChannelTree
-from queuejob.core.selection import Candidate, Limits, per_channel_limits, select
+from queuejob.core.selection import (
+    Candidate,
+    Flow,
+    Limits,
+    flow_rules_only,
+    per_channel_limits,
+    select,
+)
 
 
 def as_tree(config: str | ChannelTree) -> ChannelTree:
@@ -348,3 +357,61 @@ def test_per_channel_limits_never_exceed_the_limit(limit):
     got = per_channel_limits(["root", "root.A"], limit=limit, **limits("root:100"))
     assert all(0 < room <= limit for room in got.values())
     assert (got == {}) == (limit == 0)
+
+
+# -- flow rules that cannot bind: the claim in start order --------------------------------
+_CHANNELS = ["root", "root.a", "root.a.x", "root.b"]
+
+
+@st.composite
+def flows(draw):
+    """A tree of rates and key capacities, and what they count now."""
+    specs = [ChannelSpec(name,
+                         rate=draw(st.none() | st.tuples(st.integers(1, 12), st.just(60.0))),
+                         key_capacity=draw(st.none() | st.integers(1, 6)))
+             for name in _CHANNELS if draw(st.booleans()) or name == "root"]
+    tree = ChannelTree(specs)
+    used = {spec.name: draw(st.integers(0, spec.rate[0])) for spec in specs if spec.rate}
+    running = {(draw(st.sampled_from(_CHANNELS)), draw(st.sampled_from("pqr"))):
+               draw(st.integers(1, 3)) for _ in range(draw(st.integers(0, 4)))}
+    return tree, used, running
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(flows(), st.integers(1, 8),
+       st.lists(st.tuples(st.sampled_from(_CHANNELS), st.sampled_from(["", "p", "q", "r"])),
+                min_size=1, max_size=8))
+def test_flow_rules_that_do_not_bind_allow_any_claim_of_that_size(flow_state, size, jobs):
+    """``Flow.binds(n)`` says whether a rule could refuse one of n more starts: it does
+    exactly when n jobs of one rule's channel (all of its busiest key, for a key
+    capacity) are refused; when it does not, any n jobs are allowed one after the
+    other, whatever their channels and keys."""
+    tree, used, running = flow_state
+
+    def refused(batch) -> bool:
+        flow = Flow.counting(tree, used, running)
+        for channel, key in batch:
+            if not flow.allows(channel, key):
+                return True
+            flow.take(channel, key)
+        return False
+
+    worst = []
+    for name, spec in tree.specs.items():
+        if spec.rate is not None:
+            worst.append([(name, "")] * size)
+        if spec.key_capacity is not None:
+            for key in "pqr":
+                worst.append([(name, key)] * size)
+    binds = Flow.counting(tree, used, running).binds(size)
+    assert binds == any(refused(batch) for batch in worst)
+    if not binds:
+        assert not refused(jobs[:size])
+
+
+def test_flow_rules_only_accepts_root_capacity_rates_and_key_capacities():
+    assert flow_rules_only(ChannelTree.from_string("root:8,root.crm:0:rate=10/m"))
+    assert flow_rules_only(ChannelTree.from_string("root.t:0:key_capacity=2"))
+    assert not flow_rules_only(ChannelTree.from_string("root:8,root.crm:2"))
+    assert not flow_rules_only(ChannelTree.from_string("root.t:0:fair"))
+    assert not flow_rules_only(ChannelTree.from_string("root.t:1:sequential"))

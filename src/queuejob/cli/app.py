@@ -18,7 +18,7 @@ import click
 
 from .. import operations
 from ..core import states
-from ..core.channels import parse_channels
+from ..core.channels import GRAMMAR, parse_channels
 from ..operations import default_user
 from ..store import JobFilter
 from . import settings, web
@@ -39,8 +39,7 @@ def cli() -> None:
 @db_option
 @click.option("--channels", default="",
               help="Channel rules for all workers while this one runs (stored rules "
-                   "win): name:capacity[:sequential][:throttle=N][:paused], ...; "
-                   "e.g. root:4,root.export:1.")
+                   f"win): {GRAMMAR}; e.g. root:4,root.export:1,root.crm:0:rate=100/m.")
 @click.option("--concurrency", type=click.IntRange(0, 10_000), default=None,
               help="Jobs this process runs at once (0: none) [default: root's capacity "
                    "in --channels, else 4].")

@@ -42,6 +42,9 @@ KEYS = ("sequential", "throttle", "paused", "removal_interval", "rate", "key_cap
         "fair")
 #: the periods of a rate limit (``rate=100/m``), in seconds
 PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+#: the channel string, as help texts show it
+GRAMMAR = ("name:capacity[:sequential][:throttle=N][:paused][:rate=N/s|m|h]"
+           "[:key_capacity=N][:fair], ...")
 _FLAGS = ("sequential", "paused", "fair")
 _RATE = re.compile(r"(\d+)\s*/\s*([smh])")
 

@@ -35,6 +35,15 @@ def is_number(value: Any) -> bool:
             and math.isfinite(value))
 
 
+def counted(value: Any) -> int:
+    """A count a query returned (a whole number; 0 for anything else, as a sum over
+    rows written by hand may give)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value):
+        return 0
+    return int(value)
+
+
 def is_text(value: Any) -> bool:
     """A str that is valid Unicode (stored text that was not UTF-8 holds surrogates)."""
     return isinstance(value, str) and _UNDECODABLE.search(value) is None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .channels import ChannelSpec, ChannelTree
+from .channels import ROOT, ChannelSpec, ChannelTree
 
 
 @dataclass(frozen=True, order=True)
@@ -108,6 +108,18 @@ class Flow:
                 out.update(key for (owner, key), count in self.key_running.items()
                            if owner == name and count >= capacity)
         return sorted(out)
+
+    def binds(self, starts: int) -> bool:
+        """Whether a rule could refuse one of ``starts`` more jobs, whatever their
+        channels and keys: a window with fewer starts left, or a key capacity with less
+        room than that for its busiest key (a key not running has the whole capacity)."""
+        if any(room < starts for room in self.rate_room.values()):
+            return True
+        busiest: dict[str, int] = {}
+        for (name, _), count in self.key_running.items():
+            busiest[name] = max(busiest.get(name, 0), count)
+        return any(spec.key_capacity - busiest.get(name, 0) < starts
+                   for name, spec in self.tree.specs.items() if spec.key_capacity is not None)
 
     def rated(self, channel: str) -> list[str]:
         """The rate-limited channels a start in ``channel`` counts against."""
@@ -230,6 +242,16 @@ def per_channel_limits(channels: Sequence[str], *, limit: int, local: Limits,
 
 def has_flow_rules(spec: ChannelSpec) -> bool:
     return spec.rate is not None or spec.key_capacity is not None or spec.fair
+
+
+def flow_rules_only(tree: ChannelTree) -> bool:
+    """Whether the rules of ``tree`` are at most a capacity of root and rules that count
+    starts or keys (``rate``, ``key_capacity``): no capacity of another channel, no
+    order of their own (sequential, throttle, paused, fair). While those counts leave room
+    for a whole claim, its jobs are the next ones in start order."""
+    return not any(spec.sequential or spec.throttle or spec.paused or spec.fair
+                   or (spec.name != ROOT and spec.capacity is not None)
+                   for spec in tree.specs.values())
 
 
 def needs_claim_lock(local_tree: ChannelTree, shared_tree: ChannelTree) -> bool:

@@ -24,7 +24,7 @@ from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from ..core.job import canonical_uuid, eta_parts
 from ..core.outcome import RELEASED, Outcome
 from ..core.retry import Delay, dump_retry_pattern
-from ..core.rows import channel_problem, is_int, sort_key, uuid_problem
+from ..core.rows import channel_problem, counted, is_int, sort_key, uuid_problem
 from ..core.selection import Candidate
 from ..core.text import describe
 from .mapping import (
@@ -303,29 +303,32 @@ class JobStore:
     def start_jobs(self, conn: Any, worker_id: str, ids: Sequence[int]) -> list[Row]:
         """Take the chosen pending jobs for ``worker_id``, in the order of ``ids``."""
         pid = os.getpid()
-        started = self._run_many(conn, "start_job", [
-            {"id": job_id, "worker_id": worker_id, "worker_pid": pid} for job_id in ids])
+        started = self._run(conn, "start_jobs", {
+            "ids": self._array(ids), "worker_id": worker_id, "worker_pid": pid})
         order = {job_id: index for index, job_id in enumerate(ids)}
         started.sort(key=lambda row: order[row["id"]])
         return started
 
     # -- flow control (rate limits, key capacities, fair turns) ----------------------------
-    def rate_windows(self, conn: Any, rated: Mapping[str, float]) -> dict[str, tuple[int, Any]]:
+    def rate_windows(self, conn: Any, rated: Mapping[str, float], prune: bool = True
+                     ) -> dict[str, tuple[int, Any]]:
         """For each rate-limited channel (name -> period in seconds): the starts within
         its window, and the seconds until the oldest of them leaves it (None when there
-        is none). Starts that left their window are removed first."""
+        is none). With ``prune``, starts that left their window are removed first (the
+        count skips them either way)."""
         if not rated:
             return {}
         params = [{"channel": name, "period": period} for name, period in rated.items()]
-        self._run_many(conn, "prune_rate_starts", params)
-        return {row["channel"]: (int(row["used"]), row["frees_in"])
+        if prune:
+            self._run_many(conn, "prune_rate_starts", params)
+        return {row["channel"]: (counted(row["used"]), row["frees_in"])
                 for row in self._run_many(conn, "rate_window", params)}
 
     def record_rate_starts(self, conn: Any, channels: Iterable[str]) -> None:
         """Jobs started now in these rate-limited channels (one entry per job)."""
         wanted = list(channels)
         if wanted:
-            self._run_many(conn, "record_rate_starts", [{"channel": name} for name in wanted])
+            self._run(conn, "record_rate_starts", {"channels": self._array(wanted)})
 
     def key_running(self, conn: Any) -> dict[tuple[str, str], int]:
         """Running jobs per (stored channel, concurrency key), for the keyed ones."""
@@ -346,20 +349,29 @@ class JobStore:
         return self._run_many(conn, "key_candidates", [
             {"channel": channel, "key": key, "limit": room} for channel, key, room in wanted])
 
-    def keyless_candidates(self, conn: Any, rooms: Mapping[str, int]) -> list[Row]:
-        """The first due jobs without a key of each channel, up to its room."""
+    def keyless_candidates(self, conn: Any, rooms: Mapping[str, int],
+                           scans: Mapping[str, int | None]) -> list[Row]:
+        """The first due jobs without a key of each channel, up to its room, among the
+        channel's first ``scans[channel]`` due jobs (None: all of them)."""
         if not rooms:
             return []
+        postgres = self.connector.dialect == "postgresql"
         return self._run_many(conn, "keyless_candidates", [
-            {"channel": channel, "limit": room} for channel, room in rooms.items()])
+            {"channel": channel, "limit": room,
+             "scan": scan if scan is not None or postgres else -1}
+            for channel, room in rooms.items() for scan in [scans.get(channel)]])
 
     def candidates_without_keys(self, conn: Any, channel: str, blocked: Sequence[str],
                                 limit: int) -> list[Row]:
         """The first due jobs of ``channel`` but those of the ``blocked`` keys."""
-        keys: Any = list(blocked) if self.connector.dialect == "postgresql" \
-            else json.dumps(list(blocked))
         return self._run(conn, "candidates_without_keys",
-                         {"channel": channel, "blocked": keys, "limit": limit})
+                         {"channel": channel, "blocked": self._array(blocked), "limit": limit})
+
+    def _array(self, values: Iterable[Any]) -> Any:
+        """A list as a statement's parameter: an array (PostgreSQL) or a JSON array
+        (SQLite, read with json_each)."""
+        return list(values) if self.connector.dialect == "postgresql" \
+            else json.dumps(list(values))
 
     def set_fair_cursors(self, conn: Any, cursors: Mapping[str, str]) -> None:
         """Where the turns of fair channels stopped."""

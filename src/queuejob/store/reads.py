@@ -26,7 +26,7 @@ from ..core import states
 from ..core.channels import normalize_name
 from ..core.errors import ConfigurationError, NoSuchJobError
 from ..core.job import canonical_uuid
-from ..core.rows import as_name
+from ..core.rows import as_name, counted
 from ..core.text import describe, displayable
 
 #: the sort keys of the jobs page (a "-" before one sorts descending)
@@ -255,12 +255,12 @@ class JobReads:
     # -- flow control: rate use, keys ------------------------------------------------------
     def rate_used(self, conn: Any, rated: Mapping[str, float]) -> dict[str, int]:
         """For each rate-limited channel (name -> period in seconds): the starts within
-        its window, in one statement (SQLite: one per channel)."""
+        its window, counted as the claims count it (SQLite: one statement per channel)."""
         if not rated:
             return {}
-        rows = self.connector.execute_many(conn, "dashboard_rate_used", [
+        rows = self.connector.execute_many(conn, "rate_window", [
             {"channel": name, "period": float(period)} for name, period in rated.items()])
-        return {row["channel"]: _counted(row["used"]) for row in rows
+        return {row["channel"]: counted(row["used"]) for row in rows
                 if isinstance(row.get("channel"), str)}
 
     def channel_keys(self, conn: Any, channels: Sequence[str], limit: int = TOP_KEYS
@@ -281,9 +281,9 @@ class JobReads:
                 load = out.get(row["channel"])
                 if load is None:
                     continue
-                found = (row["key"], _counted(row["jobs"]))
+                found = (row["key"], counted(row["jobs"]))
                 (load.running if running else load.pending).append(found)
-                if _counted(row["scanned"]) >= KEY_SCAN:
+                if counted(row["scanned"]) >= KEY_SCAN:
                     if running:
                         load.running_partial = True
                     else:
@@ -398,14 +398,6 @@ class JobReads:
             return parsed, last_id
         except (ValueError, OverflowError):
             raise ConfigurationError(f"bad page cursor {describe(text, 60)}") from None
-
-
-def _counted(value: Any) -> int:
-    """A count a query returned (a whole number; 0 for anything else)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not math.isfinite(value):
-        return 0
-    return int(value)
 
 
 def _whole(value: Any, what: str, low: int = INT64[0], high: int = INT64[1]) -> int:

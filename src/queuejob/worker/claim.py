@@ -9,10 +9,12 @@ the rows others have locked.
 
 Three ways to claim, each a method:
 
-- ``claim_known_config``: a queue without per-channel rules, whose configuration was read
-  a moment ago: the next jobs in start order, one statement, no read of the configuration
-  (the statement claims nothing if the configuration changed meanwhile);
-- ``claim_next_jobs``: the same after reading the configuration;
+- ``claim_next_jobs``: a queue without per-channel rules: the next jobs in start order,
+  one statement (claiming nothing if the configuration changed since it was read; while
+  it was read a moment ago, the claim does not read it again);
+- ``claim_within_root``: no rule but root's capacity and flow rules that count starts or
+  keys (rate, key_capacity): while their counts leave room for the whole claim, the same
+  within root's room, the starts then recorded; otherwise:
 - ``claim_by_channel``: channels with rules: candidates per channel, the selection rules
   of ``core.selection``, then the chosen jobs taken.
 
@@ -34,6 +36,7 @@ from ..core.rows import is_number, sort_key
 from ..core.selection import (
     Flow,
     Limits,
+    flow_rules_only,
     needs_claim_lock,
     per_channel_limits,
     select,
@@ -49,14 +52,15 @@ KEY_ROUNDS = 4
 #: seconds between reads of the channel configuration by the workers of a simple queue
 RECHECK_INTERVAL = 0.5
 
+#: fair channels: due jobs looked through for jobs without a key, and seconds between
+#: looks through all of them, once a whole look found none
+KEYLESS_SCAN = 32
+KEYLESS_RECHECK = 1.0
+
+#: seconds between removals of the starts that left their rate windows, by one worker
+PRUNE_INTERVAL = 1.0
+
 Row = dict[str, Any]
-
-
-def root_capacity_only(tree: ChannelTree) -> bool:
-    """Whether the one rule of ``tree`` is a capacity of root."""
-    root = tree.specs[ROOT]
-    return tree.specs.keys() == {ROOT} and root.capacity is not None \
-        and not (root.sequential or root.throttle or root.paused)
 
 
 class Claimer:
@@ -75,8 +79,13 @@ class Claimer:
         #: the last claim took fewer jobs than asked (an empty queue, or a change)
         self.short = True
         self._recheck_at = 0.0
+        self._prune_at = 0.0
+        #: fair channels whose last whole look for jobs without a key found none: when
+        #: to look through all their due jobs again
+        self._keyless_look_at: dict[str, float] = {}
         self._config_version: Any = -1
-        #: the last claim found root's capacity the only rule of all workers
+        #: the last claim found no rule but root's capacity and flow rules (rate,
+        #: key_capacity): while those leave room, the next jobs in start order
         self.root_only = False
         #: seconds until a rate-limited channel that holds due jobs may start one again
         #: (None: no channel waits for its window)
@@ -93,20 +102,17 @@ class Claimer:
         self.retry_in = None
         recheck = not self.fast or self.short or now >= self._recheck_at
         if self.simple and not self.locked and not recheck:
-            rows = self.claim_known_config(conn, limit)
+            rows = self.claim_next_jobs(conn, limit)
         else:
             rows = self._claim_after_reading(conn, running, limit)
             self._recheck_at = now + self.recheck_interval
         self.short = len(rows) < limit
         return rows
 
-    def claim_known_config(self, conn: Any, limit: int) -> list[Row]:
-        """The next due jobs in start order, while the configuration is the one read
-        last (no row otherwise: the next claim reads it)."""
-        return self.store.claim_next(conn, self.worker_id, limit, self._config_version)
-
     def claim_next_jobs(self, conn: Any, limit: int) -> list[Row]:
-        """The next due jobs in start order, whatever their channel (one statement)."""
+        """The next due jobs in start order, whatever their channel (one statement),
+        while the configuration is the one read last (no row otherwise: the next claim
+        reads it)."""
         return self.store.claim_next(conn, self.worker_id, limit, self._config_version)
 
     def _claim_after_reading(self, conn: Any, running: Mapping[str, int], limit: int
@@ -121,32 +127,53 @@ class Claimer:
             # the counts just read may change before we commit: read them again locked
             locked, fast = True, False
             self.store.lock_claims(conn)
-            wanted = not root_capacity_only(self.shared_tree)
+            wanted = not self._start_order_rules()
             snapshot = self._read(conn, want_channels=wanted)
         if fast and len(self.shared_tree.specs) > 1:
             fast = False  # a paused channel: look at the channels after all
             wanted = True
             snapshot = self._read(conn, want_channels=True)
         self.locked = needs_claim_lock(self.tree, self.shared_tree)
-        self.root_only = root_capacity_only(self.shared_tree)
+        self.root_only = self._start_order_rules()
         self.fast = fast
         if limit <= 0:
             return []
         if fast:
             return self.claim_next_jobs(conn, limit)
+        counted: tuple[Flow | None, dict[str, float]] | None = None
         if locked and self.root_only:
-            return self.claim_within_root(conn, snapshot, limit)
-        if not wanted:  # the configuration changed since the last claim
+            counted = self._flow(conn)
+            rows = self.claim_within_root(conn, snapshot, limit, counted[0])
+            if rows is not None:
+                return rows
+        if not wanted:  # the configuration changed since the last claim, or a flow rule binds
             snapshot = self._read(conn, want_channels=True)
-        return self.claim_by_channel(conn, snapshot, running, limit)
+        return self.claim_by_channel(conn, snapshot, running, limit, counted)
 
-    def claim_within_root(self, conn: Any, snapshot: ClaimSnapshot, limit: int
-                          ) -> list[Row]:
-        """The one rule is root's capacity (``--channels root:8``): the next jobs in
-        start order, as many as root has room for (under the claim lock)."""
-        capacity = self.shared_tree.specs[ROOT].capacity or 0
+    def _start_order_rules(self) -> bool:
+        """Whether both trees hold at most root's capacity and flow rules."""
+        return flow_rules_only(self.shared_tree) and flow_rules_only(self.tree)
+
+    def claim_within_root(self, conn: Any, snapshot: ClaimSnapshot, limit: int,
+                          flow: Flow | None) -> list[Row] | None:
+        """No rule but root's capacity (``--channels root:8``) and rate limits or key
+        capacities (counted in ``flow``): the next jobs in start order, as many as root
+        has room for (under the claim lock), when the flow rules cannot refuse any of
+        them; None when they could (the claim then looks at channels and keys)."""
+        capacity = self.shared_tree.specs[ROOT].capacity
         busy = sum(count for count in snapshot.running.values() if is_number(count))
-        return self.claim_next_jobs(conn, min(limit, capacity - int(busy)))
+        if capacity is not None:
+            limit = min(limit, capacity - int(busy))
+        if limit <= 0:
+            return []
+        if flow is not None and flow.binds(limit):
+            return None
+        rows = self.claim_next_jobs(conn, limit)
+        if flow is not None:
+            self.store.record_rate_starts(conn, [
+                name for row in rows if isinstance(row.get("channel"), str)
+                for name in flow.rated(row["channel"])])
+        return rows
 
     def _read(self, conn: Any, want_channels: bool) -> ClaimSnapshot:
         """Read the claim's snapshot and keep what it says of the configuration."""
@@ -161,12 +188,15 @@ class Claimer:
         return snapshot
 
     def claim_by_channel(self, conn: Any, snapshot: ClaimSnapshot,
-                         running: Mapping[str, int], limit: int) -> list[Row]:
-        """Candidates per channel, chosen by the selection rules, then taken."""
+                         running: Mapping[str, int], limit: int,
+                         counted: tuple[Flow | None, dict[str, float]] | None = None
+                         ) -> list[Row]:
+        """Candidates per channel, chosen by the selection rules, then taken
+        (``counted``: the flow rules' counts, when this claim read them already)."""
         local = Limits(self.tree, running)
         shared = Limits(self.shared_tree, snapshot.running)
         trees = (self.tree, self.shared_tree)
-        flow, frees_in = self._flow(conn)
+        flow, frees_in = counted if counted is not None else self._flow(conn)
         channels = self.store.usable_channels(conn, snapshot.channels)
         rooms = per_channel_limits(channels, limit=limit, local=local, shared=shared,
                                    flow=flow)
@@ -189,9 +219,10 @@ class Claimer:
         for channel in sorted(keyed):
             assert flow is not None
             rows += self._keyed_candidates(conn, channel, rooms[channel], flow)
-        cursors: dict[str, str] = {}
+        places: dict[str, dict[str, int]] = {}
         if fair:
-            rows += self._fair_candidates(conn, fair, rooms, snapshot, flow)
+            fair_rows, places = self._fair_candidates(conn, fair, rooms, snapshot, flow)
+            rows += fair_rows
         failed: list[Any] = []
         if sequential:
             rows += self.store.channel_heads(conn, sequential)
@@ -212,11 +243,14 @@ class Claimer:
         if flow is not None:
             self.store.record_rate_starts(conn, [
                 name for cand in selection.picked for name in flow.rated(cand.channel)])
+        # each fair channel's turns go on after the last key (in turn order) that started
+        last: dict[str, tuple[int, str]] = {}
         for cand in selection.picked:
-            if cand.channel in fair and cand.key:
+            place = places.get(cand.channel, {}).get(cand.key)
+            if place is not None:
                 name = self.shared_tree.resolve(cand.channel)
-                cursors[name] = max(cursors.get(name, ""), cand.key)
-        self.store.set_fair_cursors(conn, cursors)
+                last[name] = max(last.get(name, (place, cand.key)), (place, cand.key))
+        self.store.set_fair_cursors(conn, {name: key for name, (_, key) in last.items()})
         return started
 
     def _flow(self, conn: Any) -> tuple[Flow | None, dict[str, float]]:
@@ -226,8 +260,12 @@ class Claimer:
         specs = self.shared_tree.specs.values()
         if not any(spec.rate is not None or spec.key_capacity is not None for spec in specs):
             return None, {}
+        now = time.monotonic()
+        prune = now >= self._prune_at
+        if prune:
+            self._prune_at = now + PRUNE_INTERVAL
         windows = self.store.rate_windows(conn, {
-            spec.name: spec.rate[1] for spec in specs if spec.rate is not None})
+            spec.name: spec.rate[1] for spec in specs if spec.rate is not None}, prune)
         key_running = self.store.key_running(conn) if any(
             spec.key_capacity is not None for spec in specs) else {}
         flow = Flow.counting(self.shared_tree, {name: used for name, (used, _) in
@@ -265,33 +303,57 @@ class Claimer:
         return list(found.values())
 
     def _fair_candidates(self, conn: Any, fair: set[str], rooms: Mapping[str, int],
-                         snapshot: ClaimSnapshot, flow: Flow | None) -> list[Row]:
-        """Fair channels: the next keys after where the turns stopped (wrapping around),
-        each key's first due jobs, turn by turn; the jobs without a key are one more
-        key, first in the turn."""
+                         snapshot: ClaimSnapshot, flow: Flow | None
+                         ) -> tuple[list[Row], dict[str, dict[str, int]]]:
+        """Fair channels: their keys take turns, the jobs without a key being one more
+        key (``""``, first in the order of keys). The claim's keys are the next ones after
+        where the turns stopped (wrapping around), at most one per place in the room,
+        each with its share of the room, so that one key alone fills the claim; within a
+        key, its first due jobs in start order. Returns the candidates (each with its
+        turn among its key's jobs) and, per channel, each key's place in this round.
+
+        Jobs without a key are looked for among all the channel's due jobs; when such a
+        look finds none (a fair channel's jobs usually all have keys, and the look walks
+        all of them), the next ones only look among the first few (``KEYLESS_SCAN``, or
+        twice the room) for ``KEYLESS_RECHECK`` seconds."""
         cursors = {row["name"]: row.get("fair_cursor") for row in snapshot.configs
                    if isinstance(row.get("name"), str)}
-        wanted: list[tuple[str, str, int]] = []
-        keyless: dict[str, int] = {}
+        now = time.monotonic()
+        keys_of: dict[str, tuple[str | None, list[str], list[str]]] = {}
+        scans: dict[str, int | None] = {}
         for channel in sorted(fair):
             room = rooms[channel]
             after = cursors.get(self.shared_tree.resolve(channel))
-            after = after if isinstance(after, str) else ""
-            keys = self.store.fair_keys(conn, channel, after, room)
-            if len(keys) < room and after:  # wrap around
-                keys += [key for key in self.store.fair_keys(conn, channel, "", room)
-                         if key not in keys][:room - len(keys)]
+            after = after if isinstance(after, str) else None
             blocked = set(flow.blocked_keys(channel)) if flow is not None else set()
-            keys = [key for key in keys if key not in blocked]
-            per_key = -(-room // (len(keys) + 1))  # each key's share, rounded up
-            wanted += [(channel, key, per_key) for key in keys]
-            keyless[channel] = per_key
-        rows = sorted(self.store.keyless_candidates(conn, keyless)
-                      + self.store.key_candidates(conn, wanted), key=sort_key)
+            keys = self.store.fair_keys(conn, channel, after or "", room)
+            again = self.store.fair_keys(conn, channel, "", room) \
+                if len(keys) < room and after else []  # the keys before, after the wrap
+            keys_of[channel] = (after, [key for key in keys if key not in blocked],
+                                [key for key in again if key not in blocked and key not in keys])
+            scans[channel] = None if now >= self._keyless_look_at.get(channel, 0.0) \
+                else max(KEYLESS_SCAN, 2 * room)
+        keyless: dict[str, list[Row]] = {channel: [] for channel in fair}
+        for row in self.store.keyless_candidates(conn, {c: rooms[c] for c in fair}, scans):
+            keyless[row["channel"]].append(row)
+        wanted: list[tuple[str, str, int]] = []
+        rows: list[Row] = []
+        places: dict[str, dict[str, int]] = {}
+        for channel, (after, keys, again) in keys_of.items():
+            found = sorted(keyless[channel], key=sort_key)
+            if scans[channel] is None and not found:
+                self._keyless_look_at[channel] = now + KEYLESS_RECHECK
+            none = [""] if found else []  # the jobs without a key, as a key
+            order = none + keys if after is None else keys + none + again
+            order = order[:rooms[channel]]
+            per_key = -(-rooms[channel] // max(len(order), 1))  # a share, rounded up
+            places[channel] = {key: place for place, key in enumerate(order)}
+            wanted += [(channel, key, per_key) for key in order if key]
+            rows += found[:per_key] if "" in places[channel] else []
+        rows = sorted(rows + self.store.key_candidates(conn, wanted), key=sort_key)
         turns: dict[tuple[str, str], int] = {}
         for row in rows:  # in start order within each key
             place = (row["channel"], row.get("concurrency_key") or "")
             row["turn"] = turns.get(place, 0)
             turns[place] = row["turn"] + 1
-        return rows
-
+        return rows, places

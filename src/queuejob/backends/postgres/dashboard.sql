@@ -240,17 +240,6 @@ GROUP BY exc_name
 ORDER BY jobs DESC, exc_name
 LIMIT %(limit)s;
 
--- name: dashboard_rate_used
--- (batch) For each rate-limited channel: the starts within its window of period seconds,
--- what its rate has used (claims remove the older starts; read from
--- queue_rate_start_window).
-SELECT wanted.channel, count(start.started_at) AS used
-FROM unnest(%(channel)s::text[], %(period)s::float8[]) AS wanted(channel, period)
-LEFT JOIN queue_rate_start AS start
-    ON start.channel = wanted.channel
-   AND start.started_at > now() - make_interval(secs => wanted.period)
-GROUP BY wanted.channel;
-
 -- name: dashboard_running_keys
 -- (batch) The busiest concurrency keys of each channel's subtree (the channel and the
 -- names between "root.a." and "root.a/"): its running jobs per key, the most first, at

@@ -3,9 +3,9 @@
 
 -- name: rate_window
 -- (batch) For each rate-limited channel: the starts within its window and, when there
--- are any, the seconds until the oldest leaves it. Older starts are removed first
--- (prune_rate_starts), so each count reads a few index entries.
-SELECT wanted.channel, count(start.started_at) AS used,
+-- are any, the seconds until the oldest leaves it (rows older than the window are
+-- skipped, and removed from time to time by prune_rate_starts).
+SELECT wanted.channel, coalesce(sum(start.starts), 0) AS used,
        extract(epoch FROM min(start.started_at) + make_interval(secs => wanted.period)
                - now())::float8 AS frees_in
 FROM unnest(%(channel)s::text[], %(period)s::float8[]) AS wanted(channel, period)
@@ -22,9 +22,11 @@ WHERE start.channel = wanted.channel
   AND start.started_at <= now() - make_interval(secs => wanted.period);
 
 -- name: record_rate_starts
--- (batch) Jobs of rate-limited channels started now (one row per job and channel).
-INSERT INTO queue_rate_start (channel, started_at)
-SELECT channel, now() FROM unnest(%(channel)s::text[]) AS started(channel);
+-- Jobs of rate-limited channels started now (%(channels)s, an array: one entry per job
+-- and channel), one row per channel counting them.
+INSERT INTO queue_rate_start (channel, started_at, starts)
+SELECT channel, now(), count(*) FROM unnest(%(channels)s::text[]) AS started(channel)
+GROUP BY channel;
 
 -- name: key_running
 -- Running jobs per channel and concurrency key (few: bounded by the job threads).
@@ -64,14 +66,21 @@ CROSS JOIN LATERAL (
 ) AS job;
 
 -- name: keyless_candidates
--- (batch) The first due jobs of a channel that have no key, up to a room.
+-- (batch) The first due jobs of a channel that have no key, up to a room, among the
+-- first `scan` due jobs of the channel in start order (all of them when NULL): under a
+-- flood of keyed jobs an unbounded look walks them all.
 SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
        true AS due
-FROM unnest(%(channel)s::text[], %(limit)s::int[]) AS wanted(channel, room)
+FROM unnest(%(channel)s::text[], %(limit)s::int[], %(scan)s::int[])
+    AS wanted(channel, room, scan)
 CROSS JOIN LATERAL (
     SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
-    WHERE state = 'pending' AND channel = wanted.channel AND concurrency_key = ''
-      AND (eta IS NULL OR eta <= now())
+    WHERE id IN (SELECT id FROM queue_job
+                 WHERE state = 'pending' AND channel = wanted.channel
+                   AND (eta IS NULL OR eta <= now())
+                 ORDER BY priority, date_created, id
+                 LIMIT wanted.scan)
+      AND state = 'pending' AND concurrency_key = ''
     ORDER BY priority, date_created, id
     LIMIT wanted.room
     FOR UPDATE SKIP LOCKED

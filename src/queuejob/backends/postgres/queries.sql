@@ -232,16 +232,15 @@ CROSS JOIN LATERAL (
     LIMIT 1
 ) AS job;
 
--- name: start_job
--- (batch) Take the chosen jobs. The state check skips a job that a manual action moved
--- since the read: manual actions do not take the claim lock.
-UPDATE queue_job AS job SET state = 'started', worker_id = chosen.worker_id,
-    worker_pid = chosen.worker_pid, attempt = job.attempt + 1, date_enqueued = now(),
+-- name: start_jobs
+-- Take the chosen jobs (%(ids)s, an array), in one statement. The state check skips a
+-- job that a manual action moved since the read: manual actions do not take the claim
+-- lock.
+UPDATE queue_job SET state = 'started', worker_id = %(worker_id)s,
+    worker_pid = %(worker_pid)s, attempt = attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
-FROM unnest(%(id)s::bigint[], %(worker_id)s::text[], %(worker_pid)s::int[])
-    AS chosen(id, worker_id, worker_pid)
-WHERE job.id = chosen.id AND job.state = 'pending'
-RETURNING job.*;
+WHERE id = ANY(%(ids)s::bigint[]) AND state = 'pending'
+RETURNING *;
 
 -- name: touch_throttle
 -- (batch)

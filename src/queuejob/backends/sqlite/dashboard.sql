@@ -319,13 +319,6 @@ GROUP BY exc_name
 ORDER BY jobs DESC, exc_name
 LIMIT :limit;
 
--- name: dashboard_rate_used
--- The starts of a rate-limited channel within its window of :period seconds:
--- what its rate has used (claims remove the older starts; read from
--- queue_rate_start_window).
-SELECT :channel AS channel, count(*) AS used FROM queue_rate_start
-WHERE channel = :channel AND started_at > :now - :period;
-
 -- name: dashboard_running_keys
 -- The busiest concurrency keys of a channel's subtree (the channel and the names
 -- between "root.a." and "root.a/"): its running jobs per key, the most first, at most

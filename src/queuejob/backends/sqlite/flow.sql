@@ -3,8 +3,10 @@
 
 -- name: rate_window
 -- A rate-limited channel: the starts within its window and, when there are any, the
--- seconds until the oldest leaves it (older starts are removed first).
-SELECT :channel AS channel, count(*) AS used, min(started_at) + :period - :now AS frees_in
+-- seconds until the oldest leaves it (rows older than the window are skipped, and
+-- removed from time to time by prune_rate_starts).
+SELECT :channel AS channel, total(starts) AS used,
+       min(started_at) + :period - :now AS frees_in
 FROM queue_rate_start
 WHERE channel = :channel AND started_at > :now - :period;
 
@@ -13,8 +15,10 @@ WHERE channel = :channel AND started_at > :now - :period;
 DELETE FROM queue_rate_start WHERE channel = :channel AND started_at <= :now - :period;
 
 -- name: record_rate_starts
--- A job of a rate-limited channel started now.
-INSERT INTO queue_rate_start (channel, started_at) VALUES (:channel, :now);
+-- Jobs of rate-limited channels started now (:channels, a JSON array: one entry per job
+-- and channel), one row per channel counting them.
+INSERT INTO queue_rate_start (channel, started_at, starts)
+SELECT value, :now, count(*) FROM json_each(:channels) GROUP BY value;
 
 -- name: key_running
 -- Running jobs per channel and concurrency key (few: bounded by the job threads).
@@ -49,11 +53,16 @@ ORDER BY priority, date_created, id
 LIMIT :limit;
 
 -- name: keyless_candidates
--- The first due jobs of a channel that have no key, up to a room.
-SELECT id, channel, priority, date_created, concurrency_key, 1 AS due
-FROM queue_job INDEXED BY queue_job_pending
-WHERE state = 'pending' AND channel = :channel AND concurrency_key = ''
-  AND (eta IS NULL OR eta <= :now)
+-- The first due jobs of a channel that have no key, up to a room, among the first :scan
+-- due jobs of the channel in start order (all of them when -1): under a flood of keyed
+-- jobs an unbounded look walks them all.
+SELECT id, channel, priority, date_created, concurrency_key, due FROM (
+    SELECT id, channel, priority, date_created, concurrency_key, 1 AS due
+    FROM queue_job INDEXED BY queue_job_pending
+    WHERE state = 'pending' AND channel = :channel AND (eta IS NULL OR eta <= :now)
+    ORDER BY priority, date_created, id
+    LIMIT :scan)
+WHERE concurrency_key = ''
 ORDER BY priority, date_created, id
 LIMIT :limit;
 

@@ -205,12 +205,13 @@ WHERE state = 'pending' AND channel = :channel
 ORDER BY priority, date_created, id
 LIMIT 1;
 
--- name: start_job
--- Take a chosen job. The state check keeps a job that a manual action moved since
--- the read (impossible under the write lock, kept as the rule of every claim).
+-- name: start_jobs
+-- Take the chosen jobs (:ids, a JSON array), in one statement. The state check keeps a
+-- job that a manual action moved since the read (impossible under the write lock, kept
+-- as the rule of every claim).
 UPDATE queue_job SET state = 'started', worker_id = :worker_id, worker_pid = :worker_pid,
     attempt = attempt + 1, date_enqueued = :now, date_started = :now, date_done = NULL
-WHERE id = :id AND state = 'pending'
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state = 'pending'
 RETURNING *;
 
 -- name: touch_throttle

@@ -15,6 +15,7 @@ from queuejob.contrib.django.backend import (
     import_task_modules,
     worker_channels,
 )
+from queuejob.core.channels import GRAMMAR
 from queuejob.core.errors import ConfigurationError, QueueJobError
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
@@ -30,8 +31,7 @@ class Command(BaseCommand):
                             help="Alias of the task backend in TASKS (default: %(default)s).")
         parser.add_argument("--channels", default=None,
                             help="Channel rules for all workers while this one runs "
-                                 "(stored rules win): name:capacity[:sequential]"
-                                 "[:throttle=N][:paused],...")
+                                 f"(stored rules win): {GRAMMAR}")
         parser.add_argument("--concurrency", type=int, default=None,
                             help="Tasks this process runs at once (0: none; default: "
                                  "root's capacity in --channels, else 4).")
