@@ -90,7 +90,9 @@ class Bench:
             path.unlink(missing_ok=True)
 
     def spawn_worker(self) -> subprocess.Popen:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # the workers run this tree's queuejob, whatever is installed
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")) if p))
         command = [sys.executable, "-m", "queuejob", "worker", "--db", self.url,
                    "--concurrency", str(self.concurrency), "--module", "bench.jobs",
                    "--log-level", "WARNING"]

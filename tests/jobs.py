@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -228,3 +229,41 @@ async def async_sleep(session, model_name, path, seconds):
 async def async_retry_then_fail(session, model_name):
     from queuejob import RetryableJobError
     raise RetryableJobError("async not yet")
+
+
+@job
+def progressing(session, model_name, steps, gate=None):
+    """Report progress and log a line at each step; with ``gate`` (a path), wait for
+    that file to exist after the first step (at most 60 s), so that a test can look
+    at the job while it runs."""
+    logger = logging.getLogger("tests.jobs.progressing")
+    for step in range(1, steps + 1):
+        session.progress(step, steps, f"step {step} of {steps}")
+        logger.info("did step %d", step)
+        if gate and step == 1:
+            deadline = time.monotonic() + 60
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.02)
+    return steps
+
+
+@job
+def chatty(session, model_name, messages, fail=False):
+    """Log each message (at WARNING), then fail with a logged traceback if asked."""
+    logger = logging.getLogger("tests.jobs.chatty")
+    for message in messages:
+        logger.warning("%s", message)
+    if fail:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("it failed")
+            raise
+    return len(messages)
+
+
+@job
+async def chatty_async(session, model_name, message):
+    """An async job that logs one line."""
+    logging.getLogger("tests.jobs.chatty_async").warning("async says %s", message)
+    return message

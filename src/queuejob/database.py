@@ -22,6 +22,7 @@ from .core import registry, related, rows, states
 from .core.codec import MAX_ARGS_SIZE
 from .core.errors import ConfigurationError, NoSuchJobError
 from .core.job import canonical_uuid
+from .core.progress import Progress, check_progress, progress_of
 from .store import JobReads, JobStore
 
 
@@ -32,6 +33,10 @@ def default_user() -> str:
         return "unknown"
 
 
+#: seconds between looks at a waited job's progress, when the caller follows it
+PROGRESS_LOOK = 0.5
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """A job's outcome as ``db.wait`` returns it."""
@@ -40,6 +45,8 @@ class JobStatus:
     state: str
     result: str | None
     exc_info: str | None
+    #: the last progress the job reported (None: none)
+    progress: Progress | None = None
 
 
 class Session:
@@ -74,6 +81,23 @@ class Session:
         self.job: Any = None
         #: the session a worker's job thread passes to a job function
         self.in_worker = False
+        #: where the running job's progress reports go (the worker's; None elsewhere)
+        self.progress_sink: Callable[[Progress], None] | None = None
+        #: the last progress the job reported in this session
+        self.last_progress: Progress | None = None
+
+    def progress(self, done: int, total: int, message: str | None = None) -> None:
+        """Report the running job's progress: ``done`` of ``total`` steps, and what it
+        is doing. The worker stores the latest report with the job, at most once a
+        second (and the last one when the job ends); ``queuejob jobs UUID``, the
+        dashboard and ``db.wait()`` show it. A report that is not one (``done`` over
+        ``total``, a ``total`` under 1, a message over 500 characters) raises
+        ValueError. Outside a worker (a job performed in a test) it is only checked and
+        kept in ``last_progress``."""
+        report = check_progress(done, total, message)
+        self.last_progress = report
+        if self.progress_sink is not None:
+            self.progress_sink(report)
 
     @property
     def connection(self) -> Any:
@@ -369,13 +393,18 @@ class Database:
                 broken = True
             self.connector.release(conn, discard=broken)
 
-    def wait(self, job_uuid: str, timeout: float | None = None) -> JobStatus:
-        """Wait until the job is done, failed or cancelled; its state, result and
-        traceback. TimeoutError after ``timeout`` seconds (None: no limit).
+    def wait(self, job_uuid: str, timeout: float | None = None,
+             on_progress: Callable[[Progress], None] | None = None) -> JobStatus:
+        """Wait until the job is done, failed or cancelled; its state, result, traceback
+        and last progress. TimeoutError after ``timeout`` seconds (None: no limit).
+        ``on_progress`` is called with each new progress report seen while waiting
+        (looked for twice a second).
 
         Woken by the outcome itself: a notification on PostgreSQL, SQLite's commit
         counter on SQLite (no query per poll)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        look = 5.0 if on_progress is None else PROGRESS_LOOK
+        seen: Progress | None = None
         job_uuid = canonical_uuid(job_uuid)
         # announced as a waiter, and listening, before the first look: no outcome is missed
         self.run(lambda conn: self.store.add_waiter(conn, job_uuid))
@@ -385,13 +414,18 @@ class Database:
                 row = self.read(lambda conn: self.store.load(conn, job_uuid))
                 if row is None:
                     raise NoSuchJobError(f"no job {job_uuid}")
+                progress = progress_of(row)
+                if on_progress is not None and progress is not None and progress != seen:
+                    seen = progress
+                    on_progress(progress)
                 if row["state"] in states.ENDED:
-                    return JobStatus(row["uuid"], row["state"], row["result"], row["exc_info"])
-                remaining = 5.0 if deadline is None else deadline - time.monotonic()
+                    return JobStatus(row["uuid"], row["state"], row["result"], row["exc_info"],
+                                     progress)
+                remaining = look if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"job {job_uuid} is still {row['state']} after "
                                        f"{timeout:g} s")
-                watcher.wait(min(remaining, 5.0))
+                watcher.wait(min(remaining, look))
         finally:
             watcher.close()
             self.run(lambda conn: self.store.remove_waiter(conn, job_uuid))

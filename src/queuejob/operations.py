@@ -247,6 +247,11 @@ def load_job(db: Database, job_uuid: str) -> dict[str, Any]:
     return row
 
 
+def job_logs(db: Database, job_uuid: str) -> list[dict[str, Any]]:
+    """What the job's last attempts logged, the last first (``JobReads.job_logs``)."""
+    return db.read(lambda conn: db.reads.job_logs(conn, job_uuid))
+
+
 def graph(db: Database, graph_uuid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The jobs of a job graph (texts read up to LISTED_READ characters) and its
     (parent_uuid, child_uuid) edges."""

@@ -48,6 +48,11 @@ column queue_job.exec_time: double precision nullable=YES default=None identity=
 column queue_job.date_cancelled: timestamp with time zone nullable=YES default=None identity=NO
 column queue_job.worker_pid: integer nullable=YES default=None identity=NO
 column queue_job.concurrency_key: text nullable=NO default=''::text identity=NO
+column queue_job.progress_done: bigint nullable=YES default=None identity=NO
+column queue_job.progress_total: bigint nullable=YES default=None identity=NO
+column queue_job.progress_message: text nullable=YES default=None identity=NO
+column queue_job.progress_attempt: integer nullable=YES default=None identity=NO
+column queue_job.date_progress: timestamp with time zone nullable=YES default=None identity=NO
 column queue_job_dependency.parent_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_dependency.child_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_function.name: text nullable=NO default=None identity=NO
@@ -55,6 +60,10 @@ column queue_job_function.channel: text nullable=YES default=None identity=NO
 column queue_job_function.retry_pattern: text nullable=YES default=None identity=NO
 column queue_job_function.date_updated: timestamp with time zone nullable=YES default=None identity=NO
 column queue_job_function.related_action: text nullable=YES default=None identity=NO
+column queue_job_log.job_uuid: uuid nullable=NO default=None identity=NO
+column queue_job_log.attempt: integer nullable=NO default=None identity=NO
+column queue_job_log.lines: text nullable=NO default=None identity=NO
+column queue_job_log.dropped: integer nullable=NO default=0 identity=NO
 column queue_job_waiter.uuid: uuid nullable=NO default=None identity=NO
 column queue_job_waiter.date_created: timestamp with time zone nullable=NO default=None identity=NO
 column queue_rate_start.channel: text nullable=NO default=None identity=NO
@@ -95,6 +104,8 @@ constraint queue_job.queue_job_times_finite: CHECK ((((date_created >= '0001-01-
 constraint queue_job.queue_job_uuid_key: UNIQUE (uuid)
 constraint queue_job_dependency.queue_job_dependency_pkey: PRIMARY KEY (parent_uuid, child_uuid)
 constraint queue_job_function.queue_job_function_pkey: PRIMARY KEY (name)
+constraint queue_job_log.queue_job_log_job_uuid_fkey: FOREIGN KEY (job_uuid) REFERENCES queue_job(uuid) ON DELETE CASCADE
+constraint queue_job_log.queue_job_log_pkey: PRIMARY KEY (job_uuid, attempt)
 constraint queue_rate_start.queue_rate_start_starts_check: CHECK ((starts > 0))
 constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
 constraint queue_schedule.queue_schedule_times_finite: CHECK (((last_slot IS NULL) OR ((last_slot >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_slot <= '9999-12-30 00:00:00+00'::timestamp with time zone)))) NOT VALID
@@ -120,6 +131,7 @@ index queue_job_finished: CREATE INDEX queue_job_finished ON public.queue_job US
 index queue_job_function_pkey: CREATE UNIQUE INDEX queue_job_function_pkey ON public.queue_job_function USING btree (name)
 index queue_job_graph: CREATE INDEX queue_job_graph ON public.queue_job USING btree (graph_uuid) WHERE (graph_uuid IS NOT NULL)
 index queue_job_identity: CREATE UNIQUE INDEX queue_job_identity ON public.queue_job USING btree (identity_key) WHERE ((identity_key IS NOT NULL) AND (state = ANY (ARRAY['pending'::text, 'enqueued'::text, 'wait_dependencies'::text])))
+index queue_job_log_pkey: CREATE UNIQUE INDEX queue_job_log_pkey ON public.queue_job_log USING btree (job_uuid, attempt)
 index queue_job_next: CREATE INDEX queue_job_next ON public.queue_job USING btree (priority, date_created, id) INCLUDE (channel, eta) WHERE (state = 'pending'::text)
 index queue_job_pending: CREATE INDEX queue_job_pending ON public.queue_job USING btree (channel, priority, date_created, id) INCLUDE (eta) WHERE (state = 'pending'::text)
 index queue_job_pending_by_key: CREATE INDEX queue_job_pending_by_key ON public.queue_job USING btree (channel, concurrency_key, priority, date_created, id) INCLUDE (eta) WHERE ((state = 'pending'::text) AND (concurrency_key <> ''::text))
@@ -146,3 +158,4 @@ migration 8: subscriptions
 migration 9: worker_concurrency
 migration 10: flow_control
 migration 11: rate_starts_per_claim
+migration 12: progress_and_job_log

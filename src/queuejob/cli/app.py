@@ -136,7 +136,7 @@ def jobs(db_url: str | None, job_uuid: str | None, state: str | None, channel: s
     try:
         if job_uuid:
             row = operations.load_job(db, job_uuid)
-            output.show_job(row, as_json)
+            output.show_job(row, as_json, operations.job_logs(db, job_uuid))
             if row.get("graph_uuid") and not as_json:
                 output.graph_tree(*operations.graph(db, row["graph_uuid"]), mark=row["uuid"])
             return

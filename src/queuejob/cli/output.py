@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core import codec
+from ..core.progress import Progress, progress_of
 from ..core.text import printable
 
 T = TypeVar("T")
@@ -132,7 +133,26 @@ def jobs_table(rows: list[dict[str, Any]], as_json: bool) -> None:
     console.print(table)
 
 
-def show_job(row: dict[str, Any], as_json: bool) -> None:
+def progress_text(progress: Progress | None) -> str:
+    """``40/100 (40%) message``, or "" when the job reported none."""
+    if progress is None:
+        return ""
+    text = f"{progress.done}/{progress.total} ({progress.percent:.0f}%)"
+    return f"{text} {progress.message}" if progress.message else text
+
+
+def _log_json(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"attempt": entry["attempt"], "dropped": entry["dropped"],
+             "problem": entry["problem"],
+             "lines": [{"at": line.at, "level": line.level, "logger": line.logger,
+                        "message": line.message} for line in entry["lines"]]}
+            for entry in logs]
+
+
+def show_job(row: dict[str, Any], as_json: bool, logs: list[dict[str, Any]] | None = None
+             ) -> None:
+    logs = logs or []
+    progress = progress_of(row)
     try:
         args, kwargs = codec.decode_arguments(row["args"], row["kwargs"])
         arguments: Any = {"args": [repr(arg) for arg in args],
@@ -140,7 +160,9 @@ def show_job(row: dict[str, Any], as_json: bool) -> None:
     except Exception as exc:  # stored data never breaks the command: it is shown as is
         arguments = f"(cannot decode: {exc}) args={str(row.get('args'))[:200]!r}"
     if as_json:
-        _json({**row, "arguments": arguments})
+        _json({**row, "arguments": arguments, "progress": None if progress is None else {
+            "done": progress.done, "total": progress.total, "message": progress.message},
+            "logs": _log_json(logs)})
         return
     fields = ["uuid", "state", "func_name", "model_name", "channel", "priority", "retry",
               "max_retries", "identity_key", "user_id", "worker_id", "worker_pid",
@@ -158,12 +180,25 @@ def show_job(row: dict[str, Any], as_json: bool) -> None:
     else:
         table.add_row("arguments", cell(arguments))
     table.add_row("result", cell(row.get("result")))
+    if progress is not None:
+        table.add_row("progress", cell(progress_text(progress)))
     console.print(table)
     if row.get("exc_info"):
         console.print(Text("exc_info", style="bold"))
         # the traceback keeps its lines (its tabs as spaces); anything else a terminal
         # would act on is escaped
         click.echo(plain(row["exc_info"], one_line=False).expandtabs(8))
+    for entry in logs:  # the last attempt first
+        dropped = f", {entry['dropped']} more line(s) dropped" if entry["dropped"] else ""
+        console.print(Text(f"log of attempt {plain(entry['attempt'])}{dropped}", style="bold"))
+        if entry["problem"]:
+            click.echo(f"  ({entry['problem']})")
+        for line in entry["lines"]:
+            # each line's own line breaks (a traceback) stay; anything else escaped
+            at = dt.datetime.fromtimestamp(line.at, dt.UTC) if abs(line.at) < 1e11 else None
+            message = plain(line.message, one_line=False).expandtabs(8)
+            click.echo(f"  {_when(at)} {plain(line.level)} {plain(line.logger)}: "
+                       + message.replace("\n", "\n    "))
 
 
 def stats_table(stats: dict[Any, dict[str, int]], as_json: bool) -> None:

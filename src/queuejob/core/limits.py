@@ -28,6 +28,12 @@ EXC_INFO = 64 * 1024
 CONCURRENCY_KEY = 255
 #: a subscription's target: a webhook URL, or a job function's name
 TARGET = 2048
+#: a progress report's message
+PROGRESS_MESSAGE = 500
+#: what one attempt's log keeps: lines, characters in all, characters of one line
+LOG_LINES = 500
+LOG_CHARS = 64 * 1024
+LOG_LINE = 2000
 #: how much of one text a list page or a table row shows
 LISTED = 300
 #: the deepest nesting of job arguments (deeper ones are refused at ``delay()``)

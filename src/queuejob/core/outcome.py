@@ -14,6 +14,7 @@ from typing import Any
 
 from . import limits, states
 from .errors import NothingToDoJob, RetryableJobError
+from .joblog import AttemptLog
 from .retry import BadDelayError, pattern_seconds
 from .text import bounded, describe, storable
 
@@ -62,6 +63,8 @@ class Outcome:
     exc_message: str | None = None
     #: the job's function (what its hooks are looked up by); None when not known
     func_name: str | None = None
+    #: what the attempt logged (None: nothing), stored with the outcome
+    log: AttemptLog | None = None
 
 
 def _message(error: BaseException) -> str:

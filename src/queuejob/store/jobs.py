@@ -23,6 +23,7 @@ from ..core.channels import ChannelSpec, ChannelTree, RuleSource, combine
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from ..core.job import canonical_uuid, eta_parts
 from ..core.outcome import RELEASED, Outcome
+from ..core.progress import Progress
 from ..core.retry import Delay, dump_retry_pattern
 from ..core.rows import channel_problem, counted, is_int, sort_key, uuid_problem
 from ..core.selection import Candidate
@@ -473,7 +474,21 @@ class JobStore:
             self.release_children(conn, [o.uuid for o in ended if o.state == states.DONE])
             self.cancel_children(conn, [o.uuid for o in ended if o.state == states.CANCELLED])
         written.update(row["uuid"] for row in self._back_to_pending(conn, back))
+        logged = [o for o in outcomes if o.log is not None and o.uuid in written]
+        if logged:
+            self._run_many(conn, "save_job_log", [
+                {"uuid": o.uuid, "attempt": o.attempt, "lines": o.log.to_json(),
+                 "dropped": o.log.dropped} for o in logged if o.log is not None])
         return [o for o in outcomes if o.uuid not in written]
+
+    def save_progress(self, conn: Any, reports: Sequence[tuple[tuple[str, int], Progress]]
+                      ) -> None:
+        """Running attempts' latest progress reports (fenced on the attempt)."""
+        if reports:
+            self._run_many(conn, "save_progress", [
+                {"uuid": uuid, "attempt": attempt, "done": report.done,
+                 "total": report.total, "message": report.message}
+                for (uuid, attempt), report in reports])
 
     def record_one_by_one(self, conn: Any, outcomes: Sequence[Outcome]) -> list[Outcome]:
         """``record``, one outcome at a time, each in a savepoint: after a batch could not

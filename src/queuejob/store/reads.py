@@ -26,8 +26,12 @@ from ..core import states
 from ..core.channels import normalize_name
 from ..core.errors import ConfigurationError, NoSuchJobError
 from ..core.job import canonical_uuid
+from ..core.joblog import stored_lines
 from ..core.rows import as_name, counted
 from ..core.text import describe, displayable
+
+#: attempts whose logs a job's page and ``queuejob jobs UUID`` show
+LOGGED_ATTEMPTS = 20
 
 #: the sort keys of the jobs page (a "-" before one sorts descending)
 JOB_SORTS = ("created", "priority", "eta", "started", "done")
@@ -112,6 +116,19 @@ class JobReads:
         """A job's whole row (None when there is none)."""
         rows = self.connector.execute(conn, "load_job", {"uuid": canonical_uuid(job_uuid)})
         return rows[0] if rows else None
+
+    def job_logs(self, conn: Any, job_uuid: str, limit: int = LOGGED_ATTEMPTS
+                 ) -> list[dict[str, Any]]:
+        """What the job's last ``limit`` attempts logged, the last first: ``attempt``,
+        ``lines`` (``core.joblog.LogLine``), ``dropped`` (lines over the limits) and
+        ``problem`` (why some stored lines could not be read, or None)."""
+        out = []
+        for row in self.connector.execute(conn, "job_logs", {
+                "uuid": canonical_uuid(job_uuid), "limit": limit}):
+            lines, problem = stored_lines(row["lines"])
+            out.append({"attempt": row["attempt"], "lines": lines,
+                        "dropped": counted(row["dropped"]), "problem": problem})
+        return out
 
     def graph(self, conn: Any, graph_uuid: str) -> tuple[list[Row], list[Row]]:
         """The jobs of a graph (texts read up to LISTED_READ characters) and its

@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import registry, states
 from ..core.errors import DecodeError, FailedJobError, JobTimeout, RetryableJobError
+from ..core.joblog import AttemptLog
 from ..core.outcome import Outcome, failure, outcome_of, released
+from ..core.progress import Progress
 from ..core.retry import Delay
 from ..database import Session
 from ..store.mapping import job_from_row
+from .joblog import capturing
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -41,15 +44,20 @@ class Host(Protocol):
 
     def connection_failed(self, conn: Any) -> None: ...
 
+    def report_progress(self, key: tuple[str, int], progress: Progress) -> None: ...
 
-def job_session(host: Host, get_connection: Callable[[], Any], job: Any) -> Session:
+
+def job_session(host: Host, get_connection: Callable[[], Any], job: Any, attempt: int
+                ) -> Session:
     """The session a job runs with: its creator's user and context, its uuid in
     ``context["job_uuid"]`` and ``session.job``; its connection is the job thread's,
-    opened on first use."""
+    opened on first use; its progress reports go to the worker."""
     session = Session(host.db, user_id=job.user_id,
                       context={**job.context, "job_uuid": job.uuid}, connect=get_connection)
     session.job = job
     session.in_worker = True
+    session.progress_sink = lambda progress: host.report_progress((job.uuid, attempt),
+                                                                  progress)
     return session
 
 
@@ -72,7 +80,7 @@ def prepare(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
     except DecodeError as exc:
         return failure(row["uuid"], attempt, row["retry"], str(exc), row.get("id"))
     job.retry_pattern_override = worker.retry_pattern(row["func_name"])
-    return job, job_session(worker, get_connection, job)
+    return job, job_session(worker, get_connection, job, attempt)
 
 
 def run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
@@ -83,11 +91,12 @@ def run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], 
         return prepared, False
     job, session = prepared
     error: BaseException | None = None
-    try:
-        job.perform(session)
-    except BaseException as exc:
-        error = exc
-    return conclude(worker, row, job, session, error)
+    with capturing() as attempt_log:
+        try:
+            job.perform(session)
+        except BaseException as exc:
+            error = exc
+    return conclude(worker, row, job, session, error, attempt_log)
 
 
 async def run_claimed_async(worker: Host, row: dict[str, Any],
@@ -98,17 +107,21 @@ async def run_claimed_async(worker: Host, row: dict[str, Any],
         return prepared, False
     job, session = prepared
     error: BaseException | None = None
-    try:
-        await job.perform_async(session)
-    except BaseException as exc:
-        error = exc
-    return conclude(worker, row, job, session, error)
+    with capturing() as attempt_log:
+        try:
+            await job.perform_async(session)
+        except BaseException as exc:
+            error = exc
+    return conclude(worker, row, job, session, error, attempt_log)
 
 
 def conclude(worker: Host, row: dict[str, Any], job: Any, session: Session,
-             error: BaseException | None) -> tuple[Outcome, bool]:
-    """The outcome of a performed job; written at once, with the job's own writes,
-    when the job used its session."""
+             error: BaseException | None, attempt_log: AttemptLog | None = None
+             ) -> tuple[Outcome, bool]:
+    """The outcome of a performed job (with what it logged); written at once, with
+    the job's own writes, when the job used its session."""
+    kept = attempt_log if attempt_log is not None and (
+        attempt_log.lines or attempt_log.dropped) else None
     attempt = row["attempt"]
     connector = worker.db.connector
     if isinstance(error, JobTimeout) and not worker.timed_out(row):
@@ -118,6 +131,7 @@ def conclude(worker: Host, row: dict[str, Any], job: Any, session: Session,
         # the database was busy or went away under the job: try again soon
         error = database_retry(job, connector.describe_error(error))
     outcome = outcome_of(job, attempt, error)
+    outcome.log = kept
     if not session.used:
         if session.opened and connector.is_closed(session.connection):
             worker.connection_failed(session.connection)
@@ -148,10 +162,14 @@ def conclude(worker: Host, row: dict[str, Any], job: Any, session: Session,
             # its writes are gone with the transaction: it runs again (a counted retry)
             log.warning("job %s: its writes and outcome could not be committed (%s); it "
                         "will run again", outcome.uuid, connector.describe_error(exc))
-            return outcome_of(job, attempt, database_retry(job, connector.describe_error(exc))
-                              ), False
+            retried = outcome_of(job, attempt,
+                                 database_retry(job, connector.describe_error(exc)))
+            retried.log = kept
+            return retried, False
         # refused at commit (a deferred constraint...): the attempt failed
-        return outcome_of(job, attempt, exc), False
+        refused = outcome_of(job, attempt, exc)
+        refused.log = kept
+        return refused, False
 
 
 def database_retry(job: Any, message: str) -> BaseException:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..core import registry
 from ..core.errors import JobTimeout
 from ..core.outcome import Outcome, failure, released
+from ..core.progress import Progress
 from ..core.retry import Delay
 from ..core.rows import as_name, is_int, job_row_problem
 from ..core.text import describe
@@ -27,6 +28,7 @@ from . import crashpoints
 from .async_jobs import AsyncRunner
 from .connections import JobConnections
 from .outcomes import Key, key_of, lost_ownership
+from .progress import ProgressReports
 from .running import run_claimed
 from .threads import JobThreads
 from .timeouts import Running, next_deadline, overdue, timeout_outcome
@@ -54,6 +56,8 @@ class Slots:
         self.allows = allows
         self._retry_patterns = retry_patterns
         self._wake = wake
+        #: progress reports of the running jobs, until the loop writes them
+        self.progress = ProgressReports(wake)
         self._ended_event = threading.Event()
         self._lock = threading.Lock()
         self._finished: list[tuple[Outcome, bool]] = []
@@ -178,6 +182,11 @@ class Slots:
     def connection_failed(self, conn: Any) -> None:
         """A job thread's connection broke: forget it (a new one is opened next time)."""
         self._connections.failed(conn)
+
+    def report_progress(self, key: Key, progress: Progress) -> None:
+        """A running attempt reported its progress (its thread, or the event loop's)."""
+        if key in self._running:
+            self.progress.report(key, progress)
 
     # -- in the threads that run jobs ---------------------------------------------------
     def _run(self, row: dict[str, Any]) -> None:

@@ -42,15 +42,16 @@ from typing import TYPE_CHECKING, Any
 from ..core.channels import ROOT, ChannelSpec, ChannelTree, WorkerChannels
 from ..core.errors import ConfigurationError
 from ..core.outcome import Outcome
+from ..core.progress import Progress
 from ..core.text import describe
-from . import crashpoints
+from . import crashpoints, joblog
 from .claim import Claimer
 from .cleanup import Cleaner
 from .connections import LoopConnection
 from .context import WorkerContext, WorkerSettings
 from .heartbeat import Heartbeat
 from .hooks import Hooks
-from .outcomes import OutcomeWriter
+from .outcomes import Key, OutcomeWriter, key_of
 from .periodic import ScheduleRunner
 from .rescue import Rescuer
 from .shutdown import handle_signals
@@ -180,10 +181,14 @@ class Worker:
             except BaseException:
                 self._connection.drop()
                 raise
+            joblog.install()  # what jobs log is kept with their attempts
             try:
                 self._loop(burst)
             finally:
-                self._teardown()
+                try:
+                    self._teardown()
+                finally:
+                    joblog.uninstall()
 
     @property
     def grace_period(self) -> float:
@@ -232,16 +237,18 @@ class Worker:
         while not self._hard_stop:
             self.loop_iterations += 1
             finished, writes = self._take_finished()
+            reports = self.slots.progress.due(finished)
             free = self.slots.free
             want = not self._stopping and free > 0 and (
-                self._claim_wanted or finished or time.monotonic() >= self._next_poll)
+                self._claim_wanted or bool(finished) or time.monotonic() >= self._next_poll)
             claimed_none = self.capacity == 0  # a worker that takes no jobs: none to take
-            if writes or want:
+            if writes or want or reports:
                 self._claim_wanted = self._claim_wanted and not want
                 try:
-                    claimed = self._cycle(writes, free if want else 0)
+                    claimed = self._cycle(writes, free if want else 0, reports)
                 except Exception as exc:
                     self._unwritten = writes
+                    self.slots.progress.put_back(reports)
                     self._claim_wanted = self._claim_wanted or want
                     if self.outcomes.data_failed(exc):
                         continue  # again at once, one outcome at a time
@@ -267,7 +274,7 @@ class Worker:
             self._unwritten += stopped
             self._claim_wanted = True
 
-    def _take_finished(self) -> tuple[bool, list[Outcome]]:
+    def _take_finished(self) -> tuple[list[Key], list[Outcome]]:
         """The attempts that ended since the last turn (their slots freed), and the
         outcomes to write (with those a last cycle could not write)."""
         linger = 0.0 if self._stopping else min(0.2 * self._last_cycle, 0.005)
@@ -277,8 +284,8 @@ class Worker:
         if committed:
             self.signals.emit("finished", len(committed))
             self.hooks.committed(committed)
-        return bool(finished), self._unwritten + [outcome for outcome, written in finished
-                                                  if not written]
+        return [key_of(outcome) for outcome, _ in finished], self._unwritten + [
+            outcome for outcome, written in finished if not written]
 
     def _start(self, claimed: list[dict[str, Any]], free: int) -> None:
         self._next_poll = time.monotonic() + self.settings.poll_interval
@@ -316,16 +323,19 @@ class Worker:
         if self.slots.has_finished or (self._claim_wanted and can_claim) or self._unwritten:
             return
         deadline = min(self._next_poll if can_claim else float("inf"), self._grace_deadline,
-                       self.slots.next_deadline(),
+                       self.slots.next_deadline(), self.slots.progress.next_at,
                        *(service.next_at for service in self.services))
         self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
         self._wake.clear()
 
-    def _cycle(self, writes: list[Outcome], free: int) -> list[dict[str, Any]]:
-        """One transaction: write finished jobs' outcomes, then claim up to ``free``."""
+    def _cycle(self, writes: list[Outcome], free: int,
+               reports: list[tuple[Key, Progress]]) -> list[dict[str, Any]]:
+        """One transaction: write running jobs' progress and finished jobs' outcomes,
+        then claim up to ``free``."""
         written: list[Outcome] = []
 
         def work(conn: Any) -> list[dict[str, Any]]:
+            self.db.store.save_progress(conn, reports)
             written[:] = self.outcomes.write(conn, writes)
             if self._reconcile:
                 # after the outcomes waiting to be written: their jobs are no longer

@@ -1,0 +1,66 @@
+"""Progress reports of running jobs, on their way to the database.
+
+A job's ``session.progress(...)`` lands here (any thread); the loop writes the latest
+report of each attempt in its next transaction, with the outcomes and the claim, at
+most once per ``core.progress.INTERVAL`` per attempt; the last report of an attempt
+that ended is written with the next batch whatever the interval.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from ..core.progress import INTERVAL, Progress
+from .outcomes import Key
+
+
+class ProgressReports:
+    def __init__(self, wake: Callable[[], None], interval: float = INTERVAL) -> None:
+        self._wake = wake
+        self.interval = interval
+        self._lock = threading.Lock()
+        #: the latest report not yet written, per attempt
+        self._latest: dict[Key, Progress] = {}
+        #: when each attempt's progress was last written (monotonic)
+        self._written_at: dict[Key, float] = {}
+
+    def report(self, key: Key, progress: Progress) -> None:
+        """A running attempt reported ``progress`` (any thread)."""
+        with self._lock:
+            self._latest[key] = progress
+            first = key not in self._written_at
+        if first:  # the first report of an attempt is written at once
+            self._wake()
+
+    def due(self, ended: Iterable[Key] = ()) -> list[tuple[Key, Progress]]:
+        """The reports to write now: those whose attempt was last written an interval
+        ago or more, and those of the ``ended`` attempts (then forgotten)."""
+        now = time.monotonic()
+        out = []
+        with self._lock:
+            for key in ended:
+                report = self._latest.pop(key, None)
+                self._written_at.pop(key, None)
+                if report is not None:
+                    out.append((key, report))
+            for key in list(self._latest):
+                if now >= self._written_at.get(key, 0.0) + self.interval:
+                    out.append((key, self._latest.pop(key)))
+                    self._written_at[key] = now
+        return out
+
+    def put_back(self, reports: Iterable[tuple[Key, Progress]]) -> None:
+        """Reports a failed transaction did not write: written with the next one,
+        unless a newer report came meanwhile."""
+        with self._lock:
+            for key, report in reports:
+                self._latest.setdefault(key, report)
+
+    @property
+    def next_at(self) -> float:
+        """When the loop has a report to write (monotonic; inf when none waits)."""
+        with self._lock:
+            return min((self._written_at.get(key, 0.0) + self.interval
+                        for key in self._latest), default=float("inf"))
