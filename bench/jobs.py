@@ -3,11 +3,13 @@
 Completion is counted outside queuejob, as the peers' harness does: each job
 appends one byte to the file named by QUEUEJOB_BENCH_DONE; the latency job
 appends ``enqueue_time start_time`` to QUEUEJOB_BENCH_LATENCY; the stamped job does
-both (a no-op that records its wait, for bench.flow).
+both (a no-op that records its wait, for bench.flow); ``reporting`` and
+``logging_noop`` report progress or log lines (bench.observe).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -15,6 +17,7 @@ from queuejob import job
 
 _DONE = os.environ.get("QUEUEJOB_BENCH_DONE", "")
 _LATENCY = os.environ.get("QUEUEJOB_BENCH_LATENCY", "")
+_log = logging.getLogger("bench.jobs")
 
 
 def _append(path: str, data: bytes) -> None:
@@ -40,4 +43,20 @@ def latency(session, model_name, enqueued_at):
 def stamped(session, model_name, enqueued_at):
     started = time.time()
     _append(_LATENCY, f"{enqueued_at:.6f} {started:.6f}\n".encode())
+    _append(_DONE, b".")
+
+
+@job
+def reporting(session, model_name, reports):
+    """A no-op that reports its progress ``reports`` times."""
+    for done in range(1, reports + 1):
+        session.progress(done, reports)
+    _append(_DONE, b".")
+
+
+@job
+def logging_noop(session, model_name, lines):
+    """A no-op that logs ``lines`` lines (at WARNING: kept whatever the log level)."""
+    for line in range(lines):
+        _log.warning("line %d", line)
     _append(_DONE, b".")

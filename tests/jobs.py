@@ -267,3 +267,27 @@ async def chatty_async(session, model_name, message):
     """An async job that logs one line."""
     logging.getLogger("tests.jobs.chatty_async").warning("async says %s", message)
     return message
+
+
+@job
+def chatty_repr(session, model_name, literals):
+    """Log each text given as a Python literal (``ascii(text)``: any text, lone
+    surrogates and control characters included, travels as arguments)."""
+    import ast
+    logger = logging.getLogger("tests.jobs.chatty_repr")
+    for literal in literals:
+        logger.warning(ast.literal_eval(literal))
+    return len(literals)
+
+
+@job
+def chatty_then_retry(session, model_name):
+    """Log which attempt this is."""
+    logging.getLogger("tests.jobs.chatty_then_retry").warning("attempt %d",
+                                                              session.job.attempt)
+
+
+@job
+def bad_progress(session, model_name, done, total):
+    """Report a progress that is not one."""
+    session.progress(done, total)

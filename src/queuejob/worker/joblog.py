@@ -8,22 +8,19 @@ the event loop: a context variable set around ``perform``), in that attempt's bo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Iterator
 from contextvars import ContextVar
 
 from ..core.joblog import AttemptLog
 
-_current: ContextVar[AttemptLog | None] = ContextVar("queuejob_attempt_log", default=None)
+_current: ContextVar[capturing | None] = ContextVar("queuejob_attempt_log", default=None)
 
 
 class _Capture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        attempt_log = _current.get()
-        if attempt_log is None or record.name == "queuejob" \
-                or record.name.startswith("queuejob."):
+        capture = _current.get()
+        if capture is None or record.name == "queuejob" or record.name.startswith("queuejob."):
             return
         try:
             message = record.getMessage()
@@ -34,7 +31,9 @@ class _Capture(logging.Handler):
                 message += "\n" + _formatter.formatException(record.exc_info)
             except Exception:  # an exception whose traceback cannot be formatted
                 message += "\n(a traceback that could not be formatted)"
-        attempt_log.add(record.created, record.levelname, record.name, message)
+        if capture.log is None:
+            capture.log = AttemptLog()
+        capture.log.add(record.created, record.levelname, record.name, message)
 
 
 _formatter = logging.Formatter()
@@ -60,12 +59,16 @@ def uninstall() -> None:
             logging.getLogger().removeHandler(_handler)
 
 
-@contextlib.contextmanager
-def capturing() -> Iterator[AttemptLog]:
-    """What is logged in this context, until it ends, goes to the attempt's log."""
-    attempt_log = AttemptLog()
-    token = _current.set(attempt_log)
-    try:
-        yield attempt_log
-    finally:
-        _current.reset(token)
+class capturing:  # used as a function: ``with capturing() as capture``
+    """What is logged in this context, until it ends, goes to the attempt's log
+    (``log``: made at the first line; None when nothing was logged)."""
+
+    __slots__ = ("_token", "log")
+
+    def __enter__(self) -> capturing:
+        self.log: AttemptLog | None = None
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)

@@ -37,6 +37,10 @@ class ProgressReports:
     def due(self, ended: Iterable[Key] = ()) -> list[tuple[Key, Progress]]:
         """The reports to write now: those whose attempt was last written an interval
         ago or more, and those of the ``ended`` attempts (then forgotten)."""
+        if not self._latest and not self._written_at:
+            # no attempt reported anything (a report made before its attempt ended is
+            # seen here: the loop takes the ended attempts after their threads report)
+            return []
         now = time.monotonic()
         out = []
         with self._lock:

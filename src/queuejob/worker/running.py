@@ -91,12 +91,12 @@ def run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], 
         return prepared, False
     job, session = prepared
     error: BaseException | None = None
-    with capturing() as attempt_log:
+    with capturing() as capture:
         try:
             job.perform(session)
         except BaseException as exc:
             error = exc
-    return conclude(worker, row, job, session, error, attempt_log)
+    return conclude(worker, row, job, session, error, capture.log)
 
 
 async def run_claimed_async(worker: Host, row: dict[str, Any],
@@ -107,12 +107,12 @@ async def run_claimed_async(worker: Host, row: dict[str, Any],
         return prepared, False
     job, session = prepared
     error: BaseException | None = None
-    with capturing() as attempt_log:
+    with capturing() as capture:
         try:
             await job.perform_async(session)
         except BaseException as exc:
             error = exc
-    return conclude(worker, row, job, session, error, attempt_log)
+    return conclude(worker, row, job, session, error, capture.log)
 
 
 def conclude(worker: Host, row: dict[str, Any], job: Any, session: Session,
