@@ -50,8 +50,11 @@ WITH RECURSIVE keys(key, n) AS (
 SELECT key FROM keys WHERE key IS NOT NULL;
 
 -- name: key_candidates
--- (batch) The first due jobs of one key of a channel, in start order, up to its room
--- (from queue_job_pending_by_key: "<> ''" lets the partial index serve).
+-- (batch) The first due jobs of one key of a channel, in start order, up to its room,
+-- read from queue_job_pending_by_key ("<> ''" lets the partial index serve): the key is
+-- a range of one value, not an equality, and the order is the index's, so that no
+-- statistics (one key holding most jobs makes an equality look unselective) can turn
+-- the plan into a walk of queue_job_pending through other keys' jobs.
 SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
        true AS due
 FROM unnest(%(channel)s::text[], %(key)s::text[], %(limit)s::int[])
@@ -59,8 +62,9 @@ FROM unnest(%(channel)s::text[], %(key)s::text[], %(limit)s::int[])
 CROSS JOIN LATERAL (
     SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
     WHERE state = 'pending' AND channel = wanted.channel AND concurrency_key <> ''
-      AND concurrency_key = wanted.key AND (eta IS NULL OR eta <= now())
-    ORDER BY priority, date_created, id
+      AND concurrency_key >= wanted.key AND concurrency_key <= wanted.key
+      AND (eta IS NULL OR eta <= now())
+    ORDER BY concurrency_key, priority, date_created, id
     LIMIT wanted.room
     FOR UPDATE SKIP LOCKED
 ) AS job;
@@ -68,23 +72,25 @@ CROSS JOIN LATERAL (
 -- name: keyless_candidates
 -- (batch) The first due jobs of a channel that have no key, up to a room, among the
 -- first `scan` due jobs of the channel in start order (all of them when NULL): under a
--- flood of keyed jobs an unbounded look walks them all.
-SELECT job.id, job.channel, job.priority, job.date_created, job.concurrency_key,
+-- flood of keyed jobs an unbounded look walks them all. The head is read first, from
+-- queue_job_pending (never a scan of the table), then filtered; no row lock: a fair
+-- channel is claimed under the claim lock, and start_jobs takes only pending jobs.
+SELECT found.id, found.channel, found.priority, found.date_created, found.concurrency_key,
        true AS due
 FROM unnest(%(channel)s::text[], %(limit)s::int[], %(scan)s::int[])
     AS wanted(channel, room, scan)
 CROSS JOIN LATERAL (
-    SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
-    WHERE id IN (SELECT id FROM queue_job
-                 WHERE state = 'pending' AND channel = wanted.channel
-                   AND (eta IS NULL OR eta <= now())
-                 ORDER BY priority, date_created, id
-                 LIMIT wanted.scan)
-      AND state = 'pending' AND concurrency_key = ''
-    ORDER BY priority, date_created, id
+    SELECT head.* FROM (
+        SELECT id, channel, priority, date_created, concurrency_key FROM queue_job
+        WHERE state = 'pending' AND channel = wanted.channel
+          AND (eta IS NULL OR eta <= now())
+        ORDER BY priority, date_created, id
+        LIMIT wanted.scan
+    ) AS head
+    WHERE head.concurrency_key = ''
+    ORDER BY head.priority, head.date_created, head.id
     LIMIT wanted.room
-    FOR UPDATE SKIP LOCKED
-) AS job;
+) AS found;
 
 -- name: candidates_without_keys
 -- The first due jobs of a channel in start order, but those of keys at their capacity.

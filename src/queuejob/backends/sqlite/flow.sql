@@ -49,7 +49,7 @@ SELECT id, channel, priority, date_created, concurrency_key, 1 AS due
 FROM queue_job INDEXED BY queue_job_pending_by_key
 WHERE state = 'pending' AND channel = :channel AND concurrency_key <> ''
   AND concurrency_key = :key AND (eta IS NULL OR eta <= :now)
-ORDER BY priority, date_created, id
+ORDER BY concurrency_key, priority, date_created, id
 LIMIT :limit;
 
 -- name: keyless_candidates
