@@ -269,6 +269,26 @@ def test_the_flow_queries_read_their_indexes(db):
             plans.append(db.read(explain))
         assert all("queue_job_pending_by_key" in plan for plan in plans), plans
         assert all("Seq Scan on queue_job" not in plan for plan in plans), plans
+        # statistics of a flood of one key (an equality on the key looks unselective):
+        # another key's candidates still come from the key index, and the jobs without a
+        # key from the channel's head, never from a walk of the table
+        sql(db, "UPDATE queue_job SET concurrency_key = 'flood'")
+        sql(db, "ANALYZE queue_job")
+
+        def plan_of(name, params):
+            def explain(conn):
+                with conn.cursor() as cursor:
+                    cursor.execute("EXPLAIN " + queries[name], params)
+                    return "\n".join(str(next(iter(line.values())))
+                                     for line in cursor.fetchall())
+            return db.read(explain)
+        small = plan_of("key_candidates", {"channel": ["root.tenants"], "key": ["small"],
+                                           "limit": [5]})
+        assert "queue_job_pending_by_key" in small, small
+        for scan in (32, None):
+            keyless = plan_of("keyless_candidates", {"channel": ["root.tenants"],
+                                                     "limit": [5], "scan": [scan]})
+            assert "Seq Scan on queue_job" not in keyless, keyless
     else:
         queries = db.connector.queries
         for name, params in (
