@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from . import nodelay
+from . import nodelay, tracing
 from .core import limits, states
 from .core.errors import NoSuchJobError
 from .core.job import Job, JobStorage, canonical_uuid, model_name_of
@@ -95,8 +95,8 @@ class DatabaseJobStorage(JobStorage):
         """Create a Job from ``delay``-style arguments and enqueue it. Return the job uuid."""
         return self._enqueue_job(job_of_call(func, args, kwargs))
 
-    def _encoded(self, job: Job) -> dict[str, Any]:
-        return new_row(job, self._db.max_args_size)
+    def _encoded(self, job: Job, trace_context: str | None = None) -> dict[str, Any]:
+        return new_row(job, self._db.max_args_size, trace_context)
 
     def _debounced(self, job: Job) -> tuple[float, str | None]:
         """What a debounced delay writes over a waiting job besides its arguments: the
@@ -104,7 +104,11 @@ class DatabaseJobStorage(JobStorage):
         return job.debounce or 0.0, job.description if job.description_given else None
 
     def _insert(self, job: Job) -> str:
-        params = self._encoded(job)
+        # inside an active span: a PRODUCER span, whose context is stored with the job
+        with tracing.sending(job.func_name, 1, job.channel) as sent:
+            return self._insert_row(job, self._encoded(job, sent.carrier))
+
+    def _insert_row(self, job: Job, params: dict[str, Any]) -> str:
         if job.debounce is not None:
             conn = self.session.write_connection()
             job_uuid = self._store.insert_debounced(conn, params, *self._debounced(job))
@@ -130,9 +134,12 @@ class DatabaseJobStorage(JobStorage):
         intercepted = nodelay.intercept(jobs, self.session)
         if intercepted is not None:
             return intercepted
-        rows = [self._encoded(job) for job in jobs]
-        if not rows:
+        if not jobs:
             return []
+        with tracing.sending(jobs[0].func_name, len(jobs)) as sent:
+            return self._insert_many(jobs, [self._encoded(job, sent.carrier) for job in jobs])
+
+    def _insert_many(self, jobs: list[Job], rows: list[dict[str, Any]]) -> list[str]:
         conn = self.session.write_connection()
         if any(job.debounce is not None for job in jobs):
             # job by job, in order: a later call with the same key replaces the
@@ -174,8 +181,10 @@ class DatabaseJobStorage(JobStorage):
             job = delayable.job
             job.graph_uuid = graph_uuid
             job.state = states.WAIT_DEPENDENCIES if delayable._parents else states.PENDING
-        rows = [self._encoded(d.job) for d in delayables]
-        uuids = self._store.insert_graph(conn, rows, pairs)
+        with tracing.sending("graph" if len(delayables) > 1 else delayables[0].job.func_name,
+                             len(delayables)) as sent:
+            rows = [self._encoded(d.job, sent.carrier) for d in delayables]
+            uuids = self._store.insert_graph(conn, rows, pairs)
         for delayable, job_uuid in zip(delayables, uuids, strict=True):
             delayable.uuid = job_uuid
         self.session.mark_inserted()

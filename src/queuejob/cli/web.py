@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 import click
 
 from ..core.errors import require_extra
+from . import logs
 from .common import Failure, db_option, friendly, open_db
+from .logs import log_format_option
 
 #: what the dashboard and the metrics need (the extra queuejob[web])
 WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "prometheus_client", "multipart")
@@ -34,11 +37,14 @@ WEB_PACKAGES = ("starlette", "jinja2", "uvicorn", "prometheus_client", "multipar
                    "actions show (repeatable).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@log_format_option
 @friendly
 def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: str | None,
-        origins: tuple[str, ...], modules: tuple[str, ...], log_level: str) -> None:
+        origins: tuple[str, ...], modules: tuple[str, ...], log_level: str,
+        log_format: str) -> None:
     """Serve the dashboard: jobs, channels, workers, functions, metrics."""
     require_extra("web", "queuejob web", *WEB_PACKAGES)
+    json_logs = use_log_format(log_format, log_level)
     from ..web.security import check_bind, credentials_from
     from ..worker.startup import import_job_modules
     credentials = credentials_from(auth, auth_file)
@@ -53,8 +59,12 @@ def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: s
     db = open_db(db_url)
     try:
         from ..web import serve
-        click.echo(f"queuejob dashboard on http://{host}:{port}/"
-                   + (" (credentials required)" if credentials else ""), err=True)
+        banner = (f"queuejob dashboard on http://{host}:{port}/"
+                  + (" (credentials required)" if credentials else ""))
+        if json_logs:
+            logging.getLogger("queuejob.web").info("%s", banner)
+        else:
+            click.echo(banner, err=True)
         serve(db, host=host, port=port, credentials=credentials, origins=origins,
               log_level=log_level.lower())
     finally:
@@ -75,6 +85,20 @@ def metrics(db_url: str | None, window: float) -> None:
         click.echo(metrics_module.render(db, window).decode(), nl=False)
     finally:
         db.close()
+
+
+def use_log_format(log_format: str, log_level: str) -> bool:
+    """Set up the dashboard's logs in ``log_format``; whether they are JSON."""
+    config = logs.uvicorn_config(log_format)
+    if config is None:
+        return False
+    logs.configure(log_format, log_level)
+    import uvicorn.config
+    # uvicorn.run() configures its loggers from this dict (its default log_config):
+    # its lines become JSON objects too
+    uvicorn.config.LOGGING_CONFIG.clear()
+    uvicorn.config.LOGGING_CONFIG.update(config)
+    return True
 
 
 def register(group: click.Group) -> None:

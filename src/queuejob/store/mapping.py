@@ -19,9 +19,12 @@ from ..core.text import describe
 Row = dict[str, Any]
 
 
-def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE) -> Row:
+def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE,
+            trace_context: str | None = None) -> Row:
     """The parameters of ``insert_job`` for a new job: its arguments and context encoded
-    (TypeError or JobDataTooLargeError before anything is written)."""
+    (TypeError or JobDataTooLargeError before anything is written); ``trace_context``,
+    the OpenTelemetry context it was stored in (``queuejob.tracing``), None outside
+    any span."""
     args, kwargs = codec.encode_arguments(job.args, job.kwargs, max_args_size)
     context = {key: value for key, value in job.context.items() if key != "job_uuid"}
     context_text = limits.check("context", codec.dumps(context)) if context else None
@@ -38,6 +41,7 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE) -> Row:
         "concurrency_key": job.concurrency_key,
         "eta": job.eta if job.eta_delay is None else None,
         "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
+        "trace_context": trace_context,
     }
 
 

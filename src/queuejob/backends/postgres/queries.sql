@@ -12,7 +12,7 @@
 -- concurrent transaction inserting the same key to end, so two delays never both insert.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created, concurrency_key)
+                       graph_uuid, has_dependents, date_created, concurrency_key, trace_context)
 VALUES (%(uuid)s, %(state)s, %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
         %(description)s,
         -- the channel given to delay(), else the one people set for the function, else
@@ -23,7 +23,7 @@ VALUES (%(uuid)s, %(state)s, %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s
         %(priority)s, %(max_retries)s, %(identity_key)s, %(user_id)s, %(context)s,
         COALESCE(%(eta)s::timestamptz, now() + make_interval(secs => %(eta_delay)s::float8)),
         %(timeout)s::float8, %(graph_uuid)s::uuid, %(has_dependents)s, now(),
-        %(concurrency_key)s)
+        %(concurrency_key)s, %(trace_context)s::text)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
@@ -33,24 +33,24 @@ RETURNING uuid;
 -- key a pending job holds (or an earlier job of the same batch) is not stored.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created, concurrency_key)
+                       graph_uuid, has_dependents, date_created, concurrency_key, trace_context)
 SELECT new.uuid, new.state, new.func_name, new.model_name, new.args, new.kwargs,
        new.description,
        COALESCE(new.channel, function.channel, new.default_channel),
        new.priority, new.max_retries, new.identity_key, new.user_id, new.context,
        COALESCE(new.eta, now() + make_interval(secs => new.eta_delay)), new.timeout,
-       new.graph_uuid, new.has_dependents, now(), new.concurrency_key
+       new.graph_uuid, new.has_dependents, now(), new.concurrency_key, new.trace_context
 FROM unnest(%(uuid)s::uuid[], %(func_name)s::text[], %(model_name)s::text[], %(args)s::text[],
             %(kwargs)s::text[], %(description)s::text[], %(channel)s::text[],
             %(default_channel)s::text[], %(priority)s::int[], %(max_retries)s::int[],
             %(identity_key)s::text[], %(user_id)s::bigint[], %(context)s::text[],
             %(eta)s::timestamptz[], %(eta_delay)s::float8[], %(timeout)s::float8[],
             %(state)s::text[], %(graph_uuid)s::uuid[], %(has_dependents)s::boolean[],
-            %(concurrency_key)s::text[])
+            %(concurrency_key)s::text[], %(trace_context)s::text[])
     WITH ORDINALITY
     AS new(uuid, func_name, model_name, args, kwargs, description, channel, default_channel,
            priority, max_retries, identity_key, user_id, context, eta, eta_delay, timeout,
-           state, graph_uuid, has_dependents, concurrency_key, position)
+           state, graph_uuid, has_dependents, concurrency_key, trace_context, position)
 LEFT JOIN queue_job_function AS function ON function.name = new.func_name
 ORDER BY new.position
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
@@ -568,7 +568,7 @@ ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 -- Many new jobs without identity keys, streamed (delay_many): the fastest way in.
 COPY queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                 priority, max_retries, user_id, context, eta, timeout, graph_uuid,
-                has_dependents, date_created, concurrency_key) FROM STDIN;
+                has_dependents, date_created, concurrency_key, trace_context) FROM STDIN;
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;

@@ -10,7 +10,7 @@
 -- the same identity key (the partial unique index decides, not a prior read).
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created, concurrency_key)
+                       graph_uuid, has_dependents, date_created, concurrency_key, trace_context)
 VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
@@ -19,7 +19,7 @@ VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
                  :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
         COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now,
-        :concurrency_key)
+        :concurrency_key, :trace_context)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
@@ -28,7 +28,7 @@ RETURNING uuid;
 -- (batch) Store jobs: the same statement as insert_job, run for each job.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
-                       graph_uuid, has_dependents, date_created, concurrency_key)
+                       graph_uuid, has_dependents, date_created, concurrency_key, trace_context)
 VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
         -- the channel given to delay(), else the one people set for the function, else
         -- the decorator's
@@ -37,7 +37,7 @@ VALUES (:uuid, :state, :func_name, :model_name, :args, :kwargs, :description,
                  :default_channel),
         :priority, :max_retries, :identity_key, :user_id, :context,
         COALESCE(:eta, :now + :eta_delay), :timeout, :graph_uuid, :has_dependents, :now,
-        :concurrency_key)
+        :concurrency_key, :trace_context)
 ON CONFLICT (identity_key) WHERE identity_key IS NOT NULL AND state IN ('pending', 'enqueued', 'wait_dependencies')
 DO NOTHING
 RETURNING uuid;
@@ -512,8 +512,8 @@ ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 -- Many new jobs without identity keys (delay_many), one row per set of values.
 INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, user_id, context, eta, timeout, graph_uuid,
-                       has_dependents, date_created, concurrency_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                       has_dependents, date_created, concurrency_key, trace_context)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;
