@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.routing import Mount, Route
 
+import queuejob
 from queuejob.cli.app import cli
 from queuejob.core.errors import ConfigurationError
 from queuejob.web import security
@@ -26,6 +27,12 @@ MUTATIONS = {"/jobs/bulk", "/jobs/{uuid}/{action}", "/channels/set", "/channels/
 def _pending_job(db) -> str:
     with db.session() as session:
         return webjobs.echo.delay(session, "res.partner", "hello")
+
+
+def _batch(db) -> str:
+    with db.session() as session, queuejob.batch(session, "security") as batch:
+        webjobs.echo.delay(session, "res.partner", "hello")
+    return batch.uuid
 
 
 def _concrete(path: str, job_uuid: str) -> str:
@@ -47,7 +54,7 @@ def _routes(app) -> list[tuple[str, set[str]]]:
 
 def test_every_route_but_the_health_check_needs_credentials(secured_web):
     web = secured_web
-    job_uuid = _pending_job(web.db)
+    job_uuid, batch_uuid = _pending_job(web.db), _batch(web.db)
     routes = _routes(web.app)
     # the walk covers every page, every action and the static files
     assert {path for path, _ in routes} >= {"/", "/jobs", "/jobs/{uuid}", "/channels",
@@ -56,7 +63,7 @@ def test_every_route_but_the_health_check_needs_credentials(secured_web):
     wrong = {"Authorization": "Basic " + security.base64.b64encode(
         f"{USER}:{PASSWORD}x".encode()).decode()}
     for path, methods in routes:
-        url = _concrete(path, job_uuid)
+        url = _concrete(path, batch_uuid if path.startswith("/batches/") else job_uuid)
         method = "POST" if path in MUTATIONS else "GET"
         assert method in methods, path
         body = "" if method == "POST" else None
