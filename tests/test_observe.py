@@ -42,6 +42,10 @@ def test_progress_is_seen_from_another_process_while_the_job_runs(db, db_url, jo
         # this process reads what the worker process stored while the job waits
         wait_until(lambda: progress_of(row(db, uuid)) == Progress(1, 3, "step 1 of 3"),
                    timeout=60, message="the first report stored")
+        # so is what it logged so far
+        wait_until(lambda: [line.message for entry in operations.job_logs(db, uuid)
+                            for line in entry["lines"]] == ["did step 1"], timeout=60,
+                   message="the running attempt's first line stored")
         assert row(db, uuid)["state"] == "started"
         result = CliRunner().invoke(cli, ["jobs", "--db", db.url, uuid])
         assert result.exit_code == 0, result.output
@@ -221,6 +225,7 @@ def test_a_log_goes_with_its_job(db):
 
 
 @pytest.mark.parametrize("lines", ["not json", "{}", '[[1, "INFO"], "x", [1e400, 1, 2, 3]]',
+                                   "[" * 100_000 + "]" * 100_000,
                                    '[["soon", "INFO", "a", "b"], [5, "INFO", "a", "kept"]]'])
 def test_a_log_written_by_hand_costs_only_its_lines(db, lines):
     with db.session() as session:

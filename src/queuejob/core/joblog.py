@@ -57,7 +57,7 @@ def stored_lines(text: Any) -> tuple[list[LogLine], str | None]:
         return [], "the stored log is not text"
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return [], "the stored log is not JSON"
     if not isinstance(data, list):
         return [], "the stored log is not a list of lines"

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core import limits
+from ..core.progress import progress_of
 from ..core.text import describe, displayable, printable
 
 #: the most characters of one value that any template renders: a last line of defence
@@ -173,6 +174,37 @@ def job_row(  # noqa: C901 - one conversion per column of a stored row
             out[key] = text(row[key], long_text, whole=whole)
     out["link"] = job_uuid(row.get("uuid"))
     return out
+
+
+def progress(row: Mapping[str, Any], *, whole: bool = True) -> dict[str, Any] | None:
+    """The progress a job row holds for its current attempt, for a page: ``done``,
+    ``total``, ``percent`` (rounded down but when done: 99.9 is not 100), ``text``
+    (``40 / 100 (40%)``) and ``message``; None when it holds none. Stored values that
+    are not a report cost the bar; a message that is not one (too long, not text)
+    costs only itself: shown as text, cut."""
+    found = progress_of({key: row.get(key) for key in (
+        "attempt", "progress_attempt", "progress_done", "progress_total")})
+    if found is None:
+        return None
+    percent = 100 if found.done == found.total else min(math.floor(found.percent), 99)
+    return {"done": found.done, "total": found.total, "percent": percent,
+            "text": f"{found.done} / {found.total} ({percent}%)",
+            "message": text(row.get("progress_message"), limits.PROGRESS_MESSAGE,
+                            one_line=True, whole=whole)}
+
+
+#: the class of a log line by its level (any other level: "other")
+LOG_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warning", "ERROR": "error",
+              "CRITICAL": "critical"}
+
+
+def log_time(at: float) -> str:
+    """A logged line's time (seconds since the epoch) as UTC ``YYYY-MM-DD
+    HH:MM:SS.mmm``; one that is not a time as the number it is."""
+    try:
+        return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return text(at, SHORT, one_line=True)
 
 
 def seconds(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from ..core.joblog import AttemptLog
@@ -31,9 +32,12 @@ class _Capture(logging.Handler):
                 message += "\n" + _formatter.formatException(record.exc_info)
             except Exception:  # an exception whose traceback cannot be formatted
                 message += "\n(a traceback that could not be formatted)"
+        first = capture.log is None
         if capture.log is None:
             capture.log = AttemptLog()
         capture.log.add(record.created, record.levelname, record.name, message)
+        if first and capture.first_line is not None:
+            capture.first_line(capture.log)
 
 
 _formatter = logging.Formatter()
@@ -61,9 +65,14 @@ def uninstall() -> None:
 
 class capturing:  # used as a function: ``with capturing() as capture``
     """What is logged in this context, until it ends, goes to the attempt's log
-    (``log``: made at the first line; None when nothing was logged)."""
+    (``log``: made at the first line; None when nothing was logged). ``first_line`` is
+    called with the log when its first line comes (the worker then writes it while the
+    attempt runs)."""
 
-    __slots__ = ("_token", "log")
+    __slots__ = ("_token", "first_line", "log")
+
+    def __init__(self, first_line: Callable[[AttemptLog], None] | None = None) -> None:
+        self.first_line = first_line
 
     def __enter__(self) -> capturing:
         self.log: AttemptLog | None = None

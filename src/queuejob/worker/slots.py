@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core import registry
 from ..core.errors import JobTimeout
+from ..core.joblog import AttemptLog
 from ..core.outcome import Outcome, failure, released
 from ..core.progress import Progress
 from ..core.retry import Delay
@@ -187,6 +188,11 @@ class Slots:
         """A running attempt reported its progress (its thread, or the event loop's)."""
         if key in self._running:
             self.progress.report(key, progress)
+
+    def log_started(self, key: Key, log: AttemptLog) -> None:
+        """A running attempt logged its first line: written while it runs."""
+        if key in self._running:
+            self.progress.log_started(key, log)
 
     # -- in the threads that run jobs ---------------------------------------------------
     def _run(self, row: dict[str, Any]) -> None:

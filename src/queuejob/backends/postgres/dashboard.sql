@@ -10,7 +10,8 @@
 
 -- name: dashboard_jobs
 -- One page of the jobs table. Its texts are read up to %(text_read)s characters (a row
--- written by hand may hold megabytes), the exception of a failed job: its last ones.
+-- written by hand may hold megabytes), the exception of a failed job: its last ones. A
+-- started job's progress report (the list's bar) is read from the row itself.
 SELECT id, uuid, substr(state, 1, %(text_read)s::int) AS state,
        substr(func_name, 1, %(text_read)s::int) AS func_name,
        substr(model_name, 1, %(text_read)s::int) AS model_name,
@@ -23,6 +24,11 @@ SELECT id, uuid, substr(state, 1, %(text_read)s::int) AS state,
        substr(exc_name, 1, %(text_read)s::int) AS exc_name,
        substr(exc_message, 1, %(text_read)s::int) AS exc_message,
        exec_time, date_cancelled, worker_pid,
+       attempt, CASE WHEN state = 'started' THEN progress_done END AS progress_done,
+       CASE WHEN state = 'started' THEN progress_total END AS progress_total,
+       CASE WHEN state = 'started' THEN progress_attempt END AS progress_attempt,
+       CASE WHEN state = 'started' THEN substr(progress_message, 1, %(text_read)s::int)
+           END AS progress_message,
        /* TEMPLATE: key */ AS sort_key
 FROM queue_job
 WHERE /* TEMPLATE: where */
@@ -154,12 +160,17 @@ SELECT
      WHERE state = 'pending' AND (eta IS NULL OR eta <= now())) AS oldest_due_age;
 
 -- name: dashboard_running_jobs
--- Started jobs, the longest running first (the workers page); texts read up to
--- %(text_read)s characters.
+-- Started jobs, the longest running first (the workers page), with their progress
+-- reports; texts read up to %(text_read)s characters.
 SELECT uuid, substr(func_name, 1, %(text_read)s::int) AS func_name,
        substr(description, 1, %(text_read)s::int) AS description,
        substr(channel, 1, %(text_read)s::int) AS channel, worker_id, date_started,
-       extract(epoch FROM now() - date_started)::float8 AS running_for
+       extract(epoch FROM now() - date_started)::float8 AS running_for,
+       attempt, CASE WHEN state = 'started' THEN progress_done END AS progress_done,
+       CASE WHEN state = 'started' THEN progress_total END AS progress_total,
+       CASE WHEN state = 'started' THEN progress_attempt END AS progress_attempt,
+       CASE WHEN state = 'started' THEN substr(progress_message, 1, %(text_read)s::int)
+           END AS progress_message
 FROM queue_job
 WHERE state = 'started'
 ORDER BY date_started

@@ -13,7 +13,9 @@
 -- characters or more; a row written by hand may hold megabytes), the exception of a
 -- failed job: its last ones. A longer text is cut as bytes (substr on text would stop at
 -- a NUL character), then read back as text; a shorter one is read as it is (substr
--- makes an empty BLOB NULL); BLOBs stay BLOBs.
+-- makes an empty BLOB NULL); BLOBs stay BLOBs. A started job's progress report (the
+-- list's bar) is read from the row itself: numbers only (a value stored by hand that is
+-- not one reads as NULL), its message cut as the other texts.
 SELECT id,
        CASE WHEN length(CAST(uuid AS BLOB)) <= 4 * :text_read THEN uuid
             WHEN typeof(uuid) = 'text'
@@ -59,6 +61,19 @@ SELECT id,
             THEN CAST(substr(CAST(exc_message AS BLOB), 1, 4 * :text_read) AS TEXT)
             ELSE substr(exc_message, 1, 4 * :text_read) END AS exc_message,
        exec_time, date_cancelled, worker_pid,
+       CASE WHEN typeof(attempt) = 'integer' THEN attempt END AS attempt,
+       CASE WHEN state = 'started' AND typeof(progress_done) IN ('integer', 'real')
+            THEN progress_done END AS progress_done,
+       CASE WHEN state = 'started' AND typeof(progress_total) IN ('integer', 'real')
+            THEN progress_total END AS progress_total,
+       CASE WHEN state = 'started' AND typeof(progress_attempt) IN ('integer', 'real')
+            THEN progress_attempt END AS progress_attempt,
+       CASE WHEN state <> 'started' THEN NULL
+            WHEN length(CAST(progress_message AS BLOB)) <= 4 * :text_read
+            THEN progress_message
+            WHEN typeof(progress_message) = 'text'
+            THEN CAST(substr(CAST(progress_message AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(progress_message, 1, 4 * :text_read) END AS progress_message,
        /* TEMPLATE: key */ AS sort_key
 FROM queue_job
 WHERE /* TEMPLATE: where */
@@ -189,8 +204,8 @@ SELECT
      FROM queue_job WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)) AS oldest_due_age;
 
 -- name: dashboard_running_jobs
--- Started jobs, the longest running first (the workers page); texts read up to
--- 4 * :text_read bytes, as dashboard_jobs does.
+-- Started jobs, the longest running first (the workers page), with their progress
+-- reports; texts read up to 4 * :text_read bytes, as dashboard_jobs does.
 SELECT CASE WHEN length(CAST(uuid AS BLOB)) <= 4 * :text_read THEN uuid
             WHEN typeof(uuid) = 'text'
             THEN CAST(substr(CAST(uuid AS BLOB), 1, 4 * :text_read) AS TEXT)
@@ -207,7 +222,20 @@ SELECT CASE WHEN length(CAST(uuid AS BLOB)) <= 4 * :text_read THEN uuid
             WHEN typeof(channel) = 'text'
             THEN CAST(substr(CAST(channel AS BLOB), 1, 4 * :text_read) AS TEXT)
             ELSE substr(channel, 1, 4 * :text_read) END AS channel,
-       worker_id, date_started, :now - date_started AS running_for
+       worker_id, date_started, :now - date_started AS running_for,
+       CASE WHEN typeof(attempt) = 'integer' THEN attempt END AS attempt,
+       CASE WHEN state = 'started' AND typeof(progress_done) IN ('integer', 'real')
+            THEN progress_done END AS progress_done,
+       CASE WHEN state = 'started' AND typeof(progress_total) IN ('integer', 'real')
+            THEN progress_total END AS progress_total,
+       CASE WHEN state = 'started' AND typeof(progress_attempt) IN ('integer', 'real')
+            THEN progress_attempt END AS progress_attempt,
+       CASE WHEN state <> 'started' THEN NULL
+            WHEN length(CAST(progress_message AS BLOB)) <= 4 * :text_read
+            THEN progress_message
+            WHEN typeof(progress_message) = 'text'
+            THEN CAST(substr(CAST(progress_message AS BLOB), 1, 4 * :text_read) AS TEXT)
+            ELSE substr(progress_message, 1, 4 * :text_read) END AS progress_message
 FROM queue_job
 WHERE state = 'started'
 ORDER BY date_started
