@@ -291,3 +291,21 @@ def chatty_then_retry(session, model_name):
 def bad_progress(session, model_name, done, total):
     """Report a progress that is not one."""
     session.progress(done, total)
+
+
+@job
+def append_line(session, model_name, path, text):
+    """Append ``text`` and a line break to the file ``path`` (a batch's callback: a test
+    counts its lines)."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(f"{text}\n")
+    return text
+
+
+@job(retry_pattern={1: 0.2})
+def retry_until_file(session, model_name, path):
+    """Retry (pending again in 0.2 s) while ``path`` does not exist; fail for good once it
+    does."""
+    if not os.path.exists(path):
+        raise RetryableJobError("not yet")
+    raise FailedJobError(f"{path} exists: giving up")

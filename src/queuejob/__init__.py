@@ -5,6 +5,7 @@ transaction; workers that run jobs by priority and eta through a tree of
 channels with capacities; retries by pattern; identity keys; safe arguments.
 """
 
+from .batches import batch
 from .core.errors import (
     ConfigurationError,
     FailedJobError,
@@ -55,6 +56,7 @@ __all__ = [
     "Session",
     "State",
     "Worker",
+    "batch",
     "cancel",
     "chain",
     "group",

@@ -11,7 +11,7 @@ import getpass
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +85,8 @@ class Session:
         self.progress_sink: Callable[[Progress], None] | None = None
         #: the last progress the job reported in this session
         self.last_progress: Progress | None = None
+        #: the open batch that jobs delayed in this session join (``queuejob.batch``)
+        self.batch: Any = None
 
     def progress(self, done: int, total: int, message: str | None = None) -> None:
         """Report the running job's progress: ``done`` of ``total`` steps, and what it
@@ -137,6 +139,12 @@ class Session:
         self._held.append(row)
         self._inserted = True
         return True
+
+    def delaying(self, jobs: Sequence[Any]) -> None:
+        """Jobs are being delayed in this session (``delay``, ``delay_many``, a graph's
+        ``delay``: ``nodelay.intercept`` says so for each): an open batch takes them."""
+        if self.batch is not None:
+            self.batch.delaying(jobs)
 
     def mark_inserted(self) -> None:
         """Jobs were written: workers of this process are woken once it commits."""

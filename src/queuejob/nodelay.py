@@ -44,6 +44,8 @@ def intercept(jobs: Sequence[Job], session: Any,
     """What ``delay`` does instead of storing, inside ``trap_jobs`` or with no-delay
     set: the jobs' uuids (``delayables``, the jobs of a graph, get theirs); None when
     they are to be stored as usual."""
+    if isinstance(session, Session):
+        session.delaying(jobs)  # an open batch takes them
     trap = TRAP.get()
     if trap is not None:
         parents: dict[int, list[int]] | None = None

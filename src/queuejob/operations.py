@@ -54,7 +54,10 @@ __all__ = [
     "JobPage",
     "Session",
     "act_on_matching",
+    "add_schedule",
     "add_subscription",
+    "batch",
+    "batches",
     "cancel",
     "channels",
     "check_related_action",
@@ -63,6 +66,7 @@ __all__ = [
     "delete_channel",
     "edit",
     "edit_matching",
+    "edit_schedule",
     "failures_by_exception",
     "find_jobs",
     "functions",
@@ -70,15 +74,22 @@ __all__ = [
     "has_related_action",
     "job_channels",
     "job_function_names",
+    "job_logs",
     "last_job_id",
     "load_job",
     "metric_data",
     "open_database",
+    "pause_schedule",
     "queue_state",
     "related_action",
+    "remove_schedule",
     "remove_subscription",
     "requeue",
     "reset_function",
+    "resume_schedule",
+    "run_schedule_now",
+    "run_time_schedule",
+    "run_time_schedules",
     "running_jobs",
     "schedules",
     "set_channel",
@@ -678,3 +689,283 @@ def remove_subscription(db: Database, subscription_id: int) -> None:
         raise ConfigurationError(f"bad subscription id {describe(subscription_id, 40)}")
     if not db.run(lambda conn: db.store.remove_subscription(conn, subscription_id)):
         raise ConfigurationError(f"no subscription {subscription_id}")
+
+
+# -- schedules defined at run time ---------------------------------------------------------------
+def _schedule_rules() -> Any:
+    from .core import schedules as schedule_rules
+    return schedule_rules
+
+
+def _schedule_store(db: Database) -> Any:
+    from .store.schedules import ScheduleStore
+    return ScheduleStore(db.store.connector)
+
+
+def _reserved() -> tuple[str, ...]:
+    from .storage import RESERVED
+    return RESERVED
+
+
+def _json_text(value: Any) -> Any:
+    """Arguments given as JSON text, or as Python values (turned into JSON text)."""
+    if value is None or value is UNCHANGED or isinstance(value, str):
+        return value
+    rules = _schedule_rules()
+    try:
+        return rules.dump_json(list(value) if isinstance(value, tuple) else value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"arguments that JSON cannot hold: {exc}") from None
+
+
+def run_time_schedules(db: Database) -> list[dict[str, Any]]:
+    """The schedules defined at run time, as stored, with their next run; a row that does
+    not make sense (written by hand) says why in ``problem`` and runs nothing. A job
+    function not registered in this process (``registered`` False) is said too: only
+    workers that register it with @job run the schedule."""
+    rules = _schedule_rules()
+    store = _schedule_store(db)
+    rows, now = db.read(lambda conn: (store.all(conn), db.reads.database_now(conn)))
+    out = []
+    for row in rows:
+        entry: dict[str, Any] = {key: row.get(key) for key in (
+            "name", "cron", "func_name", "args", "kwargs", "channel", "timezone", "missed",
+            "missed_window", "paused", "run_requested", "last_slot", "date_created",
+            "date_updated")}
+        entry.update(next_run=None, problem=None, registered=False)
+        try:
+            schedule = rules.from_row(row, _reserved())
+        except ConfigurationError as exc:
+            db.store.bad_row("schedule", row.get("name"), exc)
+            entry["problem"] = str(exc)
+            out.append(entry)
+            continue
+        entry.update(name=schedule.name, paused=schedule.paused,
+                     registered=registry.job_function(schedule.func_name) is not None)
+        if not schedule.paused:
+            entry["next_run"] = rules.next_slot(schedule.cron, schedule.timezone, now)
+        if not entry["registered"]:
+            entry["problem"] = (
+                f"job function {schedule.func_name} is not registered here: only workers "
+                "that register it with @job run this schedule (import its module with "
+                "--module)")
+        out.append(entry)
+    return out
+
+
+def run_time_schedule(db: Database, name: str) -> dict[str, Any]:
+    """One run-time schedule (as ``run_time_schedules`` lists it); ConfigurationError
+    when there is none of that name."""
+    for entry in run_time_schedules(db):
+        if entry["name"] == name:
+            return entry
+    raise ConfigurationError(f"no schedule {describe(name, 80)}")
+
+
+def add_schedule(db: Database, name: str, *, cron: str, function: str,
+                 args: Any = "[]", kwargs: Any = "{}", channel: str | None = None,
+                 timezone: str = "UTC", missed: str = "once",
+                 missed_window: float | None = None, paused: bool = False
+                 ) -> dict[str, Any]:
+    """Store a schedule run by the workers (all of them, no restart): a job of
+    ``function`` (a job function's module.name: workers that register it with @job run
+    it, nothing else) at every slot of ``cron`` (5 fields, or 6 with seconds last) in
+    ``timezone``, called with ``args`` (a JSON list, the model name first by convention)
+    and ``kwargs`` (a JSON object), in ``channel`` (default: the function's). ``missed``:
+    what the slots missed while no worker ran give (``skip``, ``once``, ``all`` within
+    ``missed_window`` seconds, see ``queuejob.core.schedules``). It runs from its next
+    slot. Its listing entry; ConfigurationError for a bad value or a name taken."""
+    rules = _schedule_rules()
+    schedule = rules.check(name, cron, function, _json_text(args) or "[]",
+                           _json_text(kwargs) or "{}", channel, timezone, missed,
+                           missed_window, paused, _reserved())
+    store = _schedule_store(db)
+
+    def add(conn: Any) -> bool:
+        start = rules.whole_second(db.store.database_now(conn))
+        return store.add(conn, schedule, start)
+    if not db.run(add):
+        raise ConfigurationError(f"schedule name {schedule.name} is already taken "
+                                 "(edit it, or remove it first)")
+    return run_time_schedule(db, schedule.name)
+
+
+def edit_schedule(db: Database, name: str, *, cron: Any = UNCHANGED,
+                  function: Any = UNCHANGED, args: Any = UNCHANGED, kwargs: Any = UNCHANGED,
+                  channel: Any = UNCHANGED, timezone: Any = UNCHANGED,
+                  missed: Any = UNCHANGED, missed_window: Any = UNCHANGED
+                  ) -> dict[str, Any]:
+    """Change a run-time schedule's definition (the values left out keep what is stored:
+    a stored row that does not make sense must be given whole again). A new cron
+    expression or time zone starts from its next slot. ``channel=None``: the function's
+    channel; ``missed_window=None``: no window."""
+    rules = _schedule_rules()
+    store = _schedule_store(db)
+    changes = {"cron": cron, "func_name": function, "args": _json_text(args),
+               "kwargs": _json_text(kwargs), "channel": channel, "timezone": timezone,
+               "missed": missed, "missed_window": missed_window}
+    changes = {key: value for key, value in changes.items() if value is not UNCHANGED}
+    if not changes:
+        raise ConfigurationError("nothing to edit: give a cron expression, a function, "
+                                 "args, kwargs, a channel, a time zone or a missed-run "
+                                 "policy")
+
+    def edit(conn: Any) -> str:
+        row = store.one(conn, name)
+        if row is None:
+            raise ConfigurationError(f"no schedule {describe(name, 80)}")
+        # the stored values, checked again with the changes (paused is not edited here)
+        schedule = rules.from_row({**row, **changes, "name": name, "paused": False},
+                                  _reserved())
+        moved = schedule.cron != row.get("cron") or schedule.timezone != row.get("timezone")
+        start = rules.whole_second(db.store.database_now(conn)) if moved else None
+        store.edit(conn, schedule, start)
+        return schedule.name
+    return run_time_schedule(db, db.run(edit))
+
+
+def _pause(db: Database, name: str, paused: bool) -> None:
+    rules = _schedule_rules()
+    store = _schedule_store(db)
+
+    def pause(conn: Any) -> bool:
+        start = None if paused else rules.whole_second(db.store.database_now(conn))
+        return store.pause(conn, name, paused, start)
+    if not db.run(pause):
+        raise ConfigurationError(f"no schedule {describe(name, 80)}")
+
+
+def pause_schedule(db: Database, name: str) -> None:
+    """Pause a run-time schedule: its slots give no job until it is resumed."""
+    _pause(db, name, True)
+
+
+def resume_schedule(db: Database, name: str) -> None:
+    """Resume a run-time schedule from its next slot (the slots of the pause never run)."""
+    _pause(db, name, False)
+
+
+def remove_schedule(db: Database, name: str) -> None:
+    """Remove a run-time schedule (the jobs it delayed stay)."""
+    store = _schedule_store(db)
+    if not db.run(lambda conn: store.remove(conn, name)):
+        raise ConfigurationError(f"no schedule {describe(name, 80)}")
+
+
+def run_schedule_now(db: Database, name: str) -> None:
+    """Ask for a job of a run-time schedule now (paused or not): the next worker that
+    registers its function delays it, within a second or so. A schedule whose stored
+    definition does not make sense is refused."""
+    rules = _schedule_rules()
+    store = _schedule_store(db)
+
+    def request(conn: Any) -> None:
+        row = store.one(conn, name)
+        if row is None:
+            raise ConfigurationError(f"no schedule {describe(name, 80)}")
+        try:
+            rules.from_row(row, _reserved())
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"schedule {describe(name, 80)} cannot run: {exc}"
+                                     ) from None
+        store.request_run(conn, name)
+    db.run(request)
+
+
+# -- batches ---------------------------------------------------------------------------------
+#: the most batches a listing shows, the most jobs one batch's view lists
+BATCHES_LISTED = 10_000
+
+
+def _batch_store(db: Database) -> Any:
+    from .store.batches import BatchStore
+    return BatchStore(db.store.connector)
+
+
+def _batch_counts(counts: dict[str, int]) -> dict[str, int]:
+    """A batch's jobs per state: every state of a job (0 when none), those stored by
+    hand too, and ``total``."""
+    from .core import states
+    out = {str(state): 0 for state in states.STATES}
+    out.update(counts)
+    out["total"] = sum(counts.values())
+    return out
+
+
+def _callback_summary(text: Any) -> dict[str, Any] | None:
+    """What a stored callback delays: its function and its arguments (as encoded); a
+    callback that does not make sense says why in ``problem``."""
+    from .core import batches as batch_rules
+    if text is None:
+        return None
+    try:
+        callback = batch_rules.read_callback(text)
+    except ValueError as exc:
+        return {"func_name": None, "args": None, "kwargs": None, "problem": str(exc)}
+    return {"func_name": callback.func_name, "args": callback.args,
+            "kwargs": callback.kwargs, "channel": callback.channel, "problem": None}
+
+
+def _limit(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) \
+            or not 1 <= limit <= BATCHES_LISTED:
+        raise ConfigurationError(f"limit must be a whole number from 1 to {BATCHES_LISTED}")
+    return limit
+
+
+def batches(db: Database, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The batches (``queuejob.batch``), newest first, each with its jobs counted per
+    state (``counts``: done, failed, pending, started... and total); ``state``: only
+    the open, done or failed ones."""
+    from .core.batches import BATCH_STATES
+    if state is not None and state not in BATCH_STATES:
+        raise ConfigurationError(f"a batch state is one of {', '.join(BATCH_STATES)}, not "
+                                 f"{describe(state, 40)}")
+    store = _batch_store(db)
+    limit = _limit(limit)
+
+    def read(conn: Any) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+        rows = store.all(conn, state, limit)
+        return rows, store.counts(conn, [str(row["uuid"]) for row in rows])
+    rows, counts = db.read(read)
+    return [{"uuid": str(row["uuid"]), "name": row.get("name"), "state": row.get("state"),
+             "date_created": row.get("date_created"),
+             "date_concluded": row.get("date_concluded"),
+             "on_done": bool(row.get("has_on_done")),
+             "on_failure": bool(row.get("has_on_failure")),
+             "callback_uuid": row.get("callback_uuid"),
+             "callback_error": row.get("callback_error"),
+             "counts": _batch_counts(counts.get(str(row["uuid"]), {}))}
+            for row in rows]
+
+
+def batch(db: Database, batch_uuid: str, limit: int = 1000) -> dict[str, Any]:
+    """One batch: as ``batches`` lists it, with its callbacks (``on_done``,
+    ``on_failure``: function and arguments, or why a stored one does not make sense) and
+    its jobs (the first ``limit``, in the order they were stored). ConfigurationError
+    when there is none of that uuid."""
+    from .core.job import canonical_uuid
+    try:
+        wanted = canonical_uuid(batch_uuid)
+    except NoSuchJobError:
+        raise ConfigurationError(f"no batch {describe(batch_uuid, 80)}: not a uuid") from None
+    store = _batch_store(db)
+    limit = _limit(limit)
+
+    def read(conn: Any) -> tuple[Any, list[dict[str, Any]], dict[str, dict[str, int]]]:
+        row = store.one(conn, wanted)
+        if row is None:
+            return None, [], {}
+        return row, store.jobs(conn, wanted, limit), store.counts(conn, [wanted])
+    row, jobs, counts = db.read(read)
+    if row is None:
+        raise ConfigurationError(f"no batch {wanted}")
+    return {"uuid": wanted, "name": row.get("name"), "state": row.get("state"),
+            "date_created": row.get("date_created"),
+            "date_concluded": row.get("date_concluded"),
+            "on_done": _callback_summary(row.get("on_done")),
+            "on_failure": _callback_summary(row.get("on_failure")),
+            "callback_uuid": row.get("callback_uuid"),
+            "callback_error": row.get("callback_error"),
+            "counts": _batch_counts(counts.get(wanted, {})),
+            "jobs": [{**job, "uuid": str(job["uuid"])} for job in jobs]}

@@ -1,3 +1,14 @@
+column queue_batch.uuid: uuid nullable=NO default=None identity=NO
+column queue_batch.name: text nullable=NO default=None identity=NO
+column queue_batch.state: text nullable=NO default='open'::text identity=NO
+column queue_batch.date_created: timestamp with time zone nullable=NO default=None identity=NO
+column queue_batch.date_concluded: timestamp with time zone nullable=YES default=None identity=NO
+column queue_batch.on_done: text nullable=YES default=None identity=NO
+column queue_batch.on_failure: text nullable=YES default=None identity=NO
+column queue_batch.callback_uuid: text nullable=YES default=None identity=NO
+column queue_batch.callback_error: text nullable=YES default=None identity=NO
+column queue_batch_job.batch_uuid: uuid nullable=NO default=None identity=NO
+column queue_batch_job.job_uuid: uuid nullable=NO default=None identity=NO
 column queue_channel.name: text nullable=NO default=None identity=NO
 column queue_channel.capacity: integer nullable=YES default=None identity=NO
 column queue_channel.sequential: boolean nullable=NO default=false identity=NO
@@ -53,6 +64,7 @@ column queue_job.progress_total: bigint nullable=YES default=None identity=NO
 column queue_job.progress_message: text nullable=YES default=None identity=NO
 column queue_job.progress_attempt: integer nullable=YES default=None identity=NO
 column queue_job.date_progress: timestamp with time zone nullable=YES default=None identity=NO
+column queue_job.trace_context: text nullable=YES default=None identity=NO
 column queue_job_dependency.parent_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_dependency.child_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_function.name: text nullable=NO default=None identity=NO
@@ -69,6 +81,20 @@ column queue_job_waiter.date_created: timestamp with time zone nullable=NO defau
 column queue_rate_start.channel: text nullable=NO default=None identity=NO
 column queue_rate_start.started_at: timestamp with time zone nullable=NO default=None identity=NO
 column queue_rate_start.starts: integer nullable=NO default=1 identity=NO
+column queue_run_schedule.name: text nullable=NO default=None identity=NO
+column queue_run_schedule.cron: text nullable=NO default=None identity=NO
+column queue_run_schedule.func_name: text nullable=NO default=None identity=NO
+column queue_run_schedule.args: text nullable=NO default='[]'::text identity=NO
+column queue_run_schedule.kwargs: text nullable=NO default='{}'::text identity=NO
+column queue_run_schedule.channel: text nullable=YES default=None identity=NO
+column queue_run_schedule.timezone: text nullable=NO default='UTC'::text identity=NO
+column queue_run_schedule.missed: text nullable=NO default='once'::text identity=NO
+column queue_run_schedule.missed_window: double precision nullable=YES default=None identity=NO
+column queue_run_schedule.paused: boolean nullable=NO default=false identity=NO
+column queue_run_schedule.run_requested: integer nullable=NO default=0 identity=NO
+column queue_run_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
+column queue_run_schedule.date_created: timestamp with time zone nullable=NO default=None identity=NO
+column queue_run_schedule.date_updated: timestamp with time zone nullable=NO default=None identity=NO
 column queue_schedule.name: text nullable=NO default=None identity=NO
 column queue_schedule.last_slot: timestamp with time zone nullable=YES default=None identity=NO
 column queue_schedule.date_updated: timestamp with time zone nullable=YES default=None identity=NO
@@ -90,6 +116,11 @@ column queue_worker.concurrency: integer nullable=YES default=None identity=NO
 column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
+constraint queue_batch.queue_batch_pkey: PRIMARY KEY (uuid)
+constraint queue_batch.queue_batch_times_finite: CHECK ((((date_created >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_created <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((date_concluded IS NULL) OR ((date_concluded >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_concluded <= '9999-12-30 00:00:00+00'::timestamp with time zone)))))
+constraint queue_batch_job.queue_batch_job_batch_uuid_fkey: FOREIGN KEY (batch_uuid) REFERENCES queue_batch(uuid) ON DELETE CASCADE
+constraint queue_batch_job.queue_batch_job_job_uuid_fkey: FOREIGN KEY (job_uuid) REFERENCES queue_job(uuid) ON DELETE CASCADE
+constraint queue_batch_job.queue_batch_job_pkey: PRIMARY KEY (batch_uuid, job_uuid)
 constraint queue_channel.queue_channel_key_capacity_positive: CHECK ((key_capacity > 0))
 constraint queue_channel.queue_channel_pkey: PRIMARY KEY (name)
 constraint queue_channel.queue_channel_rate_limit_positive: CHECK ((rate_limit > 0))
@@ -107,6 +138,8 @@ constraint queue_job_function.queue_job_function_pkey: PRIMARY KEY (name)
 constraint queue_job_log.queue_job_log_job_uuid_fkey: FOREIGN KEY (job_uuid) REFERENCES queue_job(uuid) ON DELETE CASCADE
 constraint queue_job_log.queue_job_log_pkey: PRIMARY KEY (job_uuid, attempt)
 constraint queue_rate_start.queue_rate_start_starts_check: CHECK ((starts > 0))
+constraint queue_run_schedule.queue_run_schedule_pkey: PRIMARY KEY (name)
+constraint queue_run_schedule.queue_run_schedule_times_finite: CHECK ((((last_slot IS NULL) OR ((last_slot >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_slot <= '9999-12-30 00:00:00+00'::timestamp with time zone))) AND ((date_created >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_created <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((date_updated >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_updated <= '9999-12-30 00:00:00+00'::timestamp with time zone))))
 constraint queue_schedule.queue_schedule_pkey: PRIMARY KEY (name)
 constraint queue_schedule.queue_schedule_times_finite: CHECK (((last_slot IS NULL) OR ((last_slot >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (last_slot <= '9999-12-30 00:00:00+00'::timestamp with time zone)))) NOT VALID
 constraint queue_subscription.queue_subscription_channel_check: CHECK ((length(channel) <= 512))
@@ -118,6 +151,11 @@ constraint queue_worker.queue_worker_concurrency_positive: CHECK ((concurrency >
 constraint queue_worker.queue_worker_pkey: PRIMARY KEY (id)
 constraint queue_worker.queue_worker_times_finite: CHECK ((((date_started >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_started <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((heartbeat >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (heartbeat <= '9999-12-30 00:00:00+00'::timestamp with time zone)) AND ((date_stopped IS NULL) OR ((date_stopped >= '0001-01-02 00:00:00+00'::timestamp with time zone) AND (date_stopped <= '9999-12-30 00:00:00+00'::timestamp with time zone))))) NOT VALID
 constraint queuejob_migration.queuejob_migration_pkey: PRIMARY KEY (version)
+index queue_batch_created: CREATE INDEX queue_batch_created ON public.queue_batch USING btree (date_created)
+index queue_batch_job_job: CREATE INDEX queue_batch_job_job ON public.queue_batch_job USING btree (job_uuid)
+index queue_batch_job_pkey: CREATE UNIQUE INDEX queue_batch_job_pkey ON public.queue_batch_job USING btree (batch_uuid, job_uuid)
+index queue_batch_open: CREATE INDEX queue_batch_open ON public.queue_batch USING btree (date_created) WHERE (state = 'open'::text)
+index queue_batch_pkey: CREATE UNIQUE INDEX queue_batch_pkey ON public.queue_batch USING btree (uuid)
 index queue_channel_pkey: CREATE UNIQUE INDEX queue_channel_pkey ON public.queue_channel USING btree (name)
 index queue_config_pkey: CREATE UNIQUE INDEX queue_config_pkey ON public.queue_config USING btree (id)
 index queue_job_cancelled: CREATE INDEX queue_job_cancelled ON public.queue_job USING btree (id) WHERE (state = 'cancelled'::text)
@@ -142,6 +180,7 @@ index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON public.queue_jo
 index queue_job_uuid_key: CREATE UNIQUE INDEX queue_job_uuid_key ON public.queue_job USING btree (uuid)
 index queue_job_waiter_uuid: CREATE INDEX queue_job_waiter_uuid ON public.queue_job_waiter USING btree (uuid)
 index queue_rate_start_window: CREATE INDEX queue_rate_start_window ON public.queue_rate_start USING btree (channel, started_at)
+index queue_run_schedule_pkey: CREATE UNIQUE INDEX queue_run_schedule_pkey ON public.queue_run_schedule USING btree (name)
 index queue_schedule_pkey: CREATE UNIQUE INDEX queue_schedule_pkey ON public.queue_schedule USING btree (name)
 index queue_subscription_pkey: CREATE UNIQUE INDEX queue_subscription_pkey ON public.queue_subscription USING btree (id)
 index queue_worker_alive: CREATE INDEX queue_worker_alive ON public.queue_worker USING btree (heartbeat) WHERE (state = 'alive'::text)
@@ -159,3 +198,6 @@ migration 9: worker_concurrency
 migration 10: flow_control
 migration 11: rate_starts_per_claim
 migration 12: progress_and_job_log
+migration 13: run_time_schedules
+migration 14: trace_context
+migration 15: batches

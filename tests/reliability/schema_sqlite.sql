@@ -1,3 +1,6 @@
+index queue_batch_created: CREATE INDEX queue_batch_created ON queue_batch (date_created)
+index queue_batch_job_job: CREATE INDEX queue_batch_job_job ON queue_batch_job (job_uuid)
+index queue_batch_open: CREATE INDEX queue_batch_open ON queue_batch (date_created) WHERE state = 'open'
 index queue_job_cancelled: CREATE INDEX queue_job_cancelled ON queue_job (id) WHERE state = 'cancelled'
 index queue_job_dependency_child: CREATE INDEX queue_job_dependency_child ON queue_job_dependency (child_uuid)
 index queue_job_enqueued: CREATE INDEX queue_job_enqueued ON queue_job (id) WHERE state = 'enqueued'
@@ -16,14 +19,17 @@ index queue_job_unfinished: CREATE INDEX queue_job_unfinished ON queue_job (id) 
 index queue_job_waiter_uuid: CREATE INDEX queue_job_waiter_uuid ON queue_job_waiter (uuid)
 index queue_rate_start_window: CREATE INDEX queue_rate_start_window ON queue_rate_start (channel, started_at)
 index queue_worker_alive: CREATE INDEX queue_worker_alive ON queue_worker (heartbeat) WHERE state = 'alive'
+table queue_batch: CREATE TABLE queue_batch ( uuid TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'open', date_created REAL NOT NULL, date_concluded REAL, on_done TEXT, on_failure TEXT, callback_uuid TEXT, callback_error TEXT )
+table queue_batch_job: CREATE TABLE queue_batch_job ( batch_uuid TEXT NOT NULL REFERENCES queue_batch (uuid) ON DELETE CASCADE, job_uuid TEXT NOT NULL REFERENCES queue_job (uuid) ON DELETE CASCADE, PRIMARY KEY (batch_uuid, job_uuid) )
 table queue_channel: CREATE TABLE queue_channel ( name TEXT PRIMARY KEY, capacity INTEGER, sequential INTEGER NOT NULL DEFAULT 0, throttle REAL NOT NULL DEFAULT 0, removal_interval REAL, paused INTEGER NOT NULL DEFAULT 0, last_started REAL, date_updated REAL , rate_limit INTEGER, rate_period REAL, key_capacity INTEGER, fair INTEGER NOT NULL DEFAULT 0, fair_cursor TEXT)
 table queue_config: CREATE TABLE queue_config ( id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL )
-table queue_job: CREATE TABLE queue_job ( id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, state TEXT NOT NULL, func_name TEXT NOT NULL, model_name TEXT, args TEXT NOT NULL, kwargs TEXT NOT NULL, description TEXT, channel TEXT NOT NULL, priority INTEGER NOT NULL, max_retries INTEGER NOT NULL, retry INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, worker_deaths INTEGER NOT NULL DEFAULT 0, identity_key TEXT, user_id INTEGER, context TEXT, result TEXT, exc_info TEXT, worker_id TEXT, eta REAL, date_created REAL NOT NULL, date_enqueued REAL, date_started REAL, date_done REAL , timeout REAL, date_failed REAL, graph_uuid TEXT, has_dependents INTEGER NOT NULL DEFAULT 0, exc_name TEXT, exc_message TEXT, exec_time REAL, date_cancelled REAL, worker_pid INTEGER, concurrency_key TEXT NOT NULL DEFAULT '', progress_done INTEGER, progress_total INTEGER, progress_message TEXT, progress_attempt INTEGER, date_progress REAL)
+table queue_job: CREATE TABLE queue_job ( id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, state TEXT NOT NULL, func_name TEXT NOT NULL, model_name TEXT, args TEXT NOT NULL, kwargs TEXT NOT NULL, description TEXT, channel TEXT NOT NULL, priority INTEGER NOT NULL, max_retries INTEGER NOT NULL, retry INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0, worker_deaths INTEGER NOT NULL DEFAULT 0, identity_key TEXT, user_id INTEGER, context TEXT, result TEXT, exc_info TEXT, worker_id TEXT, eta REAL, date_created REAL NOT NULL, date_enqueued REAL, date_started REAL, date_done REAL , timeout REAL, date_failed REAL, graph_uuid TEXT, has_dependents INTEGER NOT NULL DEFAULT 0, exc_name TEXT, exc_message TEXT, exec_time REAL, date_cancelled REAL, worker_pid INTEGER, concurrency_key TEXT NOT NULL DEFAULT '', progress_done INTEGER, progress_total INTEGER, progress_message TEXT, progress_attempt INTEGER, date_progress REAL, trace_context TEXT)
 table queue_job_dependency: CREATE TABLE queue_job_dependency ( parent_uuid TEXT NOT NULL, child_uuid TEXT NOT NULL, PRIMARY KEY (parent_uuid, child_uuid) )
 table queue_job_function: CREATE TABLE queue_job_function ( name TEXT PRIMARY KEY, channel TEXT, retry_pattern TEXT, date_updated REAL , related_action TEXT)
 table queue_job_log: CREATE TABLE queue_job_log ( job_uuid TEXT NOT NULL REFERENCES queue_job (uuid) ON DELETE CASCADE, attempt INTEGER NOT NULL, lines TEXT NOT NULL, dropped INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (job_uuid, attempt) )
 table queue_job_waiter: CREATE TABLE queue_job_waiter ( uuid TEXT NOT NULL, date_created REAL NOT NULL )
 table queue_rate_start: CREATE TABLE queue_rate_start ( channel TEXT NOT NULL, started_at REAL NOT NULL , starts INTEGER NOT NULL DEFAULT 1 CHECK (starts > 0))
+table queue_run_schedule: CREATE TABLE queue_run_schedule ( name TEXT PRIMARY KEY, cron TEXT NOT NULL, func_name TEXT NOT NULL, args TEXT NOT NULL DEFAULT '[]', kwargs TEXT NOT NULL DEFAULT '{}', channel TEXT, timezone TEXT NOT NULL DEFAULT 'UTC', missed TEXT NOT NULL DEFAULT 'once', missed_window REAL, paused INTEGER NOT NULL DEFAULT 0, run_requested INTEGER NOT NULL DEFAULT 0, last_slot REAL, date_created REAL NOT NULL, date_updated REAL NOT NULL )
 table queue_schedule: CREATE TABLE queue_schedule ( name TEXT PRIMARY KEY, last_slot REAL, date_updated REAL )
 table queue_subscription: CREATE TABLE queue_subscription ( id INTEGER PRIMARY KEY, channel TEXT, func_name TEXT, target_kind TEXT NOT NULL, target TEXT NOT NULL, date_created REAL NOT NULL )
 table queue_worker: CREATE TABLE queue_worker ( id TEXT PRIMARY KEY, hostname TEXT NOT NULL, pid INTEGER NOT NULL, channels TEXT, state TEXT NOT NULL, date_started REAL NOT NULL, heartbeat REAL NOT NULL, date_stopped REAL , concurrency INTEGER)
@@ -40,3 +46,6 @@ migration 9: worker_concurrency
 migration 10: flow_control
 migration 11: rate_starts_per_claim
 migration 12: progress_and_job_log
+migration 13: run_time_schedules
+migration 14: trace_context
+migration 15: batches

@@ -9,7 +9,6 @@ or a queue of another schema version.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Any
@@ -21,8 +20,11 @@ from ..core import states
 from ..core.channels import GRAMMAR, parse_channels
 from ..operations import default_user
 from ..store import JobFilter
-from . import settings, web
+from . import batches, settings, web
 from .common import Failure, db_option, friendly, open_db, safe_line
+from .logs import configure as configure_logs
+from .logs import log_format_option
+from .schedules import register as register_schedules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,14 +65,14 @@ def cli() -> None:
                    "reached (a server starting or restarting).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@log_format_option
 @friendly
 def worker(db_url: str | None, channels: str, concurrency: int | None,
            modules: tuple[str, ...], burst: bool, grace: float, heartbeat: float,
            dead_after: float, rescue_interval: float, poll: float, hostname: str | None,
-           wait_for_db: float, log_level: str) -> None:
+           wait_for_db: float, log_level: str, log_format: str) -> None:
     """Run jobs. Creates the queue's tables, or updates them, first."""
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(log_format, log_level)
     from ..worker import Worker
     from ..worker.startup import import_job_modules, migrate_when_reachable
     # bad channels and modules fail before the database is opened (or created)
@@ -357,3 +359,5 @@ def main() -> None:
 
 web.register(cli)  # queuejob web, queuejob metrics
 settings.register(cli)  # queuejob channels, functions, subscriptions
+register_schedules(cli)  # queuejob schedules
+batches.register(cli)  # queuejob batches

@@ -22,6 +22,7 @@ from ..core import states
 from ..core.channels import ChannelSpec, ChannelTree, RuleSource, combine
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from ..core.job import canonical_uuid, eta_parts
+from ..core.joblog import AttemptLog
 from ..core.outcome import RELEASED, Outcome
 from ..core.progress import Progress
 from ..core.retry import Delay, dump_retry_pattern
@@ -140,7 +141,8 @@ class JobStore:
                 row["priority"], row["max_retries"], row["user_id"], row["context"],
                 row["eta"] if delay is None else now + dt.timedelta(seconds=delay),
                 row["timeout"], row["graph_uuid"], row["has_dependents"], now)
-            values.append((*value, row.get("concurrency_key") or ""))
+            values.append((*value, row.get("concurrency_key") or "",
+                           row.get("trace_context")))
         self.connector.copy(conn, "copy_jobs", values)
         return [row["uuid"] for row in rows]
 
@@ -474,12 +476,17 @@ class JobStore:
             self.release_children(conn, [o.uuid for o in ended if o.state == states.DONE])
             self.cancel_children(conn, [o.uuid for o in ended if o.state == states.CANCELLED])
         written.update(row["uuid"] for row in self._back_to_pending(conn, back))
-        logged = [o for o in outcomes if o.log is not None and o.uuid in written]
-        if logged:
-            self._run_many(conn, "save_job_log", [
-                {"uuid": o.uuid, "attempt": o.attempt, "lines": o.log.to_json(),
-                 "dropped": o.log.dropped} for o in logged if o.log is not None])
+        self.save_job_logs(conn, [((o.uuid, o.attempt), o.log) for o in outcomes
+                                  if o.log is not None and o.uuid in written])
         return [o for o in outcomes if o.uuid not in written]
+
+    def save_job_logs(self, conn: Any, logs: Sequence[tuple[tuple[str, int], AttemptLog]]
+                      ) -> None:
+        """What attempts logged (each replacing what was written of it before)."""
+        if logs:
+            self._run_many(conn, "save_job_log", [
+                {"uuid": uuid, "attempt": attempt, "lines": log.to_json(),
+                 "dropped": log.dropped} for (uuid, attempt), log in logs])
 
     def save_progress(self, conn: Any, reports: Sequence[tuple[tuple[str, int], Progress]]
                       ) -> None:

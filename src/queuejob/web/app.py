@@ -26,7 +26,7 @@ from ..core import limits
 from ..core.rows import is_channel_name
 from ..core.text import displayable
 from ..operations import Database
-from . import display, settings, views
+from . import batches, display, schedules, settings, views
 from .security import (
     CSRF_COOKIE,
     FLASH_COOKIE,
@@ -69,6 +69,8 @@ class Dashboard:
     origins: tuple[str, ...] = ()
     #: seconds between refreshes of the live pages
     refresh: float = 5.0
+    #: seconds between two looks of a job's page at its live state, while it has not ended
+    live_interval: float = 1.0
     page_size: int = 50
     #: the user of the credentials, named in the results of manual actions
     user: str | None = None
@@ -147,6 +149,7 @@ def create_app(db: Database, *, credentials: Credentials | None = None,
         Route("/jobs/confirm", views.confirm, name="confirm"),
         Route("/jobs/bulk", views.bulk_action, methods=["POST"], name="bulk_action"),
         Route("/jobs/{uuid:uuid}", views.job, name="job"),
+        Route("/jobs/{uuid:uuid}/live.json", views.job_live, name="job_live"),
         # a job's actions: requeue, done, cancel, and edit (priority, eta, channel)
         Route("/jobs/{uuid:uuid}/{action}", views.job_action, methods=["POST"],
               name="job_action"),
@@ -165,7 +168,9 @@ def create_app(db: Database, *, credentials: Credentials | None = None,
         # the page and its form (add, remove) at one address: the form posts to its page
         Route("/subscriptions", settings.subscriptions, methods=["GET", "POST"],
               name="subscriptions"),
-        Route("/schedules", views.schedules, name="schedules"),
+        Route("/schedules", schedules.schedules, methods=["GET", "POST"], name="schedules"),
+        Route("/batches", batches.batches, name="batches"),
+        Route("/batches/{uuid:uuid}", batches.batch, name="batch"),
         Route("/metrics", views.metrics, name="metrics"),
         Route("/healthz", views.healthz, name="healthz"),
         Mount("/static", StaticFiles(packages=[("queuejob.web", "static")]), name="static"),

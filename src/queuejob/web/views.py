@@ -23,7 +23,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from .. import metrics as metrics_module
 from .. import operations
@@ -36,6 +36,7 @@ from ..core.channels import (
     normalize_name,
 )
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
+from ..core.job import canonical_uuid
 from ..core.rows import as_name, is_channel_name
 from ..core.text import describe
 from ..store import reads
@@ -254,6 +255,9 @@ def jobs_page(request: Request, params: Any, *, form_error: str | None = None,
         view["exc_line"] = display.last_line(row.get("exc_info")) \
             if row.get("state") == "failed" else ""
         view["exc_link"] = exception_link(row.get("exc_name"))
+        # a started job's bar (the query reads the report of started jobs only)
+        view["progress"] = display.progress(row, whole=False) \
+            if row.get("state") == "started" else None
         rows.append(view)
     return dashboard.render(request, "jobs.html", {
         "nav": "jobs", "filters": filters, "rows": rows, "sorts": sorts,
@@ -323,13 +327,119 @@ def job_page(request: Request, job_uuid: str, *, form_error: str | None = None,
     state = row.get("state")
     actions = [action for action in operations.ACTIONS
                if isinstance(state, str) and states.refusal(action, state) is None]
+    progress = display.progress(row)
+    # the time of the last report shown (a report of an earlier attempt is not)
+    view["date_progress"] = display.moment(row.get("date_progress")) if progress else None
+    logs, log_problem = _logs(db, job_uuid)
     return dashboard.render(request, "job.html", {
         "nav": "jobs", "job": view, "arguments": _arguments(db, row),
         "related": _related(db, row), "timeline": _timeline(view), "actions": actions,
         "verbs": VERBS, "result": view.get("result"), "exc_info": view.get("exc_info"),
         "editable": isinstance(state, str) and state in states.EDITABLE,
         "typed": typed or {}, "form_error": form_error,
-        "graph": _graph(db, row)}, status_code=status_code)
+        "graph": _graph(db, row), "progress": progress,
+        "logs": [_log_view(entry, row) for entry in logs], "log_problem": log_problem,
+        "running_attempt": _running_attempt(row, logs),
+        "live": {"uuid": canonical_uuid(job_uuid), "marker": log_marker(logs),
+                 "ended": state in states.ENDED,
+                 "interval": dashboard.live_interval}}, status_code=status_code)
+
+
+# -- watching a job run: its progress and its log, live -----------------------------------
+def _logs(db: Any, job_uuid: str) -> tuple[list[dict[str, Any]], str | None]:
+    """What the job's attempts logged (``operations.job_logs``), and why none can be
+    shown when a stored log breaks its reader (JSON nested thousands deep, written by
+    hand): that costs the log, never the page."""
+    try:
+        return operations.job_logs(db, job_uuid), None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:
+        return [], f"the stored log cannot be read here: {_reason(exc)}"
+
+
+def _running_attempt(row: dict[str, Any], logs: list[dict[str, Any]]) -> int | None:
+    """The attempt a started job runs, when it has no stored log yet (a running
+    attempt's lines are stored as it logs them, at most once a second)."""
+    attempt = row.get("attempt")
+    if row.get("state") != "started" or not display.is_int(attempt):
+        return None
+    return None if any(entry.get("attempt") == attempt for entry in logs) else attempt
+
+
+def log_marker(logs: list[dict[str, Any]]) -> str:
+    """What changes when the job's stored log does: each attempt's number, lines,
+    dropped lines and whether some could not be read (the job page fetches its log
+    again when the live state's marker differs from its own)."""
+    return ",".join(
+        f"{display.text(entry.get('attempt'), 20, one_line=True)}:{len(entry['lines'])}"
+        f":{entry['dropped']}:{1 if entry['problem'] else 0}" for entry in logs)
+
+
+def _log_view(entry: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """One attempt's log for the job page: its lines as text (each cut to the limit a
+    worker keeps, its own line breaks kept), at most limits.LOG_LINES of them; when it
+    was logged; and, for the job's current attempt, when it started and ended."""
+    lines = entry["lines"]
+    shown = [{"at": display.log_time(line.at),
+              "level": display.text(line.level, 20, one_line=True),
+              "level_class": display.LOG_LEVELS.get(line.level, "other"),
+              "logger": display.text(line.logger, 200, one_line=True),
+              "message": display.text(line.message, limits.LOG_LINE)}
+             for line in lines[:limits.LOG_LINES]]
+    attempt = display.whole_number(entry.get("attempt"))
+    current = display.is_int(attempt) and attempt == row.get("attempt")
+    state = row.get("state")
+    ended = {"done": "date_done", "failed": "date_failed",
+             "cancelled": "date_cancelled"}.get(state) if isinstance(state, str) else None
+    times = [line.at for line in lines]
+    return {"attempt": attempt, "lines": shown, "count": len(lines),
+            "not_shown": len(lines) - len(shown), "dropped": max(entry["dropped"], 0),
+            "problem": display.text(entry["problem"], 300, one_line=True)
+            if entry["problem"] else None,
+            "first": display.log_time(min(times)) if times else "",
+            "last": display.log_time(max(times)) if times else "",
+            "current": current,
+            "started": display.time(row.get("date_started")) if current else None,
+            "ended_label": state if current and ended else None,
+            "ended": display.time(row.get(ended)) if current and ended else None}
+
+
+def live_state(row: dict[str, Any], logs: list[dict[str, Any]], log_problem: str | None
+               ) -> dict[str, Any]:
+    """What a job page polls while the job has not ended (``/jobs/UUID/live.json``):
+    its state, progress, the lines of each attempt's log (counts, not the lines) and
+    its dates (ISO 8601, UTC; null when none or not a time). Every value text or a
+    number, whatever was stored."""
+    progress = display.progress(row)
+    state = row.get("state")
+    dates = {}
+    for key in ("date_created", "eta", "date_enqueued", "date_started", "date_done",
+                "date_failed", "date_cancelled", "date_progress"):
+        dates[key] = display.iso(display.moment(row.get(key))) or None
+    return {
+        "uuid": display.job_uuid(row.get("uuid"))
+        or display.text(row.get("uuid"), limits.LISTED, one_line=True),
+        "state": display.text(state, 40, one_line=True),
+        "ended": state in states.ENDED, "attempt": display.whole_number(row.get("attempt")),
+        "retry": display.whole_number(row.get("retry")),
+        "max_retries": display.whole_number(row.get("max_retries")),
+        "progress": progress, "dates": dates,
+        "logs": [{"attempt": display.whole_number(entry.get("attempt")),
+                  "lines": len(entry["lines"]), "dropped": entry["dropped"],
+                  "problem": display.text(entry["problem"], 300, one_line=True)
+                  if entry["problem"] else None} for entry in logs],
+        "log_problem": log_problem, "log_marker": log_marker(logs)}
+
+
+def job_live(request: Request) -> Response:
+    """A job's live state as JSON (``live_state``); 404 when there is no such job."""
+    db = _dashboard(request).db
+    job_uuid = str(request.path_params["uuid"])
+    try:
+        row = operations.load_job(db, job_uuid)
+    except NoSuchJobError:
+        return JSONResponse({"error": f"no job {job_uuid}"}, status_code=404)
+    logs, log_problem = _logs(db, job_uuid)
+    return JSONResponse(live_state(row, logs, log_problem))
 
 
 #: the most jobs of other graphs (stood in for keyed jobs) loaded for a graph's drawing
@@ -469,7 +579,8 @@ def _timeline(job: dict[str, Any]) -> list[dict[str, Any]]:
     labels = (("date_created", "created"), ("eta", "due (eta)"), ("date_enqueued", "enqueued"),
               ("date_started", "started"), ("date_failed", "failed"),
               ("date_cancelled", "cancelled"),
-              ("date_done", "cancelled" if cancelled else "done"))
+              ("date_done", "cancelled" if cancelled else "done"),
+              ("date_progress", "last progress report"))
     events = [{"label": label, "when": job[key]} for key, label in labels if job.get(key)
               # a cancelled job's date_done is its date_cancelled (rows stored before
               # there was one have only the former)
@@ -498,6 +609,7 @@ def workers(request: Request) -> Response:
     for row in operations.running_jobs(dashboard.db):
         view = display.job_row(row, listed=True, whole=False)
         view["running_for"] = display.number(row.get("running_for"))
+        view["progress"] = display.progress(row, whole=False)
         running[row.get("worker_id")].append(view)
     rows = []
     for worker in operations.workers(dashboard.db):
@@ -513,26 +625,6 @@ def workers(request: Request) -> Response:
             "jobs": running.get(worker.get("id"), [])})
     return dashboard.render(request, "workers.html", {
         "nav": "workers", "workers": rows, "refresh": dashboard.refresh})
-
-
-def schedules(request: Request) -> Response:
-    """The periodic jobs registered in this process (the modules of --module), their
-    last slot run and their next run."""
-    dashboard = _dashboard(request)
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    for row in operations.schedules(dashboard.db):
-        next_run = display.time(row.get("next_run"))
-        rows.append({
-            "name": display.text(row.get("name"), limits.LISTED, one_line=True),
-            "function": display.text(row.get("function"), limits.FUNC_NAME, one_line=True),
-            "cron": display.text(row.get("cron"), limits.LISTED, one_line=True),
-            "catch_up": bool(row.get("catch_up")),
-            "last_slot": display.time(row.get("last_slot")), "next_run": next_run,
-            "next_in": (next_run - now).total_seconds()
-            if isinstance(next_run, dt.datetime) else None})
-    return dashboard.render(request, "schedules.html", {"nav": "schedules",
-                                                        "schedules": rows})
 
 
 def metrics(request: Request) -> Response:

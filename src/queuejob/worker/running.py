@@ -9,10 +9,12 @@ to the worker loop, which writes them in batches.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import tracing
 from ..core import registry, states
 from ..core.errors import DecodeError, FailedJobError, JobTimeout, RetryableJobError
 from ..core.joblog import AttemptLog
@@ -45,6 +47,8 @@ class Host(Protocol):
     def connection_failed(self, conn: Any) -> None: ...
 
     def report_progress(self, key: tuple[str, int], progress: Progress) -> None: ...
+
+    def log_started(self, key: tuple[str, int], log: AttemptLog) -> None: ...
 
 
 def job_session(host: Host, get_connection: Callable[[], Any], job: Any, attempt: int
@@ -85,13 +89,21 @@ def prepare(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
 
 def run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
                 ) -> tuple[Outcome, bool]:
-    """Perform one claimed job in this thread; (its outcome, whether it is written)."""
+    """Perform one claimed job in this thread; (its outcome, whether it is written).
+    Traced when OpenTelemetry is (``tracing``)."""
+    with tracing.attempt(row) as span:
+        return span.ended(_run_claimed(worker, row, get_connection))
+
+
+def _run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], Any]
+                 ) -> tuple[Outcome, bool]:
     prepared = prepare(worker, row, get_connection)
     if isinstance(prepared, Outcome):
         return prepared, False
     job, session = prepared
     error: BaseException | None = None
-    with capturing() as capture:
+    with capturing(functools.partial(worker.log_started, (row["uuid"], row["attempt"]))
+                   ) as capture:
         try:
             job.perform(session)
         except BaseException as exc:
@@ -102,12 +114,19 @@ def run_claimed(worker: Host, row: dict[str, Any], get_connection: Callable[[], 
 async def run_claimed_async(worker: Host, row: dict[str, Any],
                             get_connection: Callable[[], Any]) -> tuple[Outcome, bool]:
     """Perform one claimed ``async def`` job on the worker's event loop."""
+    with tracing.attempt(row) as span:
+        return span.ended(await _run_claimed_async(worker, row, get_connection))
+
+
+async def _run_claimed_async(worker: Host, row: dict[str, Any],
+                             get_connection: Callable[[], Any]) -> tuple[Outcome, bool]:
     prepared = prepare(worker, row, get_connection)
     if isinstance(prepared, Outcome):
         return prepared, False
     job, session = prepared
     error: BaseException | None = None
-    with capturing() as capture:
+    with capturing(functools.partial(worker.log_started, (row["uuid"], row["attempt"]))
+                   ) as capture:
         try:
             await job.perform_async(session)
         except BaseException as exc:

@@ -41,10 +41,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.channels import ROOT, ChannelSpec, ChannelTree, WorkerChannels
 from ..core.errors import ConfigurationError
+from ..core.joblog import AttemptLog
 from ..core.outcome import Outcome
 from ..core.progress import Progress
 from ..core.text import describe
 from . import crashpoints, joblog
+from .batches import BatchConcluder
 from .claim import Claimer
 from .cleanup import Cleaner
 from .connections import LoopConnection
@@ -124,7 +126,8 @@ class Worker:
         self.hooks = Hooks(db, self.id)
         self.heartbeat = Heartbeat(self.context)
         self.services = (Rescuer(self.context, self.heartbeat),
-                         ScheduleRunner(self.context, self.allows), Cleaner(self.context))
+                         ScheduleRunner(self.context, self.allows), Cleaner(self.context),
+                         BatchConcluder(self.context))
         self._connection = LoopConnection(db.connector)
         self.slots = Slots(db, self.capacity, self.id, self.allows,
                            lambda: self.claimer.retry_patterns, self._wake_set)
@@ -238,14 +241,15 @@ class Worker:
             self.loop_iterations += 1
             finished, writes = self._take_finished()
             reports = self.slots.progress.due(finished)
+            logs = self.slots.progress.live_logs(finished)
             free = self.slots.free
             want = not self._stopping and free > 0 and (
                 self._claim_wanted or bool(finished) or time.monotonic() >= self._next_poll)
             claimed_none = self.capacity == 0  # a worker that takes no jobs: none to take
-            if writes or want or reports:
+            if writes or want or reports or logs:
                 self._claim_wanted = self._claim_wanted and not want
                 try:
-                    claimed = self._cycle(writes, free if want else 0, reports)
+                    claimed = self._cycle(writes, free if want else 0, reports, logs)
                 except Exception as exc:
                     self._unwritten = writes
                     self.slots.progress.put_back(reports)
@@ -328,14 +332,16 @@ class Worker:
         self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
         self._wake.clear()
 
-    def _cycle(self, writes: list[Outcome], free: int,
-               reports: list[tuple[Key, Progress]]) -> list[dict[str, Any]]:
-        """One transaction: write running jobs' progress and finished jobs' outcomes,
-        then claim up to ``free``."""
+    def _cycle(self, writes: list[Outcome], free: int, reports: list[tuple[Key, Progress]],
+               logs: list[tuple[Key, AttemptLog]]) -> list[dict[str, Any]]:
+        """One transaction: write running jobs' progress and logs and finished jobs'
+        outcomes, then claim up to ``free``. (A log a failed transaction did not write
+        is written with the next lines, or with its outcome.)"""
         written: list[Outcome] = []
 
         def work(conn: Any) -> list[dict[str, Any]]:
             self.db.store.save_progress(conn, reports)
+            self.db.store.save_job_logs(conn, logs)
             written[:] = self.outcomes.write(conn, writes)
             if self._reconcile:
                 # after the outcomes waiting to be written: their jobs are no longer

@@ -23,7 +23,7 @@ from ..base import ChangeWatcher, Connector, Row, SimplePool, first_line
 TIMESTAMPS = frozenset({"eta", "date_created", "date_enqueued", "date_started", "date_done",
                         "date_cancelled", "date_failed", "now", "last_slot", "last_failed",
                         "heartbeat", "date_stopped", "last_started", "date_updated",
-                        "applied_at"})
+                        "applied_at", "date_concluded"})
 
 SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
 
