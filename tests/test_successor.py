@@ -226,6 +226,15 @@ def test_failures_are_grouped_by_exception(db, db_url, invoke):
     groups = operations.failures_by_exception(db)
     assert [(g["exc_name"], g["jobs"]) for g in groups] == [
         (f"{HERE}.PartnerGone", 3), ("builtins.ValueError", 1)]
+    # counts over time: within the last hour and day; an old failure counts in neither
+    assert [(g["last_hour"], g["last_day"]) for g in groups] == [(3, 3), (1, 1)]
+    old = "now() - interval '30 hours'" if db.dialect == "postgresql" \
+        else f"{dt.datetime.now(UTC).timestamp() - 30 * 3600}"
+    sql(db, f"UPDATE queue_job SET date_failed = {old} WHERE exc_name = 'builtins.ValueError'")
+    [(_, last_hour, last_day)] = [(g["exc_name"], g["last_hour"], g["last_day"])
+                                  for g in operations.failures_by_exception(db)
+                                  if g["exc_name"] == "builtins.ValueError"]
+    assert (last_hour, last_day) == (0, 0)
     table = invoke("failures", "--db", db_url).stdout
     assert f"{HERE}.PartnerGone" in table and "builtins.ValueError" in table
     as_json = json.loads(invoke("failures", "--db", db_url, "--json").stdout)

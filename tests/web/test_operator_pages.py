@@ -150,7 +150,10 @@ def test_failures_grouped_by_exception_link_to_their_jobs(web, page):
     groups = page.locator("#failures tbody tr")
     expect(groups).to_have_count(2)
     expect(groups.nth(0)).to_contain_text("builtins.ValueError")
-    expect(groups.nth(0).locator("td.num")).to_have_text("2")
+    expect(groups.nth(0).locator("td.num.bad")).to_have_text("2")
+    # how many of them failed within the last hour and day
+    expect(groups.nth(0).locator("td.last-hour")).to_have_text("2")
+    expect(groups.nth(0).locator("td.last-day")).to_have_text("2")
     expect(groups.nth(1)).to_contain_text("builtins.KeyError")
     expect(groups.nth(0).locator("td").nth(2)).not_to_be_empty()  # the last failure
     groups.nth(1).get_by_role("link", name="builtins.KeyError").click()

@@ -337,9 +337,12 @@ def with_progress(label: str, total: int, work: Callable[[Callable[[int], None]]
 
 def failures_table(rows: list[dict[str, Any]], as_json: bool) -> None:
     """Failed jobs per exception, the most frequent first."""
-    listing(rows, as_json, "no failed jobs", ("exception", "failed jobs", "last failure"),
+    listing(rows, as_json, "no failed jobs",
+            ("exception", "failed jobs", "last failure", "last hour", "last 24 h"),
             lambda row: (cell(row.get("exc_name") or "(none)"), cell(row.get("jobs")),
-                         cell(row.get("last_failed"))), right=("failed jobs",))
+                         cell(row.get("last_failed")), cell(row.get("last_hour")),
+                         cell(row.get("last_day"))),
+            right=("failed jobs", "last hour", "last 24 h"))
 
 
 def functions_table(rows: list[dict[str, Any]]) -> None:

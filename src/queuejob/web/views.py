@@ -197,13 +197,15 @@ def exception_link(name: Any) -> str | None:
 def failure_groups(db: Any) -> list[dict[str, Any]]:
     """The failed jobs by exception, the most frequent first: each group's name as
     text, the filter of its jobs (None: a name no filter takes, or none recorded), its
-    count and its last failure."""
+    count, those of the last hour and day, and its last failure."""
     groups = []
     for row in operations.failures_by_exception(db, MAX_FAILURE_GROUPS):
         name = row.get("exc_name")
         groups.append({
             "name": "" if name is None else display.text(name, limits.LISTED, one_line=True),
             "link": exception_link(name), "jobs": display.whole_number(row.get("jobs")),
+            "last_hour": display.whole_number(row.get("last_hour")),
+            "last_day": display.whole_number(row.get("last_day")),
             "last_failed": display.moment(row.get("last_failed"))})
     return groups
 

@@ -339,8 +339,11 @@ SELECT count(*) AS workers FROM queue_worker WHERE state = 'alive';
 
 -- name: dashboard_failures_by_exception
 -- Failed jobs grouped by the exception they failed with (the successor's exc_name), the
--- most frequent first: read from the partial index of failed jobs.
-SELECT exc_name, count(*) AS jobs, max(date_failed) AS last_failed
+-- most frequent first, with how many failed within the last hour and day: read from the
+-- partial index of failed jobs.
+SELECT exc_name, count(*) AS jobs, max(date_failed) AS last_failed,
+       sum(date_failed > :now - 3600) AS last_hour,
+       sum(date_failed > :now - 86400) AS last_day
 FROM queue_job
 WHERE state = 'failed'
 GROUP BY exc_name
