@@ -264,3 +264,21 @@ def test_an_attempt_log_stays_within_its_limits():
     assert log.chars <= limits.LOG_CHARS and log.dropped > 0
     assert len(log.lines) + log.dropped == limits.LOG_LINES * 2
     assert stored_lines(log.to_json()) == (log.lines, None)
+
+
+def test_queuejob_never_logs_a_jobs_arguments(db, caplog):
+    """A job's arguments may hold secrets: queuejob's own log lines (the worker's, at
+    any level) never show them, whatever becomes of the job."""
+    secret = "s3cr3t-token-" + "x" * 8
+    with db.session() as session:
+        failing = jobs.chatty.delay(session, "m", [], fail=True, max_retries=1,
+                                    description="no secret here")
+        fine = jobs.progressing.delay(session, secret, 1)
+        retried = jobs.always_retry.delay(session, secret, max_retries=2)
+    with caplog.at_level(logging.DEBUG, logger="queuejob"):
+        run_burst(db)
+    ours = [record for record in caplog.records if record.name.startswith("queuejob")]
+    assert ours  # the worker did log (started, retried, failed, stopped)
+    assert not [record.getMessage() for record in ours if secret in record.getMessage()]
+    assert {row(db, uuid)["state"] for uuid in (failing, fine)} == {"failed", "done"}
+    assert row(db, retried)["state"] in ("pending", "failed")
