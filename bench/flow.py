@@ -88,7 +88,7 @@ class FlowBench(Bench):
         if self.db.dialect == "postgresql":
             # no dead rows left from one measure to the next, no checkpoint in the middle
             self.db.run(lambda conn: [self.db.connector.execute_sql(conn, sql) for sql in (
-                "TRUNCATE queue_job, queue_worker, queue_channel, queue_rate_start",
+                "TRUNCATE queue_job, queue_worker, queue_channel, queue_rate_start CASCADE",
                 "CHECKPOINT")])
             for path in (self.done_file, self.latency_file):
                 path.unlink(missing_ok=True)
