@@ -87,6 +87,8 @@ class Claimer:
         #: the last claim found no rule but root's capacity and flow rules (rate,
         #: key_capacity): while those leave room, the next jobs in start order
         self.root_only = False
+        #: ... and root has no capacity: claims may skip reading the configuration
+        self.flow_known = False
         #: seconds until a rate-limited channel that holds due jobs may start one again
         #: (None: no channel waits for its window)
         self.retry_in: float | None = None
@@ -100,13 +102,29 @@ class Claimer:
         commits); ``running``: this worker's running jobs per stored channel."""
         now = time.monotonic()
         self.retry_in = None
-        recheck = not self.fast or self.short or now >= self._recheck_at
-        if self.simple and not self.locked and not recheck:
+        recheck = self.short or now >= self._recheck_at
+        if self.simple and not self.locked and self.fast and not recheck:
             rows = self.claim_next_jobs(conn, limit)
+        elif self.flow_known and not recheck:
+            rows = self._claim_flow_known(conn, running, limit)
         else:
             rows = self._claim_after_reading(conn, running, limit)
             self._recheck_at = now + self.recheck_interval
         self.short = len(rows) < limit
+        return rows
+
+    def _claim_flow_known(self, conn: Any, running: Mapping[str, int], limit: int
+                          ) -> list[Row]:
+        """Flow rules only, root without a capacity, the configuration read a moment
+        ago: under the claim lock, the flow counts and the next jobs in start order
+        (nothing if the configuration changed meanwhile: the next claim reads it); when
+        a flow rule could refuse one of them, the claim that reads everything."""
+        self.store.lock_claims(conn)
+        counted = self._flow(conn)
+        rows = self.claim_within_root(conn, None, limit, counted[0])
+        if rows is None:
+            rows = self._claim_after_reading(conn, running, limit)
+            self._recheck_at = time.monotonic() + self.recheck_interval
         return rows
 
     def claim_next_jobs(self, conn: Any, limit: int) -> list[Row]:
@@ -136,6 +154,9 @@ class Claimer:
         self.locked = needs_claim_lock(self.tree, self.shared_tree)
         self.root_only = self._start_order_rules()
         self.fast = fast
+        #: the next claims may skip reading the configuration (see _claim_flow_known)
+        self.flow_known = self.locked and self.root_only \
+            and self.shared_tree.specs[ROOT].capacity is None
         if limit <= 0:
             return []
         if fast:
@@ -154,15 +175,16 @@ class Claimer:
         """Whether both trees hold at most root's capacity and flow rules."""
         return flow_rules_only(self.shared_tree) and flow_rules_only(self.tree)
 
-    def claim_within_root(self, conn: Any, snapshot: ClaimSnapshot, limit: int,
+    def claim_within_root(self, conn: Any, snapshot: ClaimSnapshot | None, limit: int,
                           flow: Flow | None) -> list[Row] | None:
         """No rule but root's capacity (``--channels root:8``) and rate limits or key
         capacities (counted in ``flow``): the next jobs in start order, as many as root
         has room for (under the claim lock), when the flow rules cannot refuse any of
         them; None when they could (the claim then looks at channels and keys)."""
         capacity = self.shared_tree.specs[ROOT].capacity
-        busy = sum(count for count in snapshot.running.values() if is_number(count))
         if capacity is not None:
+            assert snapshot is not None  # a capacity is counted from a snapshot
+            busy = sum(count for count in snapshot.running.values() if is_number(count))
             limit = min(limit, capacity - int(busy))
         if limit <= 0:
             return []
