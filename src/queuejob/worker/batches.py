@@ -42,6 +42,14 @@ class BatchConcluder:
     def due(self, now: float) -> bool:
         return now >= self.next_at and not self.context.stopping.is_set()
 
+    def wanted(self, conn: Any) -> bool:
+        """A read before the write transaction: whether a batch is open (a look with
+        nothing to do never takes SQLite's write lock)."""
+        if self.batches.open_batches(conn, 1, None):
+            return True
+        self.next_at = time.monotonic() + INTERVAL
+        return False
+
     def run_once(self, conn: Any) -> int:
         """Conclude the open batches whose jobs say so; how many callbacks were delayed."""
         self.next_at = time.monotonic() + INTERVAL

@@ -46,6 +46,16 @@ class ScheduleRunner:
     def due(self, now: float) -> bool:
         return now >= self.next_at and not self.context.stopping.is_set()
 
+    def wanted(self, conn: Any) -> bool:
+        """A read before the write transaction: whether there is a schedule at all (in
+        the worker's modules, or stored); a look with nothing to do never takes
+        SQLite's write lock."""
+        if any(self.allows(entry.func) for entry in registry.schedules().values()) \
+                or self.schedules.all(conn):
+            return True
+        self.next_at = time.monotonic() + 1.0
+        return False
+
     def run_once(self, conn: Any) -> int:
         """Delay the jobs of the slots that are due; how many were delayed."""
         self.next_at = time.monotonic() + 1.0

@@ -372,12 +372,27 @@ class Worker:
         now = time.monotonic()
         for service in self.services:
             if service.due(now):
+                if not self._wanted(service):
+                    continue
                 done = self._guarded(service.run_once)
                 if isinstance(service, Rescuer) and done is not None:
                     self.signals.emit("rescued", len(done.rescued))
                     self.hooks.rescued_failed(done.failed)
                 elif isinstance(service, ScheduleRunner) and done:
                     self._claim_wanted = True
+
+    def _wanted(self, service: Any) -> bool:
+        """A service with a cheap read saying whether it has anything to do (``wanted``)
+        runs its write transaction only then: a worker that looks every second never
+        holds SQLite's write lock for nothing. A failed read lets it run (its own
+        transaction reports the failure)."""
+        wanted = getattr(service, "wanted", None)
+        if wanted is None:
+            return True
+        try:
+            return bool(self.db.read(wanted))
+        except Exception:
+            return True
 
     def _guarded(self, operation: Callable[[Any], Any]) -> Any:
         """A periodic service's transaction; its failure is logged, never fatal."""
