@@ -928,15 +928,20 @@ def batches(db: Database, state: str | None = None, limit: int = 100) -> list[di
         rows = store.all(conn, state, limit)
         return rows, store.counts(conn, [str(row["uuid"]) for row in rows])
     rows, counts = db.read(read)
-    return [{"uuid": str(row["uuid"]), "name": row.get("name"), "state": row.get("state"),
-             "date_created": row.get("date_created"),
-             "date_concluded": row.get("date_concluded"),
-             "on_done": bool(row.get("has_on_done")),
-             "on_failure": bool(row.get("has_on_failure")),
-             "callback_uuid": row.get("callback_uuid"),
-             "callback_error": row.get("callback_error"),
-             "counts": _batch_counts(counts.get(str(row["uuid"]), {}))}
-            for row in rows]
+    return [_batch_entry(row, str(row["uuid"]), counts,
+                         on_done=bool(row.get("has_on_done")),
+                         on_failure=bool(row.get("has_on_failure"))) for row in rows]
+
+
+def _batch_entry(row: Any, batch_uuid: str, counts: dict[str, dict[str, int]],
+                 **callbacks: Any) -> dict[str, Any]:
+    """A batch as ``batches`` and ``batch`` show it (its callbacks as each says)."""
+    return {"uuid": batch_uuid, "name": row.get("name"), "state": row.get("state"),
+            "date_created": row.get("date_created"),
+            "date_concluded": row.get("date_concluded"), **callbacks,
+            "callback_uuid": row.get("callback_uuid"),
+            "callback_error": row.get("callback_error"),
+            "counts": _batch_counts(counts.get(batch_uuid, {}))}
 
 
 def batch(db: Database, batch_uuid: str, limit: int = 1000) -> dict[str, Any]:
@@ -960,12 +965,7 @@ def batch(db: Database, batch_uuid: str, limit: int = 1000) -> dict[str, Any]:
     row, jobs, counts = db.read(read)
     if row is None:
         raise ConfigurationError(f"no batch {wanted}")
-    return {"uuid": wanted, "name": row.get("name"), "state": row.get("state"),
-            "date_created": row.get("date_created"),
-            "date_concluded": row.get("date_concluded"),
-            "on_done": _callback_summary(row.get("on_done")),
-            "on_failure": _callback_summary(row.get("on_failure")),
-            "callback_uuid": row.get("callback_uuid"),
-            "callback_error": row.get("callback_error"),
-            "counts": _batch_counts(counts.get(wanted, {})),
+    return {**_batch_entry(row, wanted, counts,
+                           on_done=_callback_summary(row.get("on_done")),
+                           on_failure=_callback_summary(row.get("on_failure"))),
             "jobs": [{**job, "uuid": str(job["uuid"])} for job in jobs]}
