@@ -113,6 +113,9 @@ column queue_worker.date_started: timestamp with time zone nullable=NO default=N
 column queue_worker.heartbeat: timestamp with time zone nullable=NO default=None identity=NO
 column queue_worker.date_stopped: timestamp with time zone nullable=YES default=None identity=NO
 column queue_worker.concurrency: integer nullable=YES default=None identity=NO
+column queue_worker.supervisor_pid: integer nullable=YES default=None identity=NO
+column queue_worker.listener: text nullable=YES default=None identity=NO
+column queue_worker.job_connections: integer nullable=YES default=None identity=NO
 column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
@@ -201,3 +204,4 @@ migration 12: progress_and_job_log
 migration 13: run_time_schedules
 migration 14: trace_context
 migration 15: batches
+migration 16: targeted_wakeups

@@ -32,7 +32,7 @@ table queue_rate_start: CREATE TABLE queue_rate_start ( channel TEXT NOT NULL, s
 table queue_run_schedule: CREATE TABLE queue_run_schedule ( name TEXT PRIMARY KEY, cron TEXT NOT NULL, func_name TEXT NOT NULL, args TEXT NOT NULL DEFAULT '[]', kwargs TEXT NOT NULL DEFAULT '{}', channel TEXT, timezone TEXT NOT NULL DEFAULT 'UTC', missed TEXT NOT NULL DEFAULT 'once', missed_window REAL, paused INTEGER NOT NULL DEFAULT 0, run_requested INTEGER NOT NULL DEFAULT 0, last_slot REAL, date_created REAL NOT NULL, date_updated REAL NOT NULL )
 table queue_schedule: CREATE TABLE queue_schedule ( name TEXT PRIMARY KEY, last_slot REAL, date_updated REAL )
 table queue_subscription: CREATE TABLE queue_subscription ( id INTEGER PRIMARY KEY, channel TEXT, func_name TEXT, target_kind TEXT NOT NULL, target TEXT NOT NULL, date_created REAL NOT NULL )
-table queue_worker: CREATE TABLE queue_worker ( id TEXT PRIMARY KEY, hostname TEXT NOT NULL, pid INTEGER NOT NULL, channels TEXT, state TEXT NOT NULL, date_started REAL NOT NULL, heartbeat REAL NOT NULL, date_stopped REAL , concurrency INTEGER)
+table queue_worker: CREATE TABLE queue_worker ( id TEXT PRIMARY KEY, hostname TEXT NOT NULL, pid INTEGER NOT NULL, channels TEXT, state TEXT NOT NULL, date_started REAL NOT NULL, heartbeat REAL NOT NULL, date_stopped REAL , concurrency INTEGER, supervisor_pid integer, listener text, job_connections integer)
 table queuejob_migration: CREATE TABLE queuejob_migration ( version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL )
 migration 1: initial
 migration 2: timeouts_and_functions
@@ -49,3 +49,4 @@ migration 12: progress_and_job_log
 migration 13: run_time_schedules
 migration 14: trace_context
 migration 15: batches
+migration 16: targeted_wakeups

@@ -98,8 +98,10 @@ class ChangeWatcher(ABC):
     """Tells a worker that jobs may have become runnable (new, requeued, freed)."""
 
     @abstractmethod
-    def wait(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds; True when something changed."""
+    def wait(self, timeout: float) -> list[str]:
+        """Block up to ``timeout`` seconds; the payloads of what changed meanwhile (a
+        notification's payload, ``""`` when the engine has none), empty when nothing
+        did."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -163,6 +165,15 @@ class Connector(ABC):
 
     @abstractmethod
     def release(self, conn: Any, discard: bool = False) -> None: ...
+
+    def job_pool(self, size: int) -> SimplePool:
+        """The connections the sessions of a worker's jobs borrow (at most ``size``
+        open at once on a server; SQLite's are file handles, kept for reuse)."""
+        return SimplePool(self, max_idle=size)
+
+    def notify(self, conn: Any, payload: str, topic: str = "jobs") -> None:  # noqa: B027
+        """Send a notification with ``conn``'s transaction (engines without them: other
+        processes see the commit itself)."""
 
     def close(self) -> None:
         self._closed = True

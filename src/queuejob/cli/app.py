@@ -56,8 +56,21 @@ def cli() -> None:
               help="A worker silent this long is dead; its jobs are rescued.")
 @click.option("--rescue-interval", type=float, default=10.0, show_default=True,
               help="Seconds between looks for dead workers' jobs.")
-@click.option("--poll", type=float, default=1.0, show_default=True,
-              help="Seconds between polls when no notification arrives.")
+@click.option("--poll", type=float, default=3.0, show_default=True,
+              help="Seconds between looks for due jobs when no notification arrives "
+                   "(jobs whose eta came; every new job with --no-listen).")
+@click.option("--listen-url", envvar="QUEUEJOB_LISTEN_URL", default=None, metavar="URL",
+              help="PostgreSQL: where to LISTEN for new jobs, direct to the server or "
+                   "through a session-mode pool, when --db goes through a pooler in "
+                   "transaction mode [env QUEUEJOB_LISTEN_URL].")
+@click.option("--no-listen", is_flag=True,
+              help="Never LISTEN: find new jobs by polling every --poll seconds.")
+@click.option("--job-connections", type=click.IntRange(1, 10_000), default=None,
+              help="The most database connections the sessions of this process's jobs "
+                   "hold at once [default: its job threads].")
+@click.option("--processes", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Worker processes on this host under one supervisor (one LISTEN "
+                   "connection for all).")
 @click.option("--hostname", default=None, help="Host name recorded for this worker "
               "(default: the machine's).")
 @click.option("--wait-for-db", type=click.FloatRange(0), default=60.0, show_default=True,
@@ -69,25 +82,39 @@ def cli() -> None:
 @friendly
 def worker(db_url: str | None, channels: str, concurrency: int | None,
            modules: tuple[str, ...], burst: bool, grace: float, heartbeat: float,
-           dead_after: float, rescue_interval: float, poll: float, hostname: str | None,
-           wait_for_db: float, log_level: str, log_format: str) -> None:
+           dead_after: float, rescue_interval: float, poll: float, listen_url: str | None,
+           no_listen: bool, job_connections: int | None, processes: int,
+           hostname: str | None, wait_for_db: float, log_level: str,
+           log_format: str) -> None:
     """Run jobs. Creates the queue's tables, or updates them, first."""
     configure_logs(log_format, log_level)
     from ..worker import Worker
     from ..worker.startup import import_job_modules, migrate_when_reachable
+    from ..worker.wakeup import SUPERVISOR_PID_ENV, WAKE_FD_ENV
     # bad channels and modules fail before the database is opened (or created)
     parse_channels(channels)
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     import_job_modules(modules)
-    db = open_db(db_url, check=False)
+    wake_fd = os.environ.get(WAKE_FD_ENV)
+    supervisor_pid = os.environ.get(SUPERVISOR_PID_ENV)
+    db = open_db(db_url, check=False, listen_url=listen_url)
     try:
         migrate_when_reachable(db, wait_for_db)
+        if processes > 1:  # N worker processes under one supervisor, one listener
+            from ..worker.supervisor import Supervisor, child_arguments
+            raise click.exceptions.Exit(Supervisor(
+                db, processes, child_arguments(sys.argv), grace=grace,
+                listen=not no_listen).run())
         Worker(db, channels=channels, modules=modules, concurrency=concurrency,
                grace_period=grace,
                heartbeat_interval=heartbeat, dead_after=dead_after,
                rescue_interval=rescue_interval, poll_interval=poll,
-               hostname=hostname).run(burst=burst)
+               hostname=hostname, listen=not no_listen,
+               wake_fd=int(wake_fd) if wake_fd and wake_fd.isdigit() else None,
+               job_connections=job_connections,
+               supervisor_pid=int(supervisor_pid) if supervisor_pid and supervisor_pid.isdigit()
+               else None).run(burst=burst)
     finally:
         db.close()
 

@@ -53,7 +53,8 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 
-def open_db(url: str | None, *, migrate: bool = False, check: bool = True) -> Database:
+def open_db(url: str | None, *, migrate: bool = False, check: bool = True,
+            **options: Any) -> Database:
     """The database of a command.
 
     ``migrate``: create or update the queue's tables (``worker``, ``migrate``, ``demo``).
@@ -65,7 +66,7 @@ def open_db(url: str | None, *, migrate: bool = False, check: bool = True) -> Da
     """
     if not url:
         raise Failure(f"no database: pass --db URL or set {ENV_DB}")
-    db = open_database(url, migrate=migrate)
+    db = open_database(url, migrate=migrate, **options)
     if check and not migrate:
         try:
             db.require_queue()

@@ -587,18 +587,32 @@ class JobStore:
 
     # -- workers and rescue --------------------------------------------------------------
     def register_worker(self, conn: Any, worker_id: str, hostname: str, pid: int,
-                        channels: str, concurrency: int | None = None) -> None:
+                        channels: str, concurrency: int | None = None, *,
+                        supervisor_pid: int | None = None, listener: str | None = None,
+                        job_connections: int | None = None) -> None:
         """A worker's row: ``channels``, the rules it declares for all workers (claims
         look at them again: the configuration's version moves), ``concurrency``, its
-        own number of job threads."""
-        self._run(conn, "register_worker", {"id": worker_id, "hostname": hostname, "pid": pid,
-                                            "channels": channels, "concurrency": concurrency})
+        own number of job threads; what it holds (its supervisor, how it is woken
+        (``listener``: own, shared or none), its jobs' connections)."""
+        self._run(conn, "register_worker", {
+            "id": worker_id, "hostname": hostname, "pid": pid, "channels": channels,
+            "concurrency": concurrency, "supervisor_pid": supervisor_pid,
+            "listener": listener, "job_connections": job_connections})
         if channels:
             self._run(conn, "bump_config")
 
     def heartbeat(self, conn: Any, worker_id: str) -> bool:
         """Refresh the heartbeat; False when the worker row is gone or stopped."""
         return bool(self._run(conn, "heartbeat", {"id": worker_id}))
+
+    def worker_look(self, conn: Any, worker_id: str, dead_after: float) -> Row:
+        """With a heartbeat: the worker's ``rank`` among the ``workers`` alive that take
+        jobs, and whether there are stored ``schedules`` and ``open_batches``."""
+        return self._run(conn, "worker_look", {"id": worker_id, "dead_after": dead_after})[0]
+
+    def wake_worker(self, conn: Any, payload: str) -> None:
+        """A notification naming one worker (core/wakeups.py), sent at commit."""
+        self._run(conn, "wake_worker", {"payload": payload})
 
     def started_by(self, conn: Any, worker_id: str) -> list[Row]:
         """Jobs the database says ``worker_id`` is running."""

@@ -42,10 +42,11 @@ class BatchConcluder:
     def due(self, now: float) -> bool:
         return now >= self.next_at and not self.context.stopping.is_set()
 
-    def wanted(self, conn: Any) -> bool:
-        """A read before the write transaction: whether a batch is open (a look with
-        nothing to do never takes SQLite's write lock)."""
-        if self.batches.open_batches(conn, 1, None):
+    def wanted(self) -> bool:
+        """Whether a batch is open (as the last heartbeat read): a look with nothing to
+        do costs no transaction (and never takes SQLite's write lock)."""
+        look = self.context.look
+        if look is None or look.open_batches:
             return True
         self.next_at = time.monotonic() + INTERVAL
         return False

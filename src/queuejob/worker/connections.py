@@ -1,5 +1,8 @@
-"""A worker's connections: the loop's own (claims, outcomes, its periodic services),
-and one per job thread for the jobs that use their session."""
+"""A worker's connections: one for its own work (the loop's claims and outcomes, its
+services, the heartbeat), and a bounded pool the sessions of jobs borrow from.
+
+A worker process therefore holds ``1 + listener + up to K`` connections (K: its
+``job_connections``, by default its job threads), however many jobs run."""
 
 from __future__ import annotations
 
@@ -12,75 +15,70 @@ from ..backends.base import Connector
 
 
 class LoopConnection:
-    """The connection of the worker loop's thread: short transactions, dropped after a
+    """The connection of the worker's own work: short transactions, one at a time
+    (the loop, the heartbeat thread and the wake-ups take turns), dropped after a
     failure (a new one is opened by the next transaction)."""
 
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
         self._conn: Any = None
+        self._lock = threading.RLock()
 
     def transaction(self, operation: Callable[[Any], Any]) -> Any:
         """``operation(conn)`` in one transaction; its return value."""
         connector = self.connector
-        if self._conn is None:
-            self._conn = connector.connect(worker=True)
-        try:
-            connector.begin(self._conn)
-            result = operation(self._conn)
-            connector.commit(self._conn)
-            return result
-        except BaseException:
-            connector.rollback_if_open(self._conn)
-            raise
+        with self._lock:
+            if self._conn is None:
+                self._conn = connector.connect(worker=True)
+            try:
+                connector.begin(self._conn)
+                result = operation(self._conn)
+                connector.commit(self._conn)
+                return result
+            except BaseException:
+                connector.rollback_if_open(self._conn)
+                raise
 
     def drop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # it is broken already
-                self.connector.close_connection(self._conn)
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):  # it is broken already
+                    self.connector.close_connection(self._conn)
+                self._conn = None
 
 
 class JobConnections:
-    """A connection per job thread, opened when its job first uses its session and kept
-    for the thread's next jobs. The list is written by job threads under a lock."""
+    """The connections of jobs' sessions: a job borrows one from a pool of at most
+    ``size`` when it first uses its session, and gives it back when it ends."""
 
-    def __init__(self, connector: Connector) -> None:
+    def __init__(self, connector: Connector, size: int) -> None:
         self.connector = connector
+        self.size = size
+        self._pool = connector.job_pool(size)
         self._local = threading.local()
-        self._lock = threading.Lock()
-        self._opened: list[tuple[threading.Thread, Any]] = []
 
     def get(self) -> Any:
-        """This thread's connection (opened on first use, replaced when broken)."""
+        """The connection of this thread's job (borrowed on first use)."""
         conn = getattr(self._local, "conn", None)
-        if conn is not None and self.connector.is_closed(conn):
-            self.failed(conn)
-            conn = None
         if conn is None:
-            conn = self.connector.connect(worker=False)
+            conn = self._pool.acquire()
             self._local.conn = conn
-            with self._lock:
-                self._opened.append((threading.current_thread(), conn))
         return conn
 
+    def give_back(self) -> None:
+        """This thread's job ended: its connection goes back to the pool (rolled back
+        if the job left a transaction open)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            self._pool.release(conn, discard=self.connector.is_closed(conn))
+
     def failed(self, conn: Any) -> None:
-        """This thread's connection broke: forget it (a new one is opened next time)."""
+        """This thread's connection broke: it is closed instead of given back."""
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
-            with self._lock:
-                self._opened = [(thread, other) for thread, other in self._opened
-                                if other is not conn]
-            with contextlib.suppress(Exception):  # it is broken already
-                self.connector.close_connection(conn)
+            self._pool.release(conn, discard=True)
 
     def close_all(self, busy: Iterable[threading.Thread] = ()) -> None:
-        """Close every connection but those of threads still running a job given back
-        (their connection goes with them)."""
-        with self._lock:
-            opened, self._opened = self._opened, []
-        busy_threads = set(busy)
-        for thread, conn in opened:
-            if thread in busy_threads:
-                continue
-            with contextlib.suppress(Exception):  # closing anyway
-                self.connector.close_connection(conn)
+        """Close the pool (connections of jobs still running go with them)."""
+        self._pool.close()

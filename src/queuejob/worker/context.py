@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.channels import WorkerChannels
 from ..core.errors import ConfigurationError
+from ..core.wakeups import Rank
+from .connections import LoopConnection
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -30,8 +32,9 @@ class WorkerSettings:
     dead_after: float = 30.0
     #: how often this worker looks for dead workers
     rescue_interval: float = 10.0
-    #: how often an idle worker looks for due jobs when no notification comes
-    poll_interval: float = 1.0
+    #: how often an idle worker looks for due jobs when no notification comes (jobs
+    #: whose eta came, a notification missed; all new jobs when nothing listens)
+    poll_interval: float = 3.0
     #: what running jobs get to finish after SIGTERM
     grace_period: float = 30.0
     #: how often old done and cancelled jobs are removed
@@ -62,6 +65,16 @@ class Health:
         return now - self.healthy_since
 
 
+@dataclass(frozen=True)
+class Look:
+    """What the last heartbeat read: the worker's rank (which notifications wake it)
+    and whether the services that look every second have anything to look at."""
+
+    rank: Rank
+    schedules: bool
+    open_batches: bool
+
+
 @dataclass
 class WorkerContext:
     """A worker's identity, settings and database, as its services see them."""
@@ -78,6 +91,29 @@ class WorkerContext:
     health: Health = field(default_factory=Health)
     #: set once the worker stops taking jobs (services that add work stand down)
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: the one connection of the worker's own work (loop, heartbeat, services)
+    connection: LoopConnection = field(init=False)
+    #: what the last heartbeat read (None before the first)
+    look: Look | None = None
+    #: when the worker last beat (time.monotonic()), by the loop or the heartbeat thread
+    last_beat: float = 0.0
+    #: the supervisor it runs under (``worker --processes``), None alone
+    supervisor_pid: int | None = None
+    #: how it is woken: "own" LISTEN (or SQLite's watcher), "shared" (its supervisor's),
+    #: "none" (polling)
+    listener: str = "own"
+    #: the most connections its jobs' sessions hold at once
+    job_connections: int = 0
+
+    def __post_init__(self) -> None:
+        self.connection = LoopConnection(self.db.connector)
+
+    def register(self, conn: Any) -> None:
+        """The worker's row (at start, and again if an operator removed it)."""
+        self.store.register_worker(conn, self.worker_id, self.hostname, self.pid,
+                                   self.channels, self.concurrency,
+                                   supervisor_pid=self.supervisor_pid, listener=self.listener,
+                                   job_connections=self.job_connections)
 
     @property
     def store(self) -> JobStore:

@@ -1,19 +1,22 @@
 """The heartbeat: proof, in the database, that this worker is alive.
 
-A thread of its own with a connection of its own, so that neither long jobs nor a busy
-loop delay it. Other workers rescue the jobs of a worker whose heartbeat is older than
-``dead_after``.
+Other workers rescue the jobs of a worker whose heartbeat is older than ``dead_after``.
+The loop beats with its own transactions when a beat is due (an idle worker's poll
+carries it: no transaction of its own); a thread of its own beats when the loop did not
+(every slot busy, the loop waiting), on the worker's one connection. With each beat the
+worker reads where it stands (``Look``: its rank for wake-ups, whether there are
+schedules and open batches).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from typing import Any
 
-from .context import WorkerContext
+from ..core.wakeups import Rank
+from .context import Look, WorkerContext
 
 log = logging.getLogger("queuejob.worker")
 
@@ -22,7 +25,6 @@ class Heartbeat:
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
         self._stop = threading.Event()
-        self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name=f"{context.worker_id}-heartbeat",
                                         daemon=True)
         #: when the beat in progress began (time.monotonic()), None between beats; written
@@ -50,47 +52,41 @@ class Heartbeat:
         context = self.context
         connector = context.db.connector
         interval = context.settings.heartbeat_interval
-        last_beat = time.monotonic()
-        try:
-            while not self._stop.wait(interval):
-                self.beating_since = time.monotonic()
-                try:
-                    self._beat()
-                    now = time.monotonic()
-                    if now - last_beat > 2 * interval:
-                        # this beat waited (a lock, a slow disk): the others' beats may
-                        # have waited as well, so give them time before judging them
-                        context.health.database_failed()
-                    last_beat = now
-                except Exception as exc:
-                    log.warning("heartbeat failed: %s", connector.describe_error(exc))
-                    context.health.database_failed()
-                    if self._conn is not None:
-                        connector.rollback_if_open(self._conn)
-                        if not connector.is_transient(exc) or "lock" not in str(exc):
-                            self._close()
-                finally:
-                    # cleared once the worker knows whether the beat waited
-                    self.beating_since = None
-        finally:
-            self._close()
+        while not self._stop.wait(max(0.05, context.last_beat + interval - time.monotonic())):
+            if time.monotonic() - context.last_beat < interval:
+                continue  # the loop beat meanwhile
+            self.beating_since = time.monotonic()
+            try:
+                context.connection.transaction(self.beat)
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", connector.describe_error(exc))
+                context.health.database_failed()
+                if not connector.is_transient(exc) or "lock" not in str(exc):
+                    context.connection.drop()
+                context.last_beat = time.monotonic() - interval + min(interval, 1.0)
+            finally:
+                # cleared once the worker knows whether the beat waited
+                self.beating_since = None
 
-    def _beat(self) -> None:
+    def due(self, now: float) -> bool:
+        """A beat is worth carrying in the loop's transaction (half the interval since
+        the last one: the thread then never needs its own)."""
+        return now - self.context.last_beat >= self.context.settings.heartbeat_interval / 2
+
+    def beat(self, conn: Any) -> None:
+        """Beat and read where the worker stands, in ``conn``'s transaction."""
         context = self.context
-        connector = context.db.connector
-        if self._conn is None:
-            self._conn = connector.connect(worker=True)
-        connector.begin(self._conn)
-        if not context.store.heartbeat(self._conn, context.worker_id) \
-                and not context.stopping.is_set():
+        store = context.store
+        if not store.heartbeat(conn, context.worker_id) and not context.stopping.is_set():
             # our row is gone (removed by an operator): register again
-            context.store.register_worker(self._conn, context.worker_id, context.hostname,
-                                          context.pid, context.channels,
-                                          context.concurrency)
-        connector.commit(self._conn)
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # broken already
-                self.context.db.connector.close_connection(self._conn)
-            self._conn = None
+            context.register(conn)
+        look = store.worker_look(conn, context.worker_id, context.settings.dead_after)
+        context.look = Look(Rank(int(look["rank"]), int(look["workers"])),
+                            bool(look["schedules"]), bool(look["open_batches"]))
+        now = time.monotonic()
+        if now - context.last_beat > 2 * context.settings.heartbeat_interval \
+                and context.last_beat:
+            # this beat came late (a lock, a slow disk, a long transaction): the others'
+            # beats may have been late as well, so give them time before judging them
+            context.health.database_failed()
+        context.last_beat = now

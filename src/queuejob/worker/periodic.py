@@ -46,12 +46,13 @@ class ScheduleRunner:
     def due(self, now: float) -> bool:
         return now >= self.next_at and not self.context.stopping.is_set()
 
-    def wanted(self, conn: Any) -> bool:
-        """A read before the write transaction: whether there is a schedule at all (in
-        the worker's modules, or stored); a look with nothing to do never takes
-        SQLite's write lock."""
+    def wanted(self) -> bool:
+        """Whether there is a schedule at all (in the worker's modules, or stored, as
+        the last heartbeat read): a look with nothing to do costs no transaction (and
+        never takes SQLite's write lock)."""
+        look = self.context.look
         if any(self.allows(entry.func) for entry in registry.schedules().values()) \
-                or self.schedules.all(conn):
+                or look is None or look.schedules:
             return True
         self.next_at = time.monotonic() + 1.0
         return False

@@ -1,7 +1,8 @@
 """Rescue: jobs of dead workers go back to pending, counting a retry.
 
 A worker is dead when its heartbeat is older than ``dead_after`` (by the database's
-clock). Every worker runs the rescue every ``rescue_interval``; the writes are fenced on
+clock). The first live worker runs the rescue every ``rescue_interval`` (the others
+less often, as a backup); the writes are fenced on
 each job's attempt, so workers rescuing at once rescue each job once. A job that keeps
 killing its worker ends failed after ``max_retries``.
 """
@@ -18,6 +19,9 @@ from .heartbeat import Heartbeat
 
 log = logging.getLogger("queuejob.worker")
 
+#: the rescue intervals between two looks of a worker that is not the first
+BACKUP = 3
+
 
 class Rescuer:
     def __init__(self, context: WorkerContext, heartbeat: Heartbeat) -> None:
@@ -30,11 +34,16 @@ class Rescuer:
     def due(self, now: float) -> bool:
         """Time to look for dead workers, and this worker may judge them: it has reached
         the database without a failure for ``dead_after`` (after an outage or a long
-        write lock, every worker needs that time to beat again)."""
+        write lock, every worker needs that time to beat again). The first of the live
+        workers (rank 0, as its heartbeat read) looks every ``rescue_interval``, the
+        others every ``BACKUP`` intervals (in case the first is the one that died), so
+        that a fleet's rescue costs about one transaction per interval."""
         if now < self.next_at:
             return False
         settings = self.context.settings
-        self.next_at = now + settings.rescue_interval
+        look = self.context.look
+        first = look is None or look.rank.rank == 0 or look.rank.workers <= 1
+        self.next_at = now + settings.rescue_interval * (1 if first else BACKUP)
         self._asked = now
         return self.context.health.healthy_for(now) > settings.dead_after
 

@@ -50,7 +50,7 @@ class Slots:
     def __init__(self, db: Database, capacity: int, name: str,
                  allows: Callable[[Any], bool],
                  retry_patterns: Callable[[], dict[str, dict[int, Delay]]],
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], job_connections: int | None = None) -> None:
         self.db = db
         self.capacity = capacity
         self.name = name
@@ -67,7 +67,8 @@ class Slots:
         self._timed_out: set[Key] = set()
         self._threads = JobThreads(capacity, self._run, name=name)
         self._async: AsyncRunner | None = None
-        self._connections = JobConnections(db.connector)
+        self._connections = JobConnections(
+            db.connector, capacity if job_connections is None else job_connections)
 
     # -- what the loop asks --------------------------------------------------------------
     @property
@@ -203,6 +204,8 @@ class Slots:
         except BaseException as exc:
             log.exception("job %s: unexpected error in the worker", row["uuid"])
             result = exc
+        finally:
+            self._connections.give_back()
         self._ended(row, result)
 
     def _async_done(self, row: dict[str, Any], result: Any) -> None:

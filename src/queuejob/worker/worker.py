@@ -20,7 +20,9 @@ service timers, cursors            the loop                            loop only
 ``OutcomeWriter.careful``          the loop                            loop only
 ``_wake``, ``_claim_wanted``       any thread (wake-ups, job ends)     Event / bool
 ``_stopping``, grace deadline      ``stop()``: signal handler, caller  bool / float
-heartbeat connection, beat         the heartbeat thread                its own
+the worker's connection            loop, heartbeat and wake-ups        its lock (one at once)
+``context.look``, ``last_beat``    whoever beats (loop or heartbeat)   attribute assignment
+``_passes``, ``_cascade``          wake-ups (add), the loop (send)     list ops / bool
 hooks' queue                       the loop (read by the hooks thread) ``queue.Queue``
 ``health.healthy_since``           the loop and the heartbeat thread   float
 =================================  ==================================  ====================
@@ -39,6 +41,7 @@ import uuid as uuid_module
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..core import wakeups
 from ..core.channels import ROOT, ChannelSpec, ChannelTree, WorkerChannels
 from ..core.errors import ConfigurationError
 from ..core.joblog import AttemptLog
@@ -60,7 +63,7 @@ from .shutdown import handle_signals
 from .signals import Signals
 from .slots import Slots
 from .startup import Backoff, import_job_modules
-from .wakeup import Wakeup
+from .wakeup import PipeWatcher, Wakeup
 
 if TYPE_CHECKING:
     from ..database import Database
@@ -93,14 +96,22 @@ class Worker:
     this process runs at once (its job threads; 0: it takes no jobs); by default root's
     capacity in ``channels`` (``root:0``: no jobs), else 4. ``modules``: modules to
     import; only job functions registered in them run (None: every registered one).
+
+    Connections: one for the worker's own work, plus its listener (``listen=False``:
+    none, the worker polls every ``poll_interval``; ``wake_fd``: a pipe its supervisor
+    forwards notifications through), plus up to ``job_connections`` (default: the job
+    threads) that jobs' sessions borrow while they run.
     """
 
     def __init__(self, db: Database, channels: str | None = None,
                  modules: Iterable[str] | None = None, *, concurrency: int | None = None,
                  heartbeat_interval: float = 5.0, dead_after: float = 30.0,
-                 rescue_interval: float = 10.0, poll_interval: float = 1.0,
+                 rescue_interval: float = 10.0, poll_interval: float = 3.0,
                  grace_period: float = 30.0, cleanup_interval: float = 300.0,
-                 name: str | None = None, hostname: str | None = None) -> None:
+                 name: str | None = None, hostname: str | None = None,
+                 listen: bool = True, wake_fd: int | None = None,
+                 job_connections: int | None = None,
+                 supervisor_pid: int | None = None) -> None:
         self.db = db
         self.declared = WorkerChannels.parse(channels)
         if concurrency is None and self.declared.concurrency is not None:
@@ -116,8 +127,18 @@ class Worker:
                                        poll_interval, grace_period, cleanup_interval)
         self.hostname = hostname or socket.gethostname()
         self.id = name or f"{self.hostname}:{os.getpid()}:{uuid_module.uuid4().hex[:8]}"
-        self.context = WorkerContext(db, self.id, self.hostname, os.getpid(), self.declared,
-                                     self.capacity, self.settings)
+        if job_connections is not None and (
+                isinstance(job_connections, bool) or not isinstance(job_connections, int)
+                or not 1 <= job_connections <= MAX_CONCURRENCY):
+            raise ConfigurationError(f"job_connections must be a whole number from 1 to "
+                                     f"{MAX_CONCURRENCY}, not {job_connections!r}")
+        self.job_connections = self.capacity if job_connections is None else job_connections
+        self._wake_fd = wake_fd
+        self.context = WorkerContext(
+            db, self.id, self.hostname, os.getpid(), self.declared, self.capacity,
+            self.settings, supervisor_pid=supervisor_pid,
+            listener="shared" if wake_fd is not None else "own" if listen else "none",
+            job_connections=self.job_connections)
         #: what the worker did so far (claimed, finished, rescued): wait on it
         self.signals = Signals()
         self.claimer = Claimer(db.store, self.id, tree)
@@ -128,10 +149,15 @@ class Worker:
         self.services = (Rescuer(self.context, self.heartbeat),
                          ScheduleRunner(self.context, self.allows), Cleaner(self.context),
                          BatchConcluder(self.context))
-        self._connection = LoopConnection(db.connector)
+        self._connection: LoopConnection = self.context.connection
         self.slots = Slots(db, self.capacity, self.id, self.allows,
-                           lambda: self.claimer.retry_patterns, self._wake_set)
-        self._wakeup = Wakeup(self.context, self.wake)
+                           lambda: self.claimer.retry_patterns, self._wake_set,
+                           self.job_connections)
+        self._wakeup = self._wakeup_of(listen, wake_fd)
+        #: notifications to pass on to the next worker (this one had no room)
+        self._passes: list[wakeups.Target] = []
+        #: the next claim was asked by a notification: if it is full, wake the next worker
+        self._cascade = False
         self._wake = threading.Event()
         self._unwritten: list[Outcome] = []
         self._claim_wanted = True
@@ -204,6 +230,55 @@ class Worker:
     def _wake_set(self) -> None:
         self._wake.set()
 
+    # -- wake-ups ------------------------------------------------------------------------
+    def _wakeup_of(self, listen: bool, wake_fd: int | None) -> Wakeup | None:
+        """What wakes this worker: its supervisor's pipe, its own listener, or nothing
+        (it polls)."""
+        connector = self.db.connector
+        if wake_fd is not None:
+            return Wakeup(self.id, connector, lambda: PipeWatcher(wake_fd), self.notified,
+                          gave_up=self._not_listening)
+        if not listen:
+            return None
+        probe = None
+        if self.db.dialect == "postgresql":
+            def probe(payload: str) -> None:
+                self._connection.transaction(lambda conn: connector.notify(conn, payload))
+        listen_url = getattr(connector, "listen_display", None)
+        where = getattr(connector, "display_url", "the database") if listen_url is None \
+            else f"the listen URL {listen_url}"
+        return Wakeup(self.id, connector, connector.watcher, self.notified, probe=probe,
+                      gave_up=self._not_listening, where=where)
+
+    def _not_listening(self) -> None:
+        """LISTEN does not hold (or the supervisor is gone): the worker polls."""
+        self.context.listener = "none"
+
+    def notified(self, payloads: list[str]) -> None:
+        """Notifications arrived (the wake-up thread): the claims they ask of this
+        worker (``core.wakeups``): wake the loop, or pass them on when it has no room."""
+        look = self.context.look
+        rank = look.rank if look is not None else None
+        for payload in payloads:
+            if not wakeups.wakes(rank, payload):
+                continue
+            target = wakeups.parse(payload)
+            if self._stopping or self.slots.free <= 0:
+                passed = rank.passed_on(target) if rank is not None else None
+                if passed is not None:
+                    self._passes.append(passed)
+                    self._wake.set()
+                continue
+            if target is not None:
+                self._cascade = True
+            self.wake()
+
+    def _send_passes(self, conn: Any) -> None:
+        """In a transaction of the loop: the notifications this worker passes on."""
+        passes, self._passes = self._passes, []
+        for target in dict.fromkeys(passes):
+            self.db.store.wake_worker(conn, wakeups.payload_of(target))
+
     # -- the loop ------------------------------------------------------------------------
     def _setup(self) -> None:
         backoff = Backoff()
@@ -223,14 +298,26 @@ class Worker:
         log.info("worker %s started: channel rules %s, %d job threads, database %s",
                  self.id, self.context.channels or "(none declared)", self.capacity,
                  self.db.dialect)
+        log.info("connections: %s", self.budget())
+        if self.job_connections < self.capacity:
+            log.warning("%d job connections for %d job threads: jobs that use their "
+                        "session wait for one when more run at once", self.job_connections,
+                        self.capacity)
         self.db.add_local_worker(self)
         self.heartbeat.start()
-        self._wakeup.start()
+        if self._wakeup is not None:
+            self._wakeup.start()
         self.ready.set()
 
+    def budget(self) -> str:
+        """The connections this worker may hold, as its start-up line says them."""
+        listener = {"own": "listener", "shared": "shared listener (its supervisor's)",
+                    "none": "no listener (polling)"}[self.context.listener]
+        return f"1 + {listener} + up to {self.job_connections} for jobs"
+
     def _register(self, conn: Any) -> None:
-        self.db.store.register_worker(conn, self.id, self.hostname, os.getpid(),
-                                      self.context.channels, self.capacity)
+        self.context.register(conn)
+        self.heartbeat.beat(conn)
         # jobs left in 'enqueued' run (the rescue also looks for them, later)
         self.db.store.requeue_enqueued(conn)
 
@@ -339,7 +426,13 @@ class Worker:
         is written with the next lines, or with its outcome.)"""
         written: list[Outcome] = []
 
+        cascade, self._cascade = self._cascade, False
+
         def work(conn: Any) -> list[dict[str, Any]]:
+            if self.heartbeat.due(time.monotonic()):
+                self.heartbeat.beat(conn)  # an idle worker's poll carries its heartbeat
+            if self._passes:
+                self._send_passes(conn)
             self.db.store.save_progress(conn, reports)
             self.db.store.save_job_logs(conn, logs)
             written[:] = self.outcomes.write(conn, writes)
@@ -353,6 +446,12 @@ class Worker:
             rows = self.claimer.claim(conn, self.slots.running_channels(), free)
             if rows:
                 crashpoints.reached("claim_before_commit")
+            look = self.context.look
+            if cascade and len(rows) >= free and look is not None:
+                # a burst: more jobs may wait; the next worker claims too
+                after = look.rank.next_after_burst()
+                if after is not None:
+                    self.db.store.wake_worker(conn, wakeups.payload_of(after))
             return rows
 
         started = time.monotonic()
@@ -370,9 +469,12 @@ class Worker:
         """The services that are due (rescue, periodic jobs, cleanup), each in a
         transaction of its own."""
         now = time.monotonic()
+        if self._passes:  # no cycle carried them: a transaction of their own
+            self._guarded(self._send_passes)
         for service in self.services:
             if service.due(now):
-                if not self._wanted(service):
+                wanted = getattr(service, "wanted", None)
+                if wanted is not None and not wanted():
                     continue
                 done = self._guarded(service.run_once)
                 if isinstance(service, Rescuer) and done is not None:
@@ -380,19 +482,6 @@ class Worker:
                     self.hooks.rescued_failed(done.failed)
                 elif isinstance(service, ScheduleRunner) and done:
                     self._claim_wanted = True
-
-    def _wanted(self, service: Any) -> bool:
-        """A service with a cheap read saying whether it has anything to do (``wanted``)
-        runs its write transaction only then: a worker that looks every second never
-        holds SQLite's write lock for nothing. A failed read lets it run (its own
-        transaction reports the failure)."""
-        wanted = getattr(service, "wanted", None)
-        if wanted is None:
-            return True
-        try:
-            return bool(self.db.read(wanted))
-        except Exception:
-            return True
 
     def _guarded(self, operation: Callable[[Any], Any]) -> Any:
         """A periodic service's transaction; its failure is logged, never fatal."""
@@ -436,7 +525,8 @@ class Worker:
         self._stopping = True
         self.context.stopping.set()
         self.db.remove_local_worker(self)
-        self._wakeup.stop()
+        if self._wakeup is not None:
+            self._wakeup.stop()
         self.heartbeat.stop()
         given_back = self.slots.busy
         writes, busy_threads = self.slots.shutdown()
@@ -448,7 +538,8 @@ class Worker:
                 log.info("unfinished job(s) given back to pending")
         self.hooks.stop(timeout=HOOKS_AT_SHUTDOWN)
         # daemons: one stuck on a locked database closes its connection itself
-        self._wakeup.join(1.0)
+        if self._wakeup is not None:
+            self._wakeup.join(1.0)
         self.heartbeat.join(1.0)
         self._connection.drop()
         self.slots.close_connections(busy_threads)

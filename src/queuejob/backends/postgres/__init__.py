@@ -1,12 +1,24 @@
 """PostgreSQL: one queue for many workers on many machines, no broker.
 
-psycopg 3. Application sessions use a psycopg_pool pool; each worker keeps its
-own connections. Claims are serialized by an advisory transaction lock so that
-channel capacities hold across all workers; workers are woken by LISTEN/NOTIFY.
+psycopg 3. Application sessions (and the sessions of jobs) use a bounded psycopg_pool
+pool; a worker's own work uses one connection. Claims are serialized by an advisory
+transaction lock so that channel capacities hold across all workers; workers are woken
+by LISTEN/NOTIFY.
+
+Behind a pooler in transaction mode (PgBouncer, a managed PostgreSQL's pooler) every
+connection works as it is: no startup ``options``, no server-side prepared statements
+(unless asked for), no session state. What a worker's transactions need (lock and
+idle timeouts) is set with ``set_config(..., true)`` inside each transaction, sent with
+its first statement; timestamps are read as UTC whatever the session's time zone.
+Only LISTEN needs a session: ``listen_url`` names a connection that keeps one (direct,
+or a session-mode pool).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import os
 import threading
 import time
 import urllib.parse
@@ -25,29 +37,37 @@ from ...core.errors import ConfigurationError
 from ..base import ChangeWatcher, Connector, Row, first_line
 
 LISTEN_CHANNEL = "queuejob"
+#: the environment variable that names the listen URL
+LISTEN_URL_ENV = "QUEUEJOB_LISTEN_URL"
 #: notification channels: jobs became runnable; jobs ended (for db.wait)
 TOPICS = {"jobs": LISTEN_CHANNEL, "outcomes": "queuejob_done"}
 #: seconds a pooled connection may idle before it is pinged on checkout
 PING_AFTER_IDLE = 2.0
+#: seconds a connection of jobs' sessions may idle in its pool before it is closed
+JOB_CONNECTION_IDLE = 10.0
 
-# Every connection: UTC, and keepalives both ways, so that a machine that vanishes is
-# noticed in about 25 s (by the client and by the server, which then ends its
-# transaction and frees its locks) instead of the operating system's 2 hours.
+# Every connection: client keepalives, so that a server that vanishes is noticed in
+# about 25 s instead of the operating system's 2 hours. (No startup parameter: a pooler
+# in transaction mode refuses ``options``.)
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
               "keepalives_count": 3}
-SESSION_OPTIONS = ("-c TimeZone=UTC -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 "
-                   "-c tcp_keepalives_count=3")
 # A worker's own transactions are short: waiting 5 s for a lock (the claim lock, a row
 # an application holds) means something is stuck, and the worker backs off and says
 # so; a worker frozen inside a transaction (SIGSTOP, swap) loses it after 60 s, and its
-# claim lock with it.
-WORKER_OPTIONS = " -c lock_timeout=5s -c idle_in_transaction_session_timeout=60s"
+# claim lock with it. Set in each transaction (``is_local``): a pooled server connection
+# goes to other clients between transactions.
+WORKER_SETTINGS = ("SELECT set_config('lock_timeout', '5s', true), "
+                   "set_config('idle_in_transaction_session_timeout', '60s', true)")
 
 
 def _convert_row(row: dict[str, Any]) -> Row:
+    # uuids as str; timestamps in UTC, whatever the time zone of the server connection
+    # (a pooled one has the server's default, and no startup parameter can change it)
     for key, value in row.items():
         if isinstance(value, uuid_module.UUID):
             row[key] = str(value)
+        elif isinstance(value, dt.datetime) and value.utcoffset():
+            row[key] = value.astimezone(dt.UTC)
     return row
 
 
@@ -81,6 +101,7 @@ class PostgresConnector(Connector):
     package = "queuejob.backends.postgres"
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0, pool_size: int = 10,
+                 prepared_statements: bool = False, listen_url: str | None = None,
                  **_: Any) -> None:
         super().__init__(url)
         try:
@@ -92,22 +113,49 @@ class PostgresConnector(Connector):
                                      f"{without_password(first_line(str(exc)), url)}") from None
         self.conninfo = conninfo
         self.display_url = masked(url)
+        #: where LISTEN connects (a direct or session-pool URL); None: the database's
+        self.listen_url: str | None = listen_url or os.environ.get(LISTEN_URL_ENV) or None
+        self.listen_conninfo: str | None = None
+        self.listen_display = masked(self.listen_url) if self.listen_url else None
+        if self.listen_url is not None:
+            try:
+                self.listen_conninfo = psycopg.conninfo.make_conninfo(
+                    self.listen_url.replace("postgres://", "postgresql://", 1))
+                psycopg.conninfo.conninfo_to_dict(self.listen_conninfo)
+            except psycopg.ProgrammingError as exc:
+                raise ConfigurationError(
+                    f"bad listen URL {masked(self.listen_url)!r}: "
+                    f"{without_password(first_line(str(exc)), self.listen_url)}") from None
         self.connect_timeout = connect_timeout
         self.lock_timeout = connect_timeout
         self._pool_size = pool_size
+        #: psycopg's prepare threshold: None (never prepare, what a pooler in
+        #: transaction mode needs) unless ``prepared_statements=True``
+        self.prepare_threshold: int | None = 5 if prepared_statements else None
+        #: the worker connections, whose transactions get WORKER_SETTINGS
+        self._worker_conns: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
         self._returned: weakref.WeakKeyDictionary[psycopg.Connection, float] = \
             weakref.WeakKeyDictionary()
 
     # -- connections ---------------------------------------------------------------------
-    def connect(self, worker: bool = False, autocommit: bool = False) -> psycopg.Connection:
-        options = SESSION_OPTIONS + (WORKER_OPTIONS if worker else "")
+    def connect(self, worker: bool = False, autocommit: bool = False,
+                conninfo: str | None = None) -> psycopg.Connection:
         conn: psycopg.Connection = psycopg.connect(
-            self.conninfo, autocommit=autocommit, row_factory=dict_row,  # type: ignore[arg-type]
-            connect_timeout=max(1, int(self.connect_timeout)), options=options,
-            **KEEPALIVES)  # type: ignore[arg-type]
+            conninfo or self.conninfo, autocommit=autocommit,
+            row_factory=dict_row,  # type: ignore[arg-type]
+            connect_timeout=max(1, int(self.connect_timeout)),
+            prepare_threshold=self.prepare_threshold, **KEEPALIVES)  # type: ignore[arg-type]
+        if worker:
+            self._worker_conns.add(conn)
         return conn
+
+    def _first_statement(self, conn: psycopg.Connection) -> None:
+        """Before the first statement of a worker's transaction, in the same pipeline:
+        its settings (one round trip for BEGIN, the settings and the statement)."""
+        if conn in self._worker_conns:
+            conn.execute(WORKER_SETTINGS)
 
     def is_closed(self, conn: psycopg.Connection) -> bool:
         return conn.closed or conn.broken
@@ -121,6 +169,8 @@ class PostgresConnector(Connector):
         # one statement, without BEGIN and COMMIT): open it here
         if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
             conn.execute("BEGIN")
+            if conn in self._worker_conns:
+                conn.execute(WORKER_SETTINGS)
 
     def in_transaction(self, conn: psycopg.Connection) -> bool:
         return conn.info.transaction_status != TransactionStatus.IDLE
@@ -139,7 +189,8 @@ class PostgresConnector(Connector):
                 # before a session gets it
                 self._pool = ConnectionPool(
                     self.conninfo, min_size=0, max_size=self._pool_size, open=True,
-                    kwargs={"row_factory": dict_row, "options": SESSION_OPTIONS,
+                    kwargs={"row_factory": dict_row,
+                            "prepare_threshold": self.prepare_threshold,
                             "connect_timeout": max(1, int(self.connect_timeout)),
                             "autocommit": True, **KEEPALIVES},
                     check=self._check_pooled,
@@ -148,6 +199,9 @@ class PostgresConnector(Connector):
 
     def acquire(self) -> psycopg.Connection:
         return self._get_pool().getconn()
+
+    def job_pool(self, size: int) -> JobPool:  # type: ignore[override]
+        return JobPool(self, size)
 
     def release(self, conn: psycopg.Connection, discard: bool = False) -> None:
         # the pool rolls back an open transaction and drops broken connections itself
@@ -179,6 +233,7 @@ class PostgresConnector(Connector):
                 # the first statement of a transaction: in pipeline mode, psycopg sends
                 # its BEGIN with it, one round trip instead of two
                 with conn.pipeline():
+                    self._first_statement(conn)
                     cursor.execute(self.queries[name], params or {})
             else:
                 cursor.execute(self.queries[name], params or {})
@@ -196,6 +251,8 @@ class PostgresConnector(Connector):
         return self.execute(conn, name, arrays)
 
     def copy(self, conn: psycopg.Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
+            self._first_statement(conn)
         with conn.cursor() as cursor, cursor.copy(self.queries[name]) as stream:
             for row in rows:
                 stream.write_row(row)
@@ -205,6 +262,8 @@ class PostgresConnector(Connector):
         # BEGIN (if due), the statement and COMMIT go out together in pipeline mode
         arrays = {key: [row[key] for row in params] for key in params[0]}
         with conn.pipeline(), conn.cursor() as cursor:
+            if conn.info.transaction_status == TransactionStatus.IDLE:
+                self._first_statement(conn)
             cursor.execute(self.queries[name], arrays)
             conn.commit()
 
@@ -259,20 +318,71 @@ class PostgresConnector(Connector):
 
     # -- wake-ups ------------------------------------------------------------------------
     def watcher(self, topic: str = "jobs") -> ChangeWatcher:
-        return NotificationWatcher(self, TOPICS[topic])
+        return NotificationWatcher(self, TOPICS[topic], self.listen_conninfo)
+
+    def notify(self, conn: psycopg.Connection, payload: str, topic: str = "jobs") -> None:
+        conn.execute("SELECT pg_notify(%s, %s)", (TOPICS[topic], payload))
+
+
+class JobPool:
+    """The connections of a worker's jobs' sessions: at most ``size`` open, closed after
+    idling ``JOB_CONNECTION_IDLE`` seconds, opened when a job first uses its session.
+    Transactions as psycopg opens them (a job's writes commit with its outcome)."""
+
+    def __init__(self, connector: PostgresConnector, size: int) -> None:
+        self._connector = connector
+        self._size = max(1, size)
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> ConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                connector = self._connector
+                self._pool = ConnectionPool(
+                    connector.conninfo, min_size=0, max_size=self._size, open=True,
+                    max_idle=JOB_CONNECTION_IDLE, num_workers=1,
+                    kwargs={"row_factory": dict_row,
+                            "prepare_threshold": connector.prepare_threshold,
+                            "connect_timeout": max(1, int(connector.connect_timeout)),
+                            **KEEPALIVES},
+                    check=connector._check_pooled, timeout=connector.connect_timeout,
+                    name="queuejob-jobs")
+            return self._pool
+
+    def acquire(self) -> psycopg.Connection:
+        return self._get().getconn()
+
+    def release(self, conn: psycopg.Connection, discard: bool = False) -> None:
+        if discard:
+            with contextlib.suppress(Exception):  # broken already
+                conn.close()
+        self._connector._returned[conn] = time.monotonic()
+        self._get().putconn(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close(timeout=1.0)
+                self._pool = None
 
 
 class NotificationWatcher(ChangeWatcher):
-    """LISTEN on a connection of its own; a notification means new or freed jobs."""
+    """LISTEN on a connection of its own (to ``conninfo``: the listen URL, else the
+    database's); a notification means new or freed jobs."""
 
-    def __init__(self, connector: PostgresConnector, channel: str = LISTEN_CHANNEL) -> None:
-        self._conn = connector.connect(worker=True, autocommit=True)
+    def __init__(self, connector: PostgresConnector, channel: str = LISTEN_CHANNEL,
+                 conninfo: str | None = None) -> None:
+        self._conn = connector.connect(autocommit=True, conninfo=conninfo)
         self._conn.execute(f"LISTEN {channel}")
 
-    def wait(self, timeout: float) -> bool:
-        # several notifications in a row wake the worker once each; its wake-up
-        # event folds them into one claim
-        return any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
+    def wait(self, timeout: float) -> list[str]:
+        # every notification that arrived, or the first one within the timeout
+        payloads = [note.payload for note in self._conn.notifies(timeout=timeout,
+                                                                  stop_after=1)]
+        if payloads:
+            payloads += [note.payload for note in self._conn.notifies(timeout=0)]
+        return payloads
 
     def close(self) -> None:
         self._conn.close()

@@ -105,8 +105,9 @@ FROM unnest(%(uuid)s::uuid[], %(state)s::text[], %(result)s::text[], %(retry)s::
 WHERE job.uuid = change.uuid;
 
 -- name: notify_jobs
--- Wake the workers: jobs became pending (requeued, rescued, released). Delivered at commit.
-SELECT pg_notify('queuejob', '');
+-- Wake a worker: jobs became pending (requeued, rescued, released). Delivered at commit;
+-- the payload names the worker that claims (core/wakeups.py).
+SELECT pg_notify('queuejob', mod(txid_current(), 1000000000)::text);
 
 -- name: queue_at_eta
 -- A job just stored with an eta takes its eta as its place in line (the claims order
@@ -361,9 +362,24 @@ RETURNING uuid;
 
 -- name: register_worker
 INSERT INTO queue_worker (id, hostname, pid, channels, concurrency, state, date_started,
-                          heartbeat)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, %(concurrency)s, 'alive', now(), now())
+                          heartbeat, supervisor_pid, listener, job_connections)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, %(concurrency)s, 'alive', now(), now(),
+        %(supervisor_pid)s, %(listener)s, %(job_connections)s)
 ON CONFLICT (id) DO NOTHING;
+
+-- name: worker_look
+-- With each heartbeat: the worker's rank among the live workers that take jobs (which
+-- notifications wake it), and whether the services have anything to look at.
+SELECT count(*) FILTER (WHERE id < %(id)s) AS rank, count(*) AS workers,
+    EXISTS (SELECT 1 FROM queue_run_schedule) AS schedules,
+    EXISTS (SELECT 1 FROM queue_batch WHERE state = 'open') AS open_batches
+FROM queue_worker
+WHERE state = 'alive' AND coalesce(concurrency, 1) > 0
+  AND heartbeat > now() - make_interval(secs => %(dead_after)s::float8);
+
+-- name: wake_worker
+-- A notification for one worker (passed on, or after a full claim): at commit.
+SELECT pg_notify('queuejob', %(payload)s);
 
 -- name: declared_channels
 -- The channel rules live workers declare (their --channels), for all workers.

@@ -245,17 +245,17 @@ class DataVersionWatcher(ChangeWatcher):
     def _read(self) -> int:
         return self._conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
                 version = self._read()
             if version != self._version:
                 self._version = version
-                return True
+                return [""]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return False
+                return []
             time.sleep(min(self._interval, remaining))
 
     def close(self) -> None:

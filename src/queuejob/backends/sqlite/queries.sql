@@ -310,9 +310,23 @@ RETURNING uuid;
 
 -- name: register_worker
 INSERT INTO queue_worker (id, hostname, pid, channels, concurrency, state, date_started,
-                          heartbeat)
-VALUES (:id, :hostname, :pid, :channels, :concurrency, 'alive', :now, :now)
+                          heartbeat, supervisor_pid, listener, job_connections)
+VALUES (:id, :hostname, :pid, :channels, :concurrency, 'alive', :now, :now,
+        :supervisor_pid, :listener, :job_connections)
 ON CONFLICT (id) DO NOTHING;
+
+-- name: worker_look
+-- With each heartbeat: the worker's rank among the live workers that take jobs, and
+-- whether the services have anything to look at.
+SELECT count(*) FILTER (WHERE id < :id) AS rank, count(*) AS workers,
+    EXISTS (SELECT 1 FROM queue_run_schedule) AS schedules,
+    EXISTS (SELECT 1 FROM queue_batch WHERE state = 'open') AS open_batches
+FROM queue_worker
+WHERE state = 'alive' AND coalesce(concurrency, 1) > 0 AND heartbeat > :now - :dead_after;
+
+-- name: wake_worker
+-- Other processes see commits through PRAGMA data_version: nothing to send.
+SELECT :payload;
 
 -- name: declared_channels
 -- The channel rules live workers declare (their --channels), for all workers.
