@@ -15,11 +15,14 @@ import psycopg
 import pytest
 
 import queuejob
+from tests.pgbouncer import PgBouncer
 from tests.pgserver import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = [name for name in os.environ.get("QUEUEJOB_TEST_BACKENDS",
                                             "sqlite,postgresql").split(",") if name]
+#: the database the tests reach through PgBouncer (its own: db_url's is left alone)
+POOLED_DB = "queuejob_pooled"
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +33,43 @@ def pg_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server):
+    """A real PgBouncer in front of pg_server: POOLED_DB in transaction pooling mode with
+    PgBouncer's default settings, and POOLED_DB + "_session" in session pooling mode."""
+    pg_server.create_database(POOLED_DB)
+    bouncer = PgBouncer(pg_server, dbnames=(POOLED_DB,)).start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+def pooled_direct_url(pg_server, pgbouncer) -> str:
+    """A fresh, empty POOLED_DB, its direct URL (the server's own port)."""
+    from tests.helpers import wait_until
+    url = pg_server.url(POOLED_DB)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ended = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (POOLED_DB,))]
+        conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid",
+                     (ended,))
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    # PgBouncer drops the server connections that were ended: none is handed out dead
+    wait_until(lambda: not {row["remote_pid"] for row in pgbouncer.show("SERVERS")} & set(ended),
+               timeout=10, message="PgBouncer to drop the ended server connections")
+    return url
+
+
+@pytest.fixture
+def pooled_db_url(pgbouncer, pooled_direct_url) -> str:
+    """The same fresh database through PgBouncer's transaction pool."""
+    return pgbouncer.url(POOLED_DB)
 
 
 @pytest.fixture(params=BACKENDS)
