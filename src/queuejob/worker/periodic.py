@@ -54,7 +54,8 @@ class ScheduleRunner:
         if any(self.allows(entry.func) for entry in registry.schedules().values()) \
                 or look is None or look.schedules:
             return True
-        self.next_at = time.monotonic() + 1.0
+        # nothing until the next heartbeat's read says otherwise
+        self.next_at = time.monotonic() + max(1.0, self.context.settings.heartbeat_interval / 2)
         return False
 
     def run_once(self, conn: Any) -> int:

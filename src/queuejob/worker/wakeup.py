@@ -32,7 +32,7 @@ log = logging.getLogger("queuejob.worker")
 #: seconds a listener waits for its own probe before it says LISTEN does not hold
 PROBE_WAIT = 3.0
 #: seconds between two looks at the stop flag while nothing arrives
-TURN = 0.5
+TURN = 1.0
 #: the environment variable naming the pipe a supervisor wakes its children through
 WAKE_FD_ENV = "QUEUEJOB_WAKE_FD"
 #: the environment variable giving a supervised worker its supervisor's pid

@@ -44,7 +44,7 @@ TOPICS = {"jobs": LISTEN_CHANNEL, "outcomes": "queuejob_done"}
 #: seconds a pooled connection may idle before it is pinged on checkout
 PING_AFTER_IDLE = 2.0
 #: seconds a connection of jobs' sessions may idle in its pool before it is closed
-JOB_CONNECTION_IDLE = 10.0
+JOB_CONNECTION_IDLE = 2.0
 
 # Every connection: client keepalives, so that a server that vanishes is noticed in
 # about 25 s instead of the operating system's 2 hours. (No startup parameter: a pooler
