@@ -9,6 +9,8 @@ borrow from a bounded pool, timestamps are UTC whatever the server's time zone.
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from typing import Any
 
 import psycopg
@@ -266,3 +268,13 @@ def test_bad_listen_url_is_one_clear_error():
     with pytest.raises(queuejob.ConfigurationError, match="bad listen URL"):
         queuejob.open("postgresql://nobody@127.0.0.1:1/none", migrate=False,
                       listen_url="postgresql://x@[bad")
+
+
+def test_listen_url_on_sqlite_is_one_clear_error(tmp_path, job_env):
+    result = subprocess.run(
+        [sys.executable, "-m", "queuejob", "worker", "--db", f"sqlite:///{tmp_path}/jobs.db",
+         "--module", "tests.jobs", "--listen-url", "postgresql://app@localhost/app"],
+        check=False, env=job_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--listen-url" in lines[0] and "PostgreSQL" in lines[0]

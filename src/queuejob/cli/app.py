@@ -100,6 +100,9 @@ def worker(db_url: str | None, channels: str, concurrency: int | None,
     supervisor_pid = os.environ.get(SUPERVISOR_PID_ENV)
     db = open_db(db_url, check=False, listen_url=listen_url)
     try:
+        if listen_url and db.dialect != "postgresql":
+            raise Failure("--listen-url (QUEUEJOB_LISTEN_URL) is for PostgreSQL: SQLite's "
+                          "workers see other processes' commits without it")
         migrate_when_reachable(db, wait_for_db)
         if processes > 1:  # N worker processes under one supervisor, one listener
             from ..worker.supervisor import Supervisor, child_arguments

@@ -52,7 +52,18 @@ class Command(BaseCommand):
         parser.add_argument("--heartbeat", type=float, default=5.0)
         parser.add_argument("--dead-after", type=float, default=30.0)
         parser.add_argument("--rescue-interval", type=float, default=10.0)
-        parser.add_argument("--poll", type=float, default=1.0)
+        parser.add_argument("--poll", type=float, default=3.0,
+                            help="Seconds between looks for due tasks when no notification "
+                                 "arrives (default 3).")
+        parser.add_argument("--listen-url", default=None, metavar="URL",
+                            help="PostgreSQL: where to LISTEN (direct, or a session-mode "
+                                 "pool) when the database goes through a pooler in "
+                                 "transaction mode [env QUEUEJOB_LISTEN_URL].")
+        parser.add_argument("--no-listen", action="store_true",
+                            help="Never LISTEN: find new tasks by polling.")
+        parser.add_argument("--job-connections", type=int, default=None,
+                            help="The most connections this process's tasks hold at once "
+                                 "(default: its task threads).")
         parser.add_argument("--hostname", default=None)
         parser.add_argument("--wait-for-db", type=float, default=60.0,
                             help="Seconds to keep trying at start-up while the database "
@@ -84,7 +95,8 @@ class Command(BaseCommand):
             self.stderr.write("queuejob_worker: no task modules (no installed app has a "
                               "tasks module, and the backend's 'modules' option is empty)")
         try:
-            db = queuejob.open(backend.database_url(), migrate=False)
+            db = queuejob.open(backend.database_url(), migrate=False,
+                               listen_url=options["listen_url"])
         except QueueJobError as exc:
             raise CommandError(str(exc)) from None
         try:
@@ -95,7 +107,9 @@ class Command(BaseCommand):
                             heartbeat_interval=options["heartbeat"],
                             dead_after=options["dead_after"],
                             rescue_interval=options["rescue_interval"],
-                            poll_interval=options["poll"], hostname=options["hostname"])
+                            poll_interval=options["poll"], hostname=options["hostname"],
+                            listen=not options["no_listen"],
+                            job_connections=options["job_connections"])
             worker.run(burst=options["burst"])
         except QueueJobError as exc:
             raise CommandError(str(exc)) from None
