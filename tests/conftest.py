@@ -77,11 +77,43 @@ def backend(request) -> str:
     return request.param
 
 
+#: how the tests of a module marked through_pgbouncer reach PostgreSQL: directly, then
+#: through PgBouncer's transaction pool (LISTEN going direct, as deployment.md says)
+ROUTES = ("direct", "pgbouncer")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("through_pgbouncer") \
+            and "db_url" in metafunc.fixturenames and "postgresql" in BACKENDS:
+        metafunc.parametrize("route", ROUTES, indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """SQLite has one route: its second one is deselected (not run twice)."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        (dropped if params.get("route") == "pgbouncer" and params.get("backend") != "postgresql"
+         else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
-def db_url(backend, request, tmp_path) -> str:
-    """A fresh, empty database of the backend under test."""
+def route(request) -> str:
+    return getattr(request, "param", "direct")
+
+
+@pytest.fixture
+def db_url(backend, route, request, tmp_path, monkeypatch) -> str:
+    """A fresh, empty database of the backend under test (through PgBouncer on the
+    "pgbouncer" route, its workers and waits listening directly)."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path}/jobs.db"
+    if route == "pgbouncer":
+        monkeypatch.setenv("QUEUEJOB_LISTEN_URL", request.getfixturevalue("pooled_direct_url"))
+        return request.getfixturevalue("pooled_db_url")
     server = request.getfixturevalue("pg_server")
     url = server.url("queuejob_test")
     with psycopg.connect(url, autocommit=True) as conn:

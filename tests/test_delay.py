@@ -14,6 +14,9 @@ from queuejob import DatabaseJobStorage, identity_exact
 from tests import jobs
 from tests.helpers import load, row, run_burst, states
 
+# the core cases, on PostgreSQL a second time through PgBouncer in transaction mode
+pytestmark = pytest.mark.through_pgbouncer
+
 
 def test_calling_a_job_function_runs_it_synchronously():
     assert jobs.add(None, "a.model", 2, 3) == 5

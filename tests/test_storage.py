@@ -19,6 +19,9 @@ from queuejob import (
 from tests import jobs
 from tests.helpers import load, row, run_burst, states
 
+# the core cases, on PostgreSQL a second time through PgBouncer in transaction mode
+pytestmark = pytest.mark.through_pgbouncer
+
 UTC = dt.UTC
 
 

@@ -25,6 +25,9 @@ from tests.helpers import (
     wait_until,
 )
 
+# the core cases, on PostgreSQL a second time through PgBouncer in transaction mode
+pytestmark = pytest.mark.through_pgbouncer
+
 
 def delay(db, func, *args, **kwargs):
     with db.session() as session:
