@@ -306,12 +306,40 @@ def listing(rows: list[dict[str, Any]], as_json: bool, empty: str, columns: Sequ
 
 
 def workers_table(rows: list[dict[str, Any]], as_json: bool) -> None:
-    listing(rows, as_json, "no workers", ("worker", "state", "host", "pid", "heartbeat age",
-                                          "running", "channels", "started"),
+    """Workers by host, then by supervisor (the processes of one ``worker --processes``
+    together; a worker alone is its own group), live ones first within a group; each
+    with the connections it may hold. ``--json``: the rows as they are."""
+    listeners = {"own": "listener", "shared": "shared listener", "none": "no listener"}
+
+    def connections(row: dict[str, Any]) -> str:
+        """``1 + listener + up to K`` (its own connection, how it is woken, its jobs'
+        K); blank for a row that does not say (a worker of an older queuejob)."""
+        listener, most = row.get("listener"), row.get("job_connections")
+        if listener is None and most is None:
+            return ""
+        how = listeners.get(listener, "") if isinstance(listener, str) else ""
+        return f"1 + {how or plain(listener) or '?'} + up to {plain(most) or '?'}"
+
+    def ordered(value: Any) -> tuple[int, float, str]:
+        """A sort key for a stored value of any type: numbers by value, else text."""
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and not (isinstance(value, float) and math.isnan(value)):
+            return 0, float(value), ""
+        return 1, 0.0, plain(value)
+
+    def group(row: dict[str, Any]) -> tuple[str, tuple[int, float, str]]:
+        supervisor = row.get("supervisor_pid")
+        return plain(row.get("hostname")), ordered(
+            row.get("pid") if supervisor is None else supervisor)
+
+    listing(rows if as_json else sorted(rows, key=group), as_json, "no workers",
+            ("worker", "state", "host", "pid", "supervisor", "connections", "heartbeat age",
+             "running", "channels", "started"),
             lambda row: (cell(row.get("id")),
                          cell(row.get("state"),
                               _style_of(WORKER_STYLE, row.get("state"), "dim")),
                          cell(row.get("hostname")), cell(row.get("pid")),
+                         cell(row.get("supervisor_pid")), Text(connections(row)),
                          Text(_number(row.get("heartbeat_age"), ".1f", "s")),
                          cell(row.get("running")), cell(row.get("channels")),
                          cell(row.get("date_started"))))

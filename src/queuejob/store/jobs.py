@@ -610,6 +610,10 @@ class JobStore:
         jobs, and whether there are stored ``schedules`` and ``open_batches``."""
         return self._run(conn, "worker_look", {"id": worker_id, "dead_after": dead_after})[0]
 
+    def set_worker_listener(self, conn: Any, worker_id: str, listener: str) -> None:
+        """How the worker is woken changed (``none``: it polls)."""
+        self._run(conn, "set_worker_listener", {"id": worker_id, "listener": listener})
+
     def wake_worker(self, conn: Any, payload: str) -> None:
         """A notification naming one worker (core/wakeups.py), sent at commit."""
         self._run(conn, "wake_worker", {"payload": payload})

@@ -117,7 +117,10 @@ class Wakeup:
                     if payloads:
                         self.deliver(payloads)
                 except EOFError:
-                    return  # a pipe whose supervisor is gone: the poll goes on
+                    # the supervisor gave up on LISTEN, or is gone: the poll goes on
+                    if self.gave_up is not None:
+                        self.gave_up()
+                    return
                 except Exception as exc:
                     delay = min(5.0, delay * 2 or 0.1)
                     log.warning("job watcher lost (%s); reconnecting in %.1fs",

@@ -158,6 +158,8 @@ class Worker:
         self._passes: list[wakeups.Target] = []
         #: the next claim was asked by a notification: if it is full, wake the next worker
         self._cascade = False
+        #: the worker stopped listening: its row says so at the next turn
+        self._listener_changed = False
         self._wake = threading.Event()
         self._unwritten: list[Outcome] = []
         self._claim_wanted = True
@@ -251,8 +253,17 @@ class Worker:
                       gave_up=self._not_listening, where=where)
 
     def _not_listening(self) -> None:
-        """LISTEN does not hold (or the supervisor is gone): the worker polls."""
+        """LISTEN does not hold (or the supervisor closed the pipe): the worker polls,
+        and its row says so (written by the loop)."""
         self.context.listener = "none"
+        self._listener_changed = True
+        self._wake.set()
+
+    def _supervisor_gone(self) -> bool:
+        """Run under a supervisor that is no longer this process's parent (killed): a
+        worker left alone stops as if sent SIGTERM, instead of running unsupervised."""
+        supervisor = self.context.supervisor_pid
+        return supervisor is not None and os.getppid() != supervisor
 
     def notified(self, payloads: list[str]) -> None:
         """Notifications arrived (the wake-up thread): the claims they ask of this
@@ -471,6 +482,14 @@ class Worker:
         now = time.monotonic()
         if self._passes:  # no cycle carried them: a transaction of their own
             self._guarded(self._send_passes)
+        if self._listener_changed:
+            self._listener_changed = False
+            self._guarded(lambda conn: self.db.store.set_worker_listener(
+                conn, self.id, self.context.listener))
+            log.info("connections: %s", self.budget())
+        if not self._stopping and self._supervisor_gone():
+            log.warning("the supervisor (pid %s) is gone: stopping", self.context.supervisor_pid)
+            self.stop()
         for service in self.services:
             if service.due(now):
                 wanted = getattr(service, "wanted", None)

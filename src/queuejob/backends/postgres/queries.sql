@@ -367,6 +367,10 @@ VALUES (%(id)s, %(hostname)s, %(pid)s, %(channels)s, %(concurrency)s, 'alive', n
         %(supervisor_pid)s, %(listener)s, %(job_connections)s)
 ON CONFLICT (id) DO NOTHING;
 
+-- name: set_worker_listener
+-- How the worker is woken changed (LISTEN did not hold, its supervisor gave up): 'none'.
+UPDATE queue_worker SET listener = %(listener)s WHERE id = %(id)s;
+
 -- name: worker_look
 -- With each heartbeat: the worker's rank among the live workers that take jobs (which
 -- notifications wake it), and whether the services have anything to look at.

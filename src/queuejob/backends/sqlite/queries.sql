@@ -315,6 +315,10 @@ VALUES (:id, :hostname, :pid, :channels, :concurrency, 'alive', :now, :now,
         :supervisor_pid, :listener, :job_connections)
 ON CONFLICT (id) DO NOTHING;
 
+-- name: set_worker_listener
+-- How the worker is woken changed (LISTEN did not hold, its supervisor gave up): 'none'.
+UPDATE queue_worker SET listener = :listener WHERE id = :id;
+
 -- name: worker_look
 -- With each heartbeat: the worker's rank among the live workers that take jobs, and
 -- whether the services have anything to look at.
