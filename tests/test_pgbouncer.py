@@ -358,3 +358,22 @@ def test_a_run_time_schedule_fires_through_the_pool(pooled_db_url, job_env, tmp_
     assert entry["name"] == "tick" and entry["last_slot"] is not None
     assert len(executions(runs)) >= 2
     assert "Traceback" not in log.read_text()
+
+
+def _prepared_after_many_delays(url: str) -> int:
+    """Server-side prepared statements on a pooled connection of ``queuejob.open(url)``
+    after it delayed more jobs than psycopg's prepare threshold."""
+    with queuejob.open(url) as db:
+        for n in range(8):
+            with db.session() as session:
+                jobs.add.delay(session, "m", n, n)
+        with db.session() as session:
+            return session.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+
+
+def test_statements_are_prepared_on_direct_connections_only(pooled_db_url, pooled_direct_url):
+    """Direct to the server, the statements run often are prepared (planned once); through
+    the transaction pool never (they would be missing, or already there, on the next
+    server connection), with nothing to configure."""
+    assert _prepared_after_many_delays(pooled_direct_url) > 0
+    assert _prepared_after_many_delays(pooled_db_url) == 0

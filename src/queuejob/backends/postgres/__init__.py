@@ -101,7 +101,7 @@ class PostgresConnector(Connector):
     package = "queuejob.backends.postgres"
 
     def __init__(self, url: str, *, connect_timeout: float = 10.0, pool_size: int = 10,
-                 prepared_statements: bool = False, listen_url: str | None = None,
+                 prepared_statements: bool | None = None, listen_url: str | None = None,
                  **_: Any) -> None:
         super().__init__(url)
         try:
@@ -129,8 +129,10 @@ class PostgresConnector(Connector):
         self.connect_timeout = connect_timeout
         self.lock_timeout = connect_timeout
         self._pool_size = pool_size
-        #: psycopg's prepare threshold: None (never prepare, what a pooler in
-        #: transaction mode needs) unless ``prepared_statements=True``
+        #: server-side prepared statements: True, False, or None: on the connections
+        #: that reach the server directly, off through a pooler (``_tune``)
+        self.prepared_statements = prepared_statements
+        #: psycopg's prepare threshold of a new connection (``_tune`` may change it)
         self.prepare_threshold: int | None = 5 if prepared_statements else None
         #: the worker connections, whose transactions get WORKER_SETTINGS
         self._worker_conns: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
@@ -147,9 +149,25 @@ class PostgresConnector(Connector):
             row_factory=dict_row,  # type: ignore[arg-type]
             connect_timeout=max(1, int(self.connect_timeout)),
             prepare_threshold=self.prepare_threshold, **KEEPALIVES)  # type: ignore[arg-type]
+        self._tune(conn)
         if worker:
             self._worker_conns.add(conn)
         return conn
+
+    def _tune(self, conn: psycopg.Connection) -> None:
+        """A new connection prepares the statements it runs often when it reaches the
+        server itself: the backend pid libpq was given at start-up is the server's.
+        Through a pooler (which gives its own key, and hands each transaction to any
+        server connection, where a prepared statement would be missing or already
+        there) it never does."""
+        if self.prepared_statements is not None:
+            return
+        row = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+        if not conn.autocommit:
+            conn.rollback()
+        direct = row is not None and (row["pid"] if isinstance(row, dict) else row[0]) \
+            == conn.info.backend_pid
+        conn.prepare_threshold = 5 if direct else None
 
     def _first_statement(self, conn: psycopg.Connection) -> None:
         """Before the first statement of a worker's transaction, in the same pipeline:
@@ -193,7 +211,7 @@ class PostgresConnector(Connector):
                             "prepare_threshold": self.prepare_threshold,
                             "connect_timeout": max(1, int(self.connect_timeout)),
                             "autocommit": True, **KEEPALIVES},
-                    check=self._check_pooled,
+                    check=self._check_pooled, configure=self._tune,
                     timeout=self.connect_timeout, name="queuejob")
             return self._pool
 
@@ -346,8 +364,8 @@ class JobPool:
                             "prepare_threshold": connector.prepare_threshold,
                             "connect_timeout": max(1, int(connector.connect_timeout)),
                             **KEEPALIVES},
-                    check=connector._check_pooled, timeout=connector.connect_timeout,
-                    name="queuejob-jobs")
+                    check=connector._check_pooled, configure=connector._tune,
+                    timeout=connector.connect_timeout, name="queuejob-jobs")
             return self._pool
 
     def acquire(self) -> psycopg.Connection:
