@@ -409,12 +409,17 @@ class SimplePool:
                     return
         self._connector.close_connection(conn)
 
-    def close(self) -> None:
+    def close_idle(self) -> None:
+        """Close the idle connections (the pool stays usable)."""
         with self._lock:
-            self._closed = True
             idle, self._idle = self._idle, []
         for conn in idle:
             self._connector.close_connection(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self.close_idle()
 
 
 def first_line(text: str) -> str:

@@ -38,10 +38,14 @@ class Target:
 def parse(payload: str) -> Target | None:
     """The target a payload names; None for one that names none (it wakes everyone)."""
     head, _, tail = payload.partition(":")
-    if not head.isdigit() or len(head) > 20 or (tail and (not tail.isdigit()
-                                                          or len(tail) > 6)):
+    if not _number(head, 20) or (tail and not _number(tail, 6)):
         return None
     return Target(int(head), int(tail) if tail else 0)
+
+
+def _number(text: str, digits: int) -> bool:
+    """Plain ASCII digits, at most ``digits`` of them (no sign, no '²')."""
+    return 0 < len(text) <= digits and text.isascii() and text.isdigit()
 
 
 def payload_of(target: Target) -> str:

@@ -48,8 +48,8 @@ class BatchConcluder:
         look = self.context.look
         if look is None or look.open_batches:
             return True
-        # nothing until the next heartbeat's read says otherwise
-        self.next_at = time.monotonic() + max(1.0, self.context.settings.heartbeat_interval / 2)
+        # nothing until a heartbeat's read says otherwise
+        self.next_at = time.monotonic() + self.context.settings.heartbeat_interval
         return False
 
     def run_once(self, conn: Any) -> int:

@@ -54,8 +54,8 @@ class ScheduleRunner:
         if any(self.allows(entry.func) for entry in registry.schedules().values()) \
                 or look is None or look.schedules:
             return True
-        # nothing until the next heartbeat's read says otherwise
-        self.next_at = time.monotonic() + max(1.0, self.context.settings.heartbeat_interval / 2)
+        # nothing until a heartbeat's read says otherwise
+        self.next_at = time.monotonic() + self.context.settings.heartbeat_interval
         return False
 
     def run_once(self, conn: Any) -> int:

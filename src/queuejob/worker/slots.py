@@ -166,6 +166,10 @@ class Slots:
         self._running.clear()
         return writes, busy
 
+    def close_idle_connections(self) -> None:
+        """Close jobs' connections that nothing borrowed for a while."""
+        self._connections.close_if_idle()
+
     def close_connections(self, busy: list[threading.Thread]) -> None:
         self._connections.close_all(busy=busy)
 

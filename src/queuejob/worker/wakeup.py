@@ -31,8 +31,9 @@ log = logging.getLogger("queuejob.worker")
 
 #: seconds a listener waits for its own probe before it says LISTEN does not hold
 PROBE_WAIT = 3.0
-#: seconds between two looks at the stop flag while nothing arrives
-TURN = 1.0
+#: seconds between two looks at the stop flag while nothing arrives (a daemon thread:
+#: a stopped worker does not wait for it; each turn costs an idle worker CPU)
+TURN = 5.0
 #: the environment variable naming the pipe a supervisor wakes its children through
 WAKE_FD_ENV = "QUEUEJOB_WAKE_FD"
 #: the environment variable giving a supervised worker its supervisor's pid

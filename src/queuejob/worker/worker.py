@@ -486,6 +486,7 @@ class Worker:
             self._listener_changed = False
             self._guarded(lambda conn: self.db.store.set_worker_listener(
                 conn, self.id, self.context.listener))
+        self.slots.close_idle_connections()
         if not self._stopping and self._supervisor_gone():
             log.warning("the supervisor (pid %s) is gone: stopping", self.context.supervisor_pid)
             self.stop()

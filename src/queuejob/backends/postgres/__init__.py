@@ -43,8 +43,9 @@ LISTEN_URL_ENV = "QUEUEJOB_LISTEN_URL"
 TOPICS = {"jobs": LISTEN_CHANNEL, "outcomes": "queuejob_done"}
 #: seconds a pooled connection may idle before it is pinged on checkout
 PING_AFTER_IDLE = 2.0
-#: seconds a connection of jobs' sessions may idle in its pool before it is closed
-JOB_CONNECTION_IDLE = 2.0
+#: seconds a connection of jobs' sessions may idle in its pool, while jobs run, before it
+#: is closed (once no job holds one, the worker closes them all: JOB_POOL_IDLE)
+JOB_CONNECTION_IDLE = 10.0
 
 # Every connection: client keepalives, so that a server that vanishes is noticed in
 # about 25 s instead of the operating system's 2 hours. (No startup parameter: a pooler
@@ -377,6 +378,11 @@ class JobPool:
                 conn.close()
         self._connector._returned[conn] = time.monotonic()
         self._get().putconn(conn)
+
+    def close_idle(self) -> None:
+        """Close the pool and its connections (none is borrowed): the next job that
+        needs one opens it again."""
+        self.close()
 
     def close(self) -> None:
         with self._lock:
