@@ -4,7 +4,8 @@ Completion is counted outside queuejob, as the peers' harness does: each job
 appends one byte to the file named by QUEUEJOB_BENCH_DONE; the latency job
 appends ``enqueue_time start_time`` to QUEUEJOB_BENCH_LATENCY; the stamped job does
 both (a no-op that records its wait, for bench.flow); ``reporting`` and
-``logging_noop`` report progress or log lines (bench.observe).
+``logging_noop`` report progress or log lines (bench.observe); ``session_select`` uses
+its session as an application's job does (bench.scale).
 """
 
 from __future__ import annotations
@@ -59,4 +60,17 @@ def logging_noop(session, model_name, lines):
     """A no-op that logs ``lines`` lines (at WARNING: kept whatever the log level)."""
     for line in range(lines):
         _log.warning("line %d", line)
+    _append(_DONE, b".")
+
+
+@job
+def session_select(session, model_name, seconds=0.0):
+    """An application's job in miniature: it reads a row through its session (its own
+    job's), then works ``seconds`` with the session's transaction open (bench.scale).
+    A table, not a bare ``SELECT 1``: PostgreSQL reports the transaction counts of a
+    connection whose transactions read no table only when it ends."""
+    session.execute("SELECT 1 FROM queue_job WHERE uuid = %s::uuid",
+                    (session.context["job_uuid"],))
+    if seconds:
+        time.sleep(seconds)
     _append(_DONE, b".")

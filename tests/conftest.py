@@ -72,6 +72,16 @@ def pooled_db_url(pgbouncer, pooled_direct_url) -> str:
     return pgbouncer.url(POOLED_DB)
 
 
+@pytest.fixture
+def pooled_db(pooled_db_url):
+    """A client through PgBouncer's transaction pool (it migrates the database)."""
+    database = queuejob.open(pooled_db_url)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     return request.param

@@ -89,14 +89,6 @@ def busy(servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [server for server in servers if server["state"] != "idle"]
 
 
-@pytest.fixture
-def pooled_db(pooled_db_url):
-    """The test's own client, through PgBouncer's transaction pool (it migrates)."""
-    database = queuejob.open(pooled_db_url)
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 @pytest.fixture

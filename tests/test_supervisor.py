@@ -273,14 +273,6 @@ def line_of(text: str, needle: str) -> str:
 
 
 # -- behind PgBouncer in transaction mode ------------------------------------------------
-@pytest.fixture
-def pooled_db(pooled_db_url):
-    database = queuejob.open(pooled_db_url)
-    try:
-        yield database
-    finally:
-        database.close()
-
 
 def listen_warnings(output: str) -> list[str]:
     return [line for line in output.splitlines() if "LISTEN does not hold" in line]
