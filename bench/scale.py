@@ -885,13 +885,18 @@ def write(out: Path, records: list[dict[str, Any]], args: argparse.Namespace,
     text = tables(records, args)
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m bench.scale " + " ".join(sys.argv[1:])
+    source = info.get("queuejob_source") or {}
+    changed = source.get("commit") != (info.get("queuejob_source_end") or source).get("commit")
     header = (f"# Many workers on one PostgreSQL\n\n`{command.strip()}`, "
               f"{info.get('date', '')}, {info.get('duration_s', 0) / 60:.1f} min; "
+              f"queuejob at {source.get('commit')}"
+              f"{' (src/ modified)' if source.get('src_modified') else ''}"
+              f"{' (a new commit during the run)' if changed else ''}; "
               f"{info.get('cpus')} CPUs, PostgreSQL "
               f"{(info.get('postgresql') or {}).get('server_version', '?')} (fsync on, "
-              f"max_connections {args.max_connections}), PgBouncer "
-              f"{info.get('pgbouncer', '?')} (transaction mode, default_pool_size 20, "
-              f"max_client_conn {ScaleBouncer.MAX_CLIENT_CONN}).\n\n")
+              f"max_connections {args.max_connections}, autovacuum off), "
+              f"{info.get('pgbouncer', 'PgBouncer ?')} (transaction mode, default_pool_size "
+              f"20, max_client_conn {ScaleBouncer.MAX_CLIENT_CONN}).\n\n")
     (out / "scale.md").write_text(header + text)
     (out / "scale.json").write_text(json.dumps(
         {"settings": {key: value for key, value in vars(args).items() if key != "pgq_helper"},
@@ -937,7 +942,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds after the last application job the connections are "
                              "counted [15; quick 5]")
     parser.add_argument("--max-connections", type=int, default=400)
-    parser.add_argument("--out", type=Path, default=config.BENCH / "results")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where scale.md and scale.json go [bench/results; quick: "
+                             "bench/results/tmp, not to overwrite a full run's]")
     parser.add_argument("--pgq-helper", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
@@ -948,6 +955,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     args.trickle = args.trickle or (5.0 if quick else 10.0)
     args.app_jobs = args.app_jobs or (100 if quick else 400)
     args.app_after = args.app_after if args.app_after is not None else (5.0 if quick else 15.0)
+    args.out = args.out or config.BENCH / "results" / ("tmp" if quick else "")
     args.routes = [route for route in args.routes.split(",") if route]
     for route in args.routes:
         if route not in ROUTES:
@@ -1010,6 +1018,8 @@ def main(argv: list[str] | None = None) -> None:
             if server is not None:
                 server.stop()
     info["duration_s"] = time.monotonic() - STARTED
+    # others may change the tree meanwhile: each group of workers ran the code of its start
+    info["queuejob_source_end"] = envinfo.queuejob_source()
     print(write(args.out, records, args, info))
     warned = [(r, w) for r in records for w in r.get("warnings", [])]
     if warned:
