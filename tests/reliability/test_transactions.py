@@ -247,7 +247,9 @@ def test_sqlite_writer_contention_breaks_nothing(db_url, tmp_path, monkeypatch, 
         check.close()
     assert unsafe_writes(statements) == []
     begins = sum(1 for _, text in statements if text.upper().startswith("BEGIN IMMEDIATE"))
-    assert begins > 100
+    # enough write transactions for the check to mean something (an idle worker's poll
+    # carries its heartbeat, and services without work write nothing: about 100 here)
+    assert begins > 60
     assert Counter(job["state"] for job in final.values()) == {"done": 80, "cancelled": 2}
     runs = Counter(run[0] for run in executions(log))
     twice = sorted(job_uuid for job_uuid, count in runs.items() if count > 1)
