@@ -898,9 +898,12 @@ def write(out: Path, records: list[dict[str, Any]], args: argparse.Namespace,
               f"{info.get('pgbouncer', 'PgBouncer ?')} (transaction mode, default_pool_size "
               f"20, max_client_conn {ScaleBouncer.MAX_CLIENT_CONN}).\n\n")
     (out / "scale.md").write_text(header + text)
-    (out / "scale.json").write_text(json.dumps(
+    raw = json.dumps(
         {"settings": {key: value for key, value in vars(args).items() if key != "pgq_helper"},
-         "environment": info, "results": records}, indent=1, default=str) + "\n")
+         "environment": info, "results": records}, indent=1, default=str)
+    # paths relative to the repository: the file says nothing of the machine's folders
+    (out / "scale.json").write_text(raw.replace(f"{ROOT}/", "").replace(str(ROOT), ".")
+                                    + "\n")
     return text
 
 
