@@ -51,10 +51,13 @@ from tests.reliability.common import DEAD_AFTER, HEARTBEAT, RESCUE_INTERVAL  # n
 import queuejob  # noqa: E402
 
 #: the worker's real defaults (queuejob worker --help)
-DEFAULTS = {"heartbeat": 5.0, "dead_after": 30.0, "rescue_interval": 10.0, "poll": 1.0}
+DEFAULTS = {"heartbeat": 5.0, "dead_after": 30.0, "rescue_interval": 10.0, "poll": 3.0}
 #: the test settings of the reliability suite
 FAST = {"heartbeat": HEARTBEAT, "dead_after": DEAD_AFTER, "rescue_interval": RESCUE_INTERVAL,
         "poll": 0.05}
+
+#: job threads of each worker of the trials
+JOBS_PER_WORKER = 4
 
 
 @dataclass
@@ -134,10 +137,15 @@ class KillTrials:
         flags = ["--heartbeat", str(settings["heartbeat"]), "--dead-after",
                  str(settings["dead_after"]), "--rescue-interval", str(settings["rescue_interval"]),
                  "--poll", str(settings["poll"])]
+        # root's capacity holds across all workers: room for 4 jobs in each of them (the
+        # rescuer, the victims), else the workers that hold the slots keep them (a worker
+        # claims again in the transaction that frees one) and a new victim waits its turn
+        capacity = JOBS_PER_WORKER * (self.slots + 1)
         with open(self.workdir / f"{name}.log", "ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "queuejob", "worker", "--db", self.url, "--module",
-                 "tests.jobs", "--channels", "root:4", "--hostname", name, *flags],
+                 "tests.jobs", "--channels", f"root:{capacity}", "--concurrency",
+                 str(JOBS_PER_WORKER), "--hostname", name, *flags],
                 env=self.env, cwd=ROOT, stdout=out, stderr=out, start_new_session=True)
         self.processes.append(process)
         self.names[process.pid] = name
