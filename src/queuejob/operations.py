@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .core import registry, related
@@ -52,6 +53,7 @@ __all__ = [
     "Database",
     "JobFilter",
     "JobPage",
+    "Purge",
     "Session",
     "act_on_matching",
     "add_schedule",
@@ -62,6 +64,7 @@ __all__ = [
     "channels",
     "check_related_action",
     "count_matching",
+    "count_purgeable",
     "default_user",
     "delete_channel",
     "edit",
@@ -78,8 +81,10 @@ __all__ = [
     "last_job_id",
     "load_job",
     "metric_data",
+    "move_history",
     "open_database",
     "pause_schedule",
+    "purge_jobs",
     "queue_state",
     "related_action",
     "remove_schedule",
@@ -300,6 +305,80 @@ def job_channels(db: Database) -> list[Any]:
 def job_function_names(db: Database) -> list[Any]:
     """The job functions of unfinished jobs and of stored settings (as stored)."""
     return db.read(db.reads.job_functions)
+
+
+# -- history ------------------------------------------------------------------------------------
+#: finished jobs moved per transaction by move_history
+MOVE_BATCH = 10_000
+
+
+def move_history(db: Database, progress: Callable[[int, int], object] | None = None) -> int:
+    """Move the finished jobs of a table from before PostgreSQL's history partition into
+    it, a batch per transaction (resumable: what moved stays moved); how many moved.
+    ``progress(moved so far, about how many left)`` after each batch. Nothing to do on
+    SQLite, or once done."""
+    total = 0
+    estimate = db.read(db.store.legacy_history_left) or 0
+    while True:
+        moved = db.run(lambda conn: db.store.move_legacy_history(conn, MOVE_BATCH))
+        if not moved:
+            return total
+        total += moved
+        if progress is not None:
+            progress(total, max(estimate - total, 0))
+
+
+@dataclass(frozen=True)
+class Purge:
+    """Which finished jobs ``purge`` removes: finished more than ``older_than`` seconds
+    ago, of ``channel`` (and its subchannels), of ``func_name``, in ``state`` (done or
+    cancelled); None: any."""
+
+    older_than: float = 0.0
+    channel: str | None = None
+    func_name: str | None = None
+    state: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.older_than, int | float) and 0 <= self.older_than < 1e11):
+            raise ConfigurationError("the age of the jobs to purge is a number of seconds, "
+                                     "0 or more, under 3,000 years")
+        if self.state not in (None, "done", "cancelled"):
+            raise ConfigurationError(f"a purge removes done or cancelled jobs, not "
+                                     f"{describe(self.state, 40)}")
+        if self.channel is not None:
+            object.__setattr__(self, "channel", normalize_name(self.channel))
+
+    def criteria(self) -> dict[str, Any]:
+        return {"older_than": float(self.older_than), "channel": self.channel,
+                "func_name": self.func_name, "state": self.state}
+
+
+def _purge_batch(db: Database, criteria: dict[str, Any], after: int, batch: int,
+                 conn: Any) -> tuple[int, int | None]:
+    return db.store.purge_batch(conn, criteria, after, batch)
+
+
+def count_purgeable(db: Database, purge: Purge) -> int:
+    """How many finished jobs ``purge_jobs`` would remove now."""
+    return db.read(lambda conn: db.store.count_purgeable(conn, purge.criteria()))
+
+
+def purge_jobs(db: Database, purge: Purge, batch: int = 1000,
+               progress: Callable[[int], object] | None = None) -> int:
+    """Remove the finished jobs ``purge`` names (with their logs), ``batch`` jobs per
+    transaction, in id order; how many. ``progress(removed by the batch)`` after each."""
+    removed, after = 0, 0
+    criteria = purge.criteria()
+    while True:
+        count, position = db.run(functools.partial(
+            _purge_batch, db, criteria, after, batch))
+        removed += count
+        if count and progress is not None:
+            progress(count)
+        if position is None:
+            return removed
+        after = position
 
 
 # -- statistics ----------------------------------------------------------------------------------

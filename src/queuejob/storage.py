@@ -109,6 +109,16 @@ class DatabaseJobStorage(JobStorage):
             return self._insert_row(job, self._encoded(job, sent.carrier))
 
     def _insert_row(self, job: Job, params: dict[str, Any]) -> str:
+        if job.state in states.FINISHED:
+            # a Job set done or cancelled before it was ever stored: inserted as a new
+            # job (without holding its identity key), then written whole, result and
+            # dates included, as the store of a stored job is
+            conn = self.session.write_connection()
+            self._store.insert_one(conn, {**params, "state": str(states.PENDING),
+                                          "identity_key": None})
+            self.session.mark_inserted()
+            self._store.update(conn, update_row(job))
+            return job.uuid
         if job.debounce is not None:
             conn = self.session.write_connection()
             job_uuid = self._store.insert_debounced(conn, params, *self._debounced(job))

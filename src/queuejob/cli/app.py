@@ -134,8 +134,13 @@ def migrate(db_url: str | None) -> None:
     try:
         applied = db.migrate()
         latest = db.connector.latest_version
+        moved = operations.move_history(db, progress=lambda moved, left: click.echo(
+            f"moved {moved} finished job(s) into the history partition, about {left} "
+            "to go"))
     finally:
         db.close()
+    if moved:
+        click.echo(f"moved {moved} finished job(s) into the history partition: done")
     if applied:
         click.echo(f"applied migration(s) {', '.join(map(str, applied))}: "
                    f"the queue is at schema version {latest}")
@@ -308,6 +313,59 @@ def edit(db_url: str | None, uuids: tuple[str, ...], priority: int | None, eta: 
             operations.edit_matching(db, filters, upto=upto, progress=advance, **changes)))
         click.echo(f"edited {changed} job(s)" + (
             f"; {skipped} started meanwhile and were left alone" if skipped else ""))
+    finally:
+        db.close()
+
+
+AGE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_age(text: str) -> float:
+    """``90s``, ``30m``, ``12h``, ``7d``: seconds."""
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        seconds = float(value) * AGE_UNITS[unit]
+    except (KeyError, ValueError):
+        raise Failure(f"bad age {safe_line(text)!r}: a number and a unit, e.g. 90s, 30m, "
+                      "12h, 7d") from None
+    if not 0 <= seconds < 1e11:
+        raise Failure(f"bad age {safe_line(text)!r}: 0 or more, under 3,000 years")
+    return seconds
+
+
+@cli.command()
+@db_option
+@click.option("--older-than", "older_than", metavar="AGE",
+              help="Only jobs finished more than this long ago: 90s, 30m, 12h, 7d.")
+@click.option("--channel", help="Only jobs of this channel (and its subchannels).")
+@click.option("--function", "func_name", help="Only jobs of this function (module.name).")
+@click.option("--state", type=click.Choice(["done", "cancelled"]),
+              help="Only done, or only cancelled, jobs (default: both).")
+@click.option("--dry-run", is_flag=True, help="Count them, remove nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@friendly
+def purge(db_url: str | None, older_than: str | None, channel: str | None,
+          func_name: str | None, state: str | None, dry_run: bool, yes: bool) -> None:
+    """Remove finished (done and cancelled) jobs now, with their logs: counted first,
+    then removed a thousand per transaction. Failed and unfinished jobs are never
+    removed. The workers remove each channel's finished jobs after its removal interval
+    anyway; this is for the history you want gone sooner."""
+    from . import output
+    # an empty --older-than is a bad age, not no age at all
+    age = 0.0 if older_than is None else parse_age(older_than)
+    criteria = operations.Purge(older_than=age, channel=channel, func_name=func_name,
+                                state=state)
+    db = open_db(db_url)
+    try:
+        count = operations.count_purgeable(db, criteria)
+        click.echo(f"{count} finished job(s) match")
+        if not count or dry_run:
+            return
+        if not yes and sys.stdin.isatty():
+            click.confirm(f"Remove {count} job(s)?", abort=True)
+        removed = output.with_progress("removed", count, lambda advance: (
+            operations.purge_jobs(db, criteria, progress=advance)))
+        click.echo(f"removed {removed} job(s)")
     finally:
         db.close()
 

@@ -914,6 +914,38 @@ class JobStore:
         self._run(conn, "remove_waiter", {"uuid": job_uuid})
 
     # -- removal of old jobs -------------------------------------------------------------
+    def move_legacy_history(self, conn: Any, limit: int) -> int | None:
+        """Move up to ``limit`` finished jobs of a table from before the history partition
+        into it (PostgreSQL, after migration 0017); how many, 0 when the table was found
+        empty (it is dropped then), None when there is nothing left to do."""
+        self._run(conn, "lock_legacy_history")
+        if self._run(conn, "legacy_history")[0]["remaining"] is None:
+            return None
+        moved = int(self._run(conn, "move_legacy_history", {"limit": limit})[0]["moved"])
+        if not moved and self._run(conn, "drop_legacy_history")[0]["empty"]:
+            self._run(conn, "drop_legacy_table")
+        return moved
+
+    def count_purgeable(self, conn: Any, criteria: dict[str, Any]) -> int:
+        """Finished jobs matching ``criteria`` (older_than seconds, channel, func_name,
+        state: None for any), as ``queuejob purge`` removes them."""
+        return int(self._run(conn, "count_purgeable", criteria)[0]["jobs"])
+
+    def purge_batch(self, conn: Any, criteria: dict[str, Any], after_id: int,
+                    limit: int) -> tuple[int, int | None]:
+        """Remove up to ``limit`` finished jobs matching ``criteria`` with ids above
+        ``after_id``; (how many, the id to go on from, None at the end)."""
+        rows = self._run(conn, "purgeable_jobs", {**criteria, "after_id": after_id,
+                                                  "limit": limit})
+        if rows:
+            self._run_many(conn, "delete_job", [{"id": row["id"]} for row in rows])
+        return len(rows), (rows[-1]["id"] if len(rows) == limit else None)
+
+    def legacy_history_left(self, conn: Any) -> int | None:
+        """About how many finished jobs are still to move (None: none, all moved)."""
+        remaining = self._run(conn, "legacy_history")[0]["remaining"]
+        return None if remaining is None else int(remaining)
+
     def remove_old_jobs(self, conn: Any, tree: ChannelTree, limit: int = 500,
                         after: tuple[Any, int] | None = None) -> tuple[int, tuple | None]:
         """Look at up to ``limit`` done or cancelled jobs old enough for the shortest

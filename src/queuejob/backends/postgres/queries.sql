@@ -10,7 +10,8 @@
 -- Store one job. Returns its uuid, or no row when a pending or enqueued job holds the
 -- same identity key: the partial unique index decides, and ON CONFLICT waits for a
 -- concurrent transaction inserting the same key to end, so two delays never both insert.
-INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+-- (New jobs go straight into the partition of unfinished jobs, whose index that is.)
+INSERT INTO queue_job_live (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
                        graph_uuid, has_dependents, date_created, concurrency_key, trace_context)
 VALUES (%(uuid)s, %(state)s, %(func_name)s, %(model_name)s, %(args)s, %(kwargs)s,
@@ -31,7 +32,7 @@ RETURNING uuid;
 -- name: insert_jobs
 -- (batch) Store jobs in one statement; the uuids of those stored. A job whose identity
 -- key a pending job holds (or an earlier job of the same batch) is not stored.
-INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+INSERT INTO queue_job_live (uuid, state, func_name, model_name, args, kwargs, description, channel,
                        priority, max_retries, identity_key, user_id, context, eta, timeout,
                        graph_uuid, has_dependents, date_created, concurrency_key, trace_context)
 SELECT new.uuid, new.state, new.func_name, new.model_name, new.args, new.kwargs,
@@ -204,8 +205,9 @@ CROSS JOIN LATERAL (
 -- whose channels have no rules of their own, in one statement, from one index. Workers
 -- claim side by side: each takes rows the others have not locked. MATERIALIZED: the
 -- planner may otherwise run the LIMIT subquery as a nested loop and take more rows.
--- "= ANY(ARRAY(...))": the update then reads the picked rows by primary key (a join
--- was planned as a hash join over the whole table).
+-- "= ANY(ARRAY(...))": the update then reads the picked rows by row id (a join was
+-- planned as a hash join over the whole table); the state keeps it to the partition of
+-- unfinished jobs (the picked rows are pending and locked).
 WITH picked AS MATERIALIZED (
     SELECT id FROM queue_job
     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
@@ -217,7 +219,7 @@ WITH picked AS MATERIALIZED (
 UPDATE queue_job AS job SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = job.attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
-WHERE job.id = ANY(ARRAY(SELECT id FROM picked))
+WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND job.state = 'pending'
 RETURNING job.*;
 
 -- name: channel_head
@@ -456,8 +458,40 @@ ORDER BY date_done, id
 LIMIT %(limit)s;
 
 -- name: delete_job
--- (batch)
+-- (batch) (a trigger removes their log lines and batch memberships)
 DELETE FROM queue_job WHERE id = ANY(%(id)s::bigint[]) AND state IN ('done', 'cancelled');
+
+-- name: lock_legacy_history
+-- Movers hold this lock shared for their transaction; the one that drops the emptied
+-- table takes it alone, so that no mover finds the table gone between two statements.
+SELECT pg_advisory_xact_lock_shared(1902466194);
+
+-- name: legacy_history
+-- Finished jobs of a table from before the history partition (migration 0017) still to
+-- move: NULL when there is no such table any more, else the planner's estimate.
+SELECT CASE WHEN to_regclass('queue_job_legacy') IS NULL THEN NULL
+            ELSE (SELECT greatest(reltuples, 0)::bigint FROM pg_class
+                  WHERE oid = to_regclass('queue_job_legacy')) END AS remaining;
+
+-- name: move_legacy_history
+-- Up to %(limit)s of them into the history partition, newest first; side by side with
+-- other movers (each takes rows the others have not locked).
+WITH picked AS (
+    SELECT id FROM queue_job_legacy ORDER BY id DESC LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), moved AS (
+    DELETE FROM queue_job_legacy WHERE id IN (SELECT id FROM picked) RETURNING *
+), stored AS (
+    INSERT INTO queue_job_history SELECT * FROM moved RETURNING 1
+)
+SELECT count(*) AS moved FROM stored;
+
+-- name: drop_legacy_history
+-- The emptied table goes when no other mover is at work (the lock, without waiting).
+SELECT pg_try_advisory_xact_lock(1902466194) AND NOT EXISTS (SELECT 1 FROM queue_job_legacy)
+    AS empty;
+
+-- name: drop_legacy_table
+DROP TABLE IF EXISTS queue_job_legacy;
 
 -- name: create_migration_table
 CREATE TABLE IF NOT EXISTS queuejob_migration (
@@ -603,3 +637,26 @@ RETURNING id;
 
 -- name: delete_subscription
 DELETE FROM queue_subscription WHERE id = %(id)s RETURNING id;
+
+-- name: count_purgeable
+-- Finished jobs a purge would remove (queuejob purge): done or cancelled (or the one
+-- state given), finished more than older_than seconds ago, of a channel and its
+-- subchannels, of a function.
+SELECT count(*) AS jobs FROM queue_job
+WHERE state IN ('done', 'cancelled') AND (%(state)s::text IS NULL OR state = %(state)s)
+  AND date_done < now() - make_interval(secs => %(older_than)s::float8)
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s
+       OR left(channel, length(%(channel)s) + 1) = %(channel)s || '.')
+  AND (%(func_name)s::text IS NULL OR func_name = %(func_name)s);
+
+-- name: purgeable_jobs
+-- The next of them in id order, from after_id on.
+SELECT id FROM queue_job
+WHERE state IN ('done', 'cancelled') AND (%(state)s::text IS NULL OR state = %(state)s)
+  AND date_done < now() - make_interval(secs => %(older_than)s::float8)
+  AND (%(channel)s::text IS NULL OR channel = %(channel)s
+       OR left(channel, length(%(channel)s) + 1) = %(channel)s || '.')
+  AND (%(func_name)s::text IS NULL OR func_name = %(func_name)s)
+  AND id > %(after_id)s
+ORDER BY id
+LIMIT %(limit)s;

@@ -546,3 +546,42 @@ RETURNING id;
 
 -- name: delete_subscription
 DELETE FROM queue_subscription WHERE id = :id RETURNING id;
+
+-- name: lock_legacy_history
+-- (PostgreSQL's history partition: SQLite keeps one table, nothing to move)
+SELECT 1;
+
+-- name: legacy_history
+SELECT NULL AS remaining;
+
+-- name: move_legacy_history
+SELECT 0 AS moved;
+
+-- name: drop_legacy_history
+SELECT 0 AS empty;
+
+-- name: drop_legacy_table
+SELECT 1;
+
+-- name: count_purgeable
+-- Finished jobs a purge would remove (queuejob purge): done or cancelled (or the one
+-- state given), finished more than older_than seconds ago, of a channel and its
+-- subchannels, of a function.
+SELECT count(*) AS jobs FROM queue_job
+WHERE state IN ('done', 'cancelled') AND (:state IS NULL OR state = :state)
+  AND date_done < :now - :older_than
+  AND (:channel IS NULL OR channel = :channel
+       OR substr(channel, 1, length(:channel) + 1) = :channel || '.')
+  AND (:func_name IS NULL OR func_name = :func_name);
+
+-- name: purgeable_jobs
+-- The next of them in id order, from after_id on.
+SELECT id FROM queue_job
+WHERE state IN ('done', 'cancelled') AND (:state IS NULL OR state = :state)
+  AND date_done < :now - :older_than
+  AND (:channel IS NULL OR channel = :channel
+       OR substr(channel, 1, length(:channel) + 1) = :channel || '.')
+  AND (:func_name IS NULL OR func_name = :func_name)
+  AND id > :after_id
+ORDER BY id
+LIMIT :limit;
