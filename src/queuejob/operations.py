@@ -367,7 +367,7 @@ def count_purgeable(db: Database, purge: Purge) -> int:
 
 #: the share of the time a purge spends removing: it waits the rest, so that workers
 #: (SQLite's single writer above all) keep most of the database meanwhile
-PURGE_DUTY = 0.2
+PURGE_DUTY = 0.15
 
 
 def purge_jobs(db: Database, purge: Purge, batch: int = 1000,

@@ -347,7 +347,7 @@ def parse_age(text: str) -> float:
 def purge(db_url: str | None, older_than: str | None, channel: str | None,
           func_name: str | None, state: str | None, dry_run: bool, yes: bool) -> None:
     """Remove finished (done and cancelled) jobs now, with their logs: counted first,
-    then removed a thousand per transaction, pausing between batches (a fifth of the
+    then removed a thousand per transaction, pausing between batches (15% of the
     time removing) so that workers keep the database. Failed and unfinished jobs are never
     removed. The workers remove each channel's finished jobs after its removal interval
     anyway; this is for the history you want gone sooner."""
