@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .core import registry, related
+from .core import registry, related, removal
 from .core import subscriptions as subscription_rules
 from .core.channels import (
     ChannelSpec,
@@ -365,25 +365,21 @@ def count_purgeable(db: Database, purge: Purge) -> int:
     return db.read(lambda conn: db.store.count_purgeable(conn, purge.criteria()))
 
 
-#: the share of the time a purge spends removing: it waits the rest, so that workers
-#: (SQLite's single writer above all) keep most of the database meanwhile
-PURGE_DUTY = 0.15
-
-
 def purge_jobs(db: Database, purge: Purge, batch: int = 1000,
                progress: Callable[[int], object] | None = None,
-               duty: float = PURGE_DUTY) -> int:
+               duty: float = removal.DUTY) -> int:
     """Remove the finished jobs ``purge`` names (with their logs), ``batch`` jobs per
     transaction, in id order; how many. ``progress(removed by the batch)`` after each.
-    After each batch it waits so that removing takes ``duty`` of its time (1: no wait)."""
+    After each batch it waits so that removing takes ``duty`` of its time (1: no wait;
+    ``core.removal``)."""
     removed, after = 0, 0
     criteria = purge.criteria()
     while True:
         started = time.monotonic()
         count, position = db.run(functools.partial(
             _purge_batch, db, criteria, after, batch))
-        if position is not None and duty < 1:
-            time.sleep((time.monotonic() - started) * (1 - duty) / duty)
+        if position is not None:
+            time.sleep(removal.pause_after(time.monotonic() - started, duty))
         removed += count
         if count and progress is not None:
             progress(count)

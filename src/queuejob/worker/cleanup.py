@@ -15,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from ..core import removal
 from .context import WorkerContext
 
 log = logging.getLogger("queuejob.worker")
@@ -46,7 +47,9 @@ class Cleaner:
 
     def run_once(self, conn: Any) -> int:
         """Remove a batch of expired jobs (and, at the end of a pass, old worker rows);
-        how many jobs were removed. A full batch makes the next one due in a second."""
+        how many jobs were removed. After a full batch the next comes once the batch's
+        time is a small share of the time (``core.removal``), so that removal keeps up
+        with a busy queue and leaves the loop its time."""
         store = self.context.store
         if self._moving:
             moved = store.move_legacy_history(conn, MOVE_BATCH)
@@ -55,6 +58,7 @@ class Cleaner:
                 log.info("moved %d finished job(s) into the history partition", moved)
                 self.next_at = time.monotonic() + MOVE_PAUSE
                 return 0
+        started = time.monotonic()
         tree = store.shared_tree(conn)
         if self._pass_started is None:
             self._pass_started, self._pass_removed = time.monotonic(), 0
@@ -68,8 +72,10 @@ class Cleaner:
             if pruned:
                 log.info("removed the rows of %d worker(s) stopped or dead for a week",
                          pruned)
-        # a full batch read: go on soon from where it stopped
-        self.next_at = time.monotonic() + (1.0 if self._cursor is not None else interval)
+        # a full batch read: go on from where it stopped, paced (core.removal)
+        now = time.monotonic()
+        self.next_at = now + (removal.pause_after(now - started) if self._cursor is not None
+                              else interval)
         return removed
 
     def _end_pass(self, interval: float) -> None:
@@ -83,7 +89,7 @@ class Cleaner:
             log.info("removed %d old done or cancelled job(s) in %.0f s", removed, seconds)
         if seconds > max(interval, LONG_PASS):
             log.warning("removing expired finished jobs took %.0f s (%d jobs), longer than "
-                        "the %.0f s between removals: jobs finish faster than %d a second "
-                        "are removed, so the history keeps growing; shorten the channels' "
-                        "removal_interval or remove some with queuejob purge",
-                        seconds, removed, interval, BATCH)
+                        "the %.0f s between removals: jobs expire about as fast as they "
+                        "can be removed, so the history may keep growing; shorten the "
+                        "channels' removal_interval, or remove some with queuejob purge",
+                        seconds, removed, interval)
