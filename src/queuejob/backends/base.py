@@ -242,6 +242,11 @@ class Connector(ABC):
     def is_disconnect(self, exc: BaseException) -> bool:
         """The connection or the server went away (not mere lock contention)."""
 
+    def is_conflict(self, exc: BaseException) -> bool:
+        """A transaction that met a concurrent change and may simply run again at once
+        (a serialization failure, a deadlock): no reason to back off nor reconnect."""
+        return False
+
     def is_lost(self, exc: BaseException) -> bool:
         """The database cannot be used any more (its tables gone, a file that is not a
         database, no permission): a worker stops, saying why, instead of retrying."""

@@ -75,6 +75,9 @@ DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 10_000
 #: seconds the hooks still queued at shutdown have to run
 HOOKS_AT_SHUTDOWN = 5.0
+#: cycles in a row that may meet a concurrent change and run again at once, before the
+#: worker backs off as for any database failure
+CONFLICT_RETRIES = 3
 
 
 def check_concurrency(value: Any) -> int:
@@ -334,6 +337,7 @@ class Worker:
 
     def _loop(self, burst: bool) -> None:
         backoff = Backoff()
+        conflicts = 0  # cycles in a row that met a concurrent change
         self._next_poll = time.monotonic() + self.settings.poll_interval
         while not self._hard_stop:
             self.loop_iterations += 1
@@ -354,11 +358,17 @@ class Worker:
                     self._claim_wanted = self._claim_wanted or want
                     if self.outcomes.data_failed(exc):
                         continue  # again at once, one outcome at a time
+                    if self.db.connector.is_conflict(exc) and conflicts < CONFLICT_RETRIES:
+                        conflicts += 1
+                        log.debug("a cycle met a concurrent change (%s): again at once",
+                                  self.db.connector.describe_error(exc))
+                        continue
                     self._database_failed(exc, backoff)
                     if self._stopping and time.monotonic() >= self._grace_deadline:
                         return  # the teardown tries once more, then rescue takes over
                     continue
                 backoff.reset()
+                conflicts = 0
                 self._unwritten = []
                 self.signals.emit("finished", len(writes))
                 if want:

@@ -317,6 +317,11 @@ class PostgresConnector(Connector):
                           | pg_errors.ReadOnlySqlTransaction
                           | pg_errors.InFailedSqlTransaction)
 
+    def is_conflict(self, exc: BaseException) -> bool:
+        # e.g. a claim that meets a pending job another transaction moved to the history
+        # partition (cancelled) after the claim's statement began
+        return isinstance(exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected)
+
     def is_lost(self, exc: BaseException) -> bool:
         return isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedColumn
                           | pg_errors.UndefinedFunction | pg_errors.InsufficientPrivilege
