@@ -20,8 +20,10 @@ round compare), each depth measures:
   after one to warm up.
 
 Each depth's drain is reported as a ratio to the empty database's in the same round.
-Last, for each depth that has history, the drain again while ``queuejob purge --older-than
-2h --yes`` removes nine tenths of it beside the worker, against that depth's median.
+Last, for each depth that has history, the drain again while the worker removes expired
+jobs itself (the removal interval set to one day: nine tenths of the history expired),
+then while ``queuejob purge --older-than 2h --yes`` removes the history beside it, each
+against that depth's median.
 Writes ``bench/results/depth.json`` and ``depth.md`` (``--quick``: bench/results/tmp).
 """
 
@@ -139,6 +141,20 @@ class Depth:
             jobs.noop.delay_many(session, [(None,)] * count)
         self.bench.analyze()
         return self.bench.drain(count)
+
+    def drain_while_expiring(self, count: int) -> dict[str, Any]:
+        """The drain while the worker itself removes expired history: the channels'
+        removal interval set to one day (nine tenths of the history expired), three
+        times ``count`` jobs, since the worker's first removal comes 10 s after its
+        start. Also how many finished jobs it removed meanwhile."""
+        before = self.finished()
+        self.bench.channels = "root:8:removal_interval=1"
+        try:
+            result = self.drain(3 * count)
+        finally:
+            self.bench.channels = "root:8"
+        result["removed"] = before + 3 * count - self.finished()
+        return result
 
     def drain_while_purging(self, count: int) -> dict[str, Any]:
         """The drain while ``queuejob purge`` removes every finished job older than two
@@ -258,7 +274,16 @@ def run(backend: str, depths: list[int], rounds: int, jobs_count: int) -> list[d
                        "finished_kept": item.finished()}
                 results.append(row)
                 show(row)
-        # last (it removes most of the history): the drain while a purge runs beside it
+        # then (they remove most of the history): the drain while the worker removes
+        # expired jobs, and while a purge runs beside it
+        for item in made:
+            if item.depth:
+                drain = item.drain_while_expiring(jobs_count)
+                row = {"backend": backend, "depth": item.depth, "round": "expiry",
+                       "drain_jobs_per_s": drain["drain_jobs_per_s"],
+                       "removed": drain["removed"]}
+                results.append(row)
+                show(row)
         for item in made:
             if item.depth:
                 drain = item.drain_while_purging(jobs_count)
@@ -280,8 +305,8 @@ def table(results: list[dict]) -> str:
     lines = ["| backend | finished kept | drain jobs/s (vs empty, same round) | enqueue jobs/s "
              "| start p50 / p99 ms | overview ms | /channels ms | /metrics ms |",
              "|---|---|---|---|---|---|---|---|"]
-    purges = [row for row in results if row["round"] == "purge"]
-    results = [row for row in results if row["round"] != "purge"]
+    purges = [row for row in results if row["round"] in ("expiry", "purge")]
+    results = [row for row in results if row["round"] not in ("expiry", "purge")]
     base = {(row["backend"], row["round"]): row["drain_jobs_per_s"]
             for row in results if row["depth"] == 0}
     for backend in dict.fromkeys(row["backend"] for row in results):
@@ -299,15 +324,22 @@ def table(results: list[dict]) -> str:
                 f"{med('p99_ms'):.1f} | {med('overview_ms'):.0f} | {med('channels_ms'):.0f} "
                 f"| {med('metrics_ms'):.0f} |")
     if purges:
-        lines += ["", "| backend | finished kept | drain while purging (vs its rounds' median) "
-                  "| purge still running at the end |", "|---|---|---|---|"]
+        lines += ["", "| backend | finished kept | removal beside the drain | drain jobs/s "
+                  "(vs its rounds' median) | removal |", "|---|---|---|---|---|"]
     for row in purges:
         plain = statistics.median(other["drain_jobs_per_s"] for other in results
                                   if other["backend"] == row["backend"]
                                   and other["depth"] == row["depth"])
-        lines.append(f"| {row['backend']} | {row['depth']:,} | {row['drain_jobs_per_s']:,.0f} "
-                     f"({row['drain_jobs_per_s'] / plain:.2f}) | "
-                     f"{'yes' if row['purge_still_running'] else 'no'} |")
+        if row["round"] == "expiry":
+            kind, removal = "the worker's own (removal_interval=1)", \
+                f"{row['removed']:,} removed meanwhile"
+        else:
+            kind = "queuejob purge --older-than 2h"
+            removal = "still running at the end" if row["purge_still_running"] \
+                else "over before the end"
+        lines.append(f"| {row['backend']} | {row['depth']:,} | {kind} | "
+                     f"{row['drain_jobs_per_s']:,.0f} ({row['drain_jobs_per_s'] / plain:.2f}) "
+                     f"| {removal} |")
     return "\n".join(lines)
 
 
@@ -318,6 +350,8 @@ def main() -> None:
                         help="finished jobs kept, comma-separated (default 0,1000000,10000000)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=20000, help="jobs per drain")
+    parser.add_argument("--name", default="depth",
+                        help="the results' file name (default depth: depth.json, depth.md)")
     parser.add_argument("--quick", action="store_true",
                         help="0 and 200,000 finished jobs, 2 rounds of 10,000-job drains")
     args = parser.parse_args()
@@ -332,9 +366,9 @@ def main() -> None:
         results += run(backend, depths, rounds, count)
     out = ROOT / "bench" / "results" / ("tmp" if args.quick else "")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "depth.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n")
     text = table(results)
-    (out / "depth.md").write_text(text + "\n")
+    (out / f"{args.name}.md").write_text(text + "\n")
     print(text)
 
 
