@@ -32,7 +32,9 @@ def test_a_worker_with_every_slot_busy_sleeps(db, tmp_path):
 
 
 def test_a_stopping_worker_sleeps_until_its_jobs_end(db):
-    delay(db, jobs.sleep, 1.0)
+    # the job outlasts the services' first due time (1 s after start): a service that
+    # is due while the worker stops must not keep the loop awake
+    delay(db, jobs.sleep, 1.5)
     thread_worker = ThreadWorker(db, channels="root:1", grace_period=10).__enter__()
     wait_until(lambda: states(db).get("started") == 1, message="started")
     before = thread_worker.worker.loop_iterations

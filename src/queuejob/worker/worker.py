@@ -434,9 +434,11 @@ class Worker:
         can_claim = not self._stopping and self.slots.free > 0
         if self.slots.has_finished or (self._claim_wanted and can_claim) or self._unwritten:
             return
+        # the services do not run while the worker stops: their times do not wake it
+        services = () if self._stopping else self.services
         deadline = min(self._next_poll if can_claim else float("inf"), self._grace_deadline,
                        self.slots.next_deadline(), self.slots.progress.next_at,
-                       *(service.next_at for service in self.services))
+                       *(service.next_at for service in services))
         self._wake.wait(max(0.001, min(deadline - time.monotonic(), 3600.0)))
         self._wake.clear()
 
