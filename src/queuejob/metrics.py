@@ -10,7 +10,11 @@ and no worker needs to expose anything. Hence:
   drop when old done jobs are removed (``removal_interval``), which a Prometheus counter
   must never do;
 - the run time and queue latency histograms cover the jobs done in the last
-  ``window`` seconds (one hour by default), exposed as gauge histograms.
+  ``window`` seconds (one hour by default) counted in whole minutes of the database's
+  clock, the current one included (``core.tallies``), exposed as gauge histograms.
+
+Each scrape reads tallies the database keeps as jobs change (``core.tallies``) and the
+unfinished jobs: its cost does not grow with the finished jobs kept.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import operations
-from .core import states
+from .core import states, tallies
 from .core.rows import as_name
 from .core.text import displayable, printable
 from .operations import Database
@@ -46,6 +50,7 @@ class QueueJobCollector(Collector):
     def __init__(self, db: Database, window: float = DEFAULT_WINDOW) -> None:
         self.db = db
         self.window = window
+        self._minutes = tallies.window_minutes(window)
 
     def collect(self) -> Iterator[Metric]:
         data = operations.metric_data(self.db, self.window)
@@ -158,10 +163,10 @@ class QueueJobCollector(Collector):
         texts = {
             "duration": ("queuejob_job_duration_seconds",
                          "Run time (started to done) of the jobs done in the last "
-                         f"{self.window:g} seconds, by function."),
+                         f"{self._minutes} minutes, by function."),
             "latency": ("queuejob_job_queue_latency_seconds",
                         "Queue latency (due to started) of the jobs done in the last "
-                        f"{self.window:g} seconds, by function."),
+                        f"{self._minutes} minutes, by function."),
         }
         per: dict[str, dict[str, list[Any]]] = {measure: defaultdict(
             lambda: [[0] * (len(BUCKETS) + 1), 0.0]) for measure in texts}

@@ -158,6 +158,19 @@ column queue_job_log.job_uuid: uuid nullable=NO default=None identity=NO
 column queue_job_log.attempt: integer nullable=NO default=None identity=NO
 column queue_job_log.lines: text nullable=NO default=None identity=NO
 column queue_job_log.dropped: integer nullable=NO default=0 identity=NO
+column queue_job_minute.minute: bigint nullable=NO default=None identity=NO
+column queue_job_minute.func_name: text nullable=NO default=None identity=NO
+column queue_job_minute.duration: integer nullable=NO default=None identity=NO
+column queue_job_minute.latency: integer nullable=NO default=None identity=NO
+column queue_job_minute.jobs: bigint nullable=NO default=None identity=NO
+column queue_job_minute.duration_seconds: double precision nullable=NO default=None identity=NO
+column queue_job_minute.latency_seconds: double precision nullable=NO default=None identity=NO
+column queue_job_minute.fresh: boolean nullable=NO default=true identity=NO
+column queue_job_tally.channel: text nullable=NO default=None identity=NO
+column queue_job_tally.state: text nullable=NO default=None identity=NO
+column queue_job_tally.jobs: bigint nullable=NO default=None identity=NO
+column queue_job_tally.attempts: bigint nullable=NO default=None identity=NO
+column queue_job_tally.failed: bigint nullable=NO default=None identity=NO
 column queue_job_waiter.uuid: uuid nullable=NO default=None identity=NO
 column queue_job_waiter.date_created: timestamp with time zone nullable=NO default=None identity=NO
 column queue_rate_start.channel: text nullable=NO default=None identity=NO
@@ -265,6 +278,8 @@ index queue_job_live_graph_uuid_idx: CREATE INDEX queue_job_live_graph_uuid_idx 
 index queue_job_live_id: CREATE UNIQUE INDEX queue_job_live_id ON public.queue_job_live USING btree (id)
 index queue_job_live_uuid: CREATE UNIQUE INDEX queue_job_live_uuid ON public.queue_job_live USING btree (uuid)
 index queue_job_log_pkey: CREATE UNIQUE INDEX queue_job_log_pkey ON public.queue_job_log USING btree (job_uuid, attempt)
+index queue_job_minute_at: CREATE INDEX queue_job_minute_at ON public.queue_job_minute USING btree (minute)
+index queue_job_minute_fresh: CREATE INDEX queue_job_minute_fresh ON public.queue_job_minute USING btree (minute, func_name, duration, latency) WHERE fresh
 index queue_job_next: CREATE INDEX queue_job_next ON public.queue_job_live USING btree (priority, date_created, id) INCLUDE (channel, eta) WHERE (state = 'pending'::text)
 index queue_job_pending: CREATE INDEX queue_job_pending ON public.queue_job_live USING btree (channel, priority, date_created, id) INCLUDE (eta) WHERE (state = 'pending'::text)
 index queue_job_pending_by_key: CREATE INDEX queue_job_pending_by_key ON public.queue_job_live USING btree (channel, concurrency_key, priority, date_created, id) INCLUDE (eta) WHERE ((state = 'pending'::text) AND (concurrency_key <> ''::text))
@@ -295,3 +310,4 @@ migration 14: trace_context
 migration 15: batches
 migration 16: targeted_wakeups
 migration 17: history_partition
+migration 18: tallies

@@ -9,6 +9,7 @@ import sys
 import click
 
 from ..core.errors import require_extra
+from ..core.tallies import MAX_WINDOW
 from . import logs
 from .common import Failure, db_option, friendly, open_db
 from .logs import log_format_option
@@ -73,8 +74,10 @@ def web(db_url: str | None, host: str, port: int, auth: str | None, auth_file: s
 
 @click.command()
 @db_option
-@click.option("--window", type=click.FloatRange(min=1), default=3600.0, show_default=True,
-              help="Seconds of done jobs the duration and latency histograms cover.")
+@click.option("--window", type=click.FloatRange(min=1, max=MAX_WINDOW), default=3600.0,
+              show_default=True,
+              help="Seconds of done jobs the duration and latency histograms cover, "
+                   "counted in whole minutes (at most two days).")
 @friendly
 def metrics(db_url: str | None, window: float) -> None:
     """Print the Prometheus metrics of the database (the text of /metrics)."""

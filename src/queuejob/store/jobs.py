@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Connector, Row
-from ..core import states
+from ..core import states, tallies
 from ..core.channels import ChannelSpec, ChannelTree, RuleSource, combine
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
 from ..core.job import canonical_uuid, eta_parts
@@ -925,6 +925,12 @@ class JobStore:
         if not moved and self._run(conn, "drop_legacy_history")[0]["empty"]:
             self._run(conn, "drop_legacy_table")
         return moved
+
+    def compact_tallies(self, conn: Any) -> None:
+        """Merge the tallies' deltas (PostgreSQL writes one per statement) and drop the
+        minutes no window reads (``core.tallies.KEEP_MINUTES``)."""
+        self._run(conn, "compact_tally")
+        self._run(conn, "compact_minutes", {"keep": tallies.KEEP_MINUTES})
 
     def count_purgeable(self, conn: Any, criteria: dict[str, Any]) -> int:
         """Finished jobs matching ``criteria`` (older_than seconds, channel, func_name,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Connector, Row
-from ..core import states
+from ..core import states, tallies
 from ..core.channels import normalize_name
 from ..core.errors import ConfigurationError, NoSuchJobError
 from ..core.job import canonical_uuid
@@ -231,9 +231,9 @@ class JobReads:
         return [row["name"] for row in self._query(conn, "dashboard_distinct_functions")]
 
     def throughput(self, conn: Any, seconds: float) -> list[Row]:
-        """Jobs done and failed per minute (since the epoch) over the last ``seconds``,
-        and the current minute (``kind`` "now")."""
-        return self._query(conn, "dashboard_throughput", {"seconds": seconds})
+        """Jobs done and failed per minute (since the epoch) over the last ``seconds``
+        (whole minutes, ``core.tallies``), and the current minute (``kind`` "now")."""
+        return self._query(conn, "dashboard_throughput", _window(seconds))
 
     def queue(self, conn: Any) -> Row:
         """Pending jobs due and scheduled, and the wait of the oldest due one."""
@@ -249,8 +249,9 @@ class JobReads:
         return self._query(conn, "dashboard_function_counts")
 
     def function_durations(self, conn: Any, seconds: float) -> list[Row]:
-        """Jobs done per function in the last ``seconds``, and their average run time."""
-        return self._query(conn, "dashboard_function_durations", {"seconds": seconds})
+        """Jobs done per function in the last ``seconds`` (whole minutes,
+        ``core.tallies``), and their average run time."""
+        return self._query(conn, "dashboard_function_durations", _window(seconds))
 
     def failures_by_exception(self, conn: Any, limit: int = 50) -> list[Row]:
         """Failed jobs per exception (``exc_name``), the most frequent first."""
@@ -260,7 +261,7 @@ class JobReads:
         return self._query(conn, "dashboard_metric_totals")
 
     def metric_timings(self, conn: Any, seconds: float) -> list[Row]:
-        return self._query(conn, "dashboard_metric_timings", {"seconds": seconds})
+        return self._query(conn, "dashboard_metric_timings", _window(seconds))
 
     def workers_alive(self, conn: Any) -> int:
         return self._query(conn, "dashboard_workers_alive")[0]["workers"]
@@ -447,3 +448,9 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError("not finite")
     return value
+
+
+def _window(seconds: float) -> dict[str, Any]:
+    """A window's parameters: its whole minutes (the done jobs' tally) and its seconds."""
+    minutes = tallies.window_minutes(seconds)
+    return {"minutes": minutes, "seconds": minutes * 60.0}

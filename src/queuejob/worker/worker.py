@@ -63,6 +63,7 @@ from .shutdown import handle_signals
 from .signals import Signals
 from .slots import Slots
 from .startup import Backoff, import_job_modules
+from .tallies import TallyKeeper
 from .wakeup import PipeWatcher, Wakeup
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class Worker:
         self.heartbeat = Heartbeat(self.context)
         self.services = (Rescuer(self.context, self.heartbeat),
                          ScheduleRunner(self.context, self.allows), Cleaner(self.context),
-                         BatchConcluder(self.context))
+                         BatchConcluder(self.context), TallyKeeper(self.context))
         self._connection: LoopConnection = self.context.connection
         self.slots = Slots(db, self.capacity, self.id, self.allows,
                            lambda: self.claimer.retry_patterns, self._wake_set,

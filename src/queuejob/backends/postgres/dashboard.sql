@@ -132,13 +132,12 @@ SELECT name FROM queue_job_function
 ORDER BY 1;
 
 -- name: dashboard_throughput
--- Jobs done and jobs failed per minute (minutes since the epoch) over the last
--- %(seconds)s, and the current minute by the same clock (the server's).
-SELECT 'done' AS kind, floor(extract(epoch FROM date_done) / 60)::bigint AS minute,
-       count(*) AS jobs
-FROM queue_job
-WHERE state = 'done' AND date_done >= now() - make_interval(secs => %(seconds)s::float8)
-GROUP BY 2
+-- Jobs done (their tally) and jobs failed per minute (minutes since the epoch) over the
+-- last %(minutes)s whole minutes (the current one included), and the current minute by
+-- the same clock (the server's).
+SELECT 'done' AS kind, minute, sum(jobs)::bigint AS jobs
+FROM queue_job_minute WHERE minute > floor(extract(epoch FROM now()) / 60)::bigint - %(minutes)s::bigint
+GROUP BY minute HAVING sum(jobs) <> 0
 UNION ALL
 SELECT 'failed', floor(extract(epoch FROM date_failed) / 60)::bigint, count(*)
 FROM queue_job
@@ -183,45 +182,47 @@ WHERE state NOT IN ('done', 'cancelled')
 GROUP BY func_name, state;
 
 -- name: dashboard_function_durations
--- Jobs done in the last %(seconds)s per function, and their average run time (seconds).
-SELECT func_name, count(*) AS jobs,
-       avg(extract(epoch FROM date_done - date_started))::float8 AS avg_duration
-FROM queue_job
-WHERE state = 'done' AND date_done >= now() - make_interval(secs => %(seconds)s::float8)
-GROUP BY func_name;
+-- Jobs done in the last %(minutes)s minutes per function, and their average run time
+-- (seconds; of the jobs that were started), from their tally.
+SELECT func_name, sum(jobs)::bigint AS jobs,
+       sum(duration_seconds) / nullif(sum(jobs) FILTER (WHERE duration >= 0), 0)
+           AS avg_duration
+FROM queue_job_minute WHERE minute > floor(extract(epoch FROM now()) / 60)::bigint - %(minutes)s::bigint
+GROUP BY func_name HAVING sum(jobs) <> 0;
 
 -- name: dashboard_metric_totals
--- Per channel: jobs stored, attempts started, jobs done, jobs that failed at least once.
--- One pass over the table (the metrics derive their totals from the database).
-SELECT channel, count(*) AS jobs, coalesce(sum(attempt), 0)::bigint AS attempts,
-       count(*) FILTER (WHERE state = 'done') AS done, count(date_failed) AS failed
-FROM queue_job
-GROUP BY channel;
+-- Per channel: jobs stored, attempts started, jobs done, jobs that failed at least once:
+-- the unfinished jobs counted, the finished ones from their tally.
+SELECT channel, sum(jobs)::bigint AS jobs, sum(attempts)::bigint AS attempts,
+       sum(done)::bigint AS done, sum(failed)::bigint AS failed
+FROM (
+    SELECT channel, count(*) AS jobs, coalesce(sum(attempt), 0) AS attempts, 0 AS done,
+           count(date_failed) AS failed
+    FROM queue_job WHERE state NOT IN ('done', 'cancelled') GROUP BY channel
+    UNION ALL
+    SELECT channel, sum(jobs), sum(attempts), sum(jobs) FILTER (WHERE state = 'done'),
+           sum(failed)
+    FROM queue_job_tally GROUP BY channel
+) AS counts
+GROUP BY channel HAVING sum(jobs) <> 0;
 
 -- name: dashboard_metric_timings
--- Jobs done in the last %(seconds)s: their run time (date_done - date_started) and their
--- queue latency (date_started - when the job became due), per function, in the
--- histogram buckets of queuejob.metrics (bucket = how many bounds are <= the value).
+-- Jobs done in the last %(minutes)s minutes (the current one included): their run time
+-- (date_done - date_started) and their queue latency (date_started - when the job became
+-- due), per function, in the histogram buckets of queuejob.metrics (bucket = how many
+-- bounds are <= the value), from their tally; jobs never started are in neither.
 WITH done AS (
-    SELECT func_name,
-           extract(epoch FROM date_done - date_started)::float8 AS duration,
-           greatest(extract(epoch FROM date_started - greatest(eta, date_created))::float8,
-                    0) AS latency
-    FROM queue_job
-    WHERE state = 'done' AND date_done >= now() - make_interval(secs => %(seconds)s::float8)
-      AND date_started IS NOT NULL
+    SELECT func_name, duration, latency, sum(jobs) AS jobs,
+           sum(duration_seconds) AS duration_seconds, sum(latency_seconds) AS latency_seconds
+    FROM queue_job_minute WHERE duration >= 0 AND minute > floor(extract(epoch FROM now()) / 60)::bigint - %(minutes)s::bigint
+    GROUP BY func_name, duration, latency
 )
-SELECT func_name, 'duration' AS measure,
-       width_bucket(duration, ARRAY[0.005, 0.025, 0.1, 0.5, 1, 5, 30, 60, 300, 1800,
-                                    3600]::float8[]) AS bucket,
-       count(*) AS jobs, sum(duration) AS seconds
-FROM done GROUP BY 1, 3
+SELECT func_name, 'duration' AS measure, duration AS bucket, sum(jobs)::bigint AS jobs,
+       sum(duration_seconds) AS seconds
+FROM done GROUP BY func_name, duration HAVING sum(jobs) <> 0
 UNION ALL
-SELECT func_name, 'latency',
-       width_bucket(latency, ARRAY[0.005, 0.025, 0.1, 0.5, 1, 5, 30, 60, 300, 1800,
-                                   3600]::float8[]),
-       count(*), sum(latency)
-FROM done GROUP BY 1, 3;
+SELECT func_name, 'latency', latency, sum(jobs)::bigint, sum(latency_seconds)
+FROM done GROUP BY func_name, latency HAVING sum(jobs) <> 0;
 
 -- name: dashboard_graph_jobs
 -- The jobs of a graph (a job's page draws it): what its drawing and its table show, texts

@@ -435,14 +435,47 @@ ON CONFLICT (name) DO UPDATE SET capacity = excluded.capacity,
 DELETE FROM queue_channel WHERE name = %(name)s;
 
 -- name: count_jobs
--- Jobs per channel and state (statistics): the unfinished ones from their partial index,
--- the done and cancelled ones from queue_job_finished alone (an index-only scan).
+-- Jobs per channel and state (statistics): the unfinished ones from the live partition,
+-- the done and cancelled ones from their tally.
 SELECT channel, state, count(*) AS jobs FROM queue_job
 WHERE state NOT IN ('done', 'cancelled') GROUP BY channel, state
 UNION ALL
-SELECT channel, state, count(*) FROM queue_job
-WHERE state IN ('done', 'cancelled') GROUP BY channel, state
+SELECT channel, state, sum(jobs)::bigint FROM queue_job_tally
+GROUP BY channel, state HAVING sum(jobs) <> 0
 ORDER BY 1, 2;
+
+-- name: compact_tally
+-- Each channel and state's deltas summed into one row (rows added meanwhile by
+-- transactions this one does not see stay, for the next time).
+WITH gone AS (DELETE FROM queue_job_tally RETURNING *)
+INSERT INTO queue_job_tally (channel, state, jobs, attempts, failed)
+SELECT channel, state, sum(jobs), sum(attempts), sum(failed) FROM gone
+GROUP BY channel, state HAVING sum(jobs) <> 0 OR sum(attempts) <> 0 OR sum(failed) <> 0;
+
+-- name: compact_minutes
+-- The fresh deltas of each key merged with the key's rows; the minutes older than
+-- %(keep)s minutes (no window reads them) removed.
+WITH keys AS (
+    SELECT DISTINCT minute, func_name, duration, latency FROM queue_job_minute WHERE fresh
+), gone AS (
+    DELETE FROM queue_job_minute AS row USING keys
+    WHERE (row.minute, row.func_name, row.duration, row.latency)
+        = (keys.minute, keys.func_name, keys.duration, keys.latency)
+    RETURNING row.*
+), merged AS (
+    INSERT INTO queue_job_minute (minute, func_name, duration, latency, jobs,
+                                  duration_seconds, latency_seconds, fresh)
+    SELECT minute, func_name, duration, latency, sum(jobs), sum(duration_seconds),
+           sum(latency_seconds), false
+    FROM gone
+    WHERE minute >= floor(extract(epoch FROM now()) / 60)::bigint - %(keep)s
+    GROUP BY minute, func_name, duration, latency HAVING sum(jobs) <> 0
+    RETURNING 1
+), old AS (
+    DELETE FROM queue_job_minute
+    WHERE minute < floor(extract(epoch FROM now()) / 60)::bigint - %(keep)s RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) AS merged, (SELECT count(*) FROM old) AS removed;
 
 -- name: removable_jobs
 -- Done and cancelled jobs finished more than %(older_than)s seconds ago, oldest first, with
@@ -481,7 +514,7 @@ WITH picked AS (
 ), moved AS (
     DELETE FROM queue_job_legacy WHERE id IN (SELECT id FROM picked) RETURNING *
 ), stored AS (
-    INSERT INTO queue_job_history SELECT * FROM moved RETURNING 1
+    INSERT INTO queue_job SELECT * FROM moved RETURNING 1
 )
 SELECT count(*) AS moved FROM stored;
 

@@ -177,13 +177,12 @@ SELECT name FROM queue_job_function
 ORDER BY 1;
 
 -- name: dashboard_throughput
--- (state IN ('done', 'cancelled') lets SQLite read the partial index queue_job_finished.)
--- Jobs done and jobs failed per minute (minutes since the epoch) over the last :seconds,
--- and the current minute by the same clock.
-SELECT 'done' AS kind, CAST(date_done / 60 AS INTEGER) AS minute, count(*) AS jobs
-FROM queue_job
-WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds
-GROUP BY 2
+-- Jobs done (their tally) and jobs failed per minute (minutes since the epoch) over the
+-- last :minutes whole minutes (the current one included), and the current minute by the
+-- same clock.
+SELECT 'done' AS kind, minute, sum(jobs) AS jobs
+FROM queue_job_minute WHERE minute > CAST(:now / 60 AS INTEGER) - :minutes
+GROUP BY minute HAVING sum(jobs) <> 0
 UNION ALL
 SELECT 'failed', CAST(date_failed / 60 AS INTEGER), count(*)
 FROM queue_job
@@ -248,62 +247,48 @@ WHERE state NOT IN ('done', 'cancelled')
 GROUP BY func_name, state;
 
 -- name: dashboard_function_durations
--- Jobs done in the last :seconds per function, and their average run time (seconds).
-SELECT func_name, count(*) AS jobs, avg(date_done - date_started) AS avg_duration
-FROM queue_job
-WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds
-GROUP BY func_name;
+-- Jobs done in the last :minutes minutes per function, and their average run time
+-- (seconds; of the jobs that were started), from their tally.
+SELECT func_name, sum(jobs) AS jobs,
+       sum(duration_seconds) / nullif(sum(CASE WHEN duration >= 0 THEN jobs ELSE 0 END), 0)
+           AS avg_duration
+FROM queue_job_minute WHERE minute > CAST(:now / 60 AS INTEGER) - :minutes
+GROUP BY func_name HAVING sum(jobs) <> 0;
 
 -- name: dashboard_metric_totals
--- Per channel: jobs stored, attempts started, jobs done, jobs that failed at least once.
--- One pass over the table (the metrics derive their totals from the database).
-SELECT channel, count(*) AS jobs, coalesce(sum(attempt), 0) AS attempts,
-       sum(state = 'done') AS done, count(date_failed) AS failed
-FROM queue_job
-GROUP BY channel;
+-- Per channel: jobs stored, attempts started, jobs done, jobs that failed at least once:
+-- the unfinished jobs counted (their partial index), the finished ones from their tally.
+SELECT channel, sum(jobs) AS jobs, sum(attempts) AS attempts, sum(done) AS done,
+       sum(failed) AS failed
+FROM (
+    SELECT channel, count(*) AS jobs, coalesce(sum(attempt), 0) AS attempts, 0 AS done,
+           count(date_failed) AS failed
+    FROM queue_job INDEXED BY queue_job_unfinished
+    WHERE state NOT IN ('done', 'cancelled') GROUP BY channel
+    UNION ALL
+    SELECT channel, sum(jobs), sum(attempts),
+           sum(CASE WHEN state = 'done' THEN jobs ELSE 0 END), sum(failed)
+    FROM queue_job_tally GROUP BY channel
+)
+GROUP BY channel HAVING sum(jobs) <> 0;
 
 -- name: dashboard_metric_timings
--- Jobs done in the last :seconds: their run time (date_done - date_started) and their
--- queue latency (date_started - when the job became due), per function, in the
--- histogram buckets of queuejob.metrics (bucket = how many bounds are <= the value).
-SELECT func_name, 'duration' AS measure,
-       CASE WHEN date_done - date_started < 0.005 THEN 0
-            WHEN date_done - date_started < 0.025 THEN 1
-            WHEN date_done - date_started < 0.1 THEN 2
-            WHEN date_done - date_started < 0.5 THEN 3
-            WHEN date_done - date_started < 1 THEN 4
-            WHEN date_done - date_started < 5 THEN 5
-            WHEN date_done - date_started < 30 THEN 6
-            WHEN date_done - date_started < 60 THEN 7
-            WHEN date_done - date_started < 300 THEN 8
-            WHEN date_done - date_started < 1800 THEN 9
-            WHEN date_done - date_started < 3600 THEN 10
-            ELSE 11 END AS bucket,
-       count(*) AS jobs, sum(date_done - date_started) AS seconds
-FROM queue_job
-WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds AND date_started IS NOT NULL
-GROUP BY 1, 3
+-- Jobs done in the last :minutes minutes (the current one included): their run time
+-- (date_done - date_started) and their queue latency (date_started - when the job became
+-- due), per function, in the histogram buckets of queuejob.metrics (bucket = how many
+-- bounds are <= the value), from their tally; jobs never started are in neither.
+WITH done AS (
+    SELECT func_name, duration, latency, sum(jobs) AS jobs,
+           sum(duration_seconds) AS duration_seconds, sum(latency_seconds) AS latency_seconds
+    FROM queue_job_minute WHERE duration >= 0 AND minute > CAST(:now / 60 AS INTEGER) - :minutes
+    GROUP BY func_name, duration, latency
+)
+SELECT func_name, 'duration' AS measure, duration AS bucket, sum(jobs) AS jobs,
+       sum(duration_seconds) AS seconds
+FROM done GROUP BY func_name, duration HAVING sum(jobs) <> 0
 UNION ALL
-SELECT func_name, 'latency',
-       CASE WHEN latency < 0.005 THEN 0
-            WHEN latency < 0.025 THEN 1
-            WHEN latency < 0.1 THEN 2
-            WHEN latency < 0.5 THEN 3
-            WHEN latency < 1 THEN 4
-            WHEN latency < 5 THEN 5
-            WHEN latency < 30 THEN 6
-            WHEN latency < 60 THEN 7
-            WHEN latency < 300 THEN 8
-            WHEN latency < 1800 THEN 9
-            WHEN latency < 3600 THEN 10
-            ELSE 11 END,
-       count(*), sum(latency)
-FROM (SELECT func_name,
-             max(date_started - CASE WHEN eta IS NULL OR eta < date_created
-                                     THEN date_created ELSE eta END, 0) AS latency
-      FROM queue_job
-      WHERE state = 'done' AND state IN ('done', 'cancelled') AND date_done >= :now - :seconds AND date_started IS NOT NULL)
-GROUP BY 1, 3;
+SELECT func_name, 'latency', latency, sum(jobs), sum(latency_seconds)
+FROM done GROUP BY func_name, latency HAVING sum(jobs) <> 0;
 
 -- name: dashboard_graph_jobs
 -- The jobs of a graph (a job's page draws it): what its drawing and its table show, texts

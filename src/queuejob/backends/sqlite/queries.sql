@@ -380,13 +380,20 @@ DELETE FROM queue_channel WHERE name = :name;
 
 -- name: count_jobs
 -- Jobs per channel and state (statistics): the unfinished ones from their partial index,
--- the done and cancelled ones from queue_job_finished alone.
-SELECT channel, state, count(*) AS jobs FROM queue_job
+-- the done and cancelled ones from their tally.
+SELECT channel, state, count(*) AS jobs FROM queue_job INDEXED BY queue_job_unfinished
 WHERE state NOT IN ('done', 'cancelled') GROUP BY channel, state
 UNION ALL
-SELECT channel, state, count(*) FROM queue_job INDEXED BY queue_job_finished
-WHERE state IN ('done', 'cancelled') GROUP BY channel, state
+SELECT channel, state, jobs FROM queue_job_tally WHERE jobs <> 0
 ORDER BY 1, 2;
+
+-- name: compact_tally
+-- (each key is one row, updated in place: only the emptied ones go)
+DELETE FROM queue_job_tally WHERE jobs = 0 AND attempts = 0 AND failed = 0;
+
+-- name: compact_minutes
+-- The minutes older than :keep minutes (no window reads them).
+DELETE FROM queue_job_minute WHERE minute < CAST(:now / 60 AS INTEGER) - :keep;
 
 -- name: removable_jobs
 -- Done and cancelled jobs finished more than :older_than seconds ago, oldest first, with
