@@ -277,6 +277,7 @@ def check_upgraded_at_once(db: queuejob.Database, old: dict[str, Any]) -> str:
     # the finished ones wait in the old table, not listed yet
     assert legacy_left(url) == old["finished"]
     assert listed(db, state="done") == [] and listed(db, state="cancelled") == []
+    assert "root.old" not in operations.stats(db)
     new = delay(db, jobs.add, 2, 2)
     assert operations.load_job(db, new)["id"] > old["max_id"]
     assert partition(db, new) == "queue_job_live"
@@ -307,6 +308,9 @@ def check_history_moved(db: queuejob.Database, old: dict[str, Any]) -> None:
         assert operations.load_job(db, job_uuid)["state"] in FINISHED
     assert listed(db, state="done", channel="root.old")[0] == old["newest"]
     assert len(listed(db, state="done", channel="root.old")) == 500  # a full page
+    # counted as they moved (statistics and metrics read tallies, not the history)
+    assert operations.stats(db)["root.old"] == (
+        {"cancelled": cancelled} if cancelled else {}) | {"done": old["finished"] - cancelled}
 
 
 def test_an_older_queue_upgrades_and_migrate_moves_its_history(pg_server, invoke):

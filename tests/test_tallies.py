@@ -22,6 +22,7 @@ Every test runs on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import math
 import time
 from collections import defaultdict
@@ -590,3 +591,96 @@ def test_compacting_the_tallies_changes_no_figure(db):
     check(db, "changes after compaction")
     db.run(db.store.compact_tallies)
     check(db, "compacted again")
+    if db.dialect == "postgresql":  # the deltas merged: one row per key
+        [(rows, keys)] = sql(db, "SELECT count(*), count(DISTINCT (minute, func_name, "
+                                 "duration, latency)) FROM queue_job_minute")
+        assert rows == keys
+        [(rows, keys)] = sql(db, "SELECT count(*), count(DISTINCT (channel, state)) "
+                                 "FROM queue_job_tally")
+        assert rows == keys
+
+
+def test_a_working_worker_keeps_the_tallies_merged(db):
+    """PostgreSQL adds a delta row per statement that finishes jobs; a running worker
+    merges them, so that the reads sum a few rows, whatever the jobs done."""
+    make_jobs(db, "tests.jobs.noop", "root", "done", 60)
+    with ThreadWorker(db, channels="root:2", poll_interval=0.05):
+        wait_until(lambda: direct_states(db) == {"root": {"done": 60}}, timeout=30,
+                   message="all done")
+        if db.dialect == "postgresql":
+            wait_until(lambda: not sql(db, "SELECT 1 FROM queue_job_minute WHERE fresh"),
+                       timeout=30, message="the deltas merged")
+            [(rows,)] = sql(db, "SELECT count(*) FROM queue_job_tally")
+            assert rows == 1
+    check(db, "after the worker")
+
+
+# -- an upgraded queue -----------------------------------------------------------------------
+def tallies_version(connector: Any) -> int:
+    [version] = [migration.version for migration in connector.migrations
+                 if migration.name.endswith("tallies")]
+    return version
+
+
+def test_a_queue_upgraded_with_its_history_shows_exact_figures(db_url, tmp_path, pg_server):
+    """A queue from before the tallies: the migration counts the history there is (the
+    minutes of the last two days), and the figures are exact at once."""
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = pg_server.create_database("queuejob_tallies_upgrade")
+    old = queuejob.open(url, migrate=False)
+    try:
+        before = tallies_version(old.connector) - 1
+        old.connector.migrations = [migration for migration in old.connector.migrations
+                                    if migration.version <= before]
+        assert old.connector.migrate()[-1] == before
+        minute = now_minute(old)
+        columns = ("uuid, state, func_name, model_name, args, kwargs, channel, priority, "
+                   "max_retries, retry, attempt, date_created, date_started, date_done, "
+                   "date_failed")
+        # done jobs over three days (some beyond the two days of minutes kept), cancelled,
+        # failed and pending ones, in two channels and two functions
+        for n in range(60):
+            state = ("done", "done", "done", "cancelled", "failed", "pending")[n % 6]
+            done_at = (minute - (n * 83) % 4400) * 60 + 30.0
+            started = done_at - DURATIONS[1 + n % (len(DURATIONS) - 1)]
+            created = started - LATENCIES[n % len(LATENCIES)]
+            values = [f"00000000-0000-4000-8000-{n:012d}", state,
+                      FUNCTIONS[n % 2], "m", '["m"]', "{}", CHANNELS[n % 3], 10, 5,
+                      n % 3, n % 4, created,
+                      started if state in ("done", "failed") else None,
+                      done_at if state in ("done", "cancelled") else None,
+                      done_at if state == "failed" or n % 5 == 0 else None]
+            if old.dialect == "postgresql":
+                values[11:] = [None if value is None else dt.datetime.fromtimestamp(
+                    value, dt.UTC) for value in values[11:]]
+            sql(old, f"INSERT INTO queue_job ({columns}) VALUES "
+                     f"({', '.join('?' * len(values))})", tuple(values))
+    finally:
+        old.close()
+    db = queuejob.open(url)  # the migration to the tallies
+    try:
+        assert db.schema_status().state == "current"
+        figures = check(db, "upgraded")
+        assert figures
+        assert sum(direct_states(db).get(channel, {}).get("done", 0)
+                   for channel in CHANNELS) == 30
+        # and they follow the jobs from then on
+        make_jobs(db, "tests.jobs.add", "root", "done", 3)
+        run_burst(db)
+        check(db, "run after the upgrade")
+    finally:
+        db.close()
+
+
+def test_a_metrics_window_longer_than_the_minutes_kept_is_refused(db, invoke):
+    """The histograms read the minutes kept (two days): a longer window is refused, not
+    answered with part of it."""
+    make_jobs(db, "tests.jobs.noop", "root", "done", 2)
+    run_burst(db)
+    shown_text = invoke("metrics", "--db", db.url, "--window", "172800").stdout
+    assert 'queuejob_job_duration_seconds_gcount{function="tests.jobs.noop"} 2.0' in shown_text
+    assert "in the last 2880 minutes" in shown_text
+    result = invoke("metrics", "--db", db.url, "--window", "172801", exit_code=2)
+    assert "172801" in result.stderr and "Traceback" not in result.output
