@@ -5,7 +5,9 @@ appends one byte to the file named by QUEUEJOB_BENCH_DONE; the latency job
 appends ``enqueue_time start_time`` to QUEUEJOB_BENCH_LATENCY; the stamped job does
 both (a no-op that records its wait, for bench.flow); ``reporting`` and
 ``logging_noop`` report progress or log lines (bench.observe); ``session_select`` uses
-its session as an application's job does (bench.scale).
+its session as an application's job does (bench.scale); ``record`` works a while and
+records its start and its end outside queuejob, as every peer's record job does
+(``bench.counter.record``, for bench.crash).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import time
 
+from bench import counter
 from queuejob import job
 
 _DONE = os.environ.get("QUEUEJOB_BENCH_DONE", "")
@@ -74,3 +77,10 @@ def session_select(session, model_name, seconds=0.0):
     if seconds:
         time.sleep(seconds)
     _append(_DONE, b".")
+
+
+@job
+def record(session, model_name, job_id, seconds):
+    """bench.crash: ``seconds`` of work between a start and an end recorded outside
+    queuejob (bench.counter.record, the body of every system's record job)."""
+    counter.record(job_id, seconds)

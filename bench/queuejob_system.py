@@ -28,6 +28,10 @@ from bench.harness import System
 from bench.pgutil import ensure_database, pg_settings
 
 BEST_CHANNELS = "root:64"
+#: bench.crash: what a user runs, with every other option at its default
+DEFAULT_CHANNELS = "root:8"
+#: states of a job still to run (queued, claimed, running, waiting for another)
+UNFINISHED = ("pending", "enqueued", "started", "wait_dependencies")
 
 
 class Queuejob(System):
@@ -65,6 +69,17 @@ class Queuejob(System):
     def worker_command(self, channels: str | None = None) -> list[str]:
         return [sys.executable, "-m", "queuejob", "worker", "--db", self.url,
                 "--module", "bench.jobs", "--channels", channels or self.setting]
+
+    def default_worker_command(self) -> list[str]:
+        return [sys.executable, "-m", "queuejob", "worker", "--db", self.url,
+                "--module", "bench.jobs", "--channels", DEFAULT_CHANNELS]
+
+    def enqueue_record(self, job_id: int, seconds: float) -> None:
+        with self.db.session() as session:
+            jobs.record.delay(session, None, job_id, seconds)
+
+    def unfinished(self) -> int:
+        return sum(count for state, count in self.stats().items() if state in UNFINISHED)
 
     def insert_finished(self, count: int) -> None:
         raise NotImplementedError

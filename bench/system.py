@@ -67,3 +67,20 @@ class System:
     def stats(self) -> Any:
         """A small sanity dict read from the backend after a measurement."""
         return None
+
+    # -- bench.crash: kill -9 a worker inside a job ------------------------------------
+    def default_worker_command(self) -> list[str]:
+        """argv of one worker process with the system's own defaults, what a user gets
+        (``bench.crash``; ``worker_command`` has the benchmark's tuned setting)."""
+        raise NotImplementedError
+
+    def enqueue_record(self, job_id: int, seconds: float) -> Any:
+        """Queue one job that records its execution: ``bench.counter.record(job_id,
+        seconds)``, or its async twin ``record_async`` (``bench.crash``)."""
+        raise NotImplementedError
+
+    def unfinished(self) -> Any:
+        """How many jobs the queue still holds as to be run: queued, claimed, running
+        or waiting for a retry (``bench.crash``). Read without side effects: no call
+        that could trigger the system's own clean-up or recovery."""
+        raise NotImplementedError

@@ -6,6 +6,9 @@ stored (a ``None`` result is not). Worker: ``huey_consumer bench.peers.huey_sqli
 -w 4 -k thread``: 4 worker threads (the default is 1; 4 drained no-op jobs faster with
 one consumer on this machine), the consumer's default polling (0.1 s first delay,
 backoff x1.15 up to 10 s).
+
+``bench.crash`` runs its defaults: ``huey_consumer bench.peers.huey_sqlite.huey`` (one
+worker thread).
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ def latency(enqueued_at: float) -> None:
     counter.started(enqueued_at)
 
 
+@huey.task()
+def record(job_id: int, seconds: float) -> None:
+    counter.record(job_id, seconds)
+
+
 class HueySqlite(System):
     name = "huey-sqlite"
     backend = "sqlite"
@@ -58,6 +66,16 @@ class HueySqlite(System):
     def worker_command(self) -> list[str]:
         return [sys.executable, "-m", "huey.bin.huey_consumer", "bench.peers.huey_sqlite.huey",
                 "-w", self.setting, "-k", "thread"]
+
+    def default_worker_command(self) -> list[str]:
+        return [sys.executable, "-m", "huey.bin.huey_consumer", "bench.peers.huey_sqlite.huey"]
+
+    def enqueue_record(self, job_id: int, seconds: float) -> None:
+        record(job_id, seconds)
+
+    def unfinished(self) -> int:
+        # a task leaves the table when a consumer takes it (no acknowledgement)
+        return huey.pending_count() + huey.scheduled_count()
 
     def info(self) -> dict[str, Any]:
         with huey.storage.db() as cursor:

@@ -8,10 +8,14 @@ LISTEN/NOTIFY, durable (logged) tables, uvloop.
 
 ``pgqueuer-batch500`` is the same with ``--batch-size 500``, processing only: larger
 batches drained no-op jobs several times faster on this machine, so it is measured too.
+
+``bench.crash`` runs its defaults: ``pgq run bench.peers.pgqueuer:create_pgqueuer``
+(batch size 10, no concurrency limit, a job re-picked once its heartbeat is 30 s old).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,6 +45,14 @@ async def create_pgqueuer():
     @pgq.entrypoint("latency")
     async def latency(job: Job) -> None:
         counter.started((job.payload or b"0").decode())
+
+    if os.environ.get("QUEUEJOB_BENCH_RUNS"):
+        # bench.crash only: every entrypoint takes part in the dequeue query, which the
+        # other benchmarks measure with the two above
+        @pgq.entrypoint("record")
+        async def record(job: Job) -> None:
+            job_id, seconds = (job.payload or b"0 0").decode().split()
+            await counter.record_async(job_id, seconds)
 
     try:
         yield pgq
@@ -89,6 +101,17 @@ class Pgqueuer(System):
     def worker_command(self) -> list[str]:
         return [sys.executable, "-m", "pgqueuer", "run", "bench.peers.pgqueuer:create_pgqueuer",
                 "--batch-size", self.setting]
+
+    def default_worker_command(self) -> list[str]:
+        return [sys.executable, "-m", "pgqueuer", "run", "bench.peers.pgqueuer:create_pgqueuer"]
+
+    async def enqueue_record(self, job_id: int, seconds: float) -> None:
+        await self.queries.enqueue("record", f"{job_id} {seconds}".encode())
+
+    def unfinished(self) -> int:
+        from bench import pgutil
+        return pgutil.rows(URL, "SELECT count(*) FROM pgqueuer "
+                                "WHERE status IN ('queued', 'picked')")[0][0]
 
     def stats(self) -> dict[str, Any]:
         from bench import pgutil

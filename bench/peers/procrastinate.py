@@ -5,6 +5,8 @@ Client: the async API, ``App.open_async`` then ``Task.defer_async``; bulk:
 the worker's event loop. Worker: ``procrastinate worker --concurrency 10``: the
 documented knob for running several asynchronous jobs at once in one worker (the
 default is 1); LISTEN/NOTIFY on (the default), finished jobs kept (the default).
+
+``bench.crash`` runs its defaults: ``procrastinate worker`` (concurrency 1).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ async def noop() -> None:
 @app.task(name="latency")
 async def latency(enqueued_at: float) -> None:
     counter.started(enqueued_at)
+
+
+@app.task(name="record")
+async def record(job_id: int, seconds: float) -> None:
+    await counter.record_async(job_id, seconds)
 
 
 class Procrastinate(System):
@@ -73,6 +80,18 @@ class Procrastinate(System):
     def worker_command(self) -> list[str]:
         return [sys.executable, "-m", "procrastinate", "--app=bench.peers.procrastinate.app",
                 "worker", "--concurrency", self.setting]
+
+    def default_worker_command(self) -> list[str]:
+        return [sys.executable, "-m", "procrastinate", "--app=bench.peers.procrastinate.app",
+                "worker"]
+
+    async def enqueue_record(self, job_id: int, seconds: float) -> None:
+        await record.defer_async(job_id=job_id, seconds=seconds)
+
+    def unfinished(self) -> int:
+        from bench import pgutil
+        return pgutil.rows(URL, "SELECT count(*) FROM procrastinate_jobs "
+                                "WHERE status IN ('todo', 'doing')")[0][0]
 
     def stats(self) -> dict[str, int]:
         from bench import pgutil

@@ -5,6 +5,9 @@ Client: ``Queue.enqueue``; bulk: ``Queue.enqueue_many`` with ``Queue.prepare_dat
 documented worker that runs jobs in its own process; the default ``rq.Worker`` forks a
 work horse per job and is several times slower with no-op jobs. One job at a time
 either way; results kept 500 s (the default).
+
+``bench.crash`` runs its defaults: ``rq worker`` (``rq.Worker``, a work horse forked per
+job).
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import sys
 
 from redis import Redis
 from rq import Queue
-from rq.registry import FinishedJobRegistry
+from rq.registry import (
+    FinishedJobRegistry,
+    ScheduledJobRegistry,
+    StartedJobRegistry,
+)
 
 from bench import config, counter
 from bench.system import System
@@ -28,6 +35,10 @@ def noop() -> None:
 
 def latency(enqueued_at: float) -> None:
     counter.started(enqueued_at)
+
+
+def record(job_id: int, seconds: float) -> None:
+    counter.record(job_id, seconds)
 
 
 class RQ(System):
@@ -62,6 +73,20 @@ class RQ(System):
     def worker_command(self) -> list[str]:
         return [sys.executable, "-m", "rq.cli", "worker", "--url", URL,
                 "--worker-class", self.setting, QUEUE]
+
+    def default_worker_command(self) -> list[str]:
+        return [sys.executable, "-m", "rq.cli", "worker", "--url", URL, QUEUE]
+
+    def enqueue_record(self, job_id: int, seconds: float) -> None:
+        self.queue.enqueue(record, job_id, seconds)
+
+    def unfinished(self) -> int:
+        # raw sizes: a registry's count() runs its clean-up, which would move abandoned
+        # jobs on (to the failed registry, or back to the queue with retries left)
+        started = StartedJobRegistry(queue=self.queue)
+        scheduled = ScheduledJobRegistry(queue=self.queue)
+        return (self.redis.llen(self.queue.key) + self.redis.zcard(started.key)
+                + self.redis.zcard(scheduled.key))
 
     def stats(self) -> dict[str, int]:
         return {"queued": self.queue.count,
