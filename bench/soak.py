@@ -189,6 +189,23 @@ class KillTrials:
         return None
 
     @staticmethod
+    def settle(db: queuejob.Database) -> None:
+        """PostgreSQL: wait until the statements running now are over (a COMMIT that a
+        frozen worker sent before it stopped), those waiting on a lock aside (behind the
+        frozen worker's own transaction, they cannot end before it dies)."""
+        if db.dialect != "postgresql":
+            return  # SQLite: a frozen process commits nothing more
+        look = ("SELECT pid, query_start FROM pg_stat_activity WHERE state = 'active' "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND wait_event_type IS DISTINCT FROM 'Lock'")
+
+        def running() -> set[tuple[Any, Any]]:
+            return set(db.run(lambda conn: [
+                tuple(row) for row in db.connector.execute_sql(conn, look).fetchall()]))
+        before = running()
+        wait_until(lambda: not before & running(), 10.0, message="statements in flight over")
+
+    @staticmethod
     def started_by(db: queuejob.Database, worker_id: str) -> dict[str, int]:
         return {row["uuid"]: row["retry"] for row in db.read(
             lambda conn: db.store.started_by(conn, worker_id))}
@@ -250,10 +267,16 @@ class KillTrials:
                     return False
                 wait_until(victim_runs, startup, message=f"worker {names[slot]} running jobs")
                 time.sleep(self.rng.uniform(0.0, 0.3))  # the random moment of the kill
+                # frozen first, so that what it started is read before it is gone: a worker
+                # of its host rescues a gone process's jobs at once (worker/liveness.py)
+                os.killpg(victims[slot].pid, signal.SIGSTOP)
+                self.settle(db)
+                seen = self.started_by(db, victim_id)
                 os.killpg(victims[slot].pid, signal.SIGKILL)
                 killed_at = time.monotonic()
                 victims[slot].wait()
-                trial = Trial(number, victim_id, killed_at, self.started_by(db, victim_id))
+                seen.update(self.started_by(db, victim_id))
+                trial = Trial(number, victim_id, killed_at, seen)
                 report.trials.append(trial)
                 with lock:
                     unresolved.append(trial)

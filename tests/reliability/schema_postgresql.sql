@@ -211,6 +211,7 @@ column queue_worker.concurrency: integer nullable=YES default=None identity=NO
 column queue_worker.supervisor_pid: integer nullable=YES default=None identity=NO
 column queue_worker.listener: text nullable=YES default=None identity=NO
 column queue_worker.job_connections: integer nullable=YES default=None identity=NO
+column queue_worker.process_space: text nullable=YES default=None identity=NO
 column queuejob_migration.version: integer nullable=NO default=None identity=NO
 column queuejob_migration.name: text nullable=NO default=None identity=NO
 column queuejob_migration.applied_at: timestamp with time zone nullable=NO default=None identity=NO
@@ -311,3 +312,4 @@ migration 15: batches
 migration 16: targeted_wakeups
 migration 17: history_partition
 migration 18: tallies
+migration 19: process_space

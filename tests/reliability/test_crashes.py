@@ -8,6 +8,7 @@ Test settings: heartbeat 0.2 s, dead after 1 s, rescue every 0.2 s (the real def
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections import Counter
 
@@ -166,6 +167,92 @@ def test_jobs_three_times_longer_than_dead_after_are_never_rescued(db, db_url, j
     assert sql(db, "SELECT count(*) FROM job_commits")[0][0] >= 20
     logs = read_log(tmp_path / "runner.log") + read_log(tmp_path / "watcher.log")
     assert "missed its heartbeats" not in logs and "rescued" not in logs
+
+
+# -- 3b. a dead process seen on its own host --------------------------------------------------
+#: heartbeats that would take two minutes to judge: only the process check explains a rescue
+SLOW_SILENCE = ("--heartbeat", "1", "--dead-after", "120", "--rescue-interval", "0.25",
+                "--poll", "0.05")
+
+
+def test_a_worker_restarted_on_its_host_rescues_the_killed_one_at_once(db, db_url, job_env,
+                                                                        tmp_path):
+    """A worker killed with SIGKILL and restarted on the same host: the jobs it held, and
+    the capacity they took, come back as the new worker starts, not after dead_after."""
+    log = tmp_path / "executions"
+    held = [delay(db, rjobs.sleep_first_attempt, str(log), 60.0) for _ in range(2)]
+    victim = spawn(db_url, job_env, *SLOW_SILENCE, "--hostname", "host", channels="root:2",
+                   log=tmp_path / "victim.log")
+    successor = None
+    try:
+        wait_until(lambda: state_counts(db).get("started") == 2, message="jobs started")
+        behind = delay(db, rjobs.sleep_first_attempt, str(log), 0.0)  # waits for room
+        kill(victim)
+        assert wait_exit(victim, 30) == -signal.SIGKILL
+        successor = spawn(db_url, job_env, *SLOW_SILENCE, "--hostname", "host",
+                          channels="root:2", log=tmp_path / "successor.log")
+        wait_until(lambda: state_counts(db) == {"done": 3}, timeout=40,
+                   message="the killed worker's jobs rescued and everything done")
+    finally:
+        stop_process(victim)
+        code = stop_process(successor) if successor else None
+    assert code == 0
+    [victim_id] = [worker["id"] for worker in queuejob.operations.workers(db)
+                   if worker["pid"] == victim.pid]
+    assert {w["id"]: w["state"] for w in queuejob.operations.workers(db)}[victim_id] == "dead"
+    for job_uuid in held:
+        job = row(db, job_uuid)
+        assert (job["worker_deaths"], job["attempt"], job["result"]) == (1, 2, "quick")
+    assert row(db, behind)["worker_deaths"] == 0
+    successor_log = read_log(tmp_path / "successor.log")
+    assert f"worker {victim_id} (pid {victim.pid} on host) is gone: marked dead" in successor_log
+    assert "missed its heartbeats" not in successor_log
+
+
+def test_only_a_gone_process_of_the_same_host_is_judged_by_its_pid(db, db_url, job_env,
+                                                                   tmp_path):
+    """Hand-written workers, each holding a job, heartbeats fresh: only the one of this
+    host's process space whose pid has no process is marked dead and rescued; a live pid,
+    another host's (or container's) space, or no space at all leave the heartbeat to judge."""
+    from queuejob.core.channels import ChannelTree
+    from queuejob.worker import liveness
+    space = liveness.process_space()
+    assert space is not None, "this host's kernel tells its boot id and pid namespace"
+    log = tmp_path / "executions"
+    for _ in range(4):
+        delay(db, rjobs.sleep_first_attempt, str(log), 0.0)
+    sleeper = subprocess.Popen(["sleep", "120"])
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    workers = {"same-space-alive": (sleeper.pid, space),
+               "other-space": (ended.pid, "another-boot/4026531836"),
+               "no-space": (ended.pid, None),
+               "same-space-gone": (ended.pid, space)}
+    held: dict[str, str] = {}
+
+    def register(conn):
+        for worker_id, (pid, worker_space) in workers.items():
+            db.store.register_worker(conn, worker_id, "host", pid, "", None,
+                                     process_space=worker_space)
+            [claimed] = claim(db, conn, worker_id, ChannelTree.from_string("root:20"), {}, 1)
+            held[worker_id] = claimed["uuid"]
+    db.run(register)
+    watcher = spawn(db_url, job_env, *SLOW_SILENCE, "--hostname", "watcher",
+                    log=tmp_path / "watcher.log")
+    try:
+        wait_until(lambda: row(db, held["same-space-gone"])["state"] == "done", timeout=30,
+                   message="the gone worker's job rescued and done")
+        states = {w["id"]: w["state"] for w in queuejob.operations.workers(db)}
+        jobs_now = {worker_id: row(db, job_uuid)["state"] for worker_id, job_uuid in held.items()}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        assert stop_process(watcher) == 0
+    assert {worker_id: states[worker_id] for worker_id in workers} == {
+        "same-space-alive": "alive", "other-space": "alive", "no-space": "alive",
+        "same-space-gone": "dead"}
+    assert jobs_now == {"same-space-alive": "started", "other-space": "started",
+                        "no-space": "started", "same-space-gone": "done"}
 
 
 # -- 4. fencing ------------------------------------------------------------------------------

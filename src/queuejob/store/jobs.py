@@ -589,15 +589,18 @@ class JobStore:
     def register_worker(self, conn: Any, worker_id: str, hostname: str, pid: int,
                         channels: str, concurrency: int | None = None, *,
                         supervisor_pid: int | None = None, listener: str | None = None,
-                        job_connections: int | None = None) -> None:
+                        job_connections: int | None = None,
+                        process_space: str | None = None) -> None:
         """A worker's row: ``channels``, the rules it declares for all workers (claims
         look at them again: the configuration's version moves), ``concurrency``, its
         own number of job threads; what it holds (its supervisor, how it is woken
-        (``listener``: own, shared or none), its jobs' connections)."""
+        (``listener``: own, shared or none), its jobs' connections); the
+        ``process_space`` its pid means something in (worker/liveness.py)."""
         self._run(conn, "register_worker", {
             "id": worker_id, "hostname": hostname, "pid": pid, "channels": channels,
             "concurrency": concurrency, "supervisor_pid": supervisor_pid,
-            "listener": listener, "job_connections": job_connections})
+            "listener": listener, "job_connections": job_connections,
+            "process_space": process_space})
         if channels:
             self._run(conn, "bump_config")
 
@@ -627,15 +630,26 @@ class JobStore:
         self._run(conn, "stop_worker", {"id": worker_id})
         self._run(conn, "bump_config")
 
-    def rescue(self, conn: Any, dead_after: float, rescuer: str = "") -> RescueReport:
-        """Mark workers silent for ``dead_after`` seconds dead and put the started jobs
+    def workers_in_space(self, conn: Any, space: str, rescuer: str) -> list[Row]:
+        """Live workers (``id``, ``pid``) of the process ``space``, ``rescuer`` aside."""
+        return self._run(conn, "workers_in_space", {"space": space, "rescuer": rescuer})
+
+    def rescue(self, conn: Any, dead_after: float | None, rescuer: str = "",
+               gone: Sequence[Row] = (), space: str | None = None) -> RescueReport:
+        """Mark workers silent for ``dead_after`` seconds dead (None: judge none by their
+        heartbeat), and the workers ``gone`` of the process ``space`` (rows of
+        ``workers_in_space`` whose process no longer exists), and put the started jobs
         of workers that are not alive back to pending, counting a retry; a job whose
         retries are used up ends failed (a job that keeps killing its worker must not
         loop forever: with ``max_retries=0`` it fails after DEATHS_WHEN_RETRYING_FOREVER
         deaths). Idempotent: each write is fenced. The ``rescuer``'s own jobs are left
         alone: it is alive, whatever its row says."""
-        dead = self._run(conn, "mark_dead_workers",
-                         {"dead_after": dead_after, "rescuer": rescuer})
+        dead = [] if dead_after is None else self._run(
+            conn, "mark_dead_workers", {"dead_after": dead_after, "rescuer": rescuer})
+        if gone and space:
+            for row in gone:  # rare: one statement each
+                dead += self._run(conn, "mark_gone_worker",
+                                  {"id": row["id"], "pid": row["pid"], "space": space})
         if dead:  # the rules they declared no longer apply
             self._run(conn, "bump_config")
         rescued: list[str] = []

@@ -104,6 +104,8 @@ class WorkerContext:
     listener: str = "own"
     #: the most connections its jobs' sessions hold at once
     job_connections: int = 0
+    #: where its pid means something (worker/liveness.py), None where it cannot be told
+    process_space: str | None = None
 
     def __post_init__(self) -> None:
         self.connection = LoopConnection(self.db.connector)
@@ -113,7 +115,8 @@ class WorkerContext:
         self.store.register_worker(conn, self.worker_id, self.hostname, self.pid,
                                    self.channels, self.concurrency,
                                    supervisor_pid=self.supervisor_pid, listener=self.listener,
-                                   job_connections=self.job_connections)
+                                   job_connections=self.job_connections,
+                                   process_space=self.process_space)
 
     @property
     def store(self) -> JobStore:

@@ -48,7 +48,7 @@ from ..core.joblog import AttemptLog
 from ..core.outcome import Outcome
 from ..core.progress import Progress
 from ..core.text import describe
-from . import crashpoints, joblog
+from . import crashpoints, joblog, liveness
 from .batches import BatchConcluder
 from .claim import Claimer
 from .cleanup import Cleaner
@@ -142,7 +142,7 @@ class Worker:
             db, self.id, self.hostname, os.getpid(), self.declared, self.capacity,
             self.settings, supervisor_pid=supervisor_pid,
             listener="shared" if wake_fd is not None else "own" if listen else "none",
-            job_connections=self.job_connections)
+            job_connections=self.job_connections, process_space=liveness.process_space())
         #: what the worker did so far (claimed, finished, rescued): wait on it
         self.signals = Signals()
         self.claimer = Claimer(db.store, self.id, tree)

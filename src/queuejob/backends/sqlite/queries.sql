@@ -310,9 +310,9 @@ RETURNING uuid;
 
 -- name: register_worker
 INSERT INTO queue_worker (id, hostname, pid, channels, concurrency, state, date_started,
-                          heartbeat, supervisor_pid, listener, job_connections)
+                          heartbeat, supervisor_pid, listener, job_connections, process_space)
 VALUES (:id, :hostname, :pid, :channels, :concurrency, 'alive', :now, :now,
-        :supervisor_pid, :listener, :job_connections)
+        :supervisor_pid, :listener, :job_connections, :process_space)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: set_worker_listener
@@ -348,6 +348,19 @@ UPDATE queue_worker SET state = 'stopped', date_stopped = :now WHERE id = :id;
 -- Workers whose heartbeat is older than :dead_after seconds.
 UPDATE queue_worker SET state = 'dead'
 WHERE state = 'alive' AND id <> :rescuer AND heartbeat < :now - :dead_after
+RETURNING id, hostname, pid;
+
+-- name: workers_in_space
+-- Live workers whose pid means something in the process space of the rescuer (its host,
+-- its pid namespace): it can tell whether their processes still exist.
+SELECT id, pid FROM queue_worker
+WHERE state = 'alive' AND process_space = :space AND id <> :rescuer;
+
+-- name: mark_gone_worker
+-- A worker of the rescuer's process space whose process no longer exists: dead at once
+-- (fenced on the space and the pid that were found gone).
+UPDATE queue_worker SET state = 'dead'
+WHERE id = :id AND state = 'alive' AND process_space = :space AND pid = :pid
 RETURNING id, hostname, pid;
 
 -- name: list_workers
