@@ -478,7 +478,9 @@ def markdown(data: dict[str, Any]) -> str:
 def write(data: dict[str, Any], output: Path) -> list[Path]:
     output.mkdir(parents=True, exist_ok=True)
     json_path, md_path = output / "crash.json", output / "crash.md"
-    json_path.write_text(json.dumps(data, indent=1) + "\n")
+    # paths relative to the repository: the results say nothing of the machine's layout
+    raw = json.dumps(data, indent=1) + "\n"
+    json_path.write_text(raw.replace(f"{config.ROOT}/", "").replace(str(config.ROOT), "."))
     md_path.write_text(markdown(data))
     return [md_path, json_path]
 
