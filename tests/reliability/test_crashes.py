@@ -178,7 +178,8 @@ SLOW_SILENCE = ("--heartbeat", "1", "--dead-after", "120", "--rescue-interval", 
 def test_a_worker_restarted_on_its_host_rescues_the_killed_one_at_once(db, db_url, job_env,
                                                                         tmp_path):
     """A worker killed with SIGKILL and restarted on the same host: the jobs it held, and
-    the capacity they took, come back as the new worker starts, not after dead_after."""
+    the capacity they took, come back as the new worker starts, not after dead_after, and
+    run at once, not at its next poll."""
     log = tmp_path / "executions"
     held = [delay(db, rjobs.sleep_first_attempt, str(log), 60.0) for _ in range(2)]
     victim = spawn(db_url, job_env, *SLOW_SILENCE, "--hostname", "host", channels="root:2",
@@ -189,7 +190,8 @@ def test_a_worker_restarted_on_its_host_rescues_the_killed_one_at_once(db, db_ur
         behind = delay(db, rjobs.sleep_first_attempt, str(log), 0.0)  # waits for room
         kill(victim)
         assert wait_exit(victim, 30) == -signal.SIGKILL
-        successor = spawn(db_url, job_env, *SLOW_SILENCE, "--hostname", "host",
+        # a poll of a minute: the rescued jobs start because the rescuer claims at once
+        successor = spawn(db_url, job_env, *SLOW_SILENCE, "--poll", "60", "--hostname", "host",
                           channels="root:2", log=tmp_path / "successor.log")
         wait_until(lambda: state_counts(db) == {"done": 3}, timeout=40,
                    message="the killed worker's jobs rescued and everything done")

@@ -512,6 +512,11 @@ class Worker:
                 if isinstance(service, Rescuer) and done is not None:
                     self.signals.emit("rescued", len(done.rescued))
                     self.hooks.rescued_failed(done.failed)
+                    # jobs back to pending, capacity freed: its own claim looks at once
+                    # (the rescue's notification may name the dead worker's rank, which
+                    # the heartbeats still count until the next look)
+                    self._claim_wanted = self._claim_wanted or bool(
+                        done.rescued or done.dead_workers)
                 elif isinstance(service, ScheduleRunner) and done:
                     self._claim_wanted = True
 
