@@ -101,20 +101,25 @@ def test_pages_of_jobs_in_order(web, page):
     def shown() -> list[str]:
         return rows.evaluate_all("rows => rows.map(row => row.dataset.uuid)")
 
+    def go(link: str) -> None:
+        # the rows are read once the next page has loaded, not while it streams in
+        with page.expect_navigation(wait_until="load"):
+            page.click(link)
+
     page.goto(web.url + "/jobs?limit=3")
     assert shown() == uuids[::-1][:3]
-    page.click("#page-next")
+    go("#page-next")
     assert shown() == uuids[::-1][3:6]
-    page.click("#page-next")
+    go("#page-next")
     assert shown() == uuids[::-1][6:]
     expect(page.locator("#page-next")).to_have_count(0)
-    page.click("#page-previous")
+    go("#page-previous")
     assert shown() == uuids[::-1][3:6]
     # sorted by priority (then creation), across pages
     page.goto(web.url + "/jobs?limit=3&sort=priority")
     seen = shown()
     while page.locator("#page-next").count():
-        page.click("#page-next")
+        go("#page-next")
         seen += shown()
     assert seen == [uuids[i] for i in sorted(range(7), key=lambda i: (i % 3, i))]
     clean(page)
