@@ -22,6 +22,16 @@ from ..core.errors import ConfigurationError
 
 Row = dict[str, Any]
 
+
+@dataclass(frozen=True)
+class Statement:
+    """One named query of a batch that ``execute_all_and_commit`` runs: ``params`` once,
+    or, when ``many``, a sequence of parameter sets (as ``execute_many``)."""
+
+    name: str
+    params: Any = None
+    many: bool = False
+
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TEMPLATE = re.compile(r"/\* TEMPLATE: (\w+) \*/")
@@ -212,6 +222,16 @@ class Connector(ABC):
         """``execute_many``, then commit (PostgreSQL sends both in one round trip)."""
         self.execute_many(conn, name, params)
         self.commit(conn)
+
+    def execute_all_and_commit(self, conn: Any, statements: Sequence[Statement]
+                               ) -> list[list[Row]]:
+        """Run the statements in order, then commit; the rows of each. PostgreSQL sends
+        them, BEGIN and COMMIT in one round trip (each statement still sees what the
+        ones before it did and committed: a lock taken by one holds for the next)."""
+        results = [self.execute_many(conn, st.name, st.params) if st.many
+                   else self.execute(conn, st.name, st.params) for st in statements]
+        self.commit(conn)
+        return results
 
     def insert_alone(self, conn: Any, one: str, many: str,
                      params: Sequence[Mapping[str, Any]]) -> None:

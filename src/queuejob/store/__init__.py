@@ -5,8 +5,8 @@
 Nothing else in queuejob names a query.
 """
 
-from .jobs import ClaimSnapshot, JobStore, RescueReport
+from .jobs import ClaimSnapshot, JobStore, KnownClaim, RescueReport
 from .reads import JOB_SORTS, JobFilter, JobPage, JobReads
 
 __all__ = ["JOB_SORTS", "ClaimSnapshot", "JobFilter", "JobPage", "JobReads", "JobStore",
-           "RescueReport"]
+           "KnownClaim", "RescueReport"]

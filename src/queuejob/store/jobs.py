@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import Connector, Row
+from ..backends.base import Connector, Row, Statement
 from ..core import states, tallies
 from ..core.channels import ChannelSpec, ChannelTree, RuleSource, combine
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
@@ -70,6 +70,16 @@ class ClaimSnapshot:
     retry_patterns: dict[str, Any]
     #: the channel rules live workers declare: rows of ``id`` and ``channels``
     declared: list[Row]
+
+
+@dataclass(frozen=True)
+class KnownClaim:
+    """A claim that needs nothing read first (the configuration was read a moment ago):
+    the next jobs in start order, within root's ``capacity`` when it has one (under the
+    claim lock), while the configuration stays at ``config_version``."""
+
+    config_version: Any
+    capacity: int | None = None
 
 
 @dataclass
@@ -281,9 +291,52 @@ class JobStore:
             return []
         rows = self._run(conn, "claim_next", {"worker_id": worker_id, "limit": limit,
                                               "worker_pid": os.getpid(),
-                                              "config_version": config_version})
+                                              "config_version": config_version,
+                                              "capacity": None})
         rows.sort(key=sort_key)
         return rows
+
+    def claim_known(self, conn: Any, worker_id: str, claim: KnownClaim, limit: int
+                    ) -> list[Row]:
+        """Take up to ``limit`` jobs as ``claim`` says, in the caller's transaction."""
+        rows: list[Row] = []
+        for statement in self._known_claim(worker_id, claim, limit):
+            rows = self._run(conn, statement.name, statement.params)
+        rows.sort(key=sort_key)
+        return rows
+
+    @staticmethod
+    def _known_claim(worker_id: str, claim: KnownClaim, limit: int) -> list[Statement]:
+        if limit <= 0:
+            return []
+        claim_next = Statement("claim_next", {
+            "worker_id": worker_id, "limit": limit, "worker_pid": os.getpid(),
+            "config_version": claim.config_version, "capacity": claim.capacity})
+        # root's capacity: the count of started jobs is read by a statement after the lock's
+        return [claim_next] if claim.capacity is None else [Statement("lock_claims"), claim_next]
+
+    @staticmethod
+    def plain_finishes(outcomes: Iterable[Outcome]) -> bool:
+        """Outcomes that end their jobs and need nothing but their own rows written (no
+        graph to release, no log, no identity key to check): ``finish_and_claim``'s."""
+        return all(o.state not in (states.PENDING, RELEASED) and not o.has_dependents
+                   and o.log is None for o in outcomes)
+
+    def finish_and_claim(self, conn: Any, outcomes: Sequence[Outcome], worker_id: str,
+                         claim: KnownClaim | None, limit: int
+                         ) -> tuple[list[Outcome], list[Row]]:
+        """A worker's turn in one round trip where the engine allows it: write
+        ``outcomes`` (``plain_finishes``), claim up to ``limit`` jobs as ``claim`` says
+        (none when None), commit. Returns the outcomes not written (their attempts lost
+        their jobs) and the claimed rows, in start order."""
+        statements = [Statement("finish_job", self._finish_params(outcomes), many=True)]
+        if claim is not None:
+            statements += self._known_claim(worker_id, claim, limit)
+        results = self.connector.execute_all_and_commit(conn, statements)
+        written = {row["uuid"] for row in results[0] if row["uuid"]}
+        rows = results[-1] if len(statements) > 1 else []
+        rows.sort(key=sort_key)
+        return [o for o in outcomes if o.uuid not in written], rows
 
     def channel_candidates(self, conn: Any, rooms: Mapping[str, int]) -> list[Row]:
         """The first due jobs of each channel, up to its room, in start order."""
@@ -467,10 +520,7 @@ class JobStore:
             else:
                 written.update(row["uuid"] for row in rows)
         if finish:
-            rows = self._run_many(conn, "finish_job", [
-                {"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
-                 "result": o.result, "exc_info": o.exc_info, "exc_name": o.exc_name,
-                 "exc_message": o.exc_message} for o in finish])
+            rows = self._run_many(conn, "finish_job", self._finish_params(finish))
             written.update(row["uuid"] for row in rows if row["uuid"])
             ended = [o for o in finish if o.has_dependents and o.uuid in written]
             self.release_children(conn, [o.uuid for o in ended if o.state == states.DONE])
@@ -479,6 +529,12 @@ class JobStore:
         self.save_job_logs(conn, [((o.uuid, o.attempt), o.log) for o in outcomes
                                   if o.log is not None and o.uuid in written])
         return [o for o in outcomes if o.uuid not in written]
+
+    @staticmethod
+    def _finish_params(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
+        return [{"uuid": o.uuid, "attempt": o.attempt, "state": o.state, "retry": o.retry,
+                 "result": o.result, "exc_info": o.exc_info, "exc_name": o.exc_name,
+                 "exc_message": o.exc_message} for o in outcomes]
 
     def save_job_logs(self, conn: Any, logs: Sequence[tuple[tuple[str, int], AttemptLog]]
                       ) -> None:

@@ -11,7 +11,9 @@ Three ways to claim, each a method:
 
 - ``claim_next_jobs``: a queue without per-channel rules: the next jobs in start order,
   one statement (claiming nothing if the configuration changed since it was read; while
-  it was read a moment ago, the claim does not read it again);
+  it was read a moment ago, the claim does not read it again: a ``known_claim``, which
+  the worker may send with its outcomes, in one round trip; so is a claim whose only
+  rule is root's capacity, counted by the claim's statement under the claim lock);
 - ``claim_within_root``: no rule but root's capacity and flow rules that count starts or
   keys (rate, key_capacity): while their counts leave room for the whole claim, the same
   within root's room, the starts then recorded; otherwise:
@@ -37,12 +39,13 @@ from ..core.selection import (
     Flow,
     Limits,
     flow_rules_only,
+    has_flow_rules,
     needs_claim_lock,
     per_channel_limits,
     select,
     sequential_channels,
 )
-from ..store import ClaimSnapshot, JobStore
+from ..store import ClaimSnapshot, JobStore, KnownClaim
 
 log = logging.getLogger("queuejob.worker")
 
@@ -89,6 +92,9 @@ class Claimer:
         self.root_only = False
         #: ... and root has no capacity: claims may skip reading the configuration
         self.flow_known = False
+        #: root's capacity when it is the only rule (no flow rule either): claims may
+        #: skip reading the configuration and count root's room in their own statement
+        self.capacity_known: int | None = None
         #: seconds until a rate-limited channel that holds due jobs may start one again
         #: (None: no channel waits for its window)
         self.retry_in: float | None = None
@@ -103,8 +109,9 @@ class Claimer:
         now = time.monotonic()
         self.retry_in = None
         recheck = self.short or now >= self._recheck_at
-        if self.simple and not self.locked and self.fast and not recheck:
-            rows = self.claim_next_jobs(conn, limit)
+        known = None if recheck else self.known_claim()
+        if known is not None:
+            rows = self.store.claim_known(conn, self.worker_id, known, limit)
         elif self.flow_known and not recheck:
             rows = self._claim_flow_known(conn, running, limit)
         else:
@@ -112,6 +119,23 @@ class Claimer:
             self._recheck_at = now + self.recheck_interval
         self.short = len(rows) < limit
         return rows
+
+    def known_claim(self) -> KnownClaim | None:
+        """The next claim when it needs nothing read first (the configuration was read
+        a moment ago and says the next jobs in start order, within root's capacity if
+        any), for the worker to send with its outcomes; None when it must read."""
+        if self.short or time.monotonic() >= self._recheck_at:
+            return None
+        if self.simple and not self.locked and self.fast:
+            return KnownClaim(self._config_version)
+        if self.capacity_known is not None:
+            return KnownClaim(self._config_version, self.capacity_known)
+        return None
+
+    def known_claimed(self, rows: list[Row], limit: int) -> None:
+        """What a ``known_claim`` sent by the worker took (as ``claim`` keeps it)."""
+        self.retry_in = None
+        self.short = len(rows) < limit
 
     def _claim_flow_known(self, conn: Any, running: Mapping[str, int], limit: int
                           ) -> list[Row]:
@@ -155,8 +179,10 @@ class Claimer:
         self.root_only = self._start_order_rules()
         self.fast = fast
         #: the next claims may skip reading the configuration (see _claim_flow_known)
-        self.flow_known = self.locked and self.root_only \
-            and self.shared_tree.specs[ROOT].capacity is None
+        root = self.shared_tree.specs[ROOT]
+        self.flow_known = self.locked and self.root_only and root.capacity is None
+        self.capacity_known = root.capacity if self.locked and self.root_only and not any(
+            has_flow_rules(spec) for spec in self.shared_tree.specs.values()) else None
         if limit <= 0:
             return []
         if fast:

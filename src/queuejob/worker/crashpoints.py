@@ -23,3 +23,9 @@ _AT = os.environ.get("QUEUEJOB_TEST_CRASH_AT") or None
 def reached(point: str) -> None:
     if point == _AT:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def armed(point: str) -> bool:
+    """Whether this process kills itself at ``point`` (the code reaching it must not
+    take a path that skips it)."""
+    return point == _AT

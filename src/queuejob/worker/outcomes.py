@@ -53,7 +53,12 @@ class OutcomeWriter:
         if not outcomes:
             return []
         record = self.store.record_one_by_one if self.careful else self.store.record
-        lost = record(conn, outcomes)
+        return self.settle(outcomes, record(conn, outcomes))
+
+    @staticmethod
+    def settle(outcomes: list[Outcome], lost: list[Outcome]) -> list[Outcome]:
+        """The outcomes written, once ``lost`` (those whose attempts lost their jobs)
+        are said to be."""
         for outcome in lost:
             lost_ownership(outcome)
         gone = {id(outcome) for outcome in lost}

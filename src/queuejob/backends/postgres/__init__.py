@@ -34,7 +34,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from ...core.errors import ConfigurationError
-from ..base import ChangeWatcher, Connector, Row, first_line
+from ..base import ChangeWatcher, Connector, Row, Statement, first_line
 
 LISTEN_CHANNEL = "queuejob"
 #: the environment variable that names the listen URL
@@ -59,6 +59,11 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 # goes to other clients between transactions.
 WORKER_SETTINGS = ("SELECT set_config('lock_timeout', '5s', true), "
                    "set_config('idle_in_transaction_session_timeout', '60s', true)")
+
+
+def _arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Parameter sets as one array per parameter, for the batch queries (unnest)."""
+    return {key: [row[key] for row in params] for key in params[0]}
 
 
 def _convert_row(row: dict[str, Any]) -> Row:
@@ -266,8 +271,27 @@ class PostgresConnector(Connector):
         # one round trip, whatever the number of rows
         if not params:
             return []
-        arrays = {key: [row[key] for row in params] for key in params[0]}
-        return self.execute(conn, name, arrays)
+        return self.execute(conn, name, _arrays(params))
+
+    def execute_all_and_commit(self, conn: psycopg.Connection,
+                               statements: Sequence[Statement]) -> list[list[Row]]:
+        # pipeline mode: BEGIN (if due), the settings, every statement and COMMIT go out
+        # together; the server runs them in order, each with a snapshot of its own
+        cursors: list[psycopg.Cursor[Any] | None] = []
+        with conn.pipeline():
+            if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
+                self._first_statement(conn)
+            for statement in statements:
+                if statement.many and not statement.params:
+                    cursors.append(None)
+                    continue
+                cursor = conn.cursor(row_factory=dict_row)
+                cursor.execute(self.queries[statement.name], _arrays(statement.params)
+                               if statement.many else statement.params or {})
+                cursors.append(cursor)
+            conn.commit()
+        return [[] if cursor is None or cursor.description is None
+                else [_convert_row(row) for row in cursor.fetchall()] for cursor in cursors]
 
     def copy(self, conn: psycopg.Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
         if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
@@ -279,7 +303,7 @@ class PostgresConnector(Connector):
     def execute_many_and_commit(self, conn: psycopg.Connection, name: str,
                                 params: Sequence[Mapping[str, Any]]) -> None:
         # BEGIN (if due), the statement and COMMIT go out together in pipeline mode
-        arrays = {key: [row[key] for row in params] for key in params[0]}
+        arrays = _arrays(params)
         with conn.pipeline(), conn.cursor() as cursor:
             if conn.info.transaction_status == TransactionStatus.IDLE:
                 self._first_statement(conn)

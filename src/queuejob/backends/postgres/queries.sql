@@ -207,13 +207,18 @@ CROSS JOIN LATERAL (
 -- planner may otherwise run the LIMIT subquery as a nested loop and take more rows.
 -- "= ANY(ARRAY(...))": the update then reads the picked rows by row id (a join was
 -- planned as a hash join over the whole table); the state keeps it to the partition of
--- unfinished jobs (the picked rows are pending and locked).
+-- unfinished jobs (the picked rows are pending and locked). With %(capacity)s, root's
+-- capacity: as many jobs as root has room for, counting the started jobs of all workers,
+-- in a claim that holds the claim lock (taken by the statement before this one, so that
+-- the count is read after it).
 WITH picked AS MATERIALIZED (
     SELECT id FROM queue_job
     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
       AND coalesce((SELECT version FROM queue_config), 0) = %(config_version)s
     ORDER BY priority, date_created, id
-    LIMIT %(limit)s
+    LIMIT CASE WHEN %(capacity)s::int IS NULL THEN %(limit)s
+               ELSE greatest(0, least(%(limit)s, %(capacity)s::int - (
+                   SELECT count(*) FROM queue_job WHERE state = 'started'))) END
     FOR UPDATE SKIP LOCKED
 )
 UPDATE queue_job AS job SET state = 'started', worker_id = %(worker_id)s,

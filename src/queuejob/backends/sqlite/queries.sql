@@ -186,14 +186,18 @@ LIMIT :limit;
 
 -- name: claim_next
 -- Take the first due jobs in start order, whatever their channel: the claim of a queue
--- whose channels have no rules of their own, in one statement, from one index.
+-- whose channels have no rules of their own, in one statement, from one index. With
+-- :capacity, root's capacity: as many jobs as root has room for, counting the started
+-- jobs of all workers (the write lock held: BEGIN IMMEDIATE).
 UPDATE queue_job SET state = 'started', worker_id = :worker_id, worker_pid = :worker_pid,
     attempt = attempt + 1, date_enqueued = :now, date_started = :now, date_done = NULL
 WHERE id IN (SELECT id FROM queue_job INDEXED BY queue_job_next
              WHERE state = 'pending' AND (eta IS NULL OR eta <= :now)
                AND coalesce((SELECT version FROM queue_config), 0) = :config_version
              ORDER BY priority, date_created, id
-             LIMIT :limit)
+             LIMIT CASE WHEN :capacity IS NULL THEN :limit
+                        ELSE max(0, min(:limit, :capacity - (
+                            SELECT count(*) FROM queue_job WHERE state = 'started'))) END)
 RETURNING *;
 
 -- name: channel_head
