@@ -109,6 +109,37 @@ def test_workers_survive_five_postgresql_restarts(db, db_url, job_env, tmp_path,
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_no_job_is_lost_when_postgresql_crashes(db, db_url, job_env, tmp_path, pg_server):
+    """A server crash (immediate stop: no checkpoint, WAL replayed at start-up) may undo
+    the workers' last claims and outcomes, which commit without waiting for the disk:
+    every job still ends done, having run at least once."""
+    rng = seeded("postgresql crashes")
+    log = tmp_path / "executions"
+    total, crashes = 3000, 3
+    with db.session() as session:
+        uuids = jobs.record.delay_many(session, [("m", str(log), 0.002)] * total)
+    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    workers = [spawn(db_url, job_env, "--poll", "0.2", log=path) for path in logs]
+    points = [int(total * (n + rng.uniform(0.1, 0.7)) / (crashes + 1)) for n in range(crashes)]
+    try:
+        for point in points:
+            wait_until(lambda point=point: len(executions(log)) >= point, timeout=120,
+                       message=f"{point} jobs run")
+            pg_server.pg_ctl("restart", "-m", "immediate")
+            assert len(executions(log)) < total, "the crash came after the last job"
+        wait_until(lambda: tolerant(lambda: state_counts(db) == {"done": total}), timeout=180,
+                   message="every job done after the crashes")
+        assert all(worker.poll() is None for worker in workers), "a worker exited"
+    finally:
+        codes = [stop_process(worker) for worker in workers]
+    assert codes == [0] * 2
+    runs = Counter(run[0] for run in executions(log))
+    assert set(runs) == set(uuids), "a job never ran"
+    print(f"{crashes} crashes, {sum(runs.values()) - total} re-run(s)")
+    assert "Traceback" not in "".join(read_log(path) for path in logs)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_a_killed_listen_connection_is_replaced_and_polling_covers_the_gap(
         db, db_url, job_env, tmp_path, pg_server):
     log = tmp_path / "executions"

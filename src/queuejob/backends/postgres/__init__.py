@@ -55,10 +55,17 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 # A worker's own transactions are short: waiting 5 s for a lock (the claim lock, a row
 # an application holds) means something is stuck, and the worker backs off and says
 # so; a worker frozen inside a transaction (SIGSTOP, swap) loses it after 60 s, and its
-# claim lock with it. Set in each transaction (``is_local``): a pooled server connection
-# goes to other clients between transactions.
+# claim lock with it. Its commits do not wait for the WAL to reach the disk
+# (synchronous_commit off): a server crash may undo the last few hundred milliseconds of
+# claims and outcomes, which at-least-once allows (a claim undone leaves its job pending,
+# so it runs again; an outcome undone leaves its job started by a worker that no longer
+# runs it, which the worker gives back when it reconnects); an application's
+# transactions, and so every job it delays, keep the server's setting. Set in each
+# transaction (``is_local``): a pooled server connection goes to other clients between
+# transactions.
 WORKER_SETTINGS = ("SELECT set_config('lock_timeout', '5s', true), "
-                   "set_config('idle_in_transaction_session_timeout', '60s', true)")
+                   "set_config('idle_in_transaction_session_timeout', '60s', true), "
+                   "set_config('synchronous_commit', 'off', true)")
 
 
 def _arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
