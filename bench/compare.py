@@ -28,10 +28,11 @@ from bench import config, envinfo, report
 from bench.harness import SYSTEMS, WORKLOADS, log
 from bench.servers import Servers
 
-DEFAULT_SYSTEMS = ("queuejob-sqlite", "queuejob-sqlite-full", "queuejob-postgresql",
-                   "procrastinate", "pgqueuer",
+DEFAULT_SYSTEMS = ("queuejob-sqlite", "queuejob-sqlite-root8", "queuejob-sqlite-full",
+                   "queuejob-postgresql", "queuejob-postgresql-root8", "procrastinate", "pgqueuer",
                    "pgqueuer-batch500", "huey-sqlite", "rq", "dramatiq-redis")
 BACKEND = {"queuejob-sqlite": "sqlite", "queuejob-sqlite-full": "sqlite",
+           "queuejob-sqlite-root8": "sqlite",
            "huey-sqlite": "sqlite", "rq": "redis",
            "dramatiq-redis": "redis"}  # the others: postgresql
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import config
+from bench.cpu import server_cpu_seconds, session_cpu_seconds
 from bench.system import System
 
 POLL_S = 0.02
@@ -58,6 +59,8 @@ SYSTEMS = {
     "queuejob-sqlite": "bench.queuejob_system:QueuejobSQLite",
     "queuejob-sqlite-full": "bench.queuejob_system:QueuejobSQLiteFull",
     "queuejob-postgresql": "bench.queuejob_system:QueuejobPostgres",
+    "queuejob-sqlite-root8": "bench.queuejob_system:QueuejobSQLiteRoot8",
+    "queuejob-postgresql-root8": "bench.queuejob_system:QueuejobPostgresRoot8",
     "procrastinate": "bench.peers.procrastinate:Procrastinate",
     "pgqueuer": "bench.peers.pgqueuer:Pgqueuer",
     "pgqueuer-batch500": "bench.peers.pgqueuer:PgqueuerBatch500",
@@ -304,13 +307,31 @@ class Harness:
         cap = self.args.max_process_s
         started = time.perf_counter()
         procs = self.start_workers(workers, measure, command)
+        # CPU of the workers (their sessions) and of the database server's backends,
+        # from the first job done (start-up left out) to the last
+        cpu: dict[str, tuple[float, float]] = {}
+
+        def cpu_now() -> tuple[float, float]:
+            return (sum(session_cpu_seconds(proc.pid) for proc in procs.procs),
+                    server_cpu_seconds(self.system.database))
+
+        def on_poll(done: int) -> None:
+            if done and "first" not in cpu:
+                cpu["first"] = cpu_now()
         try:
             t_end, n_end, t_first, n_first = await self.wait_for(
-                self.done_file, target, procs, cap_s=cap, started=started)
+                self.done_file, target, procs, cap_s=cap, started=started, on_poll=on_poll)
+            cpu["end"] = cpu_now()
         finally:
             procs.stop()
         seconds = t_end - started
         drain = (n_end - n_first) / (t_end - t_first) if t_end > t_first else None
+        if n_end > n_first:
+            per_job = [(end - first) / (n_end - n_first) * 1e6
+                       for first, end in zip(cpu["first"], cpu["end"], strict=True)]
+            fields.update(worker_cpu_us_per_job=round(per_job[0], 1),
+                          server_cpu_us_per_job=round(per_job[1], 1),
+                          cpu_us_per_job=round(sum(per_job), 1))
         self.emit(measure, jobs=count, timed=target, workers=workers,
                   seconds=round(seconds, 4), jobs_per_s=round(n_end / seconds, 1),
                   capped=n_end < target, jobs_done=n_end, cap_s=cap or None,

@@ -156,8 +156,10 @@ class QueuejobPostgres(Queuejob):
     backend = "postgresql"
     notes = "psycopg 3; workers woken by LISTEN/NOTIFY; ANALYZE after each prefill"
 
+    database = "bench_queuejob"
+
     def __init__(self) -> None:
-        self.url = config.pg_url("bench_queuejob")
+        self.url = config.pg_url(self.database)
 
     def setup(self) -> None:
         ensure_database(self.url)
@@ -200,3 +202,20 @@ class QueuejobPostgres(Queuejob):
         with psycopg.connect(self.url, autocommit=True) as conn:
             return dict(conn.execute(
                 "SELECT state, count(*) FROM queue_job GROUP BY state").fetchall())
+
+
+class Root8:
+    """A variant with root:8, the capacity a user picks for real jobs: processing only."""
+
+    setting = DEFAULT_CHANNELS
+    worker_setting = "1 process, --channels {setting} (a capacity users pick for real jobs)"
+    workloads = ("process",)
+    extra_workloads = ()
+
+
+class QueuejobSQLiteRoot8(Root8, QueuejobSQLite):
+    name = "queuejob-sqlite-root8"
+
+
+class QueuejobPostgresRoot8(Root8, QueuejobPostgres):
+    name = "queuejob-postgresql-root8"

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import queuejob  # noqa: E402
 from bench import jobs  # noqa: E402
+from bench.cpu import cpu_seconds, server_cpu_seconds  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -41,25 +42,6 @@ def percentile(values: list[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(values) - 1)
     return values[low] + (values[high] - values[low]) * (position - low)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_cpu_seconds(dbname: str) -> float:
-    """CPU time of the PostgreSQL backends connected to ``dbname`` (0 on SQLite)."""
-    total = 0.0
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if cmdline.read_bytes().startswith(b"postgres: ") and \
-                    f" {dbname} ".encode() in cmdline.read_bytes():
-                total += cpu_seconds(int(cmdline.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue  # a backend that ended meanwhile
-    return total
 
 
 class Bench:

@@ -93,7 +93,8 @@ from tests.pgserver import PostgresServer  # noqa: E402
 
 import queuejob  # noqa: E402
 from bench import config, envinfo, jobs, pgutil  # noqa: E402
-from bench.quick import Bench, cpu_seconds, percentile  # noqa: E402
+from bench.cpu import cpu_seconds  # noqa: E402
+from bench.quick import Bench, percentile  # noqa: E402
 
 PEERS_PYTHON = ROOT / "bench" / ".venv-peers" / "bin" / "python"
 #: the application_name of the benchmark's own connections to the measured database

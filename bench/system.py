@@ -32,6 +32,8 @@ class System:
     workloads: tuple[str, ...] = ("enqueue", "bulk", "process", "latency")
     #: workloads beyond the common ones
     extra_workloads: tuple[str, ...] = ()
+    #: on PostgreSQL, the database whose server backends count as the system's CPU
+    database = ""
     stop_signal = signal.SIGTERM
     stop_timeout = 15.0
 

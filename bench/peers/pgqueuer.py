@@ -29,7 +29,8 @@ from pgqueuer.queries import Queries
 from bench import config, counter
 from bench.system import System
 
-URL = config.pg_url("bench_pgqueuer")
+DATABASE = "bench_pgqueuer"
+URL = config.pg_url(DATABASE)
 
 
 @asynccontextmanager
@@ -62,6 +63,7 @@ async def create_pgqueuer():
 
 class Pgqueuer(System):
     name = "pgqueuer"
+    database = DATABASE
     backend = "postgresql"
     packages = ("pgqueuer", "asyncpg", "uvloop")
     setting = "10"

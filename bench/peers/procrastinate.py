@@ -18,7 +18,8 @@ import procrastinate
 from bench import config, counter
 from bench.system import System
 
-URL = config.pg_url("bench_procrastinate")
+DATABASE = "bench_procrastinate"
+URL = config.pg_url(DATABASE)
 
 app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=URL))
 
@@ -40,6 +41,7 @@ async def record(job_id: int, seconds: float) -> None:
 
 class Procrastinate(System):
     name = "procrastinate"
+    database = DATABASE
     backend = "postgresql"
     packages = ("procrastinate", "psycopg", "psycopg-pool")
     setting = "10"
