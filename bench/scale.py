@@ -412,7 +412,8 @@ class Scale(Bench):
     def queuejob_group(self, route: str, n: int, phase: str) -> Group:
         db = self.bouncer_url if route == "pgbouncer" else self.direct_url
         command = [sys.executable, "-m", "queuejob", "worker", "--db", db,
-                   "--module", "bench.jobs", "--channels", CHANNELS, "--log-level", "WARNING"]
+                   "--module", "bench.jobs", "--log-level", "WARNING",
+                   *worker_options(self.args)]
         if route == "pgbouncer":
             command += ["--listen-url", self.direct_url]
         commands = [[*command, "--processes", str(n)]] if route == "processes" \
@@ -783,6 +784,13 @@ def helper_main(argv: list[str]) -> None:
 
 
 # -- output ------------------------------------------------------------------------------------
+def worker_options(args: argparse.Namespace) -> list[str]:
+    """The queuejob workers' rules: ``--channels`` (for all of them together, root:8 by
+    default; none when empty) and ``--concurrency`` (each process's own bound)."""
+    return ([*(["--channels", args.channels] if args.channels else []),
+             *(["--concurrency", str(args.concurrency)] if args.concurrency else [])])
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "n/a"
@@ -851,7 +859,8 @@ def tables(records: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 fmt(d.get("bouncer_waiting_clients_mean"), 1),
                 fmt(d.get("bouncer_cpu_us_per_job"), 0)])
     parts.append(table(
-        "Drain", "No-op jobs queued in bulk, then the workers started; jobs/s from the spawn "
+        "Drain", f"queuejob workers: `{' '.join(worker_options(args)) or 'defaults'}`. "
+        "No-op jobs queued in bulk, then the workers started; jobs/s from the spawn "
         "to the last job (start-up included), and after the first job. CPU per job: the "
         "database's backends, the worker processes (start-up included), PgBouncer. Backends: "
         "running a statement, and waiting on a lock (mean of looks every 0.2 s).",
@@ -945,6 +954,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--app-after", type=float, default=None,
                         help="seconds after the last application job the connections are "
                              "counted [15; quick 5]")
+    parser.add_argument("--channels", default=CHANNELS,
+                        help=f"the queuejob workers' --channels, rules for all of them "
+                             f"together (empty: none) [{CHANNELS}]")
+    parser.add_argument("--concurrency", type=int, default=0,
+                        help="the queuejob workers' --concurrency, each process's own "
+                             "bound [their default]")
     parser.add_argument("--max-connections", type=int, default=400)
     parser.add_argument("--out", type=Path, default=None,
                         help="where scale.md and scale.json go [bench/results; quick: "
