@@ -22,7 +22,6 @@ import os
 import threading
 import time
 import urllib.parse
-import uuid as uuid_module
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -73,15 +72,31 @@ def _arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     return {key: [row[key] for row in params] for key in params[0]}
 
 
-def _convert_row(row: dict[str, Any]) -> Row:
-    # uuids as str; timestamps in UTC, whatever the time zone of the server connection
-    # (a pooled one has the server's default, and no startup parameter can change it)
-    for key, value in row.items():
-        if isinstance(value, uuid_module.UUID):
-            row[key] = str(value)
-        elif isinstance(value, dt.datetime) and value.utcoffset():
-            row[key] = value.astimezone(dt.UTC)
-    return row
+#: type oids of the columns a result's rows convert (``_rows``)
+_UUID_OID, _TIMESTAMPTZ_OID = 2950, 1184
+
+
+def _rows(cursor: psycopg.Cursor[Any]) -> list[Row]:
+    """A result's rows as dicts: uuids as str; timestamps in UTC, whatever the time zone
+    of the server connection (a pooled one has the server's default, and no startup
+    parameter can change it). Only the columns of those types are looked at."""
+    description = cursor.description
+    if description is None:
+        return []
+    uuids = [column.name for column in description if column.type_code == _UUID_OID]
+    stamps = [column.name for column in description if column.type_code == _TIMESTAMPTZ_OID]
+    rows: list[Row] = cursor.fetchall()
+    if uuids or stamps:
+        for row in rows:
+            for key in uuids:
+                value = row[key]
+                if value is not None:
+                    row[key] = str(value)
+            for key in stamps:
+                value = row[key]
+                if value is not None and value.utcoffset():
+                    row[key] = value.astimezone(dt.UTC)
+    return rows
 
 
 def _password(url: str) -> str | None:
@@ -268,9 +283,7 @@ class PostgresConnector(Connector):
                     cursor.execute(self.queries[name], params or {})
             else:
                 cursor.execute(self.queries[name], params or {})
-            if cursor.description is None:
-                return []
-            return [_convert_row(row) for row in cursor.fetchall()]
+            return _rows(cursor)
 
     def execute_many(self, conn: psycopg.Connection, name: str,
                      params: Sequence[Mapping[str, Any]]) -> list[Row]:
@@ -297,8 +310,7 @@ class PostgresConnector(Connector):
                                if statement.many else statement.params or {})
                 cursors.append(cursor)
             conn.commit()
-        return [[] if cursor is None or cursor.description is None
-                else [_convert_row(row) for row in cursor.fetchall()] for cursor in cursors]
+        return [[] if cursor is None else _rows(cursor) for cursor in cursors]
 
     def copy(self, conn: psycopg.Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
         if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
