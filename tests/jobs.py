@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -60,6 +61,15 @@ def noop(session, model_name, *args, **kwargs):
 def add(session, model_name, a, b):
     """Add two numbers."""
     return a + b
+
+
+@job
+def on_thread(session, model_name, path, seconds=0.0):
+    """Sleep, then log the name of the thread the job ran on."""
+    if seconds:
+        time.sleep(seconds)
+    with open(path, "a") as out:
+        out.write(f"{threading.current_thread().name}\n")
 
 
 @job

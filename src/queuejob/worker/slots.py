@@ -1,6 +1,6 @@
 """The worker's job slots: the jobs it runs now, handed to job threads or to the event
-loop of ``async def`` jobs, their outcomes collected for the loop, their timeouts
-enforced.
+loop of ``async def`` jobs (or, short ones, run on the loop's own thread: ``inline``),
+their outcomes collected for the loop, their timeouts enforced.
 
 The loop's thread calls every method but ``_ended``, which job threads and the event
 loop's thread call when a job ends: it appends to ``_finished`` under ``_lock`` and
@@ -28,6 +28,7 @@ from ..core.text import describe
 from . import crashpoints
 from .async_jobs import AsyncRunner
 from .connections import JobConnections
+from .inline import ShortJobs
 from .outcomes import Key, key_of, lost_ownership
 from .progress import ProgressReports
 from .running import run_claimed
@@ -66,6 +67,10 @@ class Slots:
         #: attempts stopped for their timeout (their thread's late outcome is ignored)
         self._timed_out: set[Key] = set()
         self._threads = JobThreads(capacity, self._run, name=name)
+        #: which functions' jobs run on the loop's thread, and the claimed rows waiting
+        #: for it to run them (``run_inline``)
+        self._short = ShortJobs()
+        self._inline: list[dict[str, Any]] = []
         self._async: AsyncRunner | None = None
         self._connections = JobConnections(
             db.connector, capacity if job_connections is None else job_connections)
@@ -108,7 +113,9 @@ class Slots:
         func = registry.job_function(row["func_name"])
         is_async = bool(func is not None and func.is_async and self.allows(func))
         self._running[key] = Running(row, time.monotonic(), is_async)
-        if is_async:
+        if not is_async and not row.get("timeout") and self._short.inline(row["func_name"]):
+            self._inline.append(row)
+        elif is_async:
             if self._async is None:
                 self._async = AsyncRunner(self, self.name, self._async_done)
                 self._async.start()
@@ -116,6 +123,12 @@ class Slots:
         else:
             self._threads.submit(row)
         return None
+
+    def run_inline(self) -> None:
+        """Run, on this (the loop's) thread, the claimed jobs that ``start`` kept for it."""
+        rows, self._inline = self._inline, []
+        for row in rows:
+            self._run(row, inline=True)
 
     def take_finished(self, linger: float) -> list[tuple[Outcome, bool]]:
         """Outcomes of the jobs that finished (their slots freed). When some finished
@@ -200,9 +213,11 @@ class Slots:
             self.progress.log_started(key, log)
 
     # -- in the threads that run jobs ---------------------------------------------------
-    def _run(self, row: dict[str, Any]) -> None:
-        """In a job thread: run one claimed job and hand its outcome to the loop."""
+    def _run(self, row: dict[str, Any], inline: bool = False) -> None:
+        """In a job thread (or the loop's, ``inline``): run one claimed job and hand its
+        outcome to the loop."""
         result: tuple[Outcome, bool] | BaseException
+        started = time.monotonic()
         try:
             result = run_claimed(self, row, self._connections.get)
         except BaseException as exc:
@@ -210,15 +225,17 @@ class Slots:
             result = exc
         finally:
             self._connections.give_back()
-        self._ended(row, result)
+        self._ended(row, result, time.monotonic() - started, inline)
 
     def _async_done(self, row: dict[str, Any], result: Any) -> None:
         if isinstance(result, BaseException):
             log.error("job %s: unexpected error in the worker: %r", row["uuid"], result)
         self._ended(row, result)
 
-    def _ended(self, row: dict[str, Any], ended: tuple[Outcome, bool] | BaseException
-               ) -> None:
+    def _ended(self, row: dict[str, Any], ended: tuple[Outcome, bool] | BaseException,
+               took: float | None = None, inline: bool = False) -> None:
+        """A job ended (``took`` seconds to run, on the loop's thread when ``inline``;
+        None: an ``async def`` job, never run inline)."""
         if isinstance(ended, BaseException):
             # counted as a failed attempt: giving it back unchanged could loop forever
             result = (failure(row["uuid"], row["attempt"], row["retry"] + 1,
@@ -231,6 +248,8 @@ class Slots:
         if not result[1]:
             crashpoints.reached("job_before_outcome")
         with self._lock:
+            if took is not None:
+                self._short.ended(row["func_name"], took, inline)
             self._finished.append(result)
         self._ended_event.set()
         self._wake()

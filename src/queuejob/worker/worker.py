@@ -413,6 +413,7 @@ class Worker:
                 self._unwritten.append(refused)
                 self._claim_wanted = True
         self.signals.emit("claimed", len(claimed))
+        self.slots.run_inline()  # short jobs: here, once the others are on their threads
 
     def _should_leave(self, burst: bool, claimed_none: bool) -> bool:
         """Stopping with nothing left (or the grace period over), or a burst run that
