@@ -53,15 +53,18 @@ def test_outcomes_waiting_while_the_database_is_away_are_written_not_rerun(db, t
     log = tmp_path / "executions"
     with db.session() as session:
         uuids = [jobs.record.delay(session, "m", str(log), 0.3) for _ in range(4)]
-    real_record = db.store.record
     away = {"cycles": 0}
 
-    def record(conn, outcomes):
-        if away["cycles"] and any(outcome.state == "done" for outcome in outcomes):
-            away["cycles"] -= 1
-            raise transient_error(db)
-        return real_record(conn, outcomes)
-    monkeypatch.setattr(db.store, "record", record)
+    def failing(write):
+        """``write`` (either way the loop writes outcomes) failing while away."""
+        def wrapper(conn, outcomes, *args):
+            if away["cycles"] and any(outcome.state == "done" for outcome in outcomes):
+                away["cycles"] -= 1
+                raise transient_error(db)
+            return write(conn, outcomes, *args)
+        return wrapper
+    monkeypatch.setattr(db.store, "record", failing(db.store.record))
+    monkeypatch.setattr(db.store, "finish_and_claim", failing(db.store.finish_and_claim))
     with ThreadWorker(db, channels="root:4", poll_interval=0.05):
         wait_until(lambda: state_counts(db).get("started") == 4, message="4 jobs running")
         away["cycles"] = 1  # the write of their outcomes fails once
