@@ -112,7 +112,9 @@ class Claimer:
         known = None if recheck else self.known_claim()
         if known is not None:
             rows = self.store.claim_known(conn, self.worker_id, known, limit)
-        elif self.flow_known and not recheck:
+            self.known_claimed(known, rows, limit)
+            return rows
+        if self.flow_known and not recheck:
             rows = self._claim_flow_known(conn, running, limit)
         else:
             rows = self._claim_after_reading(conn, running, limit)
@@ -132,10 +134,14 @@ class Claimer:
             return KnownClaim(self._config_version, self.capacity_known)
         return None
 
-    def known_claimed(self, rows: list[Row], limit: int) -> None:
-        """What a ``known_claim`` sent by the worker took (as ``claim`` keeps it)."""
+    def known_claimed(self, claim: KnownClaim, rows: list[Row], limit: int) -> None:
+        """What a ``known_claim`` took. Fewer jobs than asked: the queue ran dry or the
+        configuration changed (the next claim reads it again); within root's capacity,
+        other workers holding places is the usual reason, and only a claim that took
+        nothing reads again (workers sharing a capacity would otherwise read at every
+        claim)."""
         self.retry_in = None
-        self.short = len(rows) < limit
+        self.short = not rows if claim.capacity is not None else len(rows) < limit
 
     def _claim_flow_known(self, conn: Any, running: Mapping[str, int], limit: int
                           ) -> list[Row]:

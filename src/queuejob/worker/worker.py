@@ -521,7 +521,7 @@ class Worker:
                                                         known, free))
         self._last_cycle = time.monotonic() - started
         if known is not None:
-            self.claimer.known_claimed(claimed, free)
+            self.claimer.known_claimed(known, claimed, free)
         if writes:
             crashpoints.reached("outcome_after_commit")
             self.hooks.committed(self.outcomes.settle(writes, lost))
