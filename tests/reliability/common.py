@@ -6,7 +6,9 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,33 @@ def spawn(db_url: str, env: dict[str, str], *extra: str, channels: str | None = 
 
 def kill(process: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
     os.killpg(process.pid, sig)
+
+
+def freeze(process: subprocess.Popen, db: queuejob.Database, timeout: float = 20.0) -> None:
+    """SIGSTOP ``process`` at a moment it holds no write lock of a SQLite database: one
+    frozen inside a write transaction (a heartbeat, a service's look) holds every other
+    writer back for as long as it stays frozen, SQLite's single writer, which is not what
+    the tests of pauses are about. On PostgreSQL, at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        kill(process, signal.SIGSTOP)
+        if db.dialect != "sqlite" or _write_lock_free(db.connector.path):
+            return
+        kill(process, signal.SIGCONT)
+        assert time.monotonic() < deadline, "the process held the write lock throughout"
+        time.sleep(0.01)  # let it finish its transaction, then freeze it again
+
+
+def _write_lock_free(path: str) -> bool:
+    conn = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
 
 
 def sql(db: queuejob.Database, text: str, params: Any = ()) -> list[tuple]:

@@ -26,6 +26,7 @@ from tests.reliability.common import (
     RESCUE_INTERVAL,
     VERY_FAST,
     age_heartbeat,
+    freeze,
     kill,
     read_log,
     rescued_in_logs,
@@ -268,7 +269,7 @@ def test_a_paused_worker_s_late_completion_changes_nothing(db, db_url, job_env, 
     try:
         wait_until(lambda: row(db, job_uuid)["state"] == "started", message="started")
         started = time.monotonic()
-        kill(paused, signal.SIGSTOP)
+        freeze(paused, db)
         other = spawn(db_url, job_env, *FAST, "--hostname", "other", log=tmp_path / "other.log")
         wait_until(lambda: row(db, job_uuid)["state"] == "done", timeout=20,
                    message="rescued and finished elsewhere")
