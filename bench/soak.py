@@ -192,12 +192,15 @@ class KillTrials:
     def settle(db: queuejob.Database) -> None:
         """PostgreSQL: wait until the statements running now are over (a COMMIT that a
         frozen worker sent before it stopped), those waiting on a lock aside (behind the
-        frozen worker's own transaction, they cannot end before it dies)."""
+        frozen worker's own transaction, they cannot end before it dies), and those waiting
+        for the client (a pipeline the worker was frozen halfway through sending stays
+        active until the rest comes, which is never)."""
         if db.dialect != "postgresql":
             return  # SQLite: a frozen process commits nothing more
         look = ("SELECT pid, query_start FROM pg_stat_activity WHERE state = 'active' "
                 "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                "AND wait_event_type IS DISTINCT FROM 'Lock'")
+                "AND wait_event_type IS DISTINCT FROM 'Lock' "
+                "AND wait_event_type IS DISTINCT FROM 'Client'")
 
         def running() -> set[tuple[Any, Any]]:
             return set(db.run(lambda conn: [
