@@ -5,6 +5,7 @@ transaction; workers that run jobs by priority and eta through a tree of
 channels with capacities; retries by pattern; identity keys; safe arguments.
 """
 
+from .aio import AsyncSession
 from .batches import batch
 from .core.errors import (
     ConfigurationError,
@@ -30,7 +31,14 @@ from .jobfunction import (
     schedule,
     whitelist_unpickle_global,
 )
-from .operations import cancel, requeue, set_done
+from .operations import (
+    cancel,
+    cancel_async,
+    requeue,
+    requeue_async,
+    set_done,
+    set_done_async,
+)
 from .storage import DatabaseJobStorage
 from .worker import Worker
 
@@ -38,6 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RETRY_INTERVAL",
+    "AsyncSession",
     "ConfigurationError",
     "Database",
     "DatabaseJobStorage",
@@ -58,6 +67,7 @@ __all__ = [
     "Worker",
     "batch",
     "cancel",
+    "cancel_async",
     "chain",
     "group",
     "identity_exact",
@@ -66,7 +76,9 @@ __all__ = [
     "register_related_action",
     "related_action",
     "requeue",
+    "requeue_async",
     "schedule",
     "set_done",
+    "set_done_async",
     "whitelist_unpickle_global",
 ]

@@ -12,7 +12,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +49,67 @@ class JobStatus:
     progress: Progress | None = None
 
 
-class Session:
+class BaseSession:
+    """What a session is whatever its I/O: the user and context jobs are created for,
+    the jobs it holds until its next statement or commit, the job it runs in a worker.
+    ``Session`` runs its statements on a synchronous connection, ``AsyncSession``
+    (``queuejob.aio``) on an asyncio one; both run the same steps (``run``)."""
+
+    def __init__(self, db: Database, user_id: int | None = None,
+                 context: dict[str, Any] | None = None, *, owns_transaction: bool = True,
+                 buffered: bool = False) -> None:
+        self.db = db
+        self.user_id = user_id
+        self.context: dict[str, Any] = dict(context or {})
+        self._owns_transaction = owns_transaction
+        self._inserted = False
+        self.closed = False
+        self._buffered = buffered and owns_transaction
+        self._held: list[dict[str, Any]] = []
+        #: the running job, in the session a worker passes to a job function
+        self.job: Any = None
+        #: the session a worker's job thread passes to a job function
+        self.in_worker = False
+        #: where the running job's progress reports go (the worker's; None elsewhere)
+        self.progress_sink: Callable[[Progress], None] | None = None
+        #: the last progress the job reported in this session
+        self.last_progress: Progress | None = None
+        #: the open batch that jobs delayed in this session join (``queuejob.batch``)
+        self.batch: Any = None
+
+    def hold(self, row: dict[str, Any]) -> bool:
+        """Keep a new job's row to write later; False when it must be written now."""
+        if not self._buffered or self.closed:
+            return False
+        self._held.append(row)
+        self._inserted = True
+        return True
+
+    def delaying(self, jobs: Sequence[Any]) -> None:
+        """Jobs are being delayed in this session (``delay``, ``delay_many``, a graph's
+        ``delay``: ``nodelay.intercept`` says so for each): an open batch takes them."""
+        if self.batch is not None:
+            self.batch.delaying(jobs)
+
+    def mark_inserted(self) -> None:
+        """Jobs were written: workers of this process are woken once it commits."""
+        self._inserted = True
+
+    def after_commit(self) -> None:
+        """The session's transaction committed: wake this process's workers if it wrote
+        jobs."""
+        if self._inserted:
+            self._inserted = False
+            self.db.wake_local_workers()
+
+    def run(self, steps: base.Steps[Any]) -> Any:
+        """Run an operation of the store (``Steps``) in this session's writing
+        transaction, opened at its first statement; its result (in an asyncio session,
+        what awaits it)."""
+        raise NotImplementedError
+
+
+class Session(BaseSession):
     """One database transaction, with the user and context jobs are created for.
 
     ``user_id`` and ``context`` are stored with every job delayed in the session;
@@ -65,28 +125,12 @@ class Session:
     def __init__(self, db: Database, conn: Any = None, user_id: int | None = None,
                  context: dict[str, Any] | None = None, *, owns_transaction: bool = True,
                  buffered: bool = False, connect: Callable[[], Any] | None = None) -> None:
-        self.db = db
-        self.user_id = user_id
-        self.context: dict[str, Any] = dict(context or {})
+        super().__init__(db, user_id, context, owns_transaction=owns_transaction,
+                         buffered=buffered)
         self._conn = conn
         self._connect = connect
-        self._owns_transaction = owns_transaction
-        self._inserted = False
-        self.closed = False
-        self._buffered = buffered and owns_transaction
-        self._held: list[dict[str, Any]] = []
         #: the connection comes from the pool: it may be swapped for another
         self._replaceable = buffered
-        #: the running job, in the session a worker passes to a job function
-        self.job: Any = None
-        #: the session a worker's job thread passes to a job function
-        self.in_worker = False
-        #: where the running job's progress reports go (the worker's; None elsewhere)
-        self.progress_sink: Callable[[Progress], None] | None = None
-        #: the last progress the job reported in this session
-        self.last_progress: Progress | None = None
-        #: the open batch that jobs delayed in this session join (``queuejob.batch``)
-        self.batch: Any = None
 
     def progress(self, done: int, total: int, message: str | None = None) -> None:
         """Report the running job's progress: ``done`` of ``total`` steps, and what it
@@ -100,6 +144,12 @@ class Session:
         self.last_progress = report
         if self.progress_sink is not None:
             self.progress_sink(report)
+
+    def run(self, steps: base.Steps[Any]) -> Any:
+        step, result = base.step_result(steps)
+        if step is None:
+            return result
+        return self.db.connector.drive(self.write_connection(), steps, first=step)
 
     @property
     def connection(self) -> Any:
@@ -131,24 +181,6 @@ class Session:
             held, self._held = self._held, []
             self.db.store.insert_many(conn, held)
         return conn
-
-    def hold(self, row: dict[str, Any]) -> bool:
-        """Keep a new job's row to write later; False when it must be written now."""
-        if not self._buffered or self.closed:
-            return False
-        self._held.append(row)
-        self._inserted = True
-        return True
-
-    def delaying(self, jobs: Sequence[Any]) -> None:
-        """Jobs are being delayed in this session (``delay``, ``delay_many``, a graph's
-        ``delay``: ``nodelay.intercept`` says so for each): an open batch takes them."""
-        if self.batch is not None:
-            self.batch.delaying(jobs)
-
-    def mark_inserted(self) -> None:
-        """Jobs were written: workers of this process are woken once it commits."""
-        self._inserted = True
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         """Run the application's SQL in this session's transaction; returns the cursor.
@@ -192,13 +224,6 @@ class Session:
         if self._conn is not None:
             self.db.connector.rollback(self._conn)
         self._inserted = False
-
-    def after_commit(self) -> None:
-        """The session's transaction committed: wake this process's workers if it wrote
-        jobs."""
-        if self._inserted:
-            self._inserted = False
-            self.db.wake_local_workers()
 
     def close(self, error: BaseException | None = None) -> None:
         """Commit (or, after ``error``, roll back) and close the session."""
@@ -254,6 +279,43 @@ class JobInSession(Session):
         self._outer.rollback()
 
 
+class Waiting:
+    """What ``wait`` and ``wait_async`` both do with each look at the waited job's row:
+    the rules of waiting, without the I/O."""
+
+    def __init__(self, job_uuid: str, timeout: float | None,
+                 on_progress: Callable[[Progress], None] | None) -> None:
+        self.uuid = canonical_uuid(job_uuid)
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.on_progress = on_progress
+        #: seconds between looks (sooner when woken)
+        self.every = 5.0 if on_progress is None else PROGRESS_LOOK
+        self.seen: Progress | None = None
+
+    def look(self, row: dict[str, Any] | None) -> JobStatus | None:
+        """The job's status once it ended, else None (its new progress reported)."""
+        if row is None:
+            raise NoSuchJobError(f"no job {self.uuid}")
+        progress = progress_of(row)
+        if self.on_progress is not None and progress is not None and progress != self.seen:
+            self.seen = progress
+            self.on_progress(progress)
+        if row["state"] in states.ENDED:
+            return JobStatus(row["uuid"], row["state"], row["result"], row["exc_info"],
+                             progress)
+        return None
+
+    def pause(self, row: dict[str, Any]) -> float:
+        """Seconds to wait for a wake-up before the next look; TimeoutError when the
+        time is up."""
+        remaining = self.every if self.deadline is None else self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"job {self.uuid} is still {row['state']} after "
+                               f"{self.timeout:g} s")
+        return min(remaining, self.every)
+
+
 class Database:
     """A job database (``queuejob.open(url)``); opens sessions, feeds workers."""
 
@@ -272,6 +334,8 @@ class Database:
         self.max_args_size = max_args_size
         self._local_workers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
+        #: the asyncio side (``aio``), made on first use
+        self._aio: Any = None
         if migrate:
             try:
                 self.migrate()
@@ -410,33 +474,58 @@ class Database:
 
         Woken by the outcome itself: a notification on PostgreSQL, SQLite's commit
         counter on SQLite (no query per poll)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        look = 5.0 if on_progress is None else PROGRESS_LOOK
-        seen: Progress | None = None
-        job_uuid = canonical_uuid(job_uuid)
+        waiting = Waiting(job_uuid, timeout, on_progress)
         # announced as a waiter, and listening, before the first look: no outcome is missed
-        self.run(lambda conn: self.store.add_waiter(conn, job_uuid))
+        self.run(lambda conn: self.store.add_waiter(conn, waiting.uuid))
         watcher = self.connector.watcher("outcomes")
         try:
             while True:
-                row = self.read(lambda conn: self.store.load(conn, job_uuid))
-                if row is None:
-                    raise NoSuchJobError(f"no job {job_uuid}")
-                progress = progress_of(row)
-                if on_progress is not None and progress is not None and progress != seen:
-                    seen = progress
-                    on_progress(progress)
-                if row["state"] in states.ENDED:
-                    return JobStatus(row["uuid"], row["state"], row["result"], row["exc_info"],
-                                     progress)
-                remaining = look if deadline is None else deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"job {job_uuid} is still {row['state']} after "
-                                       f"{timeout:g} s")
-                watcher.wait(min(remaining, look))
+                row = self.read(lambda conn: self.store.load(conn, waiting.uuid))
+                status = waiting.look(row)
+                if status is not None:
+                    return status
+                watcher.wait(waiting.pause(row))
         finally:
             watcher.close()
-            self.run(lambda conn: self.store.remove_waiter(conn, job_uuid))
+            self.run(lambda conn: self.store.remove_waiter(conn, waiting.uuid))
+
+    # -- asyncio -------------------------------------------------------------------------
+    def session_async(self, user_id: int | None = None, context: dict[str, Any] | None = None,
+                      connection: Any = None) -> AbstractAsyncContextManager[Any]:
+        """``session()`` for asyncio: ``async with db.session_async() as session:`` and
+        ``await fn.delay_async(session, ...)``. Committed on normal exit, rolled back on
+        an exception (a cancellation included).
+
+        With ``connection``, an open psycopg ``AsyncConnection`` of the application (the
+        one under SQLAlchemy's ``AsyncSession`` too), jobs are written in the
+        application's current transaction: they exist only if it commits, and the
+        session never commits nor rolls back. Without it, a connection of a bounded
+        asyncio pool (PostgreSQL), or of queuejob's own threads (SQLite: the loop never
+        waits for the file's lock)."""
+        from .aio import open_session
+        return open_session(self, user_id, context, connection)
+
+    async def wait_async(self, job_uuid: str, timeout: float | None = None,
+                         on_progress: Callable[[Progress], None] | None = None) -> JobStatus:
+        """``wait()`` for asyncio: the event loop runs on while the job is awaited, and
+        cancelling the awaiting task stops the wait (nothing is left behind)."""
+        from .aio import wait_async
+        return await wait_async(self, Waiting(job_uuid, timeout, on_progress))
+
+    async def close_async(self) -> None:
+        """Close the asyncio pool of the running event loop (``close()`` closes the rest:
+        call this first from asyncio code)."""
+        if self._aio is not None:
+            await self._aio.close()
+
+    @property
+    def aio(self) -> Any:
+        """The asyncio side of this database (``queuejob.aio``), made on first use."""
+        with self._lock:
+            if self._aio is None:
+                from .aio import engine_for
+                self._aio = engine_for(self)
+            return self._aio
 
     # -- in-process wake-ups -------------------------------------------------------------
     def add_local_worker(self, worker: Any) -> None:
@@ -457,6 +546,8 @@ class Database:
             worker.wake()
 
     def close(self) -> None:
+        if self._aio is not None:
+            self._aio.shutdown()
         self.connector.close()
 
     def __enter__(self) -> Database:

@@ -121,7 +121,20 @@ class JobFunction(Generic[P, R]):
         now, and its uuid is returned).
         """
         from .storage import DatabaseJobStorage
+        if getattr(session, "is_async", False):
+            raise TypeError("delay() in a session of db.session_async(): "
+                            "await fn.delay_async(session, ...) instead")
         return DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
+
+    async def delay_async(self, session: Any, *args: Any, **kwargs: Any) -> str:
+        """``delay()`` in an asyncio session (``db.session_async()``): the same
+        arguments, options, checks and identity keys; the job is written in the
+        session's transaction without blocking the event loop. Returns the job's uuid."""
+        from .aio import check_session
+        from .storage import DatabaseJobStorage, job_of_call
+        session = check_session(session, "delay_async()")
+        job = job_of_call(self, args, kwargs)
+        return await session.run(DatabaseJobStorage(session).enqueue_steps(job))
 
     def delayable(self, session: Any, *args: Any, **kwargs: Any) -> Delayable:
         """A job of this function, built but not stored, to compose into a graph with
@@ -146,8 +159,28 @@ class JobFunction(Generic[P, R]):
         call too; with ``debounce``, a later call with the same key replaces the arguments
         of an earlier one, and the jobs are stored one by one.
         """
+        from .storage import DatabaseJobStorage
+        if getattr(session, "is_async", False):
+            raise TypeError("delay_many() in a session of db.session_async(): "
+                            "await fn.delay_many_async(session, calls) instead")
+        return DatabaseJobStorage(session).enqueue_many(self._jobs_of_calls(calls, options))
+
+    async def delay_many_async(self, session: Any,
+                               calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+                               **options: Any) -> list[str]:
+        """``delay_many()`` in an asyncio session (``db.session_async()``): the same
+        calls and options; the uuids, in order."""
+        from .aio import check_session
+        from .storage import DatabaseJobStorage
+        session = check_session(session, "delay_many_async()")
+        jobs = self._jobs_of_calls(calls, options)
+        return await session.run(DatabaseJobStorage(session).enqueue_many_steps(jobs))
+
+    def _jobs_of_calls(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
+                       options: dict[str, Any]) -> list[Any]:
+        """The Jobs of ``delay_many``'s calls, each checked."""
         from .core.job import Job
-        from .storage import RESERVED, DatabaseJobStorage, check_options, job_of_call
+        from .storage import RESERVED, check_options, job_of_call
         check_options(options, "delay_many()")
         jobs = []
         shared = {key: value for key, value in options.items() if key != "model_name"}
@@ -166,7 +199,7 @@ class JobFunction(Generic[P, R]):
             if template is None:
                 template = Job(func=self, **shared)
             jobs.append(template.copy(prefix + tuple(call)))
-        return DatabaseJobStorage(session).enqueue_many(jobs)
+        return jobs
 
     def __repr__(self) -> str:
         return f"<job {self.func_name}>"

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core import registry, related, removal
 from .core import subscriptions as subscription_rules
@@ -33,7 +33,7 @@ from .core.job import check_priority, eta_parts
 from .core.retry import Delay
 from .core.rows import as_name, is_channel_name
 from .core.text import describe
-from .database import Database, Session, default_user
+from .database import BaseSession, Database, Session, default_user
 from .database import open as open_database
 from .store import JOB_SORTS, JobFilter, JobPage
 from .store.jobs import UNCHANGED
@@ -45,6 +45,9 @@ from .store.mapping import (
     stored_retry_pattern,
 )
 from .store.reads import INT64, LISTED_READ
+
+if TYPE_CHECKING:
+    from .aio import AsyncSession
 
 __all__ = [
     "ACTIONS",
@@ -62,6 +65,7 @@ __all__ = [
     "batch",
     "batches",
     "cancel",
+    "cancel_async",
     "channels",
     "check_related_action",
     "count_matching",
@@ -69,6 +73,7 @@ __all__ = [
     "default_user",
     "delete_channel",
     "edit",
+    "edit_async",
     "edit_matching",
     "edit_schedule",
     "failures_by_exception",
@@ -91,6 +96,7 @@ __all__ = [
     "remove_schedule",
     "remove_subscription",
     "requeue",
+    "requeue_async",
     "reset_function",
     "resume_schedule",
     "run_schedule_now",
@@ -100,6 +106,7 @@ __all__ = [
     "schedules",
     "set_channel",
     "set_done",
+    "set_done_async",
     "set_function",
     "stats",
     "subscriptions",
@@ -110,7 +117,7 @@ __all__ = [
 
 
 # -- manual actions ---------------------------------------------------------------------------
-def _user_of(session: Session) -> str:
+def _user_of(session: BaseSession) -> str:
     user = session.context.get("user") if session.context else None
     if user:
         return str(user)
@@ -120,8 +127,49 @@ def _user_of(session: Session) -> str:
 
 
 def _change(action: str, session: Session, uuids: Sequence[str]) -> list[str]:
+    if getattr(session, "is_async", False):
+        raise TypeError(f"{action}() in a session of db.session_async(): await "
+                        f"{_ASYNC_NAMES[action]}(session, ...) instead")
     return session.db.store.change_state(session.write_connection(), action, uuids,
                                          _user_of(session))
+
+
+#: the asyncio form of each manual action
+_ASYNC_NAMES = {"requeue": "requeue_async", "done": "set_done_async",
+                "cancel": "cancel_async"}
+
+
+async def _change_async(action: str, session: AsyncSession, uuids: Sequence[str]
+                        ) -> list[str]:
+    from .aio import check_session
+    session = check_session(session, f"{_ASYNC_NAMES[action]}()")
+    return await session.run(session.db.store.change_state_steps(action, uuids,
+                                                                 _user_of(session)))
+
+
+async def requeue_async(session: AsyncSession, *uuids: str) -> list[str]:
+    """``requeue()`` in an asyncio session (``db.session_async()``)."""
+    return await _change_async("requeue", session, uuids)
+
+
+async def set_done_async(session: AsyncSession, *uuids: str) -> list[str]:
+    """``set_done()`` in an asyncio session (``db.session_async()``)."""
+    return await _change_async("done", session, uuids)
+
+
+async def cancel_async(session: AsyncSession, *uuids: str) -> list[str]:
+    """``cancel()`` in an asyncio session (``db.session_async()``)."""
+    return await _change_async("cancel", session, uuids)
+
+
+async def edit_async(session: AsyncSession, *uuids: str, priority: int | None = None,
+                     eta: Any = UNCHANGED, channel: str | None = None) -> list[str]:
+    """``edit()`` in an asyncio session (``db.session_async()``)."""
+    from .aio import check_session
+    session = check_session(session, "edit_async()")
+    priority, channel = _edit_values(priority, eta, channel)
+    return await session.run(session.db.store.edit_steps(uuids, priority=priority, eta=eta,
+                                                         channel=channel))
 
 
 def requeue(session: Session, *uuids: str) -> list[str]:
@@ -150,6 +198,9 @@ def edit(session: Session, *uuids: str, priority: int | None = None,
     """Change the priority, eta (a datetime, seconds or a timedelta from now; None: due
     now) and channel of jobs that have not started (pending, or waiting for their
     parents). All or nothing: a job in another state refuses the call (JobStateError)."""
+    if getattr(session, "is_async", False):
+        raise TypeError("edit() in a session of db.session_async(): await "
+                        "edit_async(session, ...) instead")
     priority, channel = _edit_values(priority, eta, channel)
     return session.db.store.edit(session.write_connection(), uuids, priority=priority,
                                  eta=eta, channel=channel)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import nodelay, tracing
+from .backends.base import Steps
 from .core import limits, states
 from .core.errors import NoSuchJobError
 from .core.job import Job, JobStorage, canonical_uuid, model_name_of
@@ -84,12 +85,17 @@ class DatabaseJobStorage(JobStorage):
             debounce=debounce))
 
     def _enqueue_job(self, job: Job) -> str:
+        return self.session.run(self.enqueue_steps(job))
+
+    def enqueue_steps(self, job: Job) -> Steps[str]:
+        """Enqueue ``job`` in the session, as steps its session runs (``session.run``):
+        what ``delay()`` and ``delay_async()`` both do."""
         job.user_id = self.session.user_id
         job.context = dict(self.session.context)
         intercepted = nodelay.intercept([job], self.session)
         if intercepted is not None:
             return intercepted[0]
-        return self._insert(job)
+        return (yield from self._insert(job))
 
     def enqueue_resolve_args(self, func: Any, *args: Any, **kwargs: Any) -> str:
         """Create a Job from ``delay``-style arguments and enqueue it. Return the job uuid."""
@@ -103,33 +109,33 @@ class DatabaseJobStorage(JobStorage):
         seconds its eta moves to from now, and the description, when one was given."""
         return job.debounce or 0.0, job.description if job.description_given else None
 
-    def _insert(self, job: Job) -> str:
+    def _insert(self, job: Job) -> Steps[str]:
         # inside an active span: a PRODUCER span, whose context is stored with the job
         with tracing.sending(job.func_name, 1, job.channel) as sent:
-            return self._insert_row(job, self._encoded(job, sent.carrier))
+            return (yield from self._insert_row(job, self._encoded(job, sent.carrier)))
 
-    def _insert_row(self, job: Job, params: dict[str, Any]) -> str:
+    def _insert_row(self, job: Job, params: dict[str, Any]) -> Steps[str]:
+        # every statement runs in the session's writing transaction, which the session
+        # opens (writing the jobs it holds first) before the first one
         if job.state in states.FINISHED:
             # a Job set done or cancelled before it was ever stored: inserted as a new
             # job (without holding its identity key), then written whole, result and
             # dates included, as the store of a stored job is
-            conn = self.session.write_connection()
-            self._store.insert_one(conn, {**params, "state": str(states.PENDING),
-                                          "identity_key": None})
+            yield from self._store.insert_one_steps(
+                {**params, "state": str(states.PENDING), "identity_key": None})
             self.session.mark_inserted()
-            self._store.update(conn, update_row(job))
+            yield from self._store.update_steps(update_row(job))
             return job.uuid
         if job.debounce is not None:
-            conn = self.session.write_connection()
-            job_uuid = self._store.insert_debounced(conn, params, *self._debounced(job))
+            job_uuid = yield from self._store.insert_debounced_steps(
+                params, *self._debounced(job))
             self.session.mark_inserted()
             return job_uuid
         # a job without identity key needs no answer from the database: its row can be
         # written with the session's next statement or commit
         if params["identity_key"] is None and self.session.hold(params):
             return job.uuid
-        conn = self.session.write_connection()
-        job_uuid = self._store.insert_one(conn, params)
+        job_uuid = yield from self._store.insert_one_steps(params)
         self.session.mark_inserted()
         return job_uuid
 
@@ -138,6 +144,10 @@ class DatabaseJobStorage(JobStorage):
         their uuids, in order. Identity keys are honoured as by ``enqueue``. Every
         job is checked and encoded before anything is written. When a job is debounced,
         they are stored one by one, in order (a statement or two each)."""
+        return self.session.run(self.enqueue_many_steps(jobs))
+
+    def enqueue_many_steps(self, jobs: list[Job]) -> Steps[list[str]]:
+        """``enqueue_many``, as steps its session runs."""
         for job in jobs:
             job.user_id = self.session.user_id
             job.context = dict(self.session.context)
@@ -147,26 +157,32 @@ class DatabaseJobStorage(JobStorage):
         if not jobs:
             return []
         with tracing.sending(jobs[0].func_name, len(jobs)) as sent:
-            return self._insert_many(jobs, [self._encoded(job, sent.carrier) for job in jobs])
+            rows = [self._encoded(job, sent.carrier) for job in jobs]
+            return (yield from self._insert_many(jobs, rows))
 
-    def _insert_many(self, jobs: list[Job], rows: list[dict[str, Any]]) -> list[str]:
-        conn = self.session.write_connection()
+    def _insert_many(self, jobs: list[Job], rows: list[dict[str, Any]]) -> Steps[list[str]]:
         if any(job.debounce is not None for job in jobs):
             # job by job, in order: a later call with the same key replaces the
             # arguments an earlier one stored, as a later delay() would
-            uuids = [self._store.insert_debounced(conn, row, *self._debounced(job))
-                     if job.debounce is not None else self._store.insert_one(conn, row)
-                     for job, row in zip(jobs, rows, strict=True)]
+            uuids = []
+            for job, row in zip(jobs, rows, strict=True):
+                uuids.append((yield from (
+                    self._store.insert_debounced_steps(row, *self._debounced(job))
+                    if job.debounce is not None else self._store.insert_one_steps(row))))
         else:
-            uuids = self._store.insert_many(conn, rows)
+            uuids = yield from self._store.insert_many_steps(rows)
         self.session.mark_inserted()
         return uuids
 
-    def enqueue_graph(self, delayables: list[Any]) -> list[str]:
+    def enqueue_graph(self, delayables: list[Any]) -> Any:
         """Store the jobs of a graph in one go (parents first), sharing a new
         graph_uuid; each Delayable gets its ``uuid``. When every job that has an
         identity key already exists (and there is one), nothing is stored and the
-        keyed Delayables get the existing jobs' uuids."""
+        keyed Delayables get the existing jobs' uuids. The uuids, or, in an asyncio
+        session, what awaits them."""
+        return self.session.run(self.enqueue_graph_steps(delayables))
+
+    def enqueue_graph_steps(self, delayables: list[Any]) -> Steps[list[str]]:
         from .core.graph import edges, new_graph_uuid
         for delayable in delayables:
             delayable.job.user_id = self.session.user_id
@@ -175,11 +191,12 @@ class DatabaseJobStorage(JobStorage):
         intercepted = nodelay.intercept([d.job for d in delayables], self.session, delayables)
         if intercepted is not None:
             return intercepted
-        conn = self.session.write_connection()
         keyed = [d for d in delayables if d.job.identity_key is not None]
         if keyed:
-            holders = {id(d): self._store.identity_holder(conn, d.job.identity_key)
-                       for d in keyed}
+            holders = {}
+            for delayable in keyed:
+                holders[id(delayable)] = yield from self._store.identity_holder_steps(
+                    delayable.job.identity_key)
             if all(holders.values()):
                 for delayable in keyed:
                     delayable.uuid = holders[id(delayable)]["uuid"]
@@ -194,7 +211,7 @@ class DatabaseJobStorage(JobStorage):
         with tracing.sending("graph" if len(delayables) > 1 else delayables[0].job.func_name,
                              len(delayables)) as sent:
             rows = [self._encoded(d.job, sent.carrier) for d in delayables]
-            uuids = self._store.insert_graph(conn, rows, pairs)
+            uuids = yield from self._store.insert_graph_steps(rows, pairs)
         for delayable, job_uuid in zip(delayables, uuids, strict=True):
             delayable.uuid = job_uuid
         self.session.mark_inserted()
@@ -227,7 +244,7 @@ class DatabaseJobStorage(JobStorage):
         if self._store.exists(conn, job_.uuid):
             self._store.update(conn, update_row(job_))
         else:
-            job_.uuid = self._insert(job_)
+            job_.uuid = self.session.run(self._insert(job_))
 
     def job_record_with_same_identity_key(self, identity_key: str) -> dict[str, Any] | None:
         """The pending or enqueued job's row with this identity key, if any."""

@@ -12,11 +12,11 @@ import os
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..core.errors import ConfigurationError
 
@@ -31,6 +31,32 @@ class Statement:
     name: str
     params: Any = None
     many: bool = False
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A step that streams ``rows`` of values into a table (``Connector.copy``)."""
+
+    name: str
+    rows: Sequence[Sequence[Any]]
+
+
+T = TypeVar("T")
+#: An operation of the store written once for both kinds of caller: a generator that
+#: yields the statements to run (``Statement`` or ``Copy``), is sent each one's rows
+#: (an exception of the statement is thrown into it) and returns its result. A
+#: synchronous connection runs it with ``Connector.drive``, an asyncio one with its
+#: async driver (``queuejob.backends.postgres.aio``): the rules stay in one place.
+Steps = Generator[Statement | Copy, list[dict[str, Any]], T]
+
+
+def step_result(steps: Steps[T]) -> tuple[Statement | Copy | None, T | None]:
+    """Start ``steps``: its first statement, or (None, its result) when it needs none."""
+    try:
+        return next(steps), None
+    except StopIteration as stop:
+        return None, stop.value
+
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -278,6 +304,38 @@ class Connector(ABC):
     @abstractmethod
     def describe_error(self, exc: BaseException) -> str:
         """One line for a log or the CLI."""
+
+    # -- steps ---------------------------------------------------------------------------
+    def run_step(self, conn: Any, step: Statement | Copy) -> list[Row]:
+        """Run one statement of a ``Steps`` operation; its rows."""
+        if isinstance(step, Copy):
+            self.copy(conn, step.name, step.rows)
+            return []
+        if step.many:
+            return self.execute_many(conn, step.name, step.params)
+        return self.execute(conn, step.name, step.params)
+
+    def drive(self, conn: Any, steps: Steps[T], first: Statement | Copy | None = None) -> T:
+        """Run a ``Steps`` operation on ``conn``, statement by statement; its result.
+        ``first``: its first statement, already taken out of it (``step_result``)."""
+        step = first
+        if step is None:
+            step, result = step_result(steps)
+            if step is None:
+                return result  # type: ignore[return-value]
+        while True:
+            try:
+                rows = self.run_step(conn, step)
+            except Exception as exc:
+                try:
+                    step = steps.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                step = steps.send(rows)
+            except StopIteration as stop:
+                return stop.value
 
     # -- savepoints ----------------------------------------------------------------------
     @contextmanager

@@ -87,15 +87,36 @@ class Node:
     def delay(self) -> Any:
         """Store every job of the graph in one transaction; returns this part, whose
         Delayables now carry their ``uuid``."""
+        ordered = self._to_store()
+        if getattr(ordered[0].session, "is_async", False):
+            raise TypeError("delay() of a graph built in a session of db.session_async(): "
+                            "await graph.delay_async() instead")
+        ordered[0]._store(ordered)
+        for delayable in ordered:
+            delayable._stored = True
+        return self
+
+    async def delay_async(self) -> Any:
+        """``delay()`` for a graph built in an asyncio session (``db.session_async()``):
+        every job stored in the session's transaction, without blocking the event
+        loop; returns this part."""
+        ordered = self._to_store()
+        if not getattr(ordered[0].session, "is_async", False):
+            raise TypeError("delay_async() of a graph built in a session of db.session(): "
+                            "call delay() instead")
+        await ordered[0]._store(ordered)
+        for delayable in ordered:
+            delayable._stored = True
+        return self
+
+    def _to_store(self) -> list[Delayable]:
+        """The graph's jobs, parents first, checked for what cannot be stored."""
         ordered = topological_order(self.graph())
         if len({id(delayable.session) for delayable in ordered}) != 1:
             raise GraphError("the jobs of a graph must be built with the same session")
         if any(delayable._split for delayable in ordered):
             raise GraphError("a job of the graph was split: delay the parts split() returned")
-        ordered[0]._store(ordered)
-        for delayable in ordered:
-            delayable._stored = True
-        return self
+        return ordered
 
 
 _counter = iter(range(1 << 62))

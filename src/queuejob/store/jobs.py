@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import Connector, Row, Statement
+from ..backends.base import Connector, Copy, Row, Statement, Steps
 from ..core import states, tallies
 from ..core.channels import ChannelSpec, ChannelTree, RuleSource, combine
 from ..core.errors import ConfigurationError, JobStateError, NoSuchJobError
@@ -117,12 +117,18 @@ class JobStore:
         """Store many jobs (``mapping.new_row`` rows), a statement per ``chunk`` on
         PostgreSQL; their uuids in order, where a job whose identity key was held
         (by a pending job, or by an earlier job of ``rows``) gets the holder's."""
+        return self.connector.drive(conn, self.insert_many_steps(rows, chunk))
+
+    def insert_many_steps(self, rows: Sequence[dict[str, Any]], chunk: int = 1000
+                          ) -> Steps[list[str]]:
+        """``insert_many``, as steps."""
         if len(rows) > 1 and all(row["identity_key"] is None for row in rows):
-            return self._copy_jobs(conn, rows)
+            return (yield from self._copy_jobs(rows))
         stored: set[str] = set()
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            stored.update(row["uuid"] for row in self._run_many(conn, "insert_jobs", part))
+            written = yield Statement("insert_jobs", part, many=True)
+            stored.update(row["uuid"] for row in written)
         out = []
         holders: dict[str, str] = {}
         for row in rows:
@@ -131,16 +137,18 @@ class JobStore:
                 continue
             key = row["identity_key"]
             if key not in holders:
-                holder = self.identity_holder(conn, key)
-                holders[key] = holder["uuid"] if holder else self.insert_one(conn, row)
+                holder = yield from self.identity_holder_steps(key)
+                holders[key] = holder["uuid"] if holder \
+                    else (yield from self.insert_one_steps(row))
             out.append(holders[key])
         return out
 
-    def _copy_jobs(self, conn: Any, rows: Sequence[dict[str, Any]]) -> list[str]:
+    def _copy_jobs(self, rows: Sequence[dict[str, Any]]) -> Steps[list[str]]:
         """Stream jobs without identity keys into the table (COPY on PostgreSQL): their
         channel, eta and creation date resolved here, as insert_job does in SQL."""
-        now = self.database_now(conn)
-        channels = {row["name"]: row["channel"] for row in self._run(conn, "function_channels")}
+        now = (yield Statement("database_now"))[0]["now"]
+        channels = {row["name"]: row["channel"]
+                    for row in (yield Statement("function_channels"))}
         values = []
         for row in rows:
             delay = row["eta_delay"]
@@ -153,7 +161,7 @@ class JobStore:
                 row["timeout"], row["graph_uuid"], row["has_dependents"], now)
             values.append((*value, row.get("concurrency_key") or "",
                            row.get("trace_context")))
-        self.connector.copy(conn, "copy_jobs", values)
+        yield Copy("copy_jobs", values)
         return [row["uuid"] for row in rows]
 
     def insert_held(self, conn: Any, rows: Sequence[dict[str, Any]], *, commit: bool) -> None:
@@ -167,19 +175,23 @@ class JobStore:
             self.connector.insert_alone(conn, "insert_job", "insert_jobs", rows)
 
     def insert_one(self, conn: Any, params: dict[str, Any]) -> str:
+        return self.connector.drive(conn, self.insert_one_steps(params))
+
+    def insert_one_steps(self, params: dict[str, Any]) -> Steps[str]:
+        """Store one job; its uuid, or the uuid of the job that holds its identity key."""
         job_key = params["identity_key"]
         for _ in range(10):
-            rows = self._run(conn, "insert_job", params)
+            rows = yield Statement("insert_job", params)
             if rows:
-                return rows[0]["uuid"]
-            holder = self.identity_holder(conn, job_key)
+                return str(rows[0]["uuid"])
+            holder = yield from self.identity_holder_steps(job_key)
             if holder is not None:
-                return holder["uuid"]
+                return str(holder["uuid"])
             # the holder left pending between the two statements: insert again
         raise RuntimeError(f"could not store job with identity key {job_key!r}")
 
-    def insert_debounced(self, conn: Any, params: dict[str, Any], debounce: float,
-                         description: str | None = None) -> str:
+    def insert_debounced_steps(self, params: dict[str, Any], debounce: float,
+                               description: str | None = None) -> Steps[str]:
         """Store a debounced job (``params``: its ``mapping.new_row``, with an identity key
         and its eta ``debounce`` seconds from now); its uuid, or the uuid of the job that
         holds its key.
@@ -204,30 +216,40 @@ class JobStore:
                   "kwargs": params["kwargs"], "new_description": description,
                   "debounce": float(debounce)}
         for _ in range(10):
-            rows = self._run(conn, "debounce_job", change)
+            rows = yield Statement("debounce_job", change)
             if rows:
-                return rows[0]["uuid"]
-            rows = self._run(conn, "insert_job", params)
+                return str(rows[0]["uuid"])
+            rows = yield Statement("insert_job", params)
             if rows:
-                return rows[0]["uuid"]
-            holder = self.identity_holder(conn, key)
+                return str(rows[0]["uuid"])
+            holder = yield from self.identity_holder_steps(key)
             if holder is None:
                 continue  # the holder started in between: the key is free again
             if holder["state"] == "pending" and holder["func_name"] == params["func_name"]:
                 continue  # stored by a transaction that committed meanwhile: update it
-            return holder["uuid"]
+            return str(holder["uuid"])
         raise RuntimeError(f"could not store the debounced job with identity key {key!r}")
 
     def identity_holder(self, conn: Any, identity_key: str | None,
                         exclude_uuid: str | None = None) -> Row | None:
+        return self.connector.drive(conn, self.identity_holder_steps(identity_key,
+                                                                      exclude_uuid))
+
+    def identity_holder_steps(self, identity_key: str | None,
+                              exclude_uuid: str | None = None) -> Steps[Row | None]:
+        """The pending or enqueued job holding ``identity_key`` (but ``exclude_uuid``)."""
         if identity_key is None:
             return None
-        rows = self._run(conn, "job_by_identity_key",
-                         {"identity_key": identity_key, "exclude_uuid": exclude_uuid})
+        rows = yield Statement("job_by_identity_key",
+                               {"identity_key": identity_key, "exclude_uuid": exclude_uuid})
         return rows[0] if rows else None
 
     def load(self, conn: Any, job_uuid: str) -> Row | None:
-        rows = self._run(conn, "load_job", {"uuid": canonical_uuid(job_uuid)})
+        return self.connector.drive(conn, self.load_steps(job_uuid))
+
+    def load_steps(self, job_uuid: str) -> Steps[Row | None]:
+        """A job's row, None when there is none."""
+        rows = yield Statement("load_job", {"uuid": canonical_uuid(job_uuid)})
         return rows[0] if rows else None
 
     def exists(self, conn: Any, job_uuid: str) -> bool:
@@ -246,22 +268,28 @@ class JobStore:
         """Write every field people may change of a stored job (``mapping.update_row``)."""
         self._run(conn, "update_job", params)
 
-    def insert_graph(self, conn: Any, rows: Sequence[dict[str, Any]],
-                     edges: Sequence[tuple[int, int]]) -> list[str]:
+    @staticmethod
+    def update_steps(params: Mapping[str, Any]) -> Steps[None]:
+        """``update``, as steps."""
+        yield Statement("update_job", params)
+
+    def insert_graph_steps(self, rows: Sequence[dict[str, Any]],
+                           edges: Sequence[tuple[int, int]]) -> Steps[list[str]]:
         """Store the jobs of a graph (``mapping.new_row`` rows, parents first) and its
         edges (indexes into ``rows``: parent, child); their uuids in order.
 
         A job whose identity key another job holds is not stored: that job stands in
         for it. Its children wait for it; it does not wait for new parents (it is
         pending already)."""
-        uuids = self.insert_many(conn, rows)
+        uuids = yield from self.insert_many_steps(rows)
         stood_in = {index for index, row in enumerate(rows) if uuids[index] != row["uuid"]}
         pairs = [{"parent": uuids[parent], "child": uuids[child]} for parent, child in edges
                  if child not in stood_in]
         if pairs:
-            self._run_many(conn, "insert_dependency", pairs)
+            yield Statement("insert_dependency", pairs, many=True)
             parents = sorted({pair["parent"] for pair in pairs})
-            self._run_many(conn, "mark_has_dependents", [{"uuid": uuid} for uuid in parents])
+            yield Statement("mark_has_dependents", [{"uuid": uuid} for uuid in parents],
+                            many=True)
         return uuids
 
     # -- claiming (the worker's Claimer decides; these are its statements) ---------------
@@ -580,28 +608,34 @@ class JobStore:
         return lost
 
     def release_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
+        return self.connector.drive(conn, self.release_children_steps(parents))
+
+    def release_children_steps(self, parents: Sequence[str]) -> Steps[list[str]]:
         """After ``parents`` are done: their waiting children whose parents are all
         done become pending, in the same transaction."""
         if not parents:
             return []
-        children = self._run_many(conn, "waiting_children", [{"uuid": u} for u in parents])
+        children = yield Statement("waiting_children", [{"uuid": u} for u in parents],
+                                   many=True)
         if not children:
             return []
-        released = self._run_many(conn, "release_children",
-                                  [{"uuid": row["uuid"]} for row in children])
+        released = yield Statement("release_children",
+                                   [{"uuid": row["uuid"]} for row in children], many=True)
         if released:
-            self._run(conn, "notify_jobs")
+            yield Statement("notify_jobs")
         return [row["uuid"] for row in released]
 
     def cancel_children(self, conn: Any, parents: Sequence[str]) -> list[str]:
+        return self.connector.drive(conn, self.cancel_children_steps(parents))
+
+    def cancel_children_steps(self, parents: Sequence[str]) -> Steps[list[str]]:
         """After ``parents`` are cancelled: the jobs waiting for them whose parents are
         all cancelled are cancelled too, and so on down the graph (a job with a parent
         still alive keeps waiting for it)."""
-        if not parents:
-            return []
         cancelled: list[str] = []
         while parents:
-            rows = self._run_many(conn, "cancel_waiting_children", [{"uuid": u} for u in parents])
+            rows = yield Statement("cancel_waiting_children",
+                                   [{"uuid": u} for u in parents], many=True)
             parents = [row["uuid"] for row in rows]
             cancelled += parents
         return cancelled
@@ -763,11 +797,11 @@ class JobStore:
                                                      "attempt": attempt, "reason": reason}))
 
     # -- manual actions ------------------------------------------------------------------
-    def _locked_jobs(self, conn: Any, wanted: list[str]) -> dict[str, Row]:
+    def _locked_jobs(self, wanted: list[str]) -> Steps[dict[str, Row]]:
         """The rows of jobs ``wanted``, locked until the transaction ends; NoSuchJobError
         when any is missing."""
-        rows = {row["uuid"]: row for row in self._run_many(
-            conn, "load_job_for_update", [{"uuid": value} for value in wanted])}
+        rows = {row["uuid"]: row for row in (yield Statement(
+            "load_job_for_update", [{"uuid": value} for value in wanted], many=True))}
         missing = [value for value in wanted if value not in rows]
         if missing:
             raise NoSuchJobError(f"no job {missing[0]}" + (
@@ -776,19 +810,23 @@ class JobStore:
 
     def change_state(self, conn: Any, action: str, job_uuids: Iterable[str], user: str
                      ) -> list[str]:
+        return self.connector.drive(conn, self.change_state_steps(action, job_uuids, user))
+
+    def change_state_steps(self, action: str, job_uuids: Iterable[str], user: str
+                           ) -> Steps[list[str]]:
         """Requeue, set done or cancel jobs, all or none: a job that does not exist or
         whose state the action does not apply to refuses the whole call."""
         wanted = list(dict.fromkeys(canonical_uuid(value) for value in job_uuids))
         if not wanted:
             return []
-        rows = self._locked_jobs(conn, wanted)
+        rows = yield from self._locked_jobs(wanted)
         act = states.ACTIONS[action]
         refusals: list[str] = []
         updates = []
         # identity keys of the jobs this call puts back to pending
         requeued_keys: dict[str, str] = {}
         for value in wanted:
-            update = self._planned_change(conn, act, rows[value], user, requeued_keys)
+            update = yield from self._planned_change(act, rows[value], user, requeued_keys)
             if isinstance(update, str):
                 refusals.append(update)
             else:
@@ -796,20 +834,27 @@ class JobStore:
         if refusals:
             more = f" (and {len(refusals) - 1} more)" if len(refusals) > 1 else ""
             raise JobStateError(refusals[0] + more)
+        yield Statement("savepoint")
         try:
-            with self.connector.savepoint(conn):
-                self._run_many(conn, "set_job_state", updates)
+            yield Statement("set_job_state", updates, many=True)
         except Exception as exc:
+            yield Statement("rollback_to_savepoint")
             if not self.connector.is_unique_violation(exc):
                 raise
             # another transaction made a job with one of these keys pending meanwhile
             raise JobStateError(f"cannot {act.verb} these jobs: another job with the same "
                                 "identity key became pending meanwhile") from None
-        self._after_change(conn, act.target, [rows[value] for value in wanted])
+        yield Statement("release_savepoint")
+        yield from self._after_change(act.target, [rows[value] for value in wanted])
         return wanted
 
     def edit(self, conn: Any, job_uuids: Iterable[str], *, priority: int | None = None,
              eta: Any = UNCHANGED, channel: str | None = None) -> list[str]:
+        return self.connector.drive(conn, self.edit_steps(job_uuids, priority=priority,
+                                                          eta=eta, channel=channel))
+
+    def edit_steps(self, job_uuids: Iterable[str], *, priority: int | None = None,
+                   eta: Any = UNCHANGED, channel: str | None = None) -> Steps[list[str]]:
         """Change the priority, eta and channel of jobs that have not started, all or
         none: a job that does not exist or has started refuses the call. ``eta``: a
         datetime, seconds or a timedelta from now, None for "due now"; left out, kept.
@@ -817,7 +862,7 @@ class JobStore:
         wanted = list(dict.fromkeys(canonical_uuid(value) for value in job_uuids))
         if not wanted:
             return []
-        rows = self._locked_jobs(conn, wanted)
+        rows = yield from self._locked_jobs(wanted)
         refused = [f"cannot edit job {value}: it is {rows[value]['state']}"
                    for value in wanted if rows[value]["state"] not in states.EDITABLE]
         if refused:
@@ -825,14 +870,14 @@ class JobStore:
             raise JobStateError(refused[0] + more)
         set_eta = eta is not UNCHANGED
         absolute, delay = eta_parts(eta) if set_eta and eta is not None else (None, None)
-        self._run_many(conn, "edit_job", [
+        yield Statement("edit_job", [
             {"uuid": value, "priority": priority, "set_eta": set_eta, "eta": absolute,
-             "eta_delay": delay, "channel": channel} for value in wanted])
-        self._run(conn, "notify_jobs")
+             "eta_delay": delay, "channel": channel} for value in wanted], many=True)
+        yield Statement("notify_jobs")
         return wanted
 
-    def _planned_change(self, conn: Any, act: states.Action, row: Row, user: str,
-                        requeued_keys: dict[str, str]) -> dict[str, Any] | str:
+    def _planned_change(self, act: states.Action, row: Row, user: str,
+                        requeued_keys: dict[str, str]) -> Steps[dict[str, Any] | str]:
         """The update a manual action makes to one job's row, or why it refuses."""
         value = row["uuid"]
         if row["state"] not in act.applies_to:
@@ -841,7 +886,7 @@ class JobStore:
         if act.name == "requeue":
             retry = 0
             key = row["identity_key"]
-            holder = self.identity_holder(conn, key, exclude_uuid=value)
+            holder = yield from self.identity_holder_steps(key, exclude_uuid=value)
             holder_uuid = holder["uuid"] if holder else requeued_keys.get(key or "")
             if holder_uuid is not None and holder_uuid != value:
                 return (f"cannot requeue job {value}: superseded by {holder_uuid}, pending "
@@ -854,15 +899,15 @@ class JobStore:
             result = f"Cancelled by {user}"
         return {"uuid": value, "state": str(act.target), "result": result, "retry": retry}
 
-    def _after_change(self, conn: Any, target: str, rows: Sequence[Row]) -> None:
+    def _after_change(self, target: str, rows: Sequence[Row]) -> Steps[None]:
         """What follows a manual action: waiters and workers told, children of a graph
         released (done) or cancelled."""
         with_children = [row["uuid"] for row in rows if row["has_dependents"]]
         if target == states.DONE:
-            self.release_children(conn, with_children)
+            yield from self.release_children_steps(with_children)
         elif target == states.CANCELLED:
-            self.cancel_children(conn, with_children)
-        self._run(conn, "notify_jobs" if target == states.PENDING else "notify_outcomes")
+            yield from self.cancel_children_steps(with_children)
+        yield Statement("notify_jobs" if target == states.PENDING else "notify_outcomes")
 
     # -- channels ------------------------------------------------------------------------
     def channel_rows(self, conn: Any) -> list[Row]:
@@ -982,6 +1027,11 @@ class JobStore:
 
     def remove_waiter(self, conn: Any, job_uuid: str) -> None:
         self._run(conn, "remove_waiter", {"uuid": job_uuid})
+
+    @staticmethod
+    def waiter_steps(job_uuid: str, waiting: bool) -> Steps[None]:
+        """A ``db.wait`` announces itself as a waiter of a job's outcome (or leaves)."""
+        yield Statement("add_waiter" if waiting else "remove_waiter", {"uuid": job_uuid})
 
     # -- removal of old jobs -------------------------------------------------------------
     def move_legacy_history(self, conn: Any, limit: int) -> int | None:

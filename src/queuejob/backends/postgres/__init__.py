@@ -67,7 +67,7 @@ WORKER_SETTINGS = ("SELECT set_config('lock_timeout', '5s', true), "
                    "set_config('synchronous_commit', 'off', true)")
 
 
-def _arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """Parameter sets as one array per parameter, for the batch queries (unnest)."""
     return {key: [row[key] for row in params] for key in params[0]}
 
@@ -79,13 +79,18 @@ _UUID_OID, _TIMESTAMPTZ_OID = 2950, 1184
 def _rows(cursor: psycopg.Cursor[Any]) -> list[Row]:
     """A result's rows as dicts: uuids as str; timestamps in UTC, whatever the time zone
     of the server connection (a pooled one has the server's default, and no startup
-    parameter can change it). Only the columns of those types are looked at."""
+    parameter can change it)."""
     description = cursor.description
     if description is None:
         return []
+    return convert_rows(description, cursor.fetchall())
+
+
+def convert_rows(description: Sequence[Any], rows: list[Row]) -> list[Row]:
+    """``_rows`` for rows fetched already (an asyncio cursor's): only the columns of the
+    converted types are looked at."""
     uuids = [column.name for column in description if column.type_code == _UUID_OID]
     stamps = [column.name for column in description if column.type_code == _TIMESTAMPTZ_OID]
-    rows: list[Row] = cursor.fetchall()
     if uuids or stamps:
         for row in rows:
             for key in uuids:
@@ -291,7 +296,7 @@ class PostgresConnector(Connector):
         # one round trip, whatever the number of rows
         if not params:
             return []
-        return self.execute(conn, name, _arrays(params))
+        return self.execute(conn, name, arrays(params))
 
     def execute_all_and_commit(self, conn: psycopg.Connection,
                                statements: Sequence[Statement]) -> list[list[Row]]:
@@ -306,7 +311,7 @@ class PostgresConnector(Connector):
                     cursors.append(None)
                     continue
                 cursor = conn.cursor(row_factory=dict_row)
-                cursor.execute(self.queries[statement.name], _arrays(statement.params)
+                cursor.execute(self.queries[statement.name], arrays(statement.params)
                                if statement.many else statement.params or {})
                 cursors.append(cursor)
             conn.commit()
@@ -322,11 +327,11 @@ class PostgresConnector(Connector):
     def execute_many_and_commit(self, conn: psycopg.Connection, name: str,
                                 params: Sequence[Mapping[str, Any]]) -> None:
         # BEGIN (if due), the statement and COMMIT go out together in pipeline mode
-        arrays = _arrays(params)
+        values = arrays(params)
         with conn.pipeline(), conn.cursor() as cursor:
             if conn.info.transaction_status == TransactionStatus.IDLE:
                 self._first_statement(conn)
-            cursor.execute(self.queries[name], arrays)
+            cursor.execute(self.queries[name], values)
             conn.commit()
 
     def insert_alone(self, conn: psycopg.Connection, one: str, many: str,

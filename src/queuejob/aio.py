@@ -1,0 +1,450 @@
+"""The asyncio client: ``db.session_async()``, ``fn.delay_async()``,
+``fn.delay_many_async()``, ``graph.delay_async()``, ``db.wait_async()`` and the async
+forms of the job operations.
+
+They mean what the synchronous calls mean, because they run the same code: ``delay``
+and ``delay_async`` build the same Job (the same reserved options, checks and errors)
+and run the same store operation, written once as steps (``backends.base.Steps``:
+the statements to run and what to do with their rows, identity keys and debounce
+included). Only the driver differs:
+
+- PostgreSQL: psycopg's ``AsyncConnection`` (``backends.postgres.aio``), the
+  application's own (``connection=``: the jobs are written in its transaction) or one
+  of a bounded asyncio pool configured as the synchronous one (behind PgBouncer too);
+- SQLite: the synchronous session, its statements run on queuejob's own threads, so that
+  the event loop never waits for the file's lock and SQLite's one writer at a time holds.
+
+A task cancelled while it awaits one of these calls leaves nothing half written: an
+owned session rolls back (its jobs go with it), a statement that was running is
+cancelled by psycopg and the transaction rolled back, and a SQLite statement already
+handed to a thread ends before the session's connection is touched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+from .backends.base import Steps, step_result
+from .database import BaseSession, Database, JobStatus, Session, Waiting
+
+T = TypeVar("T")
+
+#: SQLite: threads that run the asyncio sessions' statements (one writer at a time
+#: anyway; the others read, or wait for the write lock without holding the loop)
+SQLITE_THREADS = 4
+#: SQLite: seconds between looks at the commit counter while ``wait_async`` waits
+SQLITE_WAIT_STEP = 0.05
+
+
+def _misuse(caller: str) -> TypeError:
+    return TypeError(f"{caller} takes a session of db.session_async() "
+                     "(async with db.session_async() as session: ...); in a session of "
+                     "db.session(), call the synchronous form")
+
+
+def check_session(session: Any, caller: str) -> AsyncSession:
+    """The asyncio session an async call was given; TypeError for anything else (a
+    synchronous session above all, whose calls would block the event loop)."""
+    if not isinstance(session, AsyncSession):
+        raise _misuse(caller)
+    if session.closed:
+        raise RuntimeError(f"{caller}: this session is closed")
+    return session
+
+
+class AsyncSession(BaseSession):
+    """One transaction of an asyncio application (``db.session_async()``).
+
+    ``await fn.delay_async(session, ...)`` delays jobs in it; ``await
+    session.execute(sql, params)`` runs the application's own SQL in the same
+    transaction (``%s`` placeholders on PostgreSQL, ``?`` on SQLite)."""
+
+    #: an asyncio session: the synchronous calls refuse it
+    is_async = True
+
+    def __init__(self, db: Database, user_id: int | None, context: dict[str, Any] | None,
+                 *, owns_transaction: bool, buffered: bool) -> None:
+        super().__init__(db, user_id, context, owns_transaction=owns_transaction,
+                         buffered=buffered)
+        # one operation at a time: two tasks sharing a session do not interleave steps
+        self._lock = asyncio.Lock()
+
+    async def run(self, steps: Steps[T]) -> T:
+        """Run an operation of the store in this session's transaction."""
+        step, result = step_result(steps)
+        if step is None:
+            return result  # type: ignore[return-value]
+        async with self._lock:
+            return await self._drive(steps, step)
+
+    async def _drive(self, steps: Steps[T], first: Any) -> T:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Any = ()) -> Any:
+        """Run the application's SQL in this session's transaction; returns the cursor
+        (an asyncio cursor on PostgreSQL: ``await cursor.fetchall()``; on SQLite the rows
+        are fetched already: ``cursor.fetchall()``)."""
+        raise NotImplementedError
+
+    async def commit(self) -> None:
+        """Commit what the session did so far; it goes on in a new transaction."""
+        raise NotImplementedError
+
+    async def rollback(self) -> None:
+        raise NotImplementedError
+
+    async def finish(self, error: BaseException | None) -> None:
+        """The end of an owned session: commit (or, after ``error``, roll back), and give
+        its connection back."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<AsyncSession user_id={self.user_id} context={self.context}>"
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+class PostgresSession(AsyncSession):
+    """An asyncio session on a psycopg ``AsyncConnection``."""
+
+    def __init__(self, db: Database, conn: Any, user_id: int | None,
+                 context: dict[str, Any] | None, *, owns_transaction: bool) -> None:
+        super().__init__(db, user_id, context, owns_transaction=owns_transaction,
+                         buffered=owns_transaction)
+        self._conn = conn
+        self._driver = db.aio.driver
+
+    @property
+    def connection(self) -> Any:
+        """The psycopg ``AsyncConnection`` of this session."""
+        return self._conn
+
+    async def _write_connection(self) -> Any:
+        """The connection inside a writing transaction, the jobs held so far written."""
+        if self.closed:
+            raise RuntimeError("this session is closed")
+        conn = self._conn
+        if conn.closed:
+            raise RuntimeError("the session's connection is closed")
+        if self._owns_transaction and not self._driver.in_transaction(conn):
+            await self._driver.begin(conn)
+        if self._held:
+            held, self._held = self._held, []
+            await self._driver.drive(conn, self.db.store.insert_many_steps(held))
+        return conn
+
+    async def _drive(self, steps: Steps[T], first: Any) -> T:
+        return await self._driver.drive(await self._write_connection(), steps, first)
+
+    async def execute(self, sql: str, params: Any = ()) -> Any:
+        async with self._lock:
+            return await self._driver.execute_sql(await self._write_connection(), sql, params)
+
+    async def commit(self) -> None:
+        if not self._owns_transaction:
+            raise RuntimeError("this session uses the application's connection: "
+                               "the application commits it")
+        async with self._lock:
+            conn = self._conn
+            if self._held:
+                held, self._held = self._held, []
+                await self._driver.insert_held(conn, held,
+                                               commit=self._driver.in_transaction(conn))
+            elif self._driver.in_transaction(conn):
+                await conn.commit()
+        self.after_commit()
+
+    async def rollback(self) -> None:
+        if not self._owns_transaction:
+            raise RuntimeError("this session uses the application's connection: "
+                               "the application rolls it back")
+        self._held = []
+        self._inserted = False
+        if not self._conn.closed:
+            await self._conn.rollback()
+
+    async def finish(self, error: BaseException | None) -> None:
+        try:
+            if error is None:
+                await self.commit()
+            else:
+                await self.rollback()
+        finally:
+            self.closed = True
+            # the pool rolls back what is left open and drops a broken connection
+            await self._driver.release(self._conn)
+
+
+class PostgresEngine:
+    """The asyncio side of a PostgreSQL database."""
+
+    def __init__(self, db: Database) -> None:
+        from .backends.postgres import PostgresConnector
+        from .backends.postgres.aio import AsyncPostgres
+        assert isinstance(db.connector, PostgresConnector)
+        self.db = db
+        self.driver = AsyncPostgres(db.connector)
+
+    async def session(self, user_id: int | None, context: dict[str, Any] | None,
+                      connection: Any) -> AsyncSession:
+        import psycopg
+        if connection is None:
+            return PostgresSession(self.db, await self.driver.acquire(), user_id, context,
+                                   owns_transaction=True)
+        connection = await _driver_connection(connection)
+        if isinstance(connection, psycopg.Connection):
+            raise TypeError("session_async(connection=...) takes a psycopg AsyncConnection; "
+                            "a synchronous connection goes to db.session(connection=...)")
+        if not isinstance(connection, psycopg.AsyncConnection):
+            raise TypeError("session_async(connection=...) takes an open psycopg "
+                            "AsyncConnection (or SQLAlchemy's AsyncSession or AsyncConnection "
+                            f"over one), not {type(connection).__name__}")
+        if connection.closed:
+            raise ValueError("session_async(connection=...): the connection is closed")
+        return PostgresSession(self.db, connection, user_id, context, owns_transaction=False)
+
+    async def run(self, steps: Steps[T]) -> T:
+        return await self.driver.run(steps)
+
+    async def read(self, steps: Steps[T]) -> T:
+        return await self.driver.read(steps)
+
+    async def watcher(self, topic: str) -> Any:
+        return await self.driver.watcher(topic)
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+    def shutdown(self) -> None:
+        """``db.close()``: the pools of event loops still running are left to them
+        (``close_async``); nothing else is held."""
+
+
+async def _driver_connection(connection: Any) -> Any:
+    """The psycopg connection under SQLAlchemy's ``AsyncSession`` or ``AsyncConnection``
+    (the one the application's transaction runs on), else ``connection`` itself."""
+    if not type(connection).__module__.startswith("sqlalchemy"):
+        return connection
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+    if isinstance(connection, AsyncSession):
+        connection = await connection.connection()
+    if isinstance(connection, AsyncConnection):
+        raw = await connection.get_raw_connection()
+        return raw.driver_connection
+    return connection
+
+
+# -- SQLite -------------------------------------------------------------------------------------
+class ThreadSession(AsyncSession):
+    """An asyncio session on SQLite: a synchronous ``Session`` whose statements run on
+    queuejob's own threads, one at a time."""
+
+    def __init__(self, db: Database, engine: ThreadEngine, inner: Session) -> None:
+        super().__init__(db, inner.user_id, inner.context,
+                         owns_transaction=inner._owns_transaction, buffered=False)
+        self._engine = engine
+        self._inner = inner
+        #: what a thread is doing with the session's connection (even for a task that
+        #: was cancelled while it waited): the next call waits for it to end
+        self._busy: asyncio.Future[Any] | None = None
+
+    def hold(self, row: dict[str, Any]) -> bool:
+        return self._inner.hold(row)
+
+    def mark_inserted(self) -> None:
+        self._inner.mark_inserted()
+
+    @property
+    def connection(self) -> Any:
+        return self._inner.connection
+
+    async def _call(self, function: Callable[[], T]) -> T:
+        if self._busy is not None:
+            await asyncio.wait([self._busy])
+        future = self._engine.submit(function)
+        self._busy = future
+        return await asyncio.shield(future)
+
+    async def _drive(self, steps: Steps[T], first: Any) -> T:
+        inner = self._inner
+        return await self._call(lambda: self.db.connector.drive(
+            inner.write_connection(), steps, first))
+
+    async def execute(self, sql: str, params: Any = ()) -> Any:
+        async with self._lock:
+            return await self._call(lambda: _Fetched(self._inner.execute(sql, params)))
+
+    async def commit(self) -> None:
+        async with self._lock:
+            await self._call(self._inner.commit)
+
+    async def rollback(self) -> None:
+        async with self._lock:
+            await self._call(self._inner.rollback)
+
+    async def finish(self, error: BaseException | None) -> None:
+        inner, connector = self._inner, self.db.connector
+
+        def end() -> None:
+            broken = False
+            try:
+                inner.close(error)
+            except BaseException:
+                broken = True
+                if error is None:
+                    connector.rollback_if_open(inner.connection)
+                    raise
+            finally:
+                if inner.opened:
+                    connector.release(inner.connection, discard=broken)
+        try:
+            await self._call(end)
+        finally:
+            self.closed = True
+
+
+class _Fetched:
+    """A SQLite cursor's rows, fetched on the thread that ran the statement."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        self._rows = cursor.fetchall()
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+
+class ThreadEngine:
+    """The asyncio side of a SQLite database: its work on a few threads of its own."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    SQLITE_THREADS, thread_name_prefix="queuejob-sqlite")
+            executor = self._executor
+        return asyncio.get_running_loop().run_in_executor(executor, function)
+
+    async def session(self, user_id: int | None, context: dict[str, Any] | None,
+                      connection: Any) -> AsyncSession:
+        import sqlite3
+        db = self.db
+        if connection is None:
+            inner = Session(db, None, user_id, context, buffered=True,
+                            connect=db.connector.acquire)
+        elif isinstance(connection, sqlite3.Connection):
+            inner = Session(db, connection, user_id, context, owns_transaction=False)
+        else:
+            raise TypeError("this database is SQLite: session_async(connection=...) takes a "
+                            "sqlite3 connection (opened with check_same_thread=False: "
+                            f"queuejob's threads use it), not {type(connection).__name__}")
+        return ThreadSession(db, self, inner)
+
+    async def run(self, steps: Steps[T]) -> T:
+        return await self.submit(lambda: self.db.run(
+            lambda conn: self.db.connector.drive(conn, steps)))
+
+    async def read(self, steps: Steps[T]) -> T:
+        return await self.submit(lambda: self.db.read(
+            lambda conn: self.db.connector.drive(conn, steps)))
+
+    async def watcher(self, topic: str) -> Any:
+        watcher = await self.submit(lambda: self.db.connector.watcher(topic))
+        return _ThreadWatcher(self, watcher)
+
+    async def close(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+class _ThreadWatcher:
+    """SQLite's commit counter, looked at from a thread in short steps: a cancelled wait
+    ends within one step."""
+
+    def __init__(self, engine: ThreadEngine, watcher: Any) -> None:
+        self._engine = engine
+        self._watcher = watcher
+        self._busy: asyncio.Future[Any] | None = None
+
+    async def wait(self, timeout: float) -> list[str]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            step = min(SQLITE_WAIT_STEP, max(0.0, deadline - loop.time()))
+            self._busy = self._engine.submit(functools.partial(self._watcher.wait, step))
+            changed = await asyncio.shield(self._busy)
+            if changed or loop.time() >= deadline:
+                return list(changed)
+
+    async def close(self) -> None:
+        if self._busy is not None:
+            await asyncio.wait([self._busy])
+        self._watcher.close()
+
+
+# -- the entry points -------------------------------------------------------------------------
+def engine_for(db: Database) -> PostgresEngine | ThreadEngine:
+    return PostgresEngine(db) if db.dialect == "postgresql" else ThreadEngine(db)
+
+
+@contextlib.asynccontextmanager
+async def open_session(db: Database, user_id: int | None, context: dict[str, Any] | None,
+                       connection: Any) -> AsyncIterator[AsyncSession]:
+    """``db.session_async()``."""
+    if context is not None and not isinstance(context, dict):
+        raise TypeError("context must be a dict")
+    session = await db.aio.session(user_id, context, connection)
+    if not session._owns_transaction:
+        try:
+            yield session
+        finally:
+            session.closed = True
+        return
+    try:
+        yield session
+    except BaseException as exc:
+        await session.finish(exc)
+        raise
+    await session.finish(None)
+
+
+async def wait_async(db: Database, waiting: Waiting) -> JobStatus:
+    """``db.wait_async()``: ``db.wait()``'s rules (``Waiting``) with asyncio I/O."""
+    engine = db.aio
+    store = db.store
+    # announced as a waiter, and listening, before the first look: no outcome is missed
+    await engine.run(store.waiter_steps(waiting.uuid, True))
+    try:
+        watcher = await engine.watcher("outcomes")
+        try:
+            while True:
+                row = await engine.read(store.load_steps(waiting.uuid))
+                status = waiting.look(row)
+                if status is not None:
+                    return status
+                await watcher.wait(waiting.pause(row))
+        finally:
+            await watcher.close()
+    finally:
+        await engine.run(store.waiter_steps(waiting.uuid, False))

@@ -1,0 +1,222 @@
+"""PostgreSQL for asyncio: the named queries of ``queries.sql`` on psycopg's
+``AsyncConnection``, and a bounded ``AsyncConnectionPool`` for the sessions that bring
+no connection of their own.
+
+The store's operations are written once, as steps (``base.Steps``); ``drive`` runs them
+here with ``await``, where the synchronous connector runs them with blocking calls. The
+pool is configured as the synchronous one (``PostgresConnector._get_pool``): autocommit
+connections, so that a session that only delays jobs writes them in one statement; no
+prepared statements through a pooler (PgBouncer in transaction mode); a connection that
+idled is pinged before a session gets it. An asyncio pool belongs to one event loop:
+there is one per loop that uses the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from ..base import Copy, Row, Statement, Steps, step_result
+from . import KEEPALIVES, PING_AFTER_IDLE, TOPICS, PostgresConnector, arrays, convert_rows
+
+T = TypeVar("T")
+
+
+class AsyncPostgres:
+    """How to run the named queries on an ``AsyncConnection`` of one database."""
+
+    def __init__(self, connector: PostgresConnector) -> None:
+        self.connector = connector
+        self._pools: dict[asyncio.AbstractEventLoop, asyncio.Future[AsyncConnectionPool]] = {}
+        self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = \
+            weakref.WeakKeyDictionary()
+
+    # -- the pool ------------------------------------------------------------------------
+    async def pool(self) -> AsyncConnectionPool:
+        """This event loop's pool (opened on first use)."""
+        loop = asyncio.get_running_loop()
+        opening = self._pools.get(loop)
+        if opening is None:
+            for other in [other for other in self._pools if other.is_closed()]:
+                del self._pools[other]  # a loop that ended: its pool went with it
+            opening = self._pools[loop] = loop.create_task(self._open())
+        return await asyncio.shield(opening)
+
+    async def _open(self) -> AsyncConnectionPool:
+        connector = self.connector
+        pool: AsyncConnectionPool = AsyncConnectionPool(
+            connector.conninfo, min_size=0, max_size=connector._pool_size, open=False,
+            kwargs={"row_factory": dict_row, "prepare_threshold": connector.prepare_threshold,
+                    "connect_timeout": max(1, int(connector.connect_timeout)),
+                    "autocommit": True, **KEEPALIVES},
+            check=self._check, configure=self._tune, timeout=connector.connect_timeout,
+            name="queuejob-async")
+        await pool.open()
+        return pool
+
+    async def _tune(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """As ``PostgresConnector._tune``: prepared statements only on a connection that
+        reaches the server itself, never through a pooler."""
+        if self.connector.prepared_statements is not None:
+            return
+        cursor = await conn.execute("SELECT pg_backend_pid() AS pid")
+        row = await cursor.fetchone()
+        direct = row is not None and (row["pid"] if isinstance(row, dict) else row[0]) \
+            == conn.info.backend_pid
+        conn.prepare_threshold = 5 if direct else None
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if conn.closed or conn.broken:
+            raise psycopg.OperationalError("connection closed")
+        if time.monotonic() - self._returned.get(conn, 0.0) > PING_AFTER_IDLE:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def acquire(self) -> psycopg.AsyncConnection[Any]:
+        pool = await self.pool()
+        return await pool.getconn()
+
+    async def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Give a connection back (the pool rolls back an open transaction and drops a
+        broken connection itself)."""
+        self._returned[conn] = time.monotonic()
+        pool = await self.pool()
+        await pool.putconn(conn)
+
+    async def close(self) -> None:
+        """Close this event loop's pool."""
+        opening = self._pools.pop(asyncio.get_running_loop(), None)
+        if opening is not None:
+            pool = await opening
+            await pool.close()
+
+    # -- transactions --------------------------------------------------------------------
+    @staticmethod
+    def in_transaction(conn: psycopg.AsyncConnection[Any]) -> bool:
+        return conn.info.transaction_status != TransactionStatus.IDLE
+
+    async def begin(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        # pooled connections are in autocommit: open the transaction here
+        if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+            await conn.execute("BEGIN")
+
+    # -- queries -------------------------------------------------------------------------
+    async def execute(self, conn: psycopg.AsyncConnection[Any], name: str,
+                      params: Mapping[str, Any] | None = None) -> list[Row]:
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(self.connector.queries[name], params or {})
+            if cursor.description is None:
+                return []
+            return convert_rows(cursor.description, await cursor.fetchall())
+
+    async def execute_many(self, conn: psycopg.AsyncConnection[Any], name: str,
+                           params: Sequence[Mapping[str, Any]]) -> list[Row]:
+        if not params:
+            return []
+        return await self.execute(conn, name, arrays(params))
+
+    async def copy(self, conn: psycopg.AsyncConnection[Any], name: str,
+                   rows: Sequence[Sequence[Any]]) -> None:
+        async with conn.cursor() as cursor, \
+                cursor.copy(self.connector.queries[name]) as stream:
+            for row in rows:
+                await stream.write_row(row)
+
+    async def execute_sql(self, conn: psycopg.AsyncConnection[Any], sql: str,
+                          params: Any = ()) -> Any:
+        # the application's queries get psycopg's default rows (tuples)
+        cursor = conn.cursor(row_factory=tuple_row)
+        await cursor.execute(sql, params or None)
+        return cursor
+
+    async def insert_held(self, conn: psycopg.AsyncConnection[Any],
+                          rows: Sequence[Mapping[str, Any]], *, commit: bool) -> None:
+        """As ``JobStore.insert_held``: with ``commit``, the insert and the COMMIT in one
+        round trip (pipeline mode); else, outside a transaction, one statement that is
+        its own transaction."""
+        if commit:
+            async with conn.pipeline(), conn.cursor() as cursor:
+                await cursor.execute(self.connector.queries["insert_jobs"], arrays(rows))
+                await conn.commit()
+        elif len(rows) == 1:
+            await self.execute(conn, "insert_job", rows[0])
+        else:
+            await self.execute_many(conn, "insert_jobs", rows)
+
+    async def run_step(self, conn: psycopg.AsyncConnection[Any],
+                       step: Statement | Copy) -> list[Row]:
+        if isinstance(step, Copy):
+            await self.copy(conn, step.name, step.rows)
+            return []
+        if step.many:
+            return await self.execute_many(conn, step.name, step.params)
+        return await self.execute(conn, step.name, step.params)
+
+    async def drive(self, conn: psycopg.AsyncConnection[Any], steps: Steps[T],
+                    first: Statement | Copy | None = None) -> T:
+        """``Connector.drive`` with ``await``: the same steps, the same order."""
+        step = first
+        if step is None:
+            step, result = step_result(steps)
+            if step is None:
+                return result  # type: ignore[return-value]
+        while True:
+            try:
+                rows = await self.run_step(conn, step)
+            except Exception as exc:
+                try:
+                    step = steps.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                step = steps.send(rows)
+            except StopIteration as stop:
+                return stop.value
+
+    async def run(self, steps: Steps[T]) -> T:
+        """``steps`` in a transaction of their own, on a pooled connection."""
+        conn = await self.acquire()
+        try:
+            async with conn.transaction():
+                return await self.drive(conn, steps)
+        finally:
+            await self.release(conn)
+
+    async def read(self, steps: Steps[T]) -> T:
+        """``steps`` that only read, on a pooled connection (autocommit)."""
+        conn = await self.acquire()
+        try:
+            return await self.drive(conn, steps)
+        finally:
+            await self.release(conn)
+
+    # -- wake-ups ------------------------------------------------------------------------
+    async def watcher(self, topic: str) -> AsyncNotifications:
+        conn = await psycopg.AsyncConnection.connect(
+            self.connector.listen_conninfo or self.connector.conninfo, autocommit=True,
+            connect_timeout=max(1, int(self.connector.connect_timeout)),
+            **KEEPALIVES)  # type: ignore[arg-type]
+        await conn.execute(f"LISTEN {TOPICS[topic]}")
+        return AsyncNotifications(conn)
+
+
+class AsyncNotifications:
+    """LISTEN on a connection of its own: ``wait`` returns at the first notification."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+
+    async def wait(self, timeout: float) -> list[str]:
+        return [note.payload async for note in self._conn.notifies(timeout=timeout,
+                                                                   stop_after=1)]
+
+    async def close(self) -> None:
+        await self._conn.close()
