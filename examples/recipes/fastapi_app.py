@@ -1,5 +1,6 @@
-"""FastAPI (Starlette underneath): enqueue from an endpoint; the app and the workers
-share the database URL.
+"""FastAPI (Starlette underneath), asyncio: an ``async def`` endpoint stores a signup
+(the app's own table) and delays its welcome email in one transaction of
+``db.session_async()``; the app and the workers share the database URL.
 
     cd examples/recipes
     export QUEUEJOB_DATABASE_URL=sqlite:///jobs.db        # or postgresql://...
@@ -7,23 +8,40 @@ share the database URL.
     queuejob worker --module fastapi_app                  # a worker (same URL)
 
     curl -X POST localhost:8000/signups -H 'content-type: application/json' \\
-         -d '{"email": "ann@example.com"}'                # {"job": "<uuid>"}
+         -d '{"email": "ann@example.com"}'                # {"signup": "<id>", "job": "<uuid>"}
     curl localhost:8000/jobs/<uuid>                       # {"state": "done", ...}
+
+The signup and its job are committed together at the end of the ``async with`` block,
+or neither is: an exception inside it (here, a refused email domain, checked after both
+writes) rolls both back. The event loop never waits for the database: on PostgreSQL the
+statements run on psycopg's asyncio connections, on SQLite on queuejob's own threads.
 """
 
 import os
+import uuid as uuid_module
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 import queuejob
-from queuejob import DatabaseJobStorage, NoSuchJobError, job
+from queuejob import NoSuchJobError, job
+
+#: email domains whose signups are refused (after the writes: both are rolled back)
+REFUSED_DOMAINS = ("example.invalid",)
+
+
+def mark(db: queuejob.Database) -> str:
+    """The driver's placeholder: ``?`` on SQLite, ``%s`` on PostgreSQL."""
+    return "?" if db.dialect == "sqlite" else "%s"
 
 
 @job(default_channel="root.mail", retry_pattern={1: 60, 5: 600})
-def send_welcome(session, model_name, email):
-    """Send the welcome email."""
+def send_welcome(session, model_name, signup_id):
+    """Send the welcome email of a signup (committed with the job: it is there)."""
+    p = mark(session.db)
+    (email,) = session.execute(f"SELECT email FROM signups WHERE id = {p}",
+                               (signup_id,)).fetchone()
     return f"welcome sent to {email}"
 
 
@@ -34,32 +52,47 @@ class Signup(BaseModel):
 def create_app(url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # one Database per process: its pool serves every request
-        app.state.db = queuejob.open(url or os.environ.get("QUEUEJOB_DATABASE_URL",
-                                                           "sqlite:///jobs.db"))
+        # one Database per process: its pools serve every request
+        db = queuejob.open(url or os.environ.get("QUEUEJOB_DATABASE_URL", "sqlite:///jobs.db"))
+        app.state.db = db
         try:
+            async with db.session_async() as session:
+                await session.execute("CREATE TABLE IF NOT EXISTS signups "
+                                      "(id TEXT PRIMARY KEY, email TEXT NOT NULL)")
             yield
         finally:
-            app.state.db.close()
+            await db.close_async()  # this event loop's asyncio pool (PostgreSQL)
+            db.close()
 
     app = FastAPI(lifespan=lifespan)
 
-    # plain ``def`` endpoints: FastAPI runs them in its thread pool, so the database
-    # calls do not block the event loop
     @app.post("/signups", status_code=202)
-    def signup(body: Signup, request: Request) -> dict:
-        with request.app.state.db.session() as session:  # commits when the block ends
-            uuid = send_welcome.delay(session, "user", body.email, priority=5)
-        return {"job": uuid}
+    async def signup(body: Signup, request: Request) -> dict:
+        db = request.app.state.db
+        p = mark(db)
+        signup_id = str(uuid_module.uuid4())
+        # one transaction: committed when the block ends, rolled back on an exception
+        async with db.session_async() as session:
+            await session.execute(f"INSERT INTO signups (id, email) VALUES ({p}, {p})",
+                                  (signup_id, body.email))
+            uuid = await send_welcome.delay_async(session, "signup", signup_id, priority=5)
+            if body.email.endswith(REFUSED_DOMAINS):
+                # refused after both writes: neither the signup nor its job is stored
+                raise HTTPException(status_code=422, detail=f"{body.email}: domain refused")
+        return {"signup": signup_id, "job": uuid}
 
     @app.get("/jobs/{uuid}")
-    def job_state(uuid: str, request: Request) -> dict:
-        with request.app.state.db.session() as session:
-            try:
-                found = DatabaseJobStorage(session).load(uuid)
-            except NoSuchJobError:
-                raise HTTPException(status_code=404, detail="no such job") from None
-        return {"state": str(found.state), "result": found.result}
+    async def job_state(uuid: str, request: Request) -> dict:
+        db = request.app.state.db
+        try:
+            # the job's row, read without blocking the loop (the async form of
+            # DatabaseJobStorage(session).load)
+            row = await db.aio.read(db.store.load_steps(uuid))
+        except NoSuchJobError:  # not a uuid
+            row = None
+        if row is None:
+            raise HTTPException(status_code=404, detail="no such job")
+        return {"state": row["state"], "result": row["result"]}
 
     return app
 
