@@ -1,6 +1,6 @@
 """The asyncio recipes of docs/integrations.md (examples/recipes/) run: FastAPI's
-``async def`` endpoints through httpx's ASGI transport; what one transaction writes is
-kept or dropped whole."""
+``async def`` endpoints through httpx's ASGI transport, and SQLAlchemy's
+``AsyncSession`` on PostgreSQL; what one transaction writes is kept or dropped whole."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 import queuejob
 from tests.helpers import job_rows
-from tests.test_recipes import RECIPES
+from tests.test_recipes import RECIPES, run
 
 
 @pytest.fixture
@@ -75,3 +75,57 @@ def test_fastapi_stores_the_signup_and_its_job_in_one_async_transaction(db_url, 
                 assert len(job_rows(db)) == 1
 
     asyncio.run(scenario())
+
+
+# -- SQLAlchemy's AsyncSession ------------------------------------------------------------------
+@pytest.fixture
+def pg_url(pg_server):
+    return pg_server.create_database("recipe_sqlalchemy_async")
+
+
+def test_sqlalchemy_async_session_keeps_or_drops_the_row_and_its_job_together(pg_url, recipe):
+    module = recipe("sqlalchemy_async")
+    db = queuejob.open(pg_url)
+
+    async def enqueue() -> str:
+        from sqlalchemy.ext.asyncio import async_sessionmaker
+        engine = module.engine_for(pg_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(module.Base.metadata.create_all)
+            sessions = async_sessionmaker(engine, expire_on_commit=False)
+            kept_id, kept = await module.create_payment(sessions, db, 100)
+            with pytest.raises(ValueError, match="refused"):
+                await module.create_payment(sessions, db, 0, refuse=True)
+            # SQLAlchemy Core's AsyncConnection is taken as well: rolled back here
+            with pytest.raises(RuntimeError, match="roll back"):
+                async with engine.begin() as conn:
+                    await conn.execute(module.Payment.__table__.insert().values(amount=7))
+                    async with db.session_async(connection=conn) as session:
+                        await module.send_receipt.delay_async(session, "payment", -1)
+                    raise RuntimeError("roll back")
+            assert kept_id == 1
+            return kept
+        finally:
+            await engine.dispose()
+            await db.close_async()
+
+    try:
+        kept = asyncio.run(enqueue())
+        [row] = job_rows(db)
+        assert row["uuid"] == kept and row["state"] == "pending"
+        assert row["channel"] == "root.payments"
+        assert app_rows(db, "SELECT id, amount FROM payments") == [(1, 100)]
+        queuejob.Worker(db, modules=["sqlalchemy_async"]).run(burst=True)
+        assert db.wait(kept, timeout=30).result == "receipt of payment 1 sent"
+        assert len(job_rows(db)) == 1
+    finally:
+        db.close()
+
+
+def test_the_sqlalchemy_async_recipe_runs_as_a_script(pg_server):
+    url = pg_server.create_database("recipe_sqlalchemy_async_script")
+    process = run(str(RECIPES / "sqlalchemy_async.py"), url)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines() == [
+        "rolled back: payment 2 refused", "done: receipt of payment 1 sent", "payments: [100]"]
