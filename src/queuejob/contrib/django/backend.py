@@ -22,10 +22,11 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string, module_has_submodule
 
+from ...backends.base import Row, Statement, Steps
 from ...core import codec
 from ...core.channels import ROOT, format_spec, normalize_name, parse_channels
 from ...core.errors import ConfigurationError
-from ...core.job import check_concurrency_key, check_timeout
+from ...core.job import Job, check_concurrency_key, check_timeout
 from ...core.retry import validate_retry_pattern
 from ...database import Database
 from ...storage import DatabaseJobStorage
@@ -214,7 +215,7 @@ def worker_channels(backend: QueueJobBackend, channels: str | None,
                                                          key=lambda spec: spec.name != ROOT))
 
 
-def queue_at_run_after(session: Any, row: dict[str, Any]) -> dict[str, Any]:
+def queue_at_run_after(row: dict[str, Any]) -> Steps[dict[str, Any]]:
     """Give a just stored task with a ``run_after`` its place in line: ``run_after``.
 
     Workers start due jobs in ``(priority, date_created, id)`` order, read from the
@@ -228,7 +229,8 @@ def queue_at_run_after(session: Any, row: dict[str, Any]) -> dict[str, Any]:
 
     The creation time is kept in the job's context (``enqueued_at``, read back from
     ``date_created`` before it changes), where ``get_result`` finds it. One UPDATE of the
-    row just written, in the same transaction (``JobStore.queue_at_eta``).
+    row just written, in the same transaction (the query of ``JobStore.queue_at_eta``),
+    as steps the session runs: the same for ``enqueue`` and ``aenqueue``.
     """
     job = job_from_row(row, decode=False)
     context = dict(job.context)
@@ -236,8 +238,21 @@ def queue_at_run_after(session: Any, row: dict[str, Any]) -> dict[str, Any]:
     meta["enqueued_at"] = row["date_created"]
     context[CONTEXT_KEY] = meta
     text = codec.dumps(context)
-    session.db.store.queue_at_eta(session.write_connection(), row["id"], text)
+    yield Statement("queue_at_eta", {"id": row["id"], "context": text})
     return {**row, "date_created": row["eta"], "context": text}
+
+
+def store_task(session: Any, job: Job, run_after: bool) -> Steps[tuple[str, Row | None]]:
+    """Store a task's job in ``session`` and read its row back, as ``get_result`` reads
+    it (with its place in line when it has a ``run_after``): the job's uuid and its row,
+    None when nothing was stored (``trap_jobs`` caught the job, or no-delay ran it at
+    once). Steps the session runs: ``enqueue`` on Django's connection, ``aenqueue`` in an
+    asyncio session."""
+    job_uuid = yield from DatabaseJobStorage(session).enqueue_steps(job)
+    row = yield from session.db.store.load_steps(job_uuid)
+    if row is not None and run_after:
+        row = yield from queue_at_run_after(row)
+    return job_uuid, row
 
 
 class QueueJobBackend(BaseTaskBackend):
@@ -358,12 +373,11 @@ class QueueJobBackend(BaseTaskBackend):
         self.channel_for(task.queue_name)
         register_task(task, retry_pattern=self.retry_pattern, timeout=self.timeout)
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
-        """Store the task as a job in the current transaction of Django's connection.
-
-        The result is the stored job read back, as ``get_result`` reads it: equal to
-        ``get_result(result.id)`` (its ``enqueued_at`` is the job's creation time, set
-        by the database), so that ``refresh()`` changes nothing."""
+    def _task_job(self, task: Task, args: Any, kwargs: Any
+                  ) -> tuple[TaskJobFunction, TaskResult, dict[str, Any], Job]:
+        """What ``enqueue`` and ``aenqueue`` both store, checked before anything is
+        written: the task's job function, its result before it is stored (the
+        arguments normalized to JSON), the meta kept in the job's context, the Job."""
         self.validate_task(task)
         function = register_task(task, retry_pattern=self.retry_pattern, timeout=self.timeout)
         # checks and normalizes the arguments (JSON) before anything is written
@@ -383,6 +397,32 @@ class QueueJobBackend(BaseTaskBackend):
         concurrency_key = self.concurrency_key_of(task, result.args, result.kwargs)
         if concurrency_key is not None:
             options["concurrency_key"] = concurrency_key
+        # the task's arguments as they are: keyword arguments named like queuejob's
+        # options (priority, eta...) are the task's, never options
+        job = Job(func=function, model_name=None, args=result.args, kwargs=result.kwargs,
+                  **options)
+        return function, result, meta, job
+
+    @staticmethod
+    def _stored(task: Task, function: TaskJobFunction, result: TaskResult, job_uuid: str,
+                row: Row | None) -> TaskResult:
+        """The result ``enqueue`` returns: the stored job read back, or,
+        when nothing was stored, the result with its id and the time of now."""
+        if row is not None:
+            result = result_from_row(row, function)
+            object.__setattr__(result, "task", task)
+        else:
+            object.__setattr__(result, "id", job_uuid)
+            object.__setattr__(result, "enqueued_at", timezone.now())
+        return result
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        """Store the task as a job in the current transaction of Django's connection.
+
+        The result is the stored job read back, as ``get_result`` reads it: equal to
+        ``get_result(result.id)`` (its ``enqueued_at`` is the job's creation time, set
+        by the database), so that ``refresh()`` changes nothing."""
+        function, result, meta, job = self._task_job(task, args, kwargs)
         db = self.database()
         wrapper = connections[self.database_alias]
         # savepoint=False: no extra round trips; a failure marks an enclosing atomic
@@ -392,20 +432,8 @@ class QueueJobBackend(BaseTaskBackend):
             wrapper.ensure_connection()
             with db.session(connection=wrapper.connection,
                             context={CONTEXT_KEY: meta}) as session:
-                storage = DatabaseJobStorage(session)
-                job_uuid = storage.enqueue(function, None, result.args, result.kwargs,
-                                           **options)
-                # None when nothing was stored: trap_jobs caught the job, or no-delay
-                # ran it at once
-                row = storage.db_record_from_uuid(job_uuid)
-                if row is not None and run_after is not None:
-                    row = queue_at_run_after(session, row)
-        if row is not None:
-            result = result_from_row(row, function)
-            object.__setattr__(result, "task", task)
-        else:
-            object.__setattr__(result, "id", job_uuid)
-            object.__setattr__(result, "enqueued_at", timezone.now())
+                job_uuid, row = session.run(store_task(session, job, task.run_after is not None))
+        result = self._stored(task, function, result, job_uuid, row)
         task_enqueued.send(type(self), task_result=result)
         return result
 
@@ -419,6 +447,10 @@ class QueueJobBackend(BaseTaskBackend):
             wrapper.ensure_connection()
             with db.session(connection=wrapper.connection) as session:
                 row = DatabaseJobStorage(session).db_record_from_uuid(str(result_id))
+        return self._result(result_id, row)
+
+    def _result(self, result_id: str, row: Row | None) -> TaskResult:
+        """``get_result``'s result from the job's row (None: no such job)."""
         if row is None or task_meta(job_from_row(row, decode=False).context) is None:
             raise TaskResultDoesNotExist(result_id)
         function = self._function(row["func_name"])
