@@ -20,6 +20,7 @@ require_extra("django", "queuejob.contrib.django", "django")
 from .backend import (  # noqa: E402
     QueueJobBackend,
     close_databases,
+    close_databases_async,
     database_url,
     migrate,
     task_modules,
@@ -30,6 +31,7 @@ __all__ = [
     "QueueJobBackend",
     "TaskCancelled",
     "close_databases",
+    "close_databases_async",
     "database_url",
     "migrate",
     "task_modules",

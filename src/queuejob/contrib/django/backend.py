@@ -25,10 +25,11 @@ from django.utils.module_loading import import_string, module_has_submodule
 from ...backends.base import Row, Statement, Steps
 from ...core import codec
 from ...core.channels import ROOT, format_spec, normalize_name, parse_channels
-from ...core.errors import ConfigurationError
+from ...core.errors import ConfigurationError, NoSuchJobError
 from ...core.job import Job, check_concurrency_key, check_timeout
 from ...core.retry import validate_retry_pattern
 from ...database import Database
+from ...nodelay import no_delay
 from ...storage import DatabaseJobStorage
 from ...store.mapping import job_from_row
 from ._compat import (
@@ -120,6 +121,16 @@ def close_databases() -> None:
         _databases.clear()
     for db in opened:
         db.close()
+
+
+async def close_databases_async() -> None:
+    """Close the asyncio pools (PostgreSQL) that ``aenqueue`` and ``aget_result`` opened
+    on the running event loop (one per loop): before a loop ends, as
+    ``db.close_async()``."""
+    with _databases_lock:
+        opened = list(_databases.values())
+    for db in opened:
+        await db.close_async()
 
 
 def migrate(alias: str = DEFAULT_DB_ALIAS) -> list[int]:
@@ -406,7 +417,7 @@ class QueueJobBackend(BaseTaskBackend):
     @staticmethod
     def _stored(task: Task, function: TaskJobFunction, result: TaskResult, job_uuid: str,
                 row: Row | None) -> TaskResult:
-        """The result ``enqueue`` returns: the stored job read back, or,
+        """The result ``enqueue`` and ``aenqueue`` return: the stored job read back, or,
         when nothing was stored, the result with its id and the time of now."""
         if row is not None:
             result = result_from_row(row, function)
@@ -437,6 +448,31 @@ class QueueJobBackend(BaseTaskBackend):
         task_enqueued.send(type(self), task_result=result)
         return result
 
+    async def aenqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        """``enqueue`` for asyncio code, on queuejob's asyncio client: the job is written
+        and read back without leaving the event loop (PostgreSQL: psycopg's asyncio
+        connections; SQLite: queuejob's own threads), instead of running ``enqueue`` in
+        Django's thread (``sync_to_async``, the default ``aenqueue``).
+
+        Django has no transaction in async code: the job is committed in a transaction
+        of its own when this returns, as ``enqueue`` does in autocommit. The result
+        equals ``aget_result(result.id)`` and ``get_result(result.id)``. With no-delay
+        set, the task runs at once: that goes through ``enqueue`` in Django's thread,
+        where a task may use the ORM. ``task_enqueued`` is sent with ``asend`` (its
+        synchronous receivers run in Django's thread, as Django runs them from async
+        code)."""
+        if no_delay(None):
+            return await super().aenqueue(task, args, kwargs)
+        function, result, meta, job = self._task_job(task, args, kwargs)
+        db = self.database()
+        with connections[self.database_alias].wrap_database_errors:
+            async with db.session_async(context={CONTEXT_KEY: meta}) as session:
+                job_uuid, row = await session.run(
+                    store_task(session, job, task.run_after is not None))
+        result = self._stored(task, function, result, job_uuid, row)
+        await task_enqueued.asend(type(self), task_result=result)
+        return result
+
     def get_result(self, result_id: str) -> TaskResult:
         """The result of a task from its job, read on Django's connection (so inside the
         current transaction). TaskResultDoesNotExist for an unknown id, a job that is
@@ -447,6 +483,18 @@ class QueueJobBackend(BaseTaskBackend):
             wrapper.ensure_connection()
             with db.session(connection=wrapper.connection) as session:
                 row = DatabaseJobStorage(session).db_record_from_uuid(str(result_id))
+        return self._result(result_id, row)
+
+    async def aget_result(self, result_id: str) -> TaskResult:
+        """``get_result`` for asyncio code: the job's row read on queuejob's asyncio
+        client (committed jobs: Django has no transaction in async code), without
+        Django's thread (``sync_to_async``, the default ``aget_result``)."""
+        db = self.database()
+        try:
+            with connections[self.database_alias].wrap_database_errors:
+                row = await db.aio.read(db.store.load_steps(str(result_id)))
+        except NoSuchJobError:  # not a job uuid
+            row = None
         return self._result(result_id, row)
 
     def _result(self, result_id: str, row: Row | None) -> TaskResult:
