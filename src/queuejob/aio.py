@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ from .backends.base import Steps, step_result
 from .database import BaseSession, Database, JobStatus, Session, Waiting
 
 T = TypeVar("T")
+log = logging.getLogger("queuejob.aio")
 
 #: SQLite: threads that run the asyncio sessions' statements (one writer at a time
 #: anyway; the others read, or wait for the write lock without holding the loop)
@@ -103,6 +105,9 @@ class AsyncSession(BaseSession):
         """The end of an owned session: commit (or, after ``error``, roll back), and give
         its connection back."""
         raise NotImplementedError
+
+    def borrowed_done(self) -> None:
+        """The end of a session on the application's connection."""
 
     def __repr__(self) -> str:
         return f"<AsyncSession user_id={self.user_id} context={self.context}>"
@@ -189,6 +194,8 @@ class PostgresEngine:
         assert isinstance(db.connector, PostgresConnector)
         self.db = db
         self.driver = AsyncPostgres(db.connector)
+        #: the listeners of each event loop's waits (``changes_of``)
+        self.changes: dict[tuple[asyncio.AbstractEventLoop, str], Changes] = {}
 
     async def session(self, user_id: int | None, context: dict[str, Any] | None,
                       connection: Any) -> AsyncSession:
@@ -214,8 +221,9 @@ class PostgresEngine:
     async def read(self, steps: Steps[T]) -> T:
         return await self.driver.read(steps)
 
-    async def watcher(self, topic: str) -> Any:
-        return await self.driver.watcher(topic)
+    async def listen(self, topic: str, started: Callable[[], None],
+                     changed: Callable[[], None]) -> None:
+        await self.driver.listen(topic, started, changed)
 
     async def close(self) -> None:
         await self.driver.close()
@@ -242,7 +250,14 @@ async def _driver_connection(connection: Any) -> Any:
 # -- SQLite -------------------------------------------------------------------------------------
 class ThreadSession(AsyncSession):
     """An asyncio session on SQLite: a synchronous ``Session`` whose statements run on
-    queuejob's own threads, one at a time."""
+    queuejob's own threads, one at a time.
+
+    SQLite lets one transaction write at a time. A session that holds the write lock
+    between two awaits would leave the threads of other sessions waiting for it, and
+    itself waiting for a thread: the asyncio sessions of a loop take turns to write
+    (the engine's ``writer`` lock, awaited on the loop, from their first write to the end
+    of their transaction), so that only the lock of another process is ever waited for
+    on a thread."""
 
     def __init__(self, db: Database, engine: ThreadEngine, inner: Session) -> None:
         super().__init__(db, inner.user_id, inner.context,
@@ -252,6 +267,8 @@ class ThreadSession(AsyncSession):
         #: what a thread is doing with the session's connection (even for a task that
         #: was cancelled while it waited): the next call waits for it to end
         self._busy: asyncio.Future[Any] | None = None
+        #: this session has the loop's turn to write
+        self._writing = False
 
     def hold(self, row: dict[str, Any]) -> bool:
         return self._inner.hold(row)
@@ -263,29 +280,50 @@ class ThreadSession(AsyncSession):
     def connection(self) -> Any:
         return self._inner.connection
 
-    async def _call(self, function: Callable[[], T]) -> T:
+    async def _call(self, function: Callable[[], T], *, write: bool = True) -> T:
         if self._busy is not None:
             await asyncio.wait([self._busy])
+        if write and not self._writing:
+            await self._engine.writer().acquire()
+            self._writing = True
         future = self._engine.submit(function)
         self._busy = future
         return await asyncio.shield(future)
 
+    def _end_turn(self) -> None:
+        """The session's transaction is over (or was never opened): the next one writes."""
+        if self._writing and not (self._inner.used or self._inner._held):
+            self._writing = False
+            self._engine.writer().release()
+
     async def _drive(self, steps: Steps[T], first: Any) -> T:
         inner = self._inner
-        return await self._call(lambda: self.db.connector.drive(
-            inner.write_connection(), steps, first))
+        try:
+            return await self._call(lambda: self.db.connector.drive(
+                inner.write_connection(), steps, first))
+        finally:
+            self._end_turn()
 
     async def execute(self, sql: str, params: Any = ()) -> Any:
         async with self._lock:
-            return await self._call(lambda: _Fetched(self._inner.execute(sql, params)))
+            try:
+                return await self._call(lambda: _Fetched(self._inner.execute(sql, params)))
+            finally:
+                self._end_turn()
 
     async def commit(self) -> None:
         async with self._lock:
-            await self._call(self._inner.commit)
+            try:
+                await self._call(self._inner.commit)
+            finally:
+                self._end_turn()
 
     async def rollback(self) -> None:
         async with self._lock:
-            await self._call(self._inner.rollback)
+            try:
+                await self._call(self._inner.rollback, write=False)
+            finally:
+                self._end_turn()
 
     async def finish(self, error: BaseException | None) -> None:
         inner, connector = self._inner, self.db.connector
@@ -302,10 +340,19 @@ class ThreadSession(AsyncSession):
             finally:
                 if inner.opened:
                     connector.release(inner.connection, discard=broken)
+                    inner._conn = None
         try:
-            await self._call(end)
+            await self._call(end, write=error is None and bool(inner._held))
         finally:
             self.closed = True
+            self._end_turn()
+
+    def borrowed_done(self) -> None:
+        """The end of a session on the application's connection: the turn is given
+        back (the application's transaction is its own)."""
+        if self._writing:
+            self._writing = False
+            self._engine.writer().release()
 
 
 class _Fetched:
@@ -331,7 +378,21 @@ class ThreadEngine:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        #: each loop's turn to write (``ThreadSession``)
+        self._writers: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        #: the listeners of each event loop's waits (``changes_of``)
+        self.changes: dict[tuple[asyncio.AbstractEventLoop, str], Changes] = {}
         self._lock = threading.Lock()
+
+    def writer(self) -> asyncio.Lock:
+        """The running loop's turn to write."""
+        loop = asyncio.get_running_loop()
+        lock = self._writers.get(loop)
+        if lock is None:
+            for other in [other for other in self._writers if other.is_closed()]:
+                del self._writers[other]
+            lock = self._writers[loop] = asyncio.Lock()
+        return lock
 
     def submit(self, function: Callable[[], T]) -> asyncio.Future[T]:
         with self._lock:
@@ -357,16 +418,28 @@ class ThreadEngine:
         return ThreadSession(db, self, inner)
 
     async def run(self, steps: Steps[T]) -> T:
-        return await self.submit(lambda: self.db.run(
-            lambda conn: self.db.connector.drive(conn, steps)))
+        # a writing transaction: in the loop's turn (``ThreadSession``)
+        async with self.writer():
+            return await asyncio.shield(self.submit(lambda: self.db.run(
+                lambda conn: self.db.connector.drive(conn, steps))))
 
     async def read(self, steps: Steps[T]) -> T:
         return await self.submit(lambda: self.db.read(
             lambda conn: self.db.connector.drive(conn, steps)))
 
-    async def watcher(self, topic: str) -> Any:
+    async def listen(self, topic: str, started: Callable[[], None],
+                     changed: Callable[[], None]) -> None:
+        """SQLite has no notifications: the commit counter, looked at from a thread
+        every ``SQLITE_WAIT_STEP`` seconds while someone waits."""
         watcher = await self.submit(lambda: self.db.connector.watcher(topic))
-        return _ThreadWatcher(self, watcher)
+        try:
+            started()
+            while True:
+                if await self.submit(functools.partial(watcher.wait, 0.0)):
+                    changed()
+                await asyncio.sleep(SQLITE_WAIT_STEP)
+        finally:
+            await self.submit(watcher.close)
 
     async def close(self) -> None:
         return None
@@ -378,29 +451,82 @@ class ThreadEngine:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-class _ThreadWatcher:
-    """SQLite's commit counter, looked at from a thread in short steps: a cancelled wait
-    ends within one step."""
+class Changes:
+    """What the waits of one event loop hear: one listener (a LISTEN connection, or
+    SQLite's commit counter) for all of them, while any waits. ``generation`` counts the
+    changes heard; a wait returns at once when it moved since the caller's last look,
+    so nothing that happened between a look and the wait is missed."""
 
-    def __init__(self, engine: ThreadEngine, watcher: Any) -> None:
+    def __init__(self, engine: Any, topic: str) -> None:
         self._engine = engine
-        self._watcher = watcher
-        self._busy: asyncio.Future[Any] | None = None
+        self._topic = topic
+        self.generation = 0
+        self._event = asyncio.Event()
+        self._users = 0
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
 
-    async def wait(self, timeout: float) -> list[str]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            step = min(SQLITE_WAIT_STEP, max(0.0, deadline - loop.time()))
-            self._busy = self._engine.submit(functools.partial(self._watcher.wait, step))
-            changed = await asyncio.shield(self._busy)
-            if changed or loop.time() >= deadline:
-                return list(changed)
+    def _changed(self) -> None:
+        self.generation += 1
+        event, self._event = self._event, asyncio.Event()
+        event.set()
 
-    async def close(self) -> None:
-        if self._busy is not None:
-            await asyncio.wait([self._busy])
-        self._watcher.close()
+    def _started(self) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    async def _listen(self) -> None:
+        try:
+            await self._engine.listen(self._topic, self._started, self._changed)
+        except Exception as exc:
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_exception(exc)
+            else:  # the waits go on with their periodic looks; the next one listens again
+                log.warning("queuejob: the listener of %s stopped: %s", self._topic, exc)
+
+    async def join(self) -> int:
+        """One more wait listens (the listener started if it was not); the generation
+        to wait from."""
+        self._users += 1
+        try:
+            if self._task is None or self._task.done():
+                self._ready = asyncio.get_running_loop().create_future()
+                self._task = asyncio.get_running_loop().create_task(self._listen())
+            assert self._ready is not None
+            await asyncio.shield(self._ready)
+        except BaseException:
+            await self.leave()
+            raise
+        return self.generation
+
+    async def leave(self) -> None:
+        """A wait is over: the last one stops the listener."""
+        self._users -= 1
+        if self._users == 0 and self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def wait(self, since: int, timeout: float) -> int:
+        """Until a change after generation ``since``, or ``timeout`` seconds; the
+        generation now."""
+        if self.generation == since:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+        return self.generation
+
+
+def changes_of(db: Database, topic: str) -> Changes:
+    """The running loop's listener of ``topic`` for ``db``."""
+    engine = db.aio
+    loop = asyncio.get_running_loop()
+    for other in [other for other in engine.changes if other[0].is_closed()]:
+        del engine.changes[other]
+    key = (loop, topic)
+    if key not in engine.changes:
+        engine.changes[key] = Changes(engine, topic)
+    return engine.changes[key]
 
 
 # -- the entry points -------------------------------------------------------------------------
@@ -420,6 +546,7 @@ async def open_session(db: Database, user_id: int | None, context: dict[str, Any
             yield session
         finally:
             session.closed = True
+            session.borrowed_done()
         return
     try:
         yield session
@@ -433,18 +560,19 @@ async def wait_async(db: Database, waiting: Waiting) -> JobStatus:
     """``db.wait_async()``: ``db.wait()``'s rules (``Waiting``) with asyncio I/O."""
     engine = db.aio
     store = db.store
+    changes = changes_of(db, "outcomes")
     # announced as a waiter, and listening, before the first look: no outcome is missed
     await engine.run(store.waiter_steps(waiting.uuid, True))
     try:
-        watcher = await engine.watcher("outcomes")
+        seen = await changes.join()
         try:
             while True:
                 row = await engine.read(store.load_steps(waiting.uuid))
                 status = waiting.look(row)
                 if status is not None:
                     return status
-                await watcher.wait(waiting.pause(row))
+                seen = await changes.wait(seen, waiting.pause(row))
         finally:
-            await watcher.close()
+            await changes.leave()
     finally:
         await engine.run(store.waiter_steps(waiting.uuid, False))

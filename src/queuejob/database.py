@@ -198,12 +198,13 @@ class Session(BaseSession):
         if self._held:
             held, self._held = self._held, []
             store = self.db.store
-            if connector.in_transaction(self._conn):
-                store.insert_held(self._conn, held, commit=True)
+            conn = self.connection  # a lazy one is opened here
+            if connector.in_transaction(conn):
+                store.insert_held(conn, held, commit=True)
             else:
                 # the session only delayed jobs: one statement, its own transaction
                 try:
-                    store.insert_held(self._conn, held, commit=False)
+                    store.insert_held(conn, held, commit=False)
                 except Exception as exc:
                     if not (self._replaceable and connector.is_disconnect(exc)):
                         raise

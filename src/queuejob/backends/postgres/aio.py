@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -199,24 +199,19 @@ class AsyncPostgres:
             await self.release(conn)
 
     # -- wake-ups ------------------------------------------------------------------------
-    async def watcher(self, topic: str) -> AsyncNotifications:
+    async def listen(self, topic: str, started: Callable[[], None],
+                     changed: Callable[[], None]) -> None:
+        """LISTEN on a connection of its own (the listen URL's, when one is set: a
+        pooler in transaction mode cannot LISTEN); ``started()`` once listening,
+        ``changed()`` at each notification, until cancelled."""
         conn = await psycopg.AsyncConnection.connect(
             self.connector.listen_conninfo or self.connector.conninfo, autocommit=True,
             connect_timeout=max(1, int(self.connector.connect_timeout)),
             **KEEPALIVES)  # type: ignore[arg-type]
-        await conn.execute(f"LISTEN {TOPICS[topic]}")
-        return AsyncNotifications(conn)
-
-
-class AsyncNotifications:
-    """LISTEN on a connection of its own: ``wait`` returns at the first notification."""
-
-    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        self._conn = conn
-
-    async def wait(self, timeout: float) -> list[str]:
-        return [note.payload async for note in self._conn.notifies(timeout=timeout,
-                                                                   stop_after=1)]
-
-    async def close(self) -> None:
-        await self._conn.close()
+        try:
+            await conn.execute(f"LISTEN {TOPICS[topic]}")
+            started()
+            async for _ in conn.notifies():
+                changed()
+        finally:
+            await conn.close()

@@ -1,0 +1,470 @@
+"""The asyncio client (queuejob.aio): the same meaning as the synchronous calls, in the
+application's own async transaction, without ever blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import queuejob
+from tests import jobs
+from tests.helpers import ThreadWorker, job_rows, wait_until
+
+# PostgreSQL directly and through PgBouncer's transaction pool (the asyncio pool too)
+pytestmark = pytest.mark.through_pgbouncer
+
+#: columns that differ between two jobs stored from the same call
+VARYING = {"id", "uuid", "date_created", "date_enqueued", "date_started", "date_done",
+           "eta", "context", "identity_key", "trace_context"}
+
+
+def run(coroutine_function: Any, *args: Any) -> Any:
+    """Run an async test body on a fresh event loop (as an application would)."""
+    return asyncio.run(coroutine_function(*args))
+
+
+def stored(db: queuejob.Database, job_uuid: str) -> dict[str, Any]:
+    (found,) = [row for row in job_rows(db) if row["uuid"] == job_uuid]
+    return found
+
+
+def comparable(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key not in VARYING}
+
+
+def app_table(db: queuejob.Database) -> None:
+    with db.session() as session:
+        session.execute("CREATE TABLE IF NOT EXISTS signup (email TEXT)")
+
+
+def signups(db: queuejob.Database) -> list[str]:
+    with db.session() as session:
+        return [row[0] for row in session.execute("SELECT email FROM signup").fetchall()]
+
+
+# -- the same meaning as the synchronous calls ------------------------------------------------
+CALL = st.fixed_dictionaries(
+    {"args": st.lists(st.one_of(st.integers(-2**40, 2**40), st.text(max_size=12),
+                                st.none(), st.booleans()), max_size=3)},
+    optional={"priority": st.one_of(st.integers(-5, 20), st.text(max_size=3)),
+              "max_retries": st.integers(-1, 6),
+              "channel": st.sampled_from(["root", "root.export", "root..bad", "", "other"]),
+              "description": st.text(max_size=20),
+              "eta": st.one_of(st.integers(-10, 3600), st.just("tomorrow")),
+              "identity_key": st.text(min_size=1, max_size=8),
+              "timeout": st.one_of(st.floats(-1, 100, allow_nan=False), st.just(0)),
+              "colour": st.just("red")})
+
+
+def outcome(function: Any) -> Any:
+    """What a call gives: ("ok", its value) or (its exception's type and message)."""
+    try:
+        return "ok", function()
+    except Exception as exc:  # the same refusal is what is compared
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(call=CALL)
+def test_delay_async_stores_what_delay_stores_and_refuses_what_it_refuses(db, call):
+    options = {key: value for key, value in call.items() if key != "args"}
+    args = ("res.partner", *call["args"])
+    if "identity_key" in options:  # each example its own key: no earlier example holds it
+        options["identity_key"] = f"{options['identity_key']}-{len(job_rows(db))}"
+    with db.session(user_id=7, context={"lang": "fr"}) as session:
+        sync = outcome(lambda: jobs.noop.delay(session, *args, **options))
+
+    async def delay_async() -> str:
+        async with db.session_async(user_id=7, context={"lang": "fr"}) as session:
+            return await jobs.noop.delay_async(session, *args, **options)
+    if "identity_key" in options:
+        options["identity_key"] += "-async"
+    asynchronous = outcome(lambda: run(delay_async))
+    assert sync[0] == asynchronous[0], (sync, asynchronous)
+    if sync[0] != "ok":
+        assert sync[1] == asynchronous[1]
+        return
+    first, second = stored(db, sync[1]), stored(db, asynchronous[1])
+    assert comparable(first) == comparable(second)
+    assert (first["identity_key"] is None) == (second["identity_key"] is None)
+
+
+def test_identity_keys_and_debounce_hold_as_in_delay(db):
+    async def body() -> tuple[Any, ...]:
+        async with db.session_async() as session:
+            first = await jobs.noop.delay_async(session, "m", 1, identity_key="key")
+            again = await jobs.noop.delay_async(session, "m", 2, identity_key="key")
+            many = await jobs.noop.delay_many_async(
+                session, [("m", 3), {"args": ("m", 4), "identity_key": "key"},
+                          {"args": ("m", 5), "identity_key": "other"}])
+        async with db.session_async() as session:
+            later = await jobs.noop.delay_async(session, "m", 6, identity_key="key")
+            bounced = await jobs.noop.delay_async(session, "m", 7, identity_key="late",
+                                                  debounce=60)
+            rebounced = await jobs.noop.delay_async(session, "m", 8, identity_key="late",
+                                                    debounce=60)
+        return first, again, many, later, bounced, rebounced
+    first, again, many, later, bounced, rebounced = run(body)
+    assert again == first == later == many[1]
+    assert len({first, many[0], many[2]}) == 3
+    assert bounced == rebounced
+    args = str(stored(db, bounced)["args"])
+    assert "8" in args and "7" not in args
+    assert len(job_rows(db)) == 4  # key, (m, 3), other, late
+
+
+def test_a_graph_is_stored_whole_by_delay_async(db):
+    async def body() -> Any:
+        async with db.session_async() as session:
+            graph = queuejob.chain(
+                jobs.noop.delayable(session, "m", 1),
+                queuejob.group(jobs.noop.delayable(session, "m", 2),
+                               jobs.noop.delayable(session, "m", 3)),
+                jobs.noop.delayable(session, "m", 4))
+            return await graph.delay_async()
+    graph = run(body)
+    rows = job_rows(db)
+    assert len(rows) == 4 and len({row["graph_uuid"] for row in rows}) == 1
+    assert sorted(row["state"] for row in rows) == ["pending"] + ["wait_dependencies"] * 3
+    assert all(delayable.uuid for delayable in graph.graph())
+    with ThreadWorker(db, channels="root:4", poll_interval=0.05):
+        wait_until(lambda: {row["state"] for row in job_rows(db)} == {"done"}, timeout=30,
+                   message="the graph done")
+
+
+def test_manual_actions_have_async_forms(db):
+    with db.session() as session:
+        failed = jobs.noop.delay(session, "m")
+        waiting = jobs.noop.delay(session, "m", 2)
+    with db.transaction() as conn:  # as a worker leaves a failed job
+        db.connector.execute_sql(conn, "UPDATE queue_job SET state = 'failed' WHERE uuid = "
+                                 + ("?" if db.dialect == "sqlite" else "%s"), (failed,))
+
+    async def body() -> None:
+        async with db.session_async(context={"user": "ann"}) as session:
+            assert await queuejob.requeue_async(session, failed) == [failed]
+            assert await queuejob.cancel_async(session, waiting) == [waiting]
+        async with db.session_async() as session:
+            with pytest.raises(queuejob.JobStateError, match="cannot cancel job"):
+                await queuejob.cancel_async(session, waiting)  # cancelled already
+        async with db.session_async(context={"user": "ann"}) as session:
+            assert await queuejob.set_done_async(session, failed) == [failed]
+    run(body)
+    assert stored(db, failed)["state"] == "done"
+    assert stored(db, failed)["result"] == "Manually set to done by ann"
+    assert stored(db, waiting)["state"] == "cancelled"
+    assert stored(db, waiting)["result"] == "Cancelled by ann"
+
+
+def test_edit_async_changes_a_pending_job(db):
+    with db.session() as session:
+        pending = jobs.noop.delay(session, "m")
+
+    async def body() -> None:
+        async with db.session_async() as session:
+            await queuejob.operations.edit_async(session, pending, priority=3,
+                                                 channel="root.export")
+    run(body)
+    assert (stored(db, pending)["priority"], stored(db, pending)["channel"]) == \
+        (3, "root.export")
+
+
+# -- the session's own transaction ----------------------------------------------------------
+def test_the_jobs_and_the_rows_of_a_session_commit_together_or_not_at_all(db):
+    app_table(db)
+    mark = "?" if db.dialect == "sqlite" else "%s"
+
+    async def body() -> str:
+        async with db.session_async() as session:
+            await session.execute(f"INSERT INTO signup (email) VALUES ({mark})", ("ann@x",))
+            kept = await jobs.noop.delay_async(session, "m", "ann")
+        with contextlib.suppress(RuntimeError):
+            async with db.session_async() as session:
+                await jobs.noop.delay_async(session, "m", "bob", identity_key="bob")
+                await session.execute(f"INSERT INTO signup (email) VALUES ({mark})",
+                                      ("bob@x",))
+                await jobs.noop.delay_async(session, "m", "bob")
+                raise RuntimeError("the endpoint fails after both writes")
+        return kept
+    kept = run(body)
+    assert [row["uuid"] for row in job_rows(db)] == [kept]
+    assert signups(db) == ["ann@x"]
+
+
+def test_jobs_are_written_in_the_applications_async_transaction(db, db_url):
+    app_table(db)
+
+    async def body() -> str:
+        if db.dialect == "postgresql":
+            conn = await psycopg.AsyncConnection.connect(db_url)
+        else:
+            conn = sqlite3.connect(db.connector.path, check_same_thread=False)
+        try:
+            async with db.session_async(connection=conn) as session:
+                kept = await jobs.noop.delay_async(session, "m", "kept")
+                await jobs.noop.delay_many_async(session, [("m", 1), ("m", 2)])
+            await maybe_await(conn.commit())
+            async with db.session_async(connection=conn) as session:
+                await jobs.noop.delay_async(session, "m", "dropped")
+                with pytest.raises(RuntimeError, match="the application commits it"):
+                    await session.commit()
+            # nothing is visible to others before the application commits
+            assert len(job_rows(db)) == 3
+            await maybe_await(conn.rollback())
+            return kept
+        finally:
+            await maybe_await(conn.close())
+    kept = run(body)
+    rows = job_rows(db)
+    assert kept in [row["uuid"] for row in rows]
+    assert len(rows) == 3 and not any("dropped" in str(row["args"]) for row in rows)
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) else value
+
+
+# -- cancellation ----------------------------------------------------------------------------
+@pytest.mark.parametrize("cancel_after", [0.0, 0.001, 0.003, 0.01, 0.03])
+def test_a_cancelled_task_leaves_no_half_written_jobs(db, cancel_after):
+    """A task cancelled at any moment of a session that delays 60 jobs (identity keys: a
+    statement each; then a commit) leaves all of them or none, and the pool serves the
+    next session."""
+    async def delay_all(tag: str) -> None:
+        async with db.session_async() as session:
+            for number in range(30):
+                await jobs.noop.delay_async(session, "m", tag, number,
+                                            identity_key=f"{tag}{number}")
+            await jobs.noop.delay_many_async(session, [("m", tag, n) for n in range(30)])
+
+    async def body() -> None:
+        for attempt in range(4):
+            task = asyncio.create_task(delay_all(f"{cancel_after}-{attempt}"))
+            await asyncio.sleep(cancel_after * attempt)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=30)
+        # the connections given back work: a full session after the cancellations
+        await delay_all("after")
+    run(body)
+    counts: dict[str, int] = {}
+    for row in job_rows(db):
+        args = json.loads(row["args"]) if isinstance(row["args"], str) else row["args"]
+        counts[args[1]] = counts.get(args[1], 0) + 1
+    assert counts.pop("after") == 60
+    assert all(count == 60 for count in counts.values()), counts
+
+
+def test_wait_async_returns_the_outcome_and_can_be_cancelled(db):
+    with db.session() as session:
+        done = jobs.add.delay(session, "m", 2, 3)
+        never = jobs.noop.delay(session, "m", eta=3600)
+
+    def waiters() -> int:
+        with db.session() as session:
+            return int(session.execute("SELECT count(*) FROM queue_job_waiter").fetchone()[0])
+
+    async def body() -> Any:
+        task = asyncio.create_task(db.wait_async(never, timeout=60))
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=10)
+        assert waiters() == 0  # the cancelled wait took its waiter row away
+        with pytest.raises(TimeoutError, match="still pending"):
+            await db.wait_async(never, timeout=0.3)
+        with pytest.raises(queuejob.NoSuchJobError):
+            await db.wait_async("0" * 32, timeout=1)
+        waiting = asyncio.create_task(db.wait_async(done, timeout=60))
+        with ThreadWorker(db, channels="root:2", poll_interval=0.05):
+            return await asyncio.wait_for(waiting, timeout=60)
+    status = run(body)
+    assert (status.state, status.result) == ("done", "5")
+    assert waiters() == 0
+
+
+# -- misuse ------------------------------------------------------------------------------------
+def test_misuse_gets_a_clear_error(db, db_url):
+    async def body() -> None:
+        with db.session() as sync_session:
+            with pytest.raises(TypeError, match=r"takes a session of db\.session_async"):
+                await jobs.noop.delay_async(sync_session, "m")
+            with pytest.raises(TypeError, match=r"takes a session of db\.session_async"):
+                await jobs.noop.delay_many_async(sync_session, [("m",)])
+            with pytest.raises(TypeError, match=r"takes a session of db\.session_async"):
+                await queuejob.cancel_async(sync_session, "0" * 32)
+            with pytest.raises(TypeError, match="call delay"):
+                await queuejob.chain(jobs.noop.delayable(sync_session, "m")).delay_async()
+        async with db.session_async() as session:
+            with pytest.raises(TypeError, match=r"await fn\.delay_async"):
+                jobs.noop.delay(session, "m")
+            with pytest.raises(TypeError, match="delay_many_async"):
+                jobs.noop.delay_many(session, [("m",)])
+            with pytest.raises(TypeError, match="requeue_async"):
+                queuejob.requeue(session, "0" * 32)
+            with pytest.raises(TypeError, match="delay_async"):
+                queuejob.chain(jobs.noop.delayable(session, "m")).delay()
+            with pytest.raises(TypeError, match="priority"):
+                await jobs.noop.delay_async(session, "m", priority="high")
+        with pytest.raises(RuntimeError, match="session is closed"):
+            await jobs.noop.delay_async(session, "m")
+        with pytest.raises(TypeError, match="context must be a dict"):
+            async with db.session_async(context=["no"]):
+                pass
+        if db.dialect == "postgresql":
+            sync_conn = psycopg.connect(db_url)
+            with pytest.raises(TypeError, match="synchronous connection"):
+                async with db.session_async(connection=sync_conn):
+                    pass
+            sync_conn.close()
+            closed = await psycopg.AsyncConnection.connect(db_url)
+            await closed.close()
+            with pytest.raises(ValueError, match="connection is closed"):
+                async with db.session_async(connection=closed):
+                    pass
+        else:
+            with pytest.raises(TypeError, match="this database is SQLite"):
+                async with db.session_async(connection=object()):
+                    pass
+    run(body)
+    assert job_rows(db) == []
+
+
+# -- never blocks the loop -----------------------------------------------------------------------
+@contextlib.contextmanager
+def slow_database(db: queuejob.Database, db_url: str) -> Iterator[None]:
+    """Another connection takes the queue's table (PostgreSQL) or the file's write lock
+    (SQLite) for 20 ms every 40 ms: a client that waited for the database on the event
+    loop's thread would stall it for that long."""
+    stop = threading.Event()
+
+    def hold() -> None:
+        if db.dialect == "postgresql":
+            conn: Any = psycopg.connect(db_url, autocommit=True, prepare_threshold=None)
+            take, give = "BEGIN; LOCK TABLE queue_job IN EXCLUSIVE MODE", "COMMIT"
+        else:
+            conn = sqlite3.connect(db.connector.path, isolation_level=None)
+            take, give = "BEGIN IMMEDIATE", "COMMIT"
+        try:
+            while not stop.wait(0.02):
+                for statement in take.split("; "):
+                    conn.execute(statement)
+                stop.wait(0.02)
+                conn.execute(give)
+        finally:
+            conn.close()
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        holder.join(10)
+
+
+def describe_callback(handle: asyncio.events.Handle) -> str:
+    """A callback, and for a task's step where its coroutine stands now."""
+    owner = getattr(handle._callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coroutine = owner.get_coro()
+        frame = getattr(coroutine, "cr_frame", None)
+        where = f" at {frame.f_code.co_filename}:{frame.f_lineno}" if frame else ""
+        return f"{handle!r}: {coroutine!r}{where}"
+    return repr(handle)
+
+
+def run_delay() -> float:
+    """Seconds this thread has waited for a CPU (the machine was busy, not the thread)."""
+    with open("/proc/thread-self/schedstat") as stat:
+        return int(stat.read().split()[1]) / 1e9
+
+
+def test_fifty_tasks_enqueue_two_thousand_jobs_and_wait_without_stalling_the_loop(
+        db, db_url, monkeypatch):
+    """50 tasks enqueue 2,000 jobs (one, a few, or forty per session) and wait for some
+    of them, while the database makes every writer wait. Every callback the event loop
+    runs is timed, less the time the operating system kept the thread off a CPU (two
+    cores, shared with the database server): none may hold the loop more than 5 ms."""
+    stalls: list[tuple[float, str]] = []
+    run_callback = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.events.Handle) -> None:
+        began, waited = time.perf_counter(), run_delay()
+        run_callback(handle)
+        held = time.perf_counter() - began - (run_delay() - waited)
+        if held > 0.005:
+            stalls.append((held, describe_callback(handle)))
+    monkeypatch.setattr(asyncio.events.Handle, "_run", timed)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # other threads hand the GIL back quickly
+    # what is measured is the loop waiting for I/O and locks, not the collector: no
+    # collection of the test process's garbage meanwhile
+    gc.collect()
+    gc.disable()
+    finished: list[str] = []
+
+    def finisher(stop: threading.Event) -> None:
+        # what a worker would do to the jobs waited for: end them
+        while not stop.wait(0.05):
+            with db.session() as session:
+                wanted = [row[0] for row in session.execute(
+                    "SELECT uuid FROM queue_job WHERE state = 'pending' "
+                    "AND description = 'waited' LIMIT 20").fetchall()]
+                if wanted:
+                    finished.extend(queuejob.set_done(session, *map(str, wanted)))
+
+    async def task(number: int) -> list[str]:
+        uuids = []
+        for batch in range(4):
+            async with db.session_async(user_id=number) as session:
+                if batch == 0:
+                    uuids.append(await jobs.noop.delay_async(
+                        session, "m", number, description="waited"))
+                    uuids += [await jobs.noop.delay_async(session, "m", number, n)
+                              for n in range(9)]
+                elif batch == 1:
+                    uuids += [await jobs.noop.delay_async(
+                        session, "m", number, n, identity_key=f"{number}-{n}")
+                        for n in range(5)]
+                else:
+                    uuids += await jobs.noop.delay_many_async(
+                        session, [("m", number, n) for n in range(10 if batch == 2 else 15)])
+        status = await db.wait_async(uuids[0], timeout=120)
+        assert status.state == "done"
+        return uuids
+
+    async def body() -> list[list[str]]:
+        results = await asyncio.gather(*(task(number) for number in range(50)))
+        await db.close_async()
+        return results
+
+    stop = threading.Event()
+    ender = threading.Thread(target=finisher, args=(stop,), daemon=True)
+    ender.start()
+    try:
+        with slow_database(db, db_url):
+            results = run(body)
+    finally:
+        stop.set()
+        ender.join(30)
+        sys.setswitchinterval(switch)
+        gc.enable()
+    assert stalls == []
+    assert sum(len(uuids) for uuids in results) == 2_000
+    assert len(job_rows(db)) == 2_000
+    assert len(finished) >= 50
