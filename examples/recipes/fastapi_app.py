@@ -85,13 +85,10 @@ def create_app(url: str | None = None) -> FastAPI:
     async def job_state(uuid: str, request: Request) -> dict:
         db = request.app.state.db
         try:
-            # the job's row, read without blocking the loop (the async form of
-            # DatabaseJobStorage(session).load)
-            row = await db.aio.read(db.store.load_steps(uuid))
-        except NoSuchJobError:  # not a uuid
-            row = None
-        if row is None:
-            raise HTTPException(status_code=404, detail="no such job")
+            # the job's row, read without blocking the loop
+            row = await queuejob.operations.load_job_async(db, uuid)
+        except NoSuchJobError:
+            raise HTTPException(status_code=404, detail="no such job") from None
         return {"state": row["state"], "result": row["result"]}
 
     return app

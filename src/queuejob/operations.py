@@ -86,6 +86,7 @@ __all__ = [
     "job_logs",
     "last_job_id",
     "load_job",
+    "load_job_async",
     "metric_data",
     "move_history",
     "open_database",
@@ -310,6 +311,14 @@ def find_jobs(db: Database, filters: JobFilter | None = None, *, sort: str = "-c
 def load_job(db: Database, job_uuid: str) -> dict[str, Any]:
     """A job's whole row; NoSuchJobError when there is none."""
     row = db.read(lambda conn: db.reads.load(conn, job_uuid))
+    if row is None:
+        raise NoSuchJobError(f"no job {job_uuid}")
+    return row
+
+
+async def load_job_async(db: Database, job_uuid: str) -> dict[str, Any]:
+    """``load_job`` for asyncio code, without blocking the event loop."""
+    row = await db.aio.read(db.store.load_steps(job_uuid))
     if row is None:
         raise NoSuchJobError(f"no job {job_uuid}")
     return row

@@ -262,7 +262,12 @@ class JobStore:
         """A job just stored with an eta competes from its eta on, as a job stored then
         would (its ``date_created`` becomes its eta; ``context``, the encoded context
         that keeps its creation time)."""
-        self._run(conn, "queue_at_eta", {"id": job_id, "context": context})
+        self.connector.drive(conn, self.queue_at_eta_steps(job_id, context))
+
+    @staticmethod
+    def queue_at_eta_steps(job_id: int, context: str) -> Steps[None]:
+        """``queue_at_eta``, as steps."""
+        yield Statement("queue_at_eta", {"id": job_id, "context": context})
 
     def update(self, conn: Any, params: Mapping[str, Any]) -> None:
         """Write every field people may change of a stored job (``mapping.update_row``)."""

@@ -22,7 +22,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string, module_has_submodule
 
-from ...backends.base import Row, Statement, Steps
+from ...backends.base import Row, Steps
 from ...core import codec
 from ...core.channels import ROOT, format_spec, normalize_name, parse_channels
 from ...core.errors import ConfigurationError, NoSuchJobError
@@ -31,6 +31,7 @@ from ...core.retry import validate_retry_pattern
 from ...database import Database
 from ...nodelay import no_delay
 from ...storage import DatabaseJobStorage
+from ...store.jobs import JobStore
 from ...store.mapping import job_from_row
 from ._compat import (
     DEFAULT_TASK_QUEUE_NAME,
@@ -240,7 +241,7 @@ def queue_at_run_after(row: dict[str, Any]) -> Steps[dict[str, Any]]:
 
     The creation time is kept in the job's context (``enqueued_at``, read back from
     ``date_created`` before it changes), where ``get_result`` finds it. One UPDATE of the
-    row just written, in the same transaction (the query of ``JobStore.queue_at_eta``),
+    row just written, in the same transaction (``JobStore.queue_at_eta``),
     as steps the session runs: the same for ``enqueue`` and ``aenqueue``.
     """
     job = job_from_row(row, decode=False)
@@ -249,7 +250,7 @@ def queue_at_run_after(row: dict[str, Any]) -> Steps[dict[str, Any]]:
     meta["enqueued_at"] = row["date_created"]
     context[CONTEXT_KEY] = meta
     text = codec.dumps(context)
-    yield Statement("queue_at_eta", {"id": row["id"], "context": text})
+    yield from JobStore.queue_at_eta_steps(row["id"], text)
     return {**row, "date_created": row["eta"], "context": text}
 
 
