@@ -468,3 +468,24 @@ def test_fifty_tasks_enqueue_two_thousand_jobs_and_wait_without_stalling_the_loo
     assert sum(len(uuids) for uuids in results) == 2_000
     assert len(job_rows(db)) == 2_000
     assert len(finished) >= 50
+
+
+def test_wait_async_streams_progress_reports(db, tmp_path):
+    from queuejob.core.progress import Progress
+    gate = tmp_path / "gate"
+    with db.session() as session:
+        uuid = jobs.progressing.delay(session, "m", 2, gate=str(gate))
+    seen: list[Progress] = []
+
+    async def body() -> queuejob.database.JobStatus:
+        waiting = asyncio.create_task(db.wait_async(uuid, timeout=60, on_progress=seen.append))
+        for _ in range(1500):  # the first report heard (at most 30 s)
+            if Progress(1, 2, "step 1 of 2") in seen or waiting.done():
+                break
+            await asyncio.sleep(0.02)
+        gate.touch()
+        return await asyncio.wait_for(waiting, timeout=60)
+    with ThreadWorker(db, poll_interval=0.05):
+        status = run(body)
+    assert seen[0] == Progress(1, 2, "step 1 of 2") and seen[-1] == Progress(2, 2, "step 2 of 2")
+    assert status.state == "done" and status.progress == Progress(2, 2, "step 2 of 2")
