@@ -3,6 +3,10 @@
     python -m bench.compare                 # what bench/run.sh runs (see bench/README.md)
     python -m bench.compare --quick         # small sizes, one round: a few minutes
 
+    # the asyncio clients' enqueue side by side (bench/README.md, "Async enqueue"):
+    python -m bench.compare --workloads enqueue,bulk --output bench/results/async-enqueue \\
+        --systems queuejob-postgresql-async,queuejob-postgresql,procrastinate,pgqueuer
+
 Starts PostgreSQL and Redis (loopback, free ports), runs ``bench.harness`` once per system
 and round (systems interleaved, their order rotated between rounds), then writes
 ``results.json``, ``results.md`` and ``throughput.png`` into ``--output``. Whatever it
@@ -29,7 +33,8 @@ from bench.harness import SYSTEMS, WORKLOADS, log
 from bench.servers import Servers
 
 DEFAULT_SYSTEMS = ("queuejob-sqlite", "queuejob-sqlite-root8", "queuejob-sqlite-full",
-                   "queuejob-postgresql", "queuejob-postgresql-root8", "procrastinate", "pgqueuer",
+                   "queuejob-postgresql", "queuejob-postgresql-root8",
+                   "queuejob-postgresql-async", "procrastinate", "pgqueuer",
                    "pgqueuer-batch500", "huey-sqlite", "rq", "dramatiq-redis")
 BACKEND = {"queuejob-sqlite": "sqlite", "queuejob-sqlite-full": "sqlite",
            "queuejob-sqlite-root8": "sqlite",

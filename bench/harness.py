@@ -61,6 +61,7 @@ SYSTEMS = {
     "queuejob-postgresql": "bench.queuejob_system:QueuejobPostgres",
     "queuejob-sqlite-root8": "bench.queuejob_system:QueuejobSQLiteRoot8",
     "queuejob-postgresql-root8": "bench.queuejob_system:QueuejobPostgresRoot8",
+    "queuejob-postgresql-async": "bench.queuejob_system:QueuejobPostgresAsync",
     "procrastinate": "bench.peers.procrastinate:Procrastinate",
     "pgqueuer": "bench.peers.pgqueuer:Pgqueuer",
     "pgqueuer-batch500": "bench.peers.pgqueuer:PgqueuerBatch500",

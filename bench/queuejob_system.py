@@ -1,7 +1,10 @@
 """queuejob itself, on SQLite and on PostgreSQL, as measured by ``bench.harness``.
 
 Client: ``noop.delay(session, None)`` in its own ``db.session()`` (one transaction per
-job); bulk: ``noop.delay_many(session, calls)`` in one session per batch. The jobs are
+job); bulk: ``noop.delay_many(session, calls)`` in one session per batch.
+``queuejob-postgresql-async`` uses the asyncio client instead (``db.session_async()``,
+``delay_async``, ``delay_many_async``), as Procrastinate's and PGQueuer's clients are
+async; its workers are those of ``queuejob-postgresql``. The jobs are
 ``bench.jobs.noop`` and ``bench.jobs.latency``. Worker: ``queuejob worker --module
 bench.jobs --channels root:64`` with its other defaults: root's capacity is the number
 of jobs a worker runs at once (each claim takes up to that many), and 64 is the
@@ -34,6 +37,14 @@ DEFAULT_CHANNELS = "root:8"
 UNFINISHED = ("pending", "enqueued", "started", "wait_dependencies")
 
 
+def bulk_calls(count: int, channels: list[str] | None = None) -> list[Any]:
+    """The calls of one ``delay_many``: no-op jobs, spread over ``channels`` if given."""
+    if channels:
+        return [{"args": (None,), "channel": channels[i % len(channels)]}
+                for i in range(count)]
+    return [(None,)] * count
+
+
 class Queuejob(System):
     packages = ("queuejob", "psycopg", "psycopg-binary")
     setting = BEST_CHANNELS
@@ -54,13 +65,8 @@ class Queuejob(System):
             jobs.noop.delay(session, None)
 
     def enqueue_bulk(self, count: int, channels: list[str] | None = None) -> None:
-        if channels:
-            calls: list[Any] = [{"args": (None,), "channel": channels[i % len(channels)]}
-                                for i in range(count)]
-        else:
-            calls = [(None,)] * count
         with self.db.session() as session:
-            jobs.noop.delay_many(session, calls)
+            jobs.noop.delay_many(session, bulk_calls(count, channels))
 
     def enqueue_latency(self, enqueued_at: float) -> None:
         with self.db.session() as session:
@@ -219,3 +225,38 @@ class QueuejobSQLiteRoot8(Root8, QueuejobSQLite):
 
 class QueuejobPostgresRoot8(Root8, QueuejobPostgres):
     name = "queuejob-postgresql-root8"
+
+
+class AsyncClient:
+    """The asyncio client in place of the synchronous one, the same worker: ``await
+    noop.delay_async(session, None)`` in its own ``db.session_async()`` (one transaction
+    per job, as Procrastinate's ``defer_async`` and PGQueuer's ``enqueue`` per call);
+    bulk: ``delay_many_async`` in one session per batch. Processing is left out: its
+    workers are those of the synchronous system."""
+
+    bulk_api = "delay_many_async"
+    workloads = ("enqueue", "bulk", "latency")
+    extra_workloads = ()
+    db: queuejob.Database
+
+    async def teardown(self) -> None:
+        await self.db.close_async()  # the event loop's pool, before the rest
+        super().teardown()  # type: ignore[misc]
+
+    async def enqueue(self) -> None:
+        async with self.db.session_async() as session:
+            await jobs.noop.delay_async(session, None)
+
+    async def enqueue_bulk(self, count: int, channels: list[str] | None = None) -> None:
+        async with self.db.session_async() as session:
+            await jobs.noop.delay_many_async(session, bulk_calls(count, channels))
+
+    async def enqueue_latency(self, enqueued_at: float) -> None:
+        async with self.db.session_async() as session:
+            await jobs.latency.delay_async(session, None, enqueued_at)
+
+
+class QueuejobPostgresAsync(AsyncClient, QueuejobPostgres):
+    name = "queuejob-postgresql-async"
+    notes = ("asyncio client (session_async: a pooled psycopg AsyncConnection); workers "
+             "as queuejob-postgresql")

@@ -25,7 +25,10 @@ FIELDS = ("jobs_per_s", "drain_jobs_per_s", "startup_s", "p50_ms", "p99_ms", "me
 QJ_PG, QJ_SQLITE = "queuejob-postgresql", "queuejob-sqlite"
 QJ_PG8, QJ_SQLITE8 = "queuejob-postgresql-root8", "queuejob-sqlite-root8"
 QJ_SQLITE_FULL = "queuejob-sqlite-full"
-QUEUEJOB = (QJ_SQLITE, QJ_SQLITE8, QJ_SQLITE_FULL, QJ_PG, QJ_PG8)
+QJ_PG_ASYNC = "queuejob-postgresql-async"
+QUEUEJOB = (QJ_SQLITE, QJ_SQLITE8, QJ_SQLITE_FULL, QJ_PG, QJ_PG8, QJ_PG_ASYNC)
+#: the asyncio peers on PostgreSQL, whose enqueue calls are async like delay_async
+ASYNC_PEERS = ("procrastinate", "pgqueuer")
 PEERS_ORDER = ("procrastinate", "pgqueuer", "pgqueuer-batch500", "huey-sqlite", "rq",
                "dramatiq-redis")
 DRAIN = "drain_jobs_per_s"
@@ -34,7 +37,9 @@ CPU = "cpu_us_per_job"
 
 # (label, system, measure, field, other system, other measure, other field, op, threshold)
 # op ">=": queuejob / other must be at least threshold (the ratio of the medians);
-# "<=": at most threshold; "every>=": at least threshold in every round.
+# "<=": at most threshold; "every>=": at least threshold in every round. The other system
+# may be a tuple of systems: then, round by round, the better of them (the one that makes
+# the target hardest to meet), measured in the same round.
 RATIO_TARGETS = [
     ("PostgreSQL drain, 1 worker, root:8: at least 2x PGQueuer (its defaults)",
      QJ_PG8, "process_w1", DRAIN, "pgqueuer", "process_w1", DRAIN, ">=", 2.0),
@@ -63,6 +68,12 @@ RATIO_TARGETS = [
      1.0),
     ("Bulk enqueue (delay_many, PostgreSQL): at least 2x PGQueuer's batch enqueue",
      QJ_PG, "enqueue_bulk", RATE, "pgqueuer", "enqueue_bulk", RATE, ">=", 2.0),
+    ("Async enqueue one by one, PostgreSQL (delay_async, a transaction per job): at least "
+     "1.5x the better of Procrastinate's defer_async and PGQueuer's enqueue",
+     QJ_PG_ASYNC, "enqueue_single", RATE, ASYNC_PEERS, "enqueue_single", RATE, ">=", 1.5),
+    ("Async bulk enqueue, PostgreSQL (delay_many_async): at least the better of "
+     "Procrastinate's batch_defer_async and PGQueuer's batch enqueue",
+     QJ_PG_ASYNC, "enqueue_bulk", RATE, ASYNC_PEERS, "enqueue_bulk", RATE, ">=", 1.0),
 ]
 for _backend, _system in (("PostgreSQL", QJ_PG), ("SQLite", QJ_SQLITE)):
     RATIO_TARGETS += [
@@ -132,23 +143,45 @@ def summarize(records: list[dict]) -> dict[str, dict[str, dict[str, Any]]]:
     return summary
 
 
+def others_of(other: str | tuple[str, ...]) -> tuple[str, ...]:
+    return other if isinstance(other, tuple) else (other,)
+
+
+def against_label(other: str | tuple[str, ...]) -> str:
+    others = others_of(other)
+    return others[0] if len(others) == 1 else f"better of {', '.join(others)}"
+
+
 def ratio(rounds: dict, target: tuple) -> dict[str, Any] | None:
     _label, system, measure, field, other, other_measure, other_field, op, threshold = target
+    others = others_of(other)
     mine = rounds.get((system, measure), {})
-    theirs = rounds.get((other, other_measure), {})
-    both = sorted(set(mine) & set(theirs))
-    pairs = [(mine[r].get(field), theirs[r].get(other_field)) for r in both]
-    pairs = [(a, b) for a, b in pairs if a and b]
-    if not pairs:
+    theirs = [rounds.get((name, other_measure), {}) for name in others]
+    both = sorted(set(mine).intersection(*theirs))
+    # the better other of each round: the one that makes the target hardest to meet
+    pick = min if op == "<=" else max
+    rows = []  # (round, mine, theirs, which other)
+    for r in both:
+        candidates = [(found[r].get(other_field), name)
+                      for found, name in zip(theirs, others, strict=True)]
+        if mine[r].get(field) and all(value for value, _ in candidates):
+            best, name = pick(candidates)
+            rows.append((r, mine[r][field], best, name))
+    if not rows:
         return None
-    per_round = [a / b for a, b in pairs]
-    value = statistics.median(a for a, _ in pairs) / statistics.median(b for _, b in pairs)
+    per_round = [a / b for _, a, b, _ in rows]
+    value = statistics.median(a for _, a, _, _ in rows) / statistics.median(
+        b for _, _, b, _ in rows)
     met = {">=": value >= threshold, "<=": value <= threshold,
            "every>=": min(per_round) >= threshold}[op]
+    found_rounds = [r for r, _, _, _ in rows]
     return {"ratio": value, "per_round": per_round, "min": min(per_round),
-            "max": max(per_round), "rounds": len(pairs), "met": met, "op": op,
-            "threshold": threshold,
-            "capped": any(mine[r].get("capped") or theirs[r].get("capped") for r in both)}
+            "max": max(per_round), "rounds": len(rows), "met": met, "op": op,
+            "threshold": threshold, "round_numbers": found_rounds,
+            "against_per_round": [b for _, _, b, _ in rows],
+            "better_per_round": [name for _, _, _, name in rows],
+            "capped": any(mine[r].get("capped") or any(t[r].get("capped") for t in theirs)
+                          for r in found_rounds)}
 
 
 def targets(records: list[dict], summary: dict) -> list[dict[str, Any]]:
@@ -157,11 +190,16 @@ def targets(records: list[dict], summary: dict) -> list[dict[str, Any]]:
     for target in RATIO_TARGETS:
         label, system, measure, field, other, other_measure, other_field, op, threshold = target
         found = ratio(rounds, target)
+        if isinstance(other, tuple):  # the better other of each round
+            against_value = _stat(found["against_per_round"]) if found else None
+        else:
+            against_value = summary.get(other, {}).get(other_measure, {}).get(other_field)
         out.append({"target": label, "kind": "ratio", "system": system, "measure": measure,
-                    "field": field, "against": other, "against_measure": other_measure,
+                    "field": field, "against": against_label(other),
+                    "against_systems": list(others_of(other)),
+                    "against_measure": other_measure,
                     "value": summary.get(system, {}).get(measure, {}).get(field),
-                    "against_value": summary.get(other, {}).get(other_measure, {}).get(
-                        other_field),
+                    "against_value": against_value,
                     **(found or {"ratio": None, "met": None, "op": op,
                                  "threshold": threshold})})
     for label, system, measure, field, op, threshold in ABSOLUTE_TARGETS:
@@ -350,6 +388,7 @@ def markdown(data: dict[str, Any]) -> str:
                 continue
             lines.append(f"| {row['measure']} | {row['queuejob']} | " + " | ".join(
                 ratio_text(row["ratios"].get(p)) for p in peers) + " |")
+    lines += enqueue_rounds(data, systems)
     lines += queuejob_tables(summary, conf)
     lines += ["", "## Systems: versions and settings", "",
               "| System | Versions | One worker process = | Notes | Backend settings |",
@@ -370,6 +409,42 @@ def markdown(data: dict[str, Any]) -> str:
     if conf.get("failures"):
         lines += ["## Errors during the run", "", *[f"- {f}" for f in conf["failures"]], ""]
     return "\n".join(lines)
+
+
+def enqueue_rounds(data: dict[str, Any], systems: list[str]) -> list[str]:
+    """Enqueue rates round by round, with the targets against the better of several
+    peers (each round's ratio and which peer was the better)."""
+    rounds = by_round(data["runs"])
+    lines: list[str] = []
+    for measure, title in (("enqueue_single", "Enqueue one by one"),
+                           ("enqueue_bulk", "Bulk enqueue")):
+        present = [s for s in systems if rounds.get((s, measure))]
+        if not present:
+            continue
+        numbers = sorted({r for s in present for r in rounds[s, measure]})
+        best_of = [t for t in data["targets"] if t["kind"] == "ratio"
+                   and t["measure"] == measure and len(t.get("against_systems", ())) > 1
+                   and t.get("round_numbers")]
+        if not lines:
+            lines += ["", "### Enqueue, round by round", "",
+                      "jobs/s in each round (the systems measured in turn, within minutes "
+                      "of one another); a target against the better of several peers takes "
+                      "each round's better one."]
+        header = [*present, *(f"{t['system']} / {t['against']}" for t in best_of)]
+        lines += ["", f"{title}:", "", "| Round | " + " | ".join(header) + " |",
+                  "|---|" + "---|" * len(header)]
+        for number in numbers:
+            cells = [num(rounds[s, measure][number].get(RATE))
+                     if number in rounds[s, measure] else "-" for s in present]
+            for t in best_of:
+                if number in t["round_numbers"]:
+                    index = t["round_numbers"].index(number)
+                    cells.append(f"{t['per_round'][index]:.2f}x "
+                                 f"({t['better_per_round'][index]})")
+                else:
+                    cells.append("-")
+            lines.append(f"| {number} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def queuejob_tables(summary: dict, conf: dict) -> list[str]:
