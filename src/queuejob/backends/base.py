@@ -58,6 +58,16 @@ def step_result(steps: Steps[T]) -> tuple[Statement | Copy | None, T | None]:
         return None, stop.value
 
 
+def resume(steps: Steps[T], rows: list[Row] | None = None,
+           error: Exception | None = None) -> tuple[Statement | Copy | None, T | None]:
+    """Give ``steps`` the rows of its statement (or the statement's ``error``): its
+    next statement, or (None, its result) once it returned."""
+    try:
+        return (steps.throw(error) if error is not None else steps.send(rows or [])), None
+    except StopIteration as stop:
+        return None, stop.value
+
+
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _TEMPLATE = re.compile(r"/\* TEMPLATE: (\w+) \*/")
@@ -318,24 +328,15 @@ class Connector(ABC):
     def drive(self, conn: Any, steps: Steps[T], first: Statement | Copy | None = None) -> T:
         """Run a ``Steps`` operation on ``conn``, statement by statement; its result.
         ``first``: its first statement, already taken out of it (``step_result``)."""
-        step = first
-        if step is None:
-            step, result = step_result(steps)
-            if step is None:
-                return result  # type: ignore[return-value]
-        while True:
+        step, result = (first, None) if first is not None else step_result(steps)
+        while step is not None:
             try:
                 rows = self.run_step(conn, step)
             except Exception as exc:
-                try:
-                    step = steps.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
-                step = steps.send(rows)
-            except StopIteration as stop:
-                return stop.value
+                step, result = resume(steps, error=exc)
+            else:
+                step, result = resume(steps, rows)
+        return result  # type: ignore[return-value]
 
     # -- savepoints ----------------------------------------------------------------------
     @contextmanager

@@ -24,7 +24,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from ..base import Copy, Row, Statement, Steps, step_result
+from ..base import Copy, Row, Statement, Steps, resume, step_result
 from . import KEEPALIVES, PING_AFTER_IDLE, TOPICS, PostgresConnector, arrays, convert_rows
 
 T = TypeVar("T")
@@ -162,24 +162,15 @@ class AsyncPostgres:
     async def drive(self, conn: psycopg.AsyncConnection[Any], steps: Steps[T],
                     first: Statement | Copy | None = None) -> T:
         """``Connector.drive`` with ``await``: the same steps, the same order."""
-        step = first
-        if step is None:
-            step, result = step_result(steps)
-            if step is None:
-                return result  # type: ignore[return-value]
-        while True:
+        step, result = (first, None) if first is not None else step_result(steps)
+        while step is not None:
             try:
                 rows = await self.run_step(conn, step)
             except Exception as exc:
-                try:
-                    step = steps.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
-                step = steps.send(rows)
-            except StopIteration as stop:
-                return stop.value
+                step, result = resume(steps, error=exc)
+            else:
+                step, result = resume(steps, rows)
+        return result  # type: ignore[return-value]
 
     async def run(self, steps: Steps[T]) -> T:
         """``steps`` in a transaction of their own, on a pooled connection."""
