@@ -12,7 +12,7 @@ import pytest
 import queuejob
 from queuejob import DatabaseJobStorage, identity_exact
 from tests import jobs
-from tests.helpers import load, row, run_burst, states
+from tests.helpers import job_rows, load, row, run_burst, states
 
 # the core cases, on PostgreSQL a second time through PgBouncer in transaction mode
 pytestmark = pytest.mark.through_pgbouncer
@@ -255,3 +255,20 @@ def test_delay_many_refuses_a_bad_argument_and_stores_nothing(db):
     with db.session() as session, pytest.raises(TypeError, match="set"):
         jobs.add.delay_many(session, [("m", 1, 1), ("m", {1}, 2)])
     assert states(db) == {}
+
+
+@pytest.mark.parametrize("call", [
+    lambda session: jobs.noop.delay(session, "m", description="a\x00b"),
+    lambda session: jobs.noop.delay(session, "m", identity_key="key\ud800"),
+    lambda session: jobs.noop.delay(session, "model\x00", 1),
+    lambda session: jobs.noop.delay(session, "m", concurrency_key="tenant\x00"),
+    lambda session: jobs.noop.delay_many(session, [("m", 1), ("bad\x00model", 2)]),
+])
+def test_a_text_no_database_stores_is_refused_at_delay_and_nothing_is_stored(db, call):
+    """A NUL character (PostgreSQL refuses it) or a lone surrogate (not UTF-8) in a text
+    stored as it is: refused where it is written, in one line, on both backends."""
+    with db.session() as session:
+        with pytest.raises(ValueError, match="cannot be stored"):
+            call(session)
+        kept = jobs.noop.delay(session, "m", "fine")
+    assert [stored["uuid"] for stored in job_rows(db)] == [kept]

@@ -46,8 +46,21 @@ FIELDS = {"description": DESCRIPTION, "model_name": MODEL_NAME,
 
 
 def check(field: str, value: str | None) -> str | None:
-    """``value`` if it is within its field's limit; JobDataTooLargeError otherwise."""
-    if value is not None and len(value) > FIELDS[field]:
+    """``value`` if it is within its field's limit and storable as text;
+    JobDataTooLargeError over the limit, ValueError for a text no database stores (a
+    NUL character, PostgreSQL refuses it; a lone surrogate, not UTF-8)."""
+    if value is None:
+        return value
+    if len(value) > FIELDS[field]:
         raise JobDataTooLargeError(
             f"job {field} is {len(value)} characters, over the limit of {FIELDS[field]}")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"job {field} contains a NUL character, which cannot be stored")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise ValueError(f"job {field} is not valid text (a lone surrogate), "
+                                 "which cannot be stored") from None
     return value
