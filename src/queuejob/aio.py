@@ -28,7 +28,7 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .backends.base import Steps, step_result
@@ -534,26 +534,30 @@ def engine_for(db: Database) -> PostgresEngine | ThreadEngine:
     return PostgresEngine(db) if db.dialect == "postgresql" else ThreadEngine(db)
 
 
-@contextlib.asynccontextmanager
-async def open_session(db: Database, user_id: int | None, context: dict[str, Any] | None,
-                       connection: Any) -> AsyncIterator[AsyncSession]:
-    """``db.session_async()``."""
-    if context is not None and not isinstance(context, dict):
-        raise TypeError("context must be a dict")
-    session = await db.aio.session(user_id, context, connection)
-    if not session._owns_transaction:
-        try:
-            yield session
-        finally:
+class SessionOpening:
+    """``db.session_async()``: an async context manager (a class rather than a generator:
+    one session per job enqueued costs less this way)."""
+
+    def __init__(self, db: Database, user_id: int | None, context: dict[str, Any] | None,
+                 connection: Any) -> None:
+        if context is not None and not isinstance(context, dict):
+            raise TypeError("context must be a dict")
+        self._args = (user_id, context, connection)
+        self._db = db
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> AsyncSession:
+        self._session = await self._db.aio.session(*self._args)
+        return self._session
+
+    async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> None:
+        session = self._session
+        assert session is not None
+        if not session._owns_transaction:
             session.closed = True
             session.borrowed_done()
-        return
-    try:
-        yield session
-    except BaseException as exc:
-        await session.finish(exc)
-        raise
-    await session.finish(None)
+            return
+        await session.finish(error)
 
 
 async def wait_async(db: Database, waiting: Waiting) -> JobStatus:

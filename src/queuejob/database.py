@@ -503,8 +503,8 @@ class Database:
         session never commits nor rolls back. Without it, a connection of a bounded
         asyncio pool (PostgreSQL), or of queuejob's own threads (SQLite: the loop never
         waits for the file's lock)."""
-        from .aio import open_session
-        return open_session(self, user_id, context, connection)
+        from .aio import SessionOpening
+        return SessionOpening(self, user_id, context, connection)
 
     async def wait_async(self, job_uuid: str, timeout: float | None = None,
                          on_progress: Callable[[Progress], None] | None = None) -> JobStatus:

@@ -7,12 +7,14 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from .aio import check_session
 from .core import registry
 from .core.channels import ROOT, normalize_name
 from .core.cron import Schedule
 from .core.graph import Delayable
-from .core.job import check_timeout, default_description
+from .core.job import Job, check_timeout, default_description
 from .core.retry import validate_retry_pattern
+from .storage import RESERVED, DatabaseJobStorage, check_options, job_of_call
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,7 +25,6 @@ Hook = Callable[[Any, Any], Any]
 def _refuse_reserved_parameters(func: Callable[..., Any]) -> None:
     """TypeError when ``func`` has a parameter named like one of ``delay()``'s reserved
     options: ``delay`` would take the value for itself and the function never get it."""
-    from .storage import RESERVED
     try:
         parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # no signature to read (a builtin): nothing to refuse
@@ -120,7 +121,6 @@ class JobFunction(Generic[P, R]):
         this function holding the key takes these arguments and waits that long from
         now, and its uuid is returned).
         """
-        from .storage import DatabaseJobStorage
         if getattr(session, "is_async", False):
             raise TypeError("delay() in a session of db.session_async(): "
                             "await fn.delay_async(session, ...) instead")
@@ -130,8 +130,6 @@ class JobFunction(Generic[P, R]):
         """``delay()`` in an asyncio session (``db.session_async()``): the same
         arguments, options, checks and identity keys; the job is written in the
         session's transaction without blocking the event loop. Returns the job's uuid."""
-        from .aio import check_session
-        from .storage import DatabaseJobStorage, job_of_call
         session = check_session(session, "delay_async()")
         job = job_of_call(self, args, kwargs)
         return await session.run(DatabaseJobStorage(session).enqueue_steps(job))
@@ -140,7 +138,6 @@ class JobFunction(Generic[P, R]):
         """A job of this function, built but not stored, to compose into a graph with
         ``chain``, ``group`` and ``on_done``; ``delay()`` on the graph stores it all.
         Same arguments and reserved keywords as ``delay``, but ``debounce``."""
-        from .storage import DatabaseJobStorage, job_of_call
         if "debounce" in kwargs:
             raise TypeError("delayable(): debounce is an option of delay() and delay_many(), "
                             "not of a job of a graph")
@@ -159,7 +156,6 @@ class JobFunction(Generic[P, R]):
         call too; with ``debounce``, a later call with the same key replaces the arguments
         of an earlier one, and the jobs are stored one by one.
         """
-        from .storage import DatabaseJobStorage
         if getattr(session, "is_async", False):
             raise TypeError("delay_many() in a session of db.session_async(): "
                             "await fn.delay_many_async(session, calls) instead")
@@ -170,8 +166,6 @@ class JobFunction(Generic[P, R]):
                                **options: Any) -> list[str]:
         """``delay_many()`` in an asyncio session (``db.session_async()``): the same
         calls and options; the uuids, in order."""
-        from .aio import check_session
-        from .storage import DatabaseJobStorage
         session = check_session(session, "delay_many_async()")
         jobs = self._jobs_of_calls(calls, options)
         return await session.run(DatabaseJobStorage(session).enqueue_many_steps(jobs))
@@ -179,8 +173,6 @@ class JobFunction(Generic[P, R]):
     def _jobs_of_calls(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
                        options: dict[str, Any]) -> list[Any]:
         """The Jobs of ``delay_many``'s calls, each checked."""
-        from .core.job import Job
-        from .storage import RESERVED, check_options, job_of_call
         check_options(options, "delay_many()")
         jobs = []
         shared = {key: value for key, value in options.items() if key != "model_name"}
@@ -264,7 +256,6 @@ def schedule(func: JobFunction[..., Any], cron: str, args: Sequence[Any] = (),
     reserved keywords (priority, channel, max_retries...). Workers that import the
     module declaring the schedule run it; ``name`` (default: the function's name)
     must be unique."""
-    from .storage import check_options
     if not isinstance(func, JobFunction):
         raise TypeError("schedule() takes a function decorated with @job")
     check_options(options, "schedule()")

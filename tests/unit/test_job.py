@@ -565,3 +565,16 @@ def test_cap_text_leaves_short_text_alone():
     exact = "z" * MAX_TEXT
     assert cap_text(exact) == exact
     assert cap_text("z" * (MAX_TEXT + 1)) != "z" * (MAX_TEXT + 1)
+
+
+def test_new_uuids_are_random_version_4_uuids_in_their_usual_text():
+    import uuid
+
+    from queuejob.core.job import new_uuid
+    made = [new_uuid() for _ in range(2000)]
+    assert len(set(made)) == len(made)
+    for text in made:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+    # every hexadecimal digit of the variant's position shows up (8, 9, a, b)
+    assert {text[19] for text in made} == set("89ab")

@@ -99,12 +99,16 @@ def _encode(value: Any, depth: int = 0) -> Any:  # noqa: C901, PLR0911, PLR0912 
     raise _refuse(value)
 
 
+#: canonical JSON: compact, sorted keys, ASCII with escapes (one encoder for every call)
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True,
+                         allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Canonical JSON text of ``value`` (sorted keys: equal values, equal text)."""
     # ASCII with escapes: any str round-trips, lone surrogates (os.fsdecode) included
     try:
-        return json.dumps(_encode(value), separators=(",", ":"), sort_keys=True,
-                          ensure_ascii=True, allow_nan=False)
+        return _JSON.encode(_encode(value))
     except RecursionError:
         # a whitelisted object whose state refers to itself, or a stack already deep
         raise TypeError("cannot store job arguments: they are nested too deeply (or refer "
@@ -119,7 +123,7 @@ def encode_arguments(args: tuple | list, kwargs: dict, max_size: int = MAX_ARGS_
         raise TypeError("job keyword arguments must be a dict with str keys")
     args_text = dumps(list(args)) if args else "[]"
     kwargs_text = dumps(kwargs) if kwargs else "{}"
-    size = len(args_text.encode()) + len(kwargs_text.encode())
+    size = len(args_text) + len(kwargs_text)  # ASCII (escaped): one byte a character
     if size > max_size:
         raise ArgumentsTooLargeError(
             f"job arguments are {size} bytes encoded, over the limit of {max_size} bytes")

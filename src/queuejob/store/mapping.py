@@ -26,8 +26,11 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE,
     the OpenTelemetry context it was stored in (``queuejob.tracing``), None outside
     any span."""
     args, kwargs = codec.encode_arguments(job.args, job.kwargs, max_args_size)
-    context = {key: value for key, value in job.context.items() if key != "job_uuid"}
-    context_text = limits.check("context", codec.dumps(context)) if context else None
+    context_text = None
+    if job.context:
+        context = {key: value for key, value in job.context.items() if key != "job_uuid"}
+        context_text = limits.check("context", codec.dumps(context)) if context else None
+    eta_delay = job.eta_delay
     return {
         "uuid": job.uuid, "func_name": job.func_name, "model_name": job.model_name,
         "args": args, "kwargs": kwargs, "description": job.description,
@@ -39,8 +42,8 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE,
         "has_dependents": bool(job.has_dependents),
         "identity_key": job.identity_key, "user_id": job.user_id, "context": context_text,
         "concurrency_key": job.concurrency_key,
-        "eta": job.eta if job.eta_delay is None else None,
-        "eta_delay": None if job.eta_delay is None else float(job.eta_delay),
+        "eta": job.eta if eta_delay is None else None,
+        "eta_delay": None if eta_delay is None else float(eta_delay),
         "trace_context": trace_context,
     }
 

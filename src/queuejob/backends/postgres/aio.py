@@ -36,6 +36,8 @@ class AsyncPostgres:
     def __init__(self, connector: PostgresConnector) -> None:
         self.connector = connector
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Future[AsyncConnectionPool]] = {}
+        #: the pools opened already (what a session's checkout looks up)
+        self._ready: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
         self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = \
             weakref.WeakKeyDictionary()
 
@@ -43,12 +45,18 @@ class AsyncPostgres:
     async def pool(self) -> AsyncConnectionPool:
         """This event loop's pool (opened on first use)."""
         loop = asyncio.get_running_loop()
+        ready = self._ready.get(loop)
+        if ready is not None:
+            return ready
         opening = self._pools.get(loop)
         if opening is None:
             for other in [other for other in self._pools if other.is_closed()]:
                 del self._pools[other]  # a loop that ended: its pool went with it
+                self._ready.pop(other, None)
             opening = self._pools[loop] = loop.create_task(self._open())
-        return await asyncio.shield(opening)
+        pool = await asyncio.shield(opening)
+        self._ready[loop] = pool
+        return pool
 
     async def _open(self) -> AsyncConnectionPool:
         connector = self.connector
@@ -80,19 +88,21 @@ class AsyncPostgres:
             await AsyncConnectionPool.check_connection(conn)
 
     async def acquire(self) -> psycopg.AsyncConnection[Any]:
-        pool = await self.pool()
+        pool = self._ready.get(asyncio.get_running_loop()) or await self.pool()
         return await pool.getconn()
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Give a connection back (the pool rolls back an open transaction and drops a
         broken connection itself)."""
         self._returned[conn] = time.monotonic()
-        pool = await self.pool()
+        pool = self._ready.get(asyncio.get_running_loop()) or await self.pool()
         await pool.putconn(conn)
 
     async def close(self) -> None:
         """Close this event loop's pool."""
-        opening = self._pools.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        self._ready.pop(loop, None)
+        opening = self._pools.pop(loop, None)
         if opening is not None:
             pool = await opening
             await pool.close()
@@ -146,7 +156,9 @@ class AsyncPostgres:
                 await cursor.execute(self.connector.queries["insert_jobs"], arrays(rows))
                 await conn.commit()
         elif len(rows) == 1:
-            await self.execute(conn, "insert_job", rows[0])
+            # one statement, its own transaction; its uuid is known already: no rows
+            # fetched nor converted
+            await conn.execute(self.connector.queries["insert_job"], rows[0])
         else:
             await self.execute_many(conn, "insert_jobs", rows)
 
