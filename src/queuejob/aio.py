@@ -158,11 +158,26 @@ class PostgresSession(AsyncSession):
             conn = self._conn
             if self._held:
                 held, self._held = self._held, []
-                await self._driver.insert_held(conn, held,
-                                               commit=self._driver.in_transaction(conn))
+                if self._driver.in_transaction(conn):
+                    await self._driver.insert_held(conn, held, commit=True)
+                else:
+                    await self._insert_alone(held)
             elif self._driver.in_transaction(conn):
                 await conn.commit()
         self.after_commit()
+
+    async def _insert_alone(self, held: list[dict[str, Any]]) -> None:
+        """The jobs of a session that only delayed jobs: one statement, its own
+        transaction. A pooled connection that a server restart closed wrote nothing:
+        the jobs go to another one (as the synchronous session does)."""
+        try:
+            await self._driver.insert_held(self._conn, held, commit=False)
+        except Exception as exc:
+            if not self.db.connector.is_disconnect(exc):
+                raise
+            await self._driver.release(self._conn)
+            self._conn = await self._driver.acquire()
+            await self._driver.insert_held(self._conn, held, commit=False)
 
     async def rollback(self) -> None:
         if not self._owns_transaction:
@@ -178,7 +193,10 @@ class PostgresSession(AsyncSession):
             if error is None:
                 await self.commit()
             else:
-                await self.rollback()
+                # the error that ended the block is the one raised: a rollback that
+                # fails too (a connection gone) leaves the pool to drop the connection
+                with contextlib.suppress(Exception):
+                    await self.rollback()
         finally:
             self.closed = True
             # the pool rolls back what is left open and drops a broken connection

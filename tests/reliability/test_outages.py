@@ -382,3 +382,59 @@ def test_replayed_migrations_give_the_committed_schema_snapshot(db):
     # migrating again changes nothing
     assert db.migrate() == []
     assert schema_of(db) == expected
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_asyncio_sessions_go_on_after_a_postgresql_restart(db, pg_server):
+    """The asyncio pool's connections die with a restart: the next sessions still store
+    their jobs (a connection used a moment ago is replaced when its statement finds it
+    closed; one that idled is checked before a session gets it)."""
+    import asyncio
+
+    async def enqueue(count: int) -> list[str]:
+        uuids = []
+        for number in range(count):
+            async with db.session_async() as session:
+                uuids.append(await jobs.noop.delay_async(session, "m", number))
+        return uuids
+
+    async def body() -> tuple[list[str], list[str]]:
+        before = await enqueue(5)  # the pool holds connections now
+        pg_server.pg_ctl("restart", "-m", "fast")
+        after = await enqueue(5)
+        await db.close_async()
+        return before, after
+    before, after = asyncio.run(body())
+    assert set(rows(db)) == set(before + after)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_loop_that_ends_on_a_lost_connection_ends_at_once(db, pg_server):
+    """An application whose transaction meets a restarted server gets the error, and its
+    event loop ends at once although it never closed the asyncio pool: the pool's
+    workers, reconnecting, do not hold the end of ``asyncio.run`` forever."""
+    import asyncio
+    import threading
+
+    import psycopg
+
+    async def body() -> None:
+        for number in range(3):
+            async with db.session_async() as session:
+                await jobs.noop.delay_async(session, "m", number)
+        pg_server.pg_ctl("restart", "-m", "fast")
+        async with db.session_async() as session:
+            await session.execute("SELECT 1")  # on a connection the restart closed
+
+    raised: list[BaseException] = []
+
+    def application() -> None:
+        try:
+            asyncio.run(body())
+        except BaseException as exc:  # what the application sees
+            raised.append(exc)
+    runner = threading.Thread(target=application, daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "asyncio.run did not end"
+    assert len(raised) == 1 and isinstance(raised[0], psycopg.OperationalError)

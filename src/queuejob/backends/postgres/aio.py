@@ -38,6 +38,8 @@ class AsyncPostgres:
         self._pools: dict[asyncio.AbstractEventLoop, asyncio.Future[AsyncConnectionPool]] = {}
         #: the pools opened already (what a session's checkout looks up)
         self._ready: dict[asyncio.AbstractEventLoop, AsyncConnectionPool] = {}
+        #: what closes each loop's pool when the loop ends without close_async
+        self._guards: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = \
             weakref.WeakKeyDictionary()
 
@@ -53,6 +55,7 @@ class AsyncPostgres:
             for other in [other for other in self._pools if other.is_closed()]:
                 del self._pools[other]  # a loop that ended: its pool went with it
                 self._ready.pop(other, None)
+                self._guards.pop(other, None)
             opening = self._pools[loop] = loop.create_task(self._open())
         pool = await asyncio.shield(opening)
         self._ready[loop] = pool
@@ -68,7 +71,25 @@ class AsyncPostgres:
             check=self._check, configure=self._tune, timeout=connector.connect_timeout,
             name="queuejob-async")
         await pool.open()
+        self._guards[asyncio.get_running_loop()] = asyncio.get_running_loop().create_task(
+            self._close_with_the_loop(pool), name="queuejob-async-pool-guard")
         return pool
+
+    async def _close_with_the_loop(self, pool: AsyncConnectionPool) -> None:
+        """Wait until the loop's tasks are cancelled (``asyncio.run`` does it at the end),
+        then close the pool. Without this, a pool left open when the loop ends may keep
+        the end waiting forever: its workers carry on through a cancellation that comes
+        while they reconnect (after a server restart, for instance)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_future()
+        except asyncio.CancelledError:
+            if self._ready.get(loop) is pool:
+                del self._ready[loop]
+                self._pools.pop(loop, None)
+            self._guards.pop(loop, None)
+            await pool.close(timeout=1.0)
+            raise
 
     async def _tune(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """As ``PostgresConnector._tune``: prepared statements only on a connection that
@@ -102,6 +123,9 @@ class AsyncPostgres:
         """Close this event loop's pool."""
         loop = asyncio.get_running_loop()
         self._ready.pop(loop, None)
+        guard = self._guards.pop(loop, None)
+        if guard is not None:
+            guard.cancel()
         opening = self._pools.pop(loop, None)
         if opening is not None:
             pool = await opening
