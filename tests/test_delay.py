@@ -261,7 +261,7 @@ def test_delay_many_refuses_a_bad_argument_and_stores_nothing(db):
     lambda session: jobs.noop.delay(session, "m", description="a\x00b"),
     lambda session: jobs.noop.delay(session, "m", identity_key="key\ud800"),
     lambda session: jobs.noop.delay(session, "model\x00", 1),
-    lambda session: jobs.noop.delay(session, "m", concurrency_key="tenant\x00"),
+    lambda session: jobs.noop.delay(session, "m", description="lone \udce9"),
     lambda session: jobs.noop.delay_many(session, [("m", 1), ("bad\x00model", 2)]),
 ])
 def test_a_text_no_database_stores_is_refused_at_delay_and_nothing_is_stored(db, call):

@@ -97,7 +97,11 @@ def test_an_inline_job_that_turned_slow_sends_its_function_back_to_job_threads(
 
 def test_short_jobs_inline_beside_job_threads_all_run_once(db, tmp_path, monkeypatch):
     monkeypatch.setattr(inline, "SHORT", 1.0)
+    # a loaded machine may make an attempt slow: it must not send the function back
+    monkeypatch.setattr(inline, "LONG", 5.0)
     names = run_in_order(db, [{}] * 200, tmp_path, channels="root:8")
     assert len(names) == 200
-    assert sum(JOB_THREAD not in name for name in names) >= 200 - STREAK
+    # the streak earned on job threads, and at most root's capacity started on them
+    # meanwhile
+    assert sum(JOB_THREAD not in name for name in names) >= 200 - STREAK - 8
     assert states(db) == {"done": 200}

@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
+from . import storage
 from .aio import check_session
 from .core import registry
 from .core.channels import ROOT, normalize_name
@@ -14,7 +15,6 @@ from .core.cron import Schedule
 from .core.graph import Delayable
 from .core.job import Job, check_timeout, default_description
 from .core.retry import validate_retry_pattern
-from .storage import RESERVED, DatabaseJobStorage, check_options, job_of_call
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,7 +34,7 @@ def _refuse_reserved_parameters(func: Callable[..., Any]) -> None:
                                   inspect.Parameter.KEYWORD_ONLY):
             continue
         # model_name is by convention the function's own (delay(model_name=...) fills it)
-        if parameter.name in RESERVED and parameter.name != "model_name":
+        if parameter.name in storage.RESERVED and parameter.name != "model_name":
             name = parameter.name
             raise TypeError(
                 f"@job {func.__qualname__}: its parameter {name!r} has the name of delay()'s "
@@ -124,15 +124,15 @@ class JobFunction(Generic[P, R]):
         if getattr(session, "is_async", False):
             raise TypeError("delay() in a session of db.session_async(): "
                             "await fn.delay_async(session, ...) instead")
-        return DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
+        return storage.DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
 
     async def delay_async(self, session: Any, *args: Any, **kwargs: Any) -> str:
         """``delay()`` in an asyncio session (``db.session_async()``): the same
         arguments, options, checks and identity keys; the job is written in the
         session's transaction without blocking the event loop. Returns the job's uuid."""
         session = check_session(session, "delay_async()")
-        job = job_of_call(self, args, kwargs)
-        return await session.run(DatabaseJobStorage(session).enqueue_steps(job))
+        job = storage.job_of_call(self, args, kwargs)
+        return await session.run(storage.DatabaseJobStorage(session).enqueue_steps(job))
 
     def delayable(self, session: Any, *args: Any, **kwargs: Any) -> Delayable:
         """A job of this function, built but not stored, to compose into a graph with
@@ -141,8 +141,8 @@ class JobFunction(Generic[P, R]):
         if "debounce" in kwargs:
             raise TypeError("delayable(): debounce is an option of delay() and delay_many(), "
                             "not of a job of a graph")
-        job = job_of_call(self, args, kwargs)
-        return Delayable(session, job, DatabaseJobStorage(session).enqueue_graph)
+        job = storage.job_of_call(self, args, kwargs)
+        return Delayable(session, job, storage.DatabaseJobStorage(session).enqueue_graph)
 
     def delay_many(self, session: Any, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
                    **options: Any) -> list[str]:
@@ -159,7 +159,7 @@ class JobFunction(Generic[P, R]):
         if getattr(session, "is_async", False):
             raise TypeError("delay_many() in a session of db.session_async(): "
                             "await fn.delay_many_async(session, calls) instead")
-        return DatabaseJobStorage(session).enqueue_many(self._jobs_of_calls(calls, options))
+        return storage.DatabaseJobStorage(session).enqueue_many(self._jobs_of_calls(calls, options))
 
     async def delay_many_async(self, session: Any,
                                calls: Iterable[Sequence[Any] | Mapping[str, Any]],
@@ -168,12 +168,12 @@ class JobFunction(Generic[P, R]):
         calls and options; the uuids, in order."""
         session = check_session(session, "delay_many_async()")
         jobs = self._jobs_of_calls(calls, options)
-        return await session.run(DatabaseJobStorage(session).enqueue_many_steps(jobs))
+        return await session.run(storage.DatabaseJobStorage(session).enqueue_many_steps(jobs))
 
     def _jobs_of_calls(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
                        options: dict[str, Any]) -> list[Any]:
         """The Jobs of ``delay_many``'s calls, each checked."""
-        check_options(options, "delay_many()")
+        storage.check_options(options, "delay_many()")
         jobs = []
         shared = {key: value for key, value in options.items() if key != "model_name"}
         # the options shared by the calls are checked once: each job is a copy of this one
@@ -184,8 +184,8 @@ class JobFunction(Generic[P, R]):
         prefix = (options["model_name"],) if options.get("model_name") else ()
         for call in calls:
             if isinstance(call, Mapping):
-                own = {**options, **{key: call[key] for key in RESERVED if key in call}}
-                jobs.append(job_of_call(self, tuple(call.get("args", ())),
+                own = {**options, **{key: call[key] for key in storage.RESERVED if key in call}}
+                jobs.append(storage.job_of_call(self, tuple(call.get("args", ())),
                                         {**dict(call.get("kwargs", {})), **own}))
                 continue
             if template is None:
@@ -258,7 +258,7 @@ def schedule(func: JobFunction[..., Any], cron: str, args: Sequence[Any] = (),
     must be unique."""
     if not isinstance(func, JobFunction):
         raise TypeError("schedule() takes a function decorated with @job")
-    check_options(options, "schedule()")
+    storage.check_options(options, "schedule()")
     if "debounce" in options:
         raise TypeError("schedule(): debounce is not an option of schedules: each slot "
                         "delays a job of its own, due at the slot")

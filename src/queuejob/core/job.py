@@ -112,10 +112,10 @@ def check_concurrency_key(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise TypeError(f"concurrency_key must be a str, not {type(value).__name__}")
-    limits.check("concurrency_key", value)
     if printable(value, one_line=True) != value:
         raise ValueError(f"concurrency_key {describe(value, 60)} is not one line of "
                          "printable text")
+    limits.check("concurrency_key", value)
     return value
 
 
