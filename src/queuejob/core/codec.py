@@ -39,6 +39,11 @@ def _refuse(value: Any) -> TypeError:
         f"(allowed: {ALLOWED}, and what whitelist_unpickle_global() admits)")
 
 
+#: the types a list's items may all be for the list to be stored as it is (what JSON
+#: holds without a tag; floats aside, whose infinities and NaN take one)
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _encode(value: Any, depth: int = 0) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per admitted type, in one place to be read at a glance
     if depth > limits.NESTING:
         raise TypeError(f"cannot store job arguments nested more than {limits.NESTING} "
@@ -51,6 +56,8 @@ def _encode(value: Any, depth: int = 0) -> Any:  # noqa: C901, PLR0911, PLR0912 
             return value
         return {TAG: "float", "v": repr(value)}
     if kind is list:
+        if all(type(item) in _PLAIN for item in value):
+            return value  # the usual arguments: nothing to tag, no call per item
         return [_encode(item, depth + 1) for item in value]
     if kind is tuple:
         return {TAG: "tuple", "v": [_encode(item, depth + 1) for item in value]}

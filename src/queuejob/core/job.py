@@ -271,14 +271,13 @@ class Job:
         """A new job like this one (a new uuid) for other positional arguments (the
         model name first, as ``delay`` takes them)."""
         job = Job.__new__(Job)
-        job.__dict__.update(self.__dict__)
-        job.uuid = new_uuid()
-        job.args = tuple(args)
-        job.model_name = limits.check("model_name", model_name_of(job.args))
-        job.kwargs = {}
-        job.context = {}
+        fields = self.__dict__.copy()
+        args = tuple(args)
+        fields.update(uuid=new_uuid(), args=args, kwargs={}, context={},
+                      model_name=limits.check("model_name", model_name_of(args)))
         if self._identity_key_func is not None:
-            job._identity_key = None
+            fields["_identity_key"] = None
+        job.__dict__ = fields
         return job
 
     # -- derived attributes ---------------------------------------------------------------
