@@ -65,7 +65,10 @@ class AsyncSession(BaseSession):
 
     ``await fn.delay_async(session, ...)`` delays jobs in it; ``await
     session.execute(sql, params)`` runs the application's own SQL in the same
-    transaction (``%s`` placeholders on PostgreSQL, ``?`` on SQLite)."""
+    transaction (``%s`` placeholders on PostgreSQL, ``?`` on SQLite).
+
+    Tasks may share a session: its operations run one at a time (``_lock``), and its end
+    waits for the one in flight; an operation that comes after the end is refused."""
 
     #: an asyncio session: the synchronous calls refuse it
     is_async = True
@@ -74,8 +77,13 @@ class AsyncSession(BaseSession):
                  *, owns_transaction: bool, buffered: bool) -> None:
         super().__init__(db, user_id, context, owns_transaction=owns_transaction,
                          buffered=buffered)
-        # one operation at a time: two tasks sharing a session do not interleave steps
         self._lock = asyncio.Lock()
+        #: the task that awaited the end was cancelled: the end's own failure is logged
+        self._abandoned = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("this session is closed")
 
     async def run(self, steps: Steps[T]) -> T:
         """Run an operation of the store in this session's transaction."""
@@ -83,6 +91,7 @@ class AsyncSession(BaseSession):
         if step is None:
             return result  # type: ignore[return-value]
         async with self._lock:
+            self._check_open()
             return await self._drive(steps, step)
 
     async def _drive(self, steps: Steps[T], first: Any) -> T:
@@ -92,25 +101,84 @@ class AsyncSession(BaseSession):
         """Run the application's SQL in this session's transaction; returns the cursor
         (an asyncio cursor on PostgreSQL: ``await cursor.fetchall()``; on SQLite the rows
         are fetched already: ``cursor.fetchall()``)."""
+        async with self._lock:
+            self._check_open()
+            return await self._execute(sql, params)
+
+    async def _execute(self, sql: str, params: Any) -> Any:
         raise NotImplementedError
 
     async def commit(self) -> None:
         """Commit what the session did so far; it goes on in a new transaction."""
-        raise NotImplementedError
+        if not self._owns_transaction:
+            raise RuntimeError("this session uses the application's connection: "
+                               "the application commits it")
+        async with self._lock:
+            self._check_open()
+            await self._commit()
+        self.after_commit()
 
     async def rollback(self) -> None:
+        """Roll back what the session did so far, its jobs with it."""
+        if not self._owns_transaction:
+            raise RuntimeError("this session uses the application's connection: "
+                               "the application rolls it back")
+        async with self._lock:
+            self._check_open()
+            await self._rollback()
+
+    async def _commit(self) -> None:
         raise NotImplementedError
 
-    async def finish(self, error: BaseException | None) -> None:
-        """The end of an owned session: commit (or, after ``error``, roll back), and give
-        its connection back."""
+    async def _rollback(self) -> None:
         raise NotImplementedError
 
-    def borrowed_done(self) -> None:
+    async def end(self, error: BaseException | None) -> None:
+        """The end of the session's block: commit (or, after ``error``, roll back) and
+        give the connection back; on the application's connection, only wait for what
+        queuejob does on it. The end runs to its end in a task of its own, even when the
+        awaiting task is cancelled, again and again as anyio's cancel scopes do (the
+        cancellation is raised all the same): a transaction is never left open, nor a
+        connection lost, nor SQLite's turn to write kept."""
+        self.closed = True
+        task = asyncio.get_running_loop().create_task(self._end(error))
+        _ENDING.add(task)
+        task.add_done_callback(self._ended)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._abandoned = True
+            raise
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        _ENDING.discard(task)
+        if task.cancelled():
+            return
+        failure = task.exception()  # retrieved here when nobody awaits it any more
+        if failure is not None and self._abandoned:
+            log.warning("queuejob: the end of a cancelled session failed: %s", failure)
+
+    async def _end(self, error: BaseException | None) -> None:
+        async with self._lock:  # what another task has in flight in the session first
+            if self._owns_transaction:
+                await self._finish(error)
+                if error is None:
+                    self.after_commit()
+            else:
+                await self._borrowed_done()
+
+    async def _finish(self, error: BaseException | None) -> None:
+        raise NotImplementedError
+
+    async def _borrowed_done(self) -> None:
         """The end of a session on the application's connection."""
 
     def __repr__(self) -> str:
         return f"<AsyncSession user_id={self.user_id} context={self.context}>"
+
+
+#: the ends of sessions running on their own (a task needs a reference to run to its end)
+_ENDING: set[asyncio.Task[None]] = set()
 
 
 # -- PostgreSQL -------------------------------------------------------------------------------
@@ -131,10 +199,8 @@ class PostgresSession(AsyncSession):
 
     async def _write_connection(self) -> Any:
         """The connection inside a writing transaction, the jobs held so far written."""
-        if self.closed:
-            raise RuntimeError("this session is closed")
         conn = self._conn
-        if conn.closed:
+        if conn is None or conn.closed:
             raise RuntimeError("the session's connection is closed")
         if self._owns_transaction and not self._driver.in_transaction(conn):
             await self._driver.begin(conn)
@@ -146,25 +212,19 @@ class PostgresSession(AsyncSession):
     async def _drive(self, steps: Steps[T], first: Any) -> T:
         return await self._driver.drive(await self._write_connection(), steps, first)
 
-    async def execute(self, sql: str, params: Any = ()) -> Any:
-        async with self._lock:
-            return await self._driver.execute_sql(await self._write_connection(), sql, params)
+    async def _execute(self, sql: str, params: Any) -> Any:
+        return await self._driver.execute_sql(await self._write_connection(), sql, params)
 
-    async def commit(self) -> None:
-        if not self._owns_transaction:
-            raise RuntimeError("this session uses the application's connection: "
-                               "the application commits it")
-        async with self._lock:
-            conn = self._conn
-            if self._held:
-                held, self._held = self._held, []
-                if self._driver.in_transaction(conn):
-                    await self._driver.insert_held(conn, held, commit=True)
-                else:
-                    await self._insert_alone(held)
-            elif self._driver.in_transaction(conn):
-                await conn.commit()
-        self.after_commit()
+    async def _commit(self) -> None:
+        conn = self._conn
+        if self._held:
+            held, self._held = self._held, []
+            if conn is not None and self._driver.in_transaction(conn):
+                await self._driver.insert_held(conn, held, commit=True)
+            else:
+                await self._insert_alone(held)
+        elif conn is not None and self._driver.in_transaction(conn):
+            await conn.commit()
 
     async def _insert_alone(self, held: list[dict[str, Any]]) -> None:
         """The jobs of a session that only delayed jobs: one statement, its own
@@ -175,32 +235,31 @@ class PostgresSession(AsyncSession):
         except Exception as exc:
             if not self.db.connector.is_disconnect(exc):
                 raise
-            await self._driver.release(self._conn)
+            conn, self._conn = self._conn, None
+            await self._driver.release(conn)
             self._conn = await self._driver.acquire()
             await self._driver.insert_held(self._conn, held, commit=False)
 
-    async def rollback(self) -> None:
-        if not self._owns_transaction:
-            raise RuntimeError("this session uses the application's connection: "
-                               "the application rolls it back")
+    async def _rollback(self) -> None:
         self._held = []
         self._inserted = False
-        if not self._conn.closed:
+        if self._conn is not None and not self._conn.closed:
             await self._conn.rollback()
 
-    async def finish(self, error: BaseException | None) -> None:
+    async def _finish(self, error: BaseException | None) -> None:
         try:
             if error is None:
-                await self.commit()
+                await self._commit()
             else:
                 # the error that ended the block is the one raised: a rollback that
                 # fails too (a connection gone) leaves the pool to drop the connection
                 with contextlib.suppress(Exception):
-                    await self.rollback()
+                    await self._rollback()
         finally:
-            self.closed = True
-            # the pool rolls back what is left open and drops a broken connection
-            await self._driver.release(self._conn)
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                # the pool rolls back what is left open and drops a broken connection
+                await self._driver.release(conn)
 
 
 class PostgresEngine:
@@ -275,7 +334,8 @@ class ThreadSession(AsyncSession):
     itself waiting for a thread: the asyncio sessions of a loop take turns to write
     (the engine's ``writer`` lock, awaited on the loop, from their first write to the end
     of their transaction), so that only the lock of another process is ever waited for
-    on a thread."""
+    on a thread. A session on the application's connection that is inside a transaction
+    already (it holds the file's lock) does not wait for the turn."""
 
     def __init__(self, db: Database, engine: ThreadEngine, inner: Session) -> None:
         super().__init__(db, inner.user_id, inner.context,
@@ -298,12 +358,22 @@ class ThreadSession(AsyncSession):
     def connection(self) -> Any:
         return self._inner.connection
 
-    async def _call(self, function: Callable[[], T], *, write: bool = True) -> T:
-        if self._busy is not None:
+    async def _idle(self) -> None:
+        """Until no thread uses the session's connection."""
+        if self._busy is not None and not self._busy.done():
             await asyncio.wait([self._busy])
-        if write and not self._writing:
-            await self._engine.writer().acquire()
-            self._writing = True
+
+    async def _take_turn(self) -> None:
+        inner = self._inner
+        if self._writing or (not inner._owns_transaction and inner.used):
+            return
+        await self._engine.writer().acquire()
+        self._writing = True
+
+    async def _call(self, function: Callable[[], T], *, write: bool = True) -> T:
+        await self._idle()
+        if write:
+            await self._take_turn()
         future = self._engine.submit(function)
         self._busy = future
         return await asyncio.shield(future)
@@ -322,28 +392,25 @@ class ThreadSession(AsyncSession):
         finally:
             self._end_turn()
 
-    async def execute(self, sql: str, params: Any = ()) -> Any:
-        async with self._lock:
-            try:
-                return await self._call(lambda: _Fetched(self._inner.execute(sql, params)))
-            finally:
-                self._end_turn()
+    async def _execute(self, sql: str, params: Any) -> Any:
+        try:
+            return await self._call(lambda: _Fetched(self._inner.execute(sql, params)))
+        finally:
+            self._end_turn()
 
-    async def commit(self) -> None:
-        async with self._lock:
-            try:
-                await self._call(self._inner.commit)
-            finally:
-                self._end_turn()
+    async def _commit(self) -> None:
+        try:
+            await self._call(self._inner.commit)
+        finally:
+            self._end_turn()
 
-    async def rollback(self) -> None:
-        async with self._lock:
-            try:
-                await self._call(self._inner.rollback, write=False)
-            finally:
-                self._end_turn()
+    async def _rollback(self) -> None:
+        try:
+            await self._call(self._inner.rollback, write=False)
+        finally:
+            self._end_turn()
 
-    async def finish(self, error: BaseException | None) -> None:
+    async def _finish(self, error: BaseException | None) -> None:
         inner, connector = self._inner, self.db.connector
 
         def end() -> None:
@@ -360,17 +427,23 @@ class ThreadSession(AsyncSession):
                     connector.release(inner.connection, discard=broken)
                     inner._conn = None
         try:
+            # the jobs held until the commit are written in the loop's turn
             await self._call(end, write=error is None and bool(inner._held))
         finally:
-            self.closed = True
+            inner._held = []
             self._end_turn()
 
-    def borrowed_done(self) -> None:
-        """The end of a session on the application's connection: the turn is given
-        back (the application's transaction is its own)."""
-        if self._writing:
-            self._writing = False
-            self._engine.writer().release()
+    async def _borrowed_done(self) -> None:
+        """The end of a session on the application's connection: queuejob's last
+        statement on it over, the turn given back (the transaction is the
+        application's)."""
+        try:
+            await self._idle()
+        finally:
+            self._inner.closed = True
+            if self._writing:
+                self._writing = False
+                self._engine.writer().release()
 
 
 class _Fetched:
@@ -428,6 +501,11 @@ class ThreadEngine:
             inner = Session(db, None, user_id, context, buffered=True,
                             connect=db.connector.acquire)
         elif isinstance(connection, sqlite3.Connection):
+            try:
+                connection.total_changes  # noqa: B018 - refused when closed
+            except sqlite3.ProgrammingError:
+                raise ValueError("session_async(connection=...): the connection is "
+                                 "closed") from None
             inner = Session(db, connection, user_id, context, owns_transaction=False)
         else:
             raise TypeError("this database is SQLite: session_async(connection=...) takes a "
@@ -460,13 +538,15 @@ class ThreadEngine:
             await self.submit(watcher.close)
 
     async def close(self) -> None:
-        return None
+        """Stop queuejob's SQLite threads once their statements end, without holding
+        the loop meanwhile."""
+        await asyncio.get_running_loop().run_in_executor(None, self.shutdown)
 
     def shutdown(self) -> None:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=True)
 
 
 class Changes:
@@ -554,7 +634,7 @@ def engine_for(db: Database) -> PostgresEngine | ThreadEngine:
 
 class SessionOpening:
     """``db.session_async()``: an async context manager (a class rather than a generator:
-    one session per job enqueued costs less this way)."""
+    one session per job enqueued costs less this way), for one ``async with``."""
 
     def __init__(self, db: Database, user_id: int | None, context: dict[str, Any] | None,
                  connection: Any) -> None:
@@ -565,17 +645,15 @@ class SessionOpening:
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> AsyncSession:
+        if self._session is not None:
+            raise RuntimeError("this db.session_async() was entered already: call "
+                               "db.session_async() for each async with")
         self._session = await self._db.aio.session(*self._args)
         return self._session
 
     async def __aexit__(self, kind: Any, error: BaseException | None, trace: Any) -> None:
-        session = self._session
-        assert session is not None
-        if not session._owns_transaction:
-            session.closed = True
-            session.borrowed_done()
-            return
-        await session.finish(error)
+        assert self._session is not None
+        await self._session.end(error)
 
 
 async def wait_async(db: Database, waiting: Waiting) -> JobStatus:

@@ -52,6 +52,9 @@ class Batch:
 
     def __init__(self, session: Session, name: str, on_done: Delayable | None = None,
                  on_failure: Delayable | None = None) -> None:
+        if getattr(session, "is_async", False):
+            raise TypeError("batch() takes a session of db.session(): batches are not "
+                            "available in a session of db.session_async() yet")
         if not isinstance(session, Session):
             raise TypeError(f"batch() takes a session of queuejob, not "
                             f"{type(session).__name__}")

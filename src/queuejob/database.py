@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import base, connector_for_url
 from .backends.base import Connector, SchemaStatus
@@ -24,6 +24,9 @@ from .core.errors import ConfigurationError, NoSuchJobError
 from .core.job import canonical_uuid
 from .core.progress import Progress, check_progress, progress_of
 from .store import JobReads, JobStore
+
+if TYPE_CHECKING:
+    from .aio import AsyncSession
 
 
 def default_user() -> str:
@@ -492,7 +495,7 @@ class Database:
 
     # -- asyncio -------------------------------------------------------------------------
     def session_async(self, user_id: int | None = None, context: dict[str, Any] | None = None,
-                      connection: Any = None) -> AbstractAsyncContextManager[Any]:
+                      connection: Any = None) -> AbstractAsyncContextManager[AsyncSession]:
         """``session()`` for asyncio: ``async with db.session_async() as session:`` and
         ``await fn.delay_async(session, ...)``. Committed on normal exit, rolled back on
         an exception (a cancellation included).

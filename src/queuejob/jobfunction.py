@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from . import storage
-from .aio import check_session
+from .aio import AsyncSession, check_session
 from .core import registry
 from .core.channels import ROOT, normalize_name
 from .core.cron import Schedule
@@ -126,7 +126,7 @@ class JobFunction(Generic[P, R]):
                             "await fn.delay_async(session, ...) instead")
         return storage.DatabaseJobStorage(session).enqueue_resolve_args(self, *args, **kwargs)
 
-    async def delay_async(self, session: Any, *args: Any, **kwargs: Any) -> str:
+    async def delay_async(self, session: AsyncSession, *args: Any, **kwargs: Any) -> str:
         """``delay()`` in an asyncio session (``db.session_async()``): the same
         arguments, options, checks and identity keys; the job is written in the
         session's transaction without blocking the event loop. Returns the job's uuid."""
@@ -161,7 +161,7 @@ class JobFunction(Generic[P, R]):
                             "await fn.delay_many_async(session, calls) instead")
         return storage.DatabaseJobStorage(session).enqueue_many(self._jobs_of_calls(calls, options))
 
-    async def delay_many_async(self, session: Any,
+    async def delay_many_async(self, session: AsyncSession,
                                calls: Iterable[Sequence[Any] | Mapping[str, Any]],
                                **options: Any) -> list[str]:
         """``delay_many()`` in an asyncio session (``db.session_async()``): the same

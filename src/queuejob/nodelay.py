@@ -55,6 +55,10 @@ def intercept(jobs: Sequence[Job], session: Any,
                        for position, delayable in enumerate(delayables)}
         uuids = trap(list(jobs), session, parents)
     elif no_delay(session):
+        if getattr(session, "is_async", False):
+            raise TypeError(f"{NO_DELAY_ENV} (or the context key {NO_DELAY_KEY}) runs jobs "
+                            "at once in the caller's session: not in a session of "
+                            "db.session_async(); use trap_jobs() to catch them in tests")
         ordered = topological_order(delayables) if delayables else None
         for job in ([delayable.job for delayable in ordered] if ordered else jobs):
             job.perform(job_session(session, job))

@@ -42,6 +42,10 @@ class AsyncPostgres:
         self._guards: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = \
             weakref.WeakKeyDictionary()
+        #: the pool each borrowed connection goes back to
+        self._origin: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any],
+                                                AsyncConnectionPool] = \
+            weakref.WeakKeyDictionary()
 
     # -- the pool ------------------------------------------------------------------------
     async def pool(self) -> AsyncConnectionPool:
@@ -110,13 +114,19 @@ class AsyncPostgres:
 
     async def acquire(self) -> psycopg.AsyncConnection[Any]:
         pool = self._ready.get(asyncio.get_running_loop()) or await self.pool()
-        return await pool.getconn()
+        conn = await pool.getconn()
+        self._origin[conn] = pool
+        return conn
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Give a connection back (the pool rolls back an open transaction and drops a
-        broken connection itself)."""
+        """Give a connection back to the pool it came from (which rolls back an open
+        transaction and drops a broken connection itself); closed, when that pool was
+        closed meanwhile (``close_async``, or the end of its loop)."""
         self._returned[conn] = time.monotonic()
-        pool = self._ready.get(asyncio.get_running_loop()) or await self.pool()
+        pool = self._origin.pop(conn, None)
+        if pool is None or pool.closed:
+            await conn.close()
+            return
         await pool.putconn(conn)
 
     async def close(self) -> None:
