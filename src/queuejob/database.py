@@ -480,7 +480,8 @@ class Database:
         counter on SQLite (no query per poll)."""
         waiting = Waiting(job_uuid, timeout, on_progress)
         # announced as a waiter, and listening, before the first look: no outcome is missed
-        self.run(lambda conn: self.store.add_waiter(conn, waiting.uuid))
+        self.run(lambda conn: self.connector.drive(
+            conn, self.store.waiter_steps(waiting.uuid, True)))
         watcher = self.connector.watcher("outcomes")
         try:
             while True:
@@ -491,7 +492,8 @@ class Database:
                 watcher.wait(waiting.pause(row))
         finally:
             watcher.close()
-            self.run(lambda conn: self.store.remove_waiter(conn, waiting.uuid))
+            self.run(lambda conn: self.connector.drive(
+                conn, self.store.waiter_steps(waiting.uuid, False)))
 
     # -- asyncio -------------------------------------------------------------------------
     def session_async(self, user_id: int | None = None, context: dict[str, Any] | None = None,

@@ -1027,12 +1027,6 @@ class JobStore:
         return bool(self._run(conn, "delete_subscription", {"id": subscription_id}))
 
     # -- waiters of outcomes (db.wait) ---------------------------------------------------
-    def add_waiter(self, conn: Any, job_uuid: str) -> None:
-        self._run(conn, "add_waiter", {"uuid": job_uuid})
-
-    def remove_waiter(self, conn: Any, job_uuid: str) -> None:
-        self._run(conn, "remove_waiter", {"uuid": job_uuid})
-
     @staticmethod
     def waiter_steps(job_uuid: str, waiting: bool) -> Steps[None]:
         """A ``db.wait`` announces itself as a waiter of a job's outcome (or leaves)."""
