@@ -8,6 +8,8 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import queuejob
 from queuejob import DatabaseJobStorage, identity_exact
@@ -255,6 +257,52 @@ def test_delay_many_refuses_a_bad_argument_and_stores_nothing(db):
     with db.session() as session, pytest.raises(TypeError, match="set"):
         jobs.add.delay_many(session, [("m", 1, 1), ("m", {1}, 2)])
     assert states(db) == {}
+
+
+#: columns that differ between two jobs stored from the same call
+VARYING = {"id", "uuid", "date_created", "eta"}
+ARGUMENT = st.one_of(st.integers(-2**63, 2**63), st.text(max_size=8), st.none(),
+                     st.booleans(), st.floats(), st.lists(st.integers(), max_size=2),
+                     st.sampled_from([(1, 2), {"k": 1}, {1}, dt.date(2030, 1, 1)]))
+SHARED = st.fixed_dictionaries({}, optional={
+    "priority": st.one_of(st.integers(-5, 20), st.text(max_size=2)),
+    "max_retries": st.integers(-1, 4), "timeout": st.floats(-1, 60, allow_nan=False),
+    "channel": st.sampled_from(["root", "root.x", "root..bad", ""]),
+    "description": st.text(max_size=10), "eta": st.integers(-10, 3600),
+    "concurrency_key": st.text(max_size=4), "model_name": st.text(max_size=6)})
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(st.lists(ARGUMENT, max_size=3).map(tuple), min_size=2, max_size=4),
+       options=SHARED)
+def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options):
+    """delay_many's tuples (stored without a Job each) give the rows, or the refusal,
+    that delay() gives for each call with the same options."""
+    def outcome(function):
+        try:
+            return "ok", function()
+        except Exception as exc:  # the refusal is what is compared
+            return type(exc).__name__, str(exc)
+
+    def apart(session):
+        prefix = (options["model_name"],) if options.get("model_name") else ()
+        shared = {key: value for key, value in options.items() if key != "model_name"}
+        return [jobs.noop.delay(session, *prefix, *call, **shared) for call in calls]
+
+    results = []
+    for store in (apart, lambda session: jobs.noop.delay_many(session, calls, **options)):
+        with db.session(user_id=5, context={"lang": "fr"}) as session:
+            results.append(outcome(lambda store=store, session=session: store(session)))
+    (kind, one), (kind_many, many) = results
+    assert kind == kind_many, results
+    if kind != "ok":
+        assert one == many
+        return
+    by_uuid = {stored["uuid"]: stored for stored in job_rows(db)}
+    for alone, together in zip(one, many, strict=True):
+        assert {key: value for key, value in by_uuid[alone].items() if key not in VARYING} \
+            == {key: value for key, value in by_uuid[together].items() if key not in VARYING}
 
 
 @pytest.mark.parametrize("call", [

@@ -171,10 +171,11 @@ class JobFunction(Generic[P, R]):
         return await session.run(storage.DatabaseJobStorage(session).enqueue_many_steps(jobs))
 
     def _jobs_of_calls(self, calls: Iterable[Sequence[Any] | Mapping[str, Any]],
-                       options: dict[str, Any]) -> list[Any]:
-        """The Jobs of ``delay_many``'s calls, each checked."""
+                       options: dict[str, Any]) -> list[Any] | storage.Calls:
+        """The Jobs of ``delay_many``'s calls, each checked (calls that are all tuples
+        of one Job's options, without identity key nor debounce: ``storage.Calls``)."""
         storage.check_options(options, "delay_many()")
-        jobs = []
+        calls = list(calls)
         shared = {key: value for key, value in options.items() if key != "model_name"}
         # the options shared by the calls are checked once: each job is a copy of this one
         # (a shared debounce without a shared identity key waits for the first call that
@@ -182,6 +183,10 @@ class JobFunction(Generic[P, R]):
         template = None if "debounce" in shared and "identity_key" not in shared \
             else Job(func=self, **shared)
         prefix = (options["model_name"],) if options.get("model_name") else ()
+        if template is not None and shared.get("identity_key") is None \
+                and not any(isinstance(call, Mapping) for call in calls):
+            return storage.Calls(template, [prefix + tuple(call) for call in calls])
+        jobs = []
         for call in calls:
             if isinstance(call, Mapping):
                 own = {**options, **{key: call[key] for key in storage.RESERVED if key in call}}

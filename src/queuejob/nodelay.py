@@ -39,6 +39,13 @@ def no_delay(session: Any) -> bool:
     return bool(getattr(session, "context", None) and session.context.get(NO_DELAY_KEY))
 
 
+def intercepting(session: Any) -> bool:
+    """``delay`` in this session would not store as usual: a trap, no-delay, or an open
+    batch that takes the jobs (``intercept`` does what each needs of the Jobs)."""
+    return (TRAP.get() is not None or no_delay(session)
+            or (isinstance(session, Session) and session.batch is not None))
+
+
 def intercept(jobs: Sequence[Job], session: Any,
               delayables: Sequence[Delayable] | None = None) -> list[str] | None:
     """What ``delay`` does instead of storing, inside ``trap_jobs`` or with no-delay

@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from . import nodelay, tracing
 from .backends.base import Steps
-from .core import limits, states
+from .core import codec, limits, states
 from .core.errors import NoSuchJobError
-from .core.job import Job, JobStorage, canonical_uuid, model_name_of
+from .core.job import Job, JobStorage, canonical_uuid, model_name_of, new_uuid
 from .store.mapping import job_from_row, new_row, update_row
 
 #: The keywords that ``delay()`` takes for itself, never passing them to the job
@@ -54,7 +55,22 @@ def job_of_call(func: Any, args: tuple, kwargs: dict[str, Any]) -> Job:
         job.model_name = limits.check("model_name", model_name_of(job.args))
     return job
 
-__all__ = ["NOT_YET_SUPPORTED", "RESERVED", "DatabaseJobStorage", "check_options",
+
+@dataclass
+class Calls:
+    """Many jobs of one ``template`` that differ only in their positional arguments
+    (``delay_many``'s tuples, when no identity key nor debounce is shared): stored
+    without a Job of each, unless something needs the Jobs (``jobs()``)."""
+
+    template: Job
+    args: list[tuple]
+
+    def jobs(self) -> list[Job]:
+        """A Job of each call: the template's copy with its arguments."""
+        return [self.template.copy(args) for args in self.args]
+
+
+__all__ = ["NOT_YET_SUPPORTED", "RESERVED", "Calls", "DatabaseJobStorage", "check_options",
            "job_from_row", "job_of_call"]
 
 
@@ -139,15 +155,19 @@ class DatabaseJobStorage(JobStorage):
         self.session.mark_inserted()
         return job_uuid
 
-    def enqueue_many(self, jobs: list[Job]) -> list[str]:
+    def enqueue_many(self, jobs: list[Job] | Calls) -> list[str]:
         """Store many jobs in one go (a statement per thousand jobs on PostgreSQL);
         their uuids, in order. Identity keys are honoured as by ``enqueue``. Every
         job is checked and encoded before anything is written. When a job is debounced,
         they are stored one by one, in order (a statement or two each)."""
         return self.session.run(self.enqueue_many_steps(jobs))
 
-    def enqueue_many_steps(self, jobs: list[Job]) -> Steps[list[str]]:
+    def enqueue_many_steps(self, jobs: list[Job] | Calls) -> Steps[list[str]]:
         """``enqueue_many``, as steps its session runs."""
+        if isinstance(jobs, Calls):
+            if len(jobs.args) > 1 and not nodelay.intercepting(self.session):
+                return (yield from self._copy_calls(jobs))
+            jobs = jobs.jobs()
         for job in jobs:
             job.user_id = self.session.user_id
             job.context = dict(self.session.context)
@@ -159,6 +179,22 @@ class DatabaseJobStorage(JobStorage):
         with tracing.sending(jobs[0].func_name, len(jobs)) as sent:
             rows = [self._encoded(job, sent.carrier) for job in jobs]
             return (yield from self._insert_many(jobs, rows))
+
+    def _copy_calls(self, calls: Calls) -> Steps[list[str]]:
+        # the template's row once; of each call, what a Job's copy and its row would
+        # give: a new uuid, the model name and the arguments, checked and encoded
+        template = calls.template
+        template.user_id = self.session.user_id
+        template.context = dict(self.session.context)
+        max_size = self._db.max_args_size
+        check, encode = limits.check, codec.encode_arguments
+        with tracing.sending(template.func_name, len(calls.args)) as sent:
+            row = self._encoded(template, sent.carrier)
+            varying = [(new_uuid(), check("model_name", model_name_of(args)),
+                        encode(args, {}, max_size)[0]) for args in calls.args]
+            uuids = yield from self._store.copy_alike_steps(row, varying)
+        self.session.mark_inserted()
+        return uuids
 
     def _insert_many(self, jobs: list[Job], rows: list[dict[str, Any]]) -> Steps[list[str]]:
         if any(job.debounce is not None for job in jobs):

@@ -144,25 +144,39 @@ class JobStore:
         return out
 
     def _copy_jobs(self, rows: Sequence[dict[str, Any]]) -> Steps[list[str]]:
-        """Stream jobs without identity keys into the table (COPY on PostgreSQL): their
-        channel, eta and creation date resolved here, as insert_job does in SQL."""
+        """Stream jobs without identity keys into the table (COPY on PostgreSQL)."""
+        value = yield from self._copy_value()
+        yield Copy("copy_jobs", [value(row) for row in rows])
+        return [row["uuid"] for row in rows]
+
+    def copy_alike_steps(self, row: dict[str, Any],
+                         varying: Sequence[tuple[str, str | None, str]]) -> Steps[list[str]]:
+        """Stream jobs like ``row`` but for their uuid, model name and encoded positional
+        arguments, ``varying`` (``delay_many``'s calls): their uuids."""
+        shared = (yield from self._copy_value())(row)
+        head, tail = shared[1:3], shared[5:]  # around model_name and args, as in copy_jobs
+        yield Copy("copy_jobs", [(job_uuid, *head, model_name, args, *tail)
+                                 for job_uuid, model_name, args in varying])
+        return [job_uuid for job_uuid, _, _ in varying]
+
+    def _copy_value(self) -> Steps[Callable[[dict[str, Any]], tuple[Any, ...]]]:
+        """The values ``copy_jobs`` streams of a ``mapping.new_row`` row: its channel, eta
+        and creation date resolved here, as insert_job does in SQL."""
         now = (yield Statement("database_now"))[0]["now"]
         channels = {row["name"]: row["channel"]
                     for row in (yield Statement("function_channels"))}
-        values = []
-        for row in rows:
+
+        def value(row: dict[str, Any]) -> tuple[Any, ...]:
             delay = row["eta_delay"]
-            value = (
+            return (
                 row["uuid"], row["state"], row["func_name"], row["model_name"], row["args"],
                 row["kwargs"], row["description"],
                 row["channel"] or channels.get(row["func_name"]) or row["default_channel"],
                 row["priority"], row["max_retries"], row["user_id"], row["context"],
                 row["eta"] if delay is None else now + dt.timedelta(seconds=delay),
-                row["timeout"], row["graph_uuid"], row["has_dependents"], now)
-            values.append((*value, row.get("concurrency_key") or "",
-                           row.get("trace_context")))
-        yield Copy("copy_jobs", values)
-        return [row["uuid"] for row in rows]
+                row["timeout"], row["graph_uuid"], row["has_dependents"], now,
+                row.get("concurrency_key") or "", row.get("trace_context"))
+        return value
 
     def insert_held(self, conn: Any, rows: Sequence[dict[str, Any]], *, commit: bool) -> None:
         """Write jobs a session held (rows without identity keys) at its commit:
