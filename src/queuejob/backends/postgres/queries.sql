@@ -670,8 +670,10 @@ INSERT INTO queue_config (id, version) VALUES (1, 1)
 ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 
 -- name: copy_jobs
--- Many new jobs without identity keys, streamed (delay_many): the fastest way in.
-COPY queue_job (uuid, state, func_name, model_name, args, kwargs, description, channel,
+-- Many new jobs without identity keys, streamed (delay_many): the fastest way in. Into the
+-- partition of unfinished jobs, as insert_job: no routing of each row, and no transition
+-- table of new jobs for the tallies' trigger, which counts finished jobs only.
+COPY queue_job_live (uuid, state, func_name, model_name, args, kwargs, description, channel,
                 priority, max_retries, user_id, context, eta, timeout, graph_uuid,
                 has_dependents, date_created, concurrency_key, trace_context) FROM STDIN;
 
