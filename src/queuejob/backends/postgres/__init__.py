@@ -339,8 +339,9 @@ class PostgresConnector(Connector):
         if not conn.autocommit:
             self.execute_many_and_commit(conn, many, params)
         elif len(params) == 1:
-            # one statement is its own transaction: one round trip, no BEGIN nor COMMIT
-            self.execute(conn, one, params[0])
+            # one statement is its own transaction: one round trip, no BEGIN nor COMMIT;
+            # its uuid is known already: no rows fetched nor converted
+            conn.execute(self.queries[one], params[0])
         else:
             self.execute_many(conn, many, params)
 
