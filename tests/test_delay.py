@@ -275,8 +275,9 @@ SHARED = st.fixed_dictionaries({}, optional={
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(calls=st.lists(st.lists(ARGUMENT, max_size=3).map(tuple), min_size=2, max_size=4),
-       options=SHARED)
-def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options):
+       options=SHARED,
+       user_id=st.one_of(st.none(), st.integers(-2**64, 2**64), st.sampled_from(["7", 1.0])))
+def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options, user_id):
     """delay_many's tuples (stored without a Job each) give the rows, or the refusal,
     that delay() gives for each call with the same options."""
     def outcome(function):
@@ -292,17 +293,38 @@ def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options):
 
     results = []
     for store in (apart, lambda session: jobs.noop.delay_many(session, calls, **options)):
-        with db.session(user_id=5, context={"lang": "fr"}) as session:
+        with db.session(user_id=user_id, context={"lang": "fr"}) as session:
             results.append(outcome(lambda store=store, session=session: store(session)))
     (kind, one), (kind_many, many) = results
-    assert kind == kind_many, results
     if kind != "ok":
-        assert one == many
+        # refused both ways, in one line, delay_many's calls all or nothing (with more
+        # than one thing wrong, each may name a different one first)
+        before = len(job_rows(db))
+        with db.session(user_id=user_id) as session:
+            assert outcome(lambda: jobs.noop.delay_many(session, calls, **options))[0] != "ok"
+        assert kind_many != "ok" and "\n" not in many, results
+        assert len(job_rows(db)) == before
         return
+    assert kind_many == "ok", results
     by_uuid = {stored["uuid"]: stored for stored in job_rows(db)}
     for alone, together in zip(one, many, strict=True):
         assert {key: value for key, value in by_uuid[alone].items() if key not in VARYING} \
             == {key: value for key, value in by_uuid[together].items() if key not in VARYING}
+
+
+@pytest.mark.parametrize("user_id", ["7", 2**63, True, 1.5])
+def test_a_user_id_no_database_stores_is_refused_at_delay(db, user_id):
+    """The user a job is created for is refused where the job is written, in one line,
+    not by the database at the commit of the caller's whole transaction."""
+    with db.session(user_id=user_id) as session:
+        for call in (lambda: jobs.noop.delay(session, "m"),
+                     lambda: jobs.noop.delay_many(session, [("m", 1), ("m", 2)])):
+            with pytest.raises((TypeError, ValueError), match="user_id must"):
+                call()
+    with db.session(user_id=2**63 - 1) as session:
+        kept = jobs.noop.delay_many(session, [("m", 1), ("m", 2)])
+    assert sorted(stored["uuid"] for stored in job_rows(db)) == sorted(kept)
+    assert {stored["user_id"] for stored in job_rows(db)} == {2**63 - 1}
 
 
 @pytest.mark.parametrize("call", [

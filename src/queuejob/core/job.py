@@ -84,6 +84,18 @@ def check_timeout(value: Any) -> float | None:
     return float(value)
 
 
+def check_user_id(value: Any) -> int | None:
+    """The user a job is created for: None or a whole number (the database's user id,
+    stored in 64 bits), refused where the job is written rather than by the database."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"user_id must be an int or None, not {value!r}")
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"user_id must fit in 64 bits, not {value!r}")
+    return value
+
+
 def model_name_of(args: tuple | list) -> str | None:
     """The model name of a job whose positional arguments are ``args``: the first one,
     by convention, when it is a str (None otherwise)."""

@@ -12,7 +12,7 @@ from typing import Any
 from ..core import codec, limits, registry, related, states
 from ..core.channels import ChannelSpec, WorkerChannels
 from ..core.errors import ConfigurationError
-from ..core.job import Job
+from ..core.job import Job, check_user_id
 from ..core.retry import Delay, parse_retry_pattern
 from ..core.text import describe
 
@@ -25,6 +25,7 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE,
     (TypeError or JobDataTooLargeError before anything is written); ``trace_context``,
     the OpenTelemetry context it was stored in (``queuejob.tracing``), None outside
     any span."""
+    user_id = check_user_id(job.user_id)
     args, kwargs = codec.encode_arguments(job.args, job.kwargs, max_args_size)
     context_text = None
     if job.context:
@@ -40,7 +41,8 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE,
         "timeout": None if job.timeout is None else float(job.timeout),
         "state": str(job.state), "graph_uuid": job.graph_uuid,
         "has_dependents": bool(job.has_dependents),
-        "identity_key": job.identity_key, "user_id": job.user_id, "context": context_text,
+        "identity_key": job.identity_key, "user_id": user_id,
+        "context": context_text,
         "concurrency_key": job.concurrency_key,
         "eta": job.eta if eta_delay is None else None,
         "eta_delay": None if eta_delay is None else float(eta_delay),

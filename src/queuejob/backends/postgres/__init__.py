@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -28,7 +29,8 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import TransactionStatus
+from psycopg.adapt import Dumper
+from psycopg.pq import Format, TransactionStatus
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
@@ -74,6 +76,38 @@ def arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
 
 #: type oids of the columns a result's rows convert (``_rows``)
 _UUID_OID, _TIMESTAMPTZ_OID = 2950, 1184
+
+
+class TextUuidBinaryDumper(Dumper):
+    """A uuid of a binary COPY, from the text form queuejob keeps uuids in."""
+
+    format = Format.BINARY
+    oid = _UUID_OID
+
+    def dump(self, obj: Any) -> bytes:
+        data = bytes.fromhex(str(obj).replace("-", ""))
+        if len(data) != 16:
+            raise ValueError(f"not a uuid: {obj!r}")
+        return data
+
+
+_COPY_TARGET = re.compile(r"COPY\s+(\w+)\s*\(([^)]*)\)\s+FROM\s+STDIN", re.IGNORECASE)
+
+
+def copy_types_query(sql: str) -> str:
+    """A query whose result's columns have the types of the columns a COPY ``sql``
+    writes (a binary COPY sends each value in its column's binary form)."""
+    found = _COPY_TARGET.search(sql)
+    if found is None:
+        raise ValueError(f"not a COPY of named columns: {sql[:60]!r}")
+    table, columns = found.groups()
+    return f"SELECT {columns} FROM {table} WHERE false"
+
+
+def prepare_copy(cursor: Any, stream: Any, types: Sequence[int]) -> None:
+    """Set up ``stream``, a binary COPY of ``cursor``, for values of ``types``."""
+    cursor.adapters.register_dumper(None, TextUuidBinaryDumper)
+    stream.set_types(types)
 
 
 def _rows(cursor: psycopg.Cursor[Any]) -> list[Row]:
@@ -167,6 +201,8 @@ class PostgresConnector(Connector):
         self.prepared_statements = prepared_statements
         #: psycopg's prepare threshold of a new connection (``_tune`` may change it)
         self.prepare_threshold: int | None = 5 if prepared_statements else None
+        #: the column types of each binary COPY, read from the table once
+        self.copy_types: dict[str, list[int]] = {}
         #: the worker connections, whose transactions get WORKER_SETTINGS
         self._worker_conns: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
         self._pool: ConnectionPool | None = None
@@ -320,7 +356,14 @@ class PostgresConnector(Connector):
     def copy(self, conn: psycopg.Connection, name: str, rows: Sequence[Sequence[Any]]) -> None:
         if conn.info.transaction_status == TransactionStatus.IDLE and not conn.autocommit:
             self._first_statement(conn)
+        types = self.copy_types.get(name)
+        if types is None:
+            with conn.cursor() as cursor:
+                cursor.execute(copy_types_query(self.queries[name]))
+                types = self.copy_types[name] = [
+                    column.type_code for column in cursor.description or ()]
         with conn.cursor() as cursor, cursor.copy(self.queries[name]) as stream:
+            prepare_copy(cursor, stream, types)
             for row in rows:
                 stream.write_row(row)
 

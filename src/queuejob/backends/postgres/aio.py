@@ -25,7 +25,16 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..base import Copy, Row, Statement, Steps, resume, step_result
-from . import KEEPALIVES, PING_AFTER_IDLE, TOPICS, PostgresConnector, arrays, convert_rows
+from . import (
+    KEEPALIVES,
+    PING_AFTER_IDLE,
+    TOPICS,
+    PostgresConnector,
+    arrays,
+    convert_rows,
+    copy_types_query,
+    prepare_copy,
+)
 
 T = TypeVar("T")
 
@@ -168,8 +177,15 @@ class AsyncPostgres:
 
     async def copy(self, conn: psycopg.AsyncConnection[Any], name: str,
                    rows: Sequence[Sequence[Any]]) -> None:
-        async with conn.cursor() as cursor, \
-                cursor.copy(self.connector.queries[name]) as stream:
+        sql = self.connector.queries[name]
+        types = self.connector.copy_types.get(name)
+        if types is None:
+            async with conn.cursor() as cursor:
+                await cursor.execute(copy_types_query(sql))
+                types = self.connector.copy_types[name] = [
+                    column.type_code for column in cursor.description or ()]
+        async with conn.cursor() as cursor, cursor.copy(sql) as stream:
+            prepare_copy(cursor, stream, types)
             for row in rows:
                 await stream.write_row(row)
 

@@ -672,10 +672,12 @@ ON CONFLICT (id) DO UPDATE SET version = queue_config.version + 1;
 -- name: copy_jobs
 -- Many new jobs without identity keys, streamed (delay_many): the fastest way in. Into the
 -- partition of unfinished jobs, as insert_job: no routing of each row, and no transition
--- table of new jobs for the tallies' trigger, which counts finished jobs only.
+-- table of new jobs for the tallies' trigger, which counts finished jobs only. In binary:
+-- nothing for the server to parse (the columns' types are read from the table).
 COPY queue_job_live (uuid, state, func_name, model_name, args, kwargs, description, channel,
                 priority, max_retries, user_id, context, eta, timeout, graph_uuid,
-                has_dependents, date_created, concurrency_key, trace_context) FROM STDIN;
+                has_dependents, date_created, concurrency_key, trace_context)
+FROM STDIN (FORMAT BINARY);
 
 -- name: function_channels
 SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;
