@@ -467,9 +467,13 @@ def test_a_function_s_stored_channel_applies_to_jobs_delayed_afterwards(db):
     after = delay(db, jobs.export, "/dev/null")
     explicit = delay(db, jobs.export, "/dev/null", channel="root.mine")
     with db.session() as session:
-        many = jobs.export.delay_many(session, [("m", "/dev/null")])
-    assert [load(db, u).channel for u in (before, after, explicit, many[0])] == \
-        ["root.export", "root.other", "root.mine", "root.other"]
+        one = jobs.export.delay_many(session, [("m", "/dev/null")])
+        # streamed (COPY on PostgreSQL), the function's stored channel resolved by queuejob
+        many = jobs.export.delay_many(session, [("m", "/dev/null"), ("m", "/dev/zero")])
+        other = jobs.noop.delay_many(session, [("m",), ("m",)])
+    assert [load(db, u).channel for u in (before, after, explicit, *one, *many)] == \
+        ["root.export", "root.other", "root.mine", "root.other", "root.other", "root.other"]
+    assert {load(db, u).channel for u in other} == {"root"}
     queuejob.operations.reset_function(db, "tests.jobs.export")  # back to the decorator
     assert load(db, delay(db, jobs.export, "/dev/null")).channel == "root.export"
 

@@ -162,9 +162,9 @@ class JobStore:
     def _copy_value(self) -> Steps[Callable[[dict[str, Any]], tuple[Any, ...]]]:
         """The values ``copy_jobs`` streams of a ``mapping.new_row`` row: its channel, eta
         and creation date resolved here, as insert_job does in SQL."""
-        now = (yield Statement("database_now"))[0]["now"]
-        channels = {row["name"]: row["channel"]
-                    for row in (yield Statement("function_channels"))}
+        defaults = yield Statement("copy_defaults")
+        now = defaults[0]["now"]
+        channels = {row["name"]: row["channel"] for row in defaults if row["name"] is not None}
 
         def value(row: dict[str, Any]) -> tuple[Any, ...]:
             delay = row["eta_delay"]

@@ -557,8 +557,13 @@ INSERT INTO queue_job (uuid, state, func_name, model_name, args, kwargs, descrip
                        has_dependents, date_created, concurrency_key, trace_context)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
--- name: function_channels
-SELECT name, channel FROM queue_job_function WHERE channel IS NOT NULL;
+-- name: copy_defaults
+-- What a streamed insert of new jobs (copy_jobs) resolves itself, in one round trip: the
+-- database's time (their creation date, and their eta when given as a delay) and the
+-- channel people set for each job function (rows of name and channel; one row of NULLs
+-- when none is set).
+SELECT :now AS now, f.name, f.channel
+FROM (SELECT 1) AS one LEFT JOIN queue_job_function AS f ON f.channel IS NOT NULL;
 
 -- name: list_subscriptions
 SELECT * FROM queue_subscription ORDER BY id;
