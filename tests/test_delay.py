@@ -259,27 +259,50 @@ def test_delay_many_refuses_a_bad_argument_and_stores_nothing(db):
     assert states(db) == {}
 
 
-#: columns that differ between two jobs stored from the same call
+#: columns that differ between two jobs stored from the same call (the eta is compared
+#: from the creation date)
 VARYING = {"id", "uuid", "date_created", "eta"}
-ARGUMENT = st.one_of(st.integers(-2**63, 2**63), st.text(max_size=8), st.none(),
-                     st.booleans(), st.floats(), st.lists(st.integers(), max_size=2),
-                     st.sampled_from([(1, 2), {"k": 1}, {1}, dt.date(2030, 1, 1)]))
+#: text any database stores (a NUL or a lone surrogate is one of the faults below)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               max_size=8)
+ARGUMENT = st.one_of(st.integers(-2**70, 2**70), TEXT, st.none(), st.booleans(),
+                     st.floats(), st.lists(st.integers(), max_size=2),
+                     st.sampled_from([(1, 2), {"k": 1}, dt.date(2030, 1, 1)]))
 SHARED = st.fixed_dictionaries({}, optional={
-    "priority": st.one_of(st.integers(-5, 20), st.text(max_size=2)),
-    "max_retries": st.integers(-1, 4), "timeout": st.floats(-1, 60, allow_nan=False),
-    "channel": st.sampled_from(["root", "root.x", "root..bad", ""]),
-    "description": st.text(max_size=10), "eta": st.integers(-10, 3600),
-    "concurrency_key": st.text(max_size=4), "model_name": st.text(max_size=6)})
+    "priority": st.integers(-5, 20), "max_retries": st.integers(0, 4),
+    "timeout": st.floats(0.5, 60), "channel": st.sampled_from(["root", "root.x"]),
+    "description": TEXT,
+    "concurrency_key": st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=4),
+    "eta": st.one_of(st.integers(-10, 3600), st.just(dt.datetime(2030, 1, 2, 3, 4, 5)),
+                     st.just(dt.datetime(2031, 5, 6, tzinfo=dt.UTC))),
+    "model_name": TEXT.filter(bool)})
+#: one thing wrong at most: (where, what)
+FAULT = st.one_of(st.none(), st.none(), st.none(), st.sampled_from([
+    ("priority", "high"), ("priority", 2**40), ("max_retries", -1), ("channel", "root..x"),
+    ("model_name", 5), ("model_name", "m\x00"), ("description", "\ud800"),
+    ("argument", {1}), ("argument", float), ("user_id", "7"), ("user_id", 2**64)]))
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=st.lists(st.lists(ARGUMENT, max_size=3).map(tuple), min_size=2, max_size=4),
-       options=SHARED,
-       user_id=st.one_of(st.none(), st.integers(-2**64, 2**64), st.sampled_from(["7", 1.0])))
-def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options, user_id):
-    """delay_many's tuples (stored without a Job each) give the rows, or the refusal,
-    that delay() gives for each call with the same options."""
+@given(calls=st.lists(st.one_of(st.lists(ARGUMENT, max_size=3).map(tuple),
+                                st.lists(ARGUMENT, max_size=3)), min_size=2, max_size=4),
+       options=SHARED, user_id=st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)),
+       fault=FAULT)
+def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options, user_id,
+                                                          fault):
+    """delay_many's calls (stored without a Job each when they are tuples or lists)
+    give the rows that delay() gives for each call with the same options, or the same
+    refusal, in one line, and nothing of the batch is stored."""
+    if fault is not None:
+        where, value = fault
+        if where == "argument":
+            calls = [*calls[:-1], (*calls[-1], value)]
+        elif where == "user_id":
+            user_id = value
+        else:
+            options = {**options, where: value}
+
     def outcome(function):
         try:
             return "ok", function()
@@ -287,29 +310,31 @@ def test_delay_many_stores_what_delay_stores_call_by_call(db, calls, options, us
             return type(exc).__name__, str(exc)
 
     def apart(session):
-        prefix = (options["model_name"],) if options.get("model_name") else ()
-        shared = {key: value for key, value in options.items() if key != "model_name"}
-        return [jobs.noop.delay(session, *prefix, *call, **shared) for call in calls]
+        return [jobs.noop.delay(session, *call, **options) for call in calls]
 
     results = []
     for store in (apart, lambda session: jobs.noop.delay_many(session, calls, **options)):
+        before = len(job_rows(db))
         with db.session(user_id=user_id, context={"lang": "fr"}) as session:
             results.append(outcome(lambda store=store, session=session: store(session)))
     (kind, one), (kind_many, many) = results
-    if kind != "ok":
-        # refused both ways, in one line, delay_many's calls all or nothing (with more
-        # than one thing wrong, each may name a different one first)
-        before = len(job_rows(db))
-        with db.session(user_id=user_id) as session:
-            assert outcome(lambda: jobs.noop.delay_many(session, calls, **options))[0] != "ok"
-        assert kind_many != "ok" and "\n" not in many, results
-        assert len(job_rows(db)) == before
+    assert (kind == "ok") == (fault is None), results
+    if fault is not None:
+        assert (kind_many, many) == (kind, one)
+        assert "\n" not in many
+        assert len(job_rows(db)) == before  # nothing of delay_many's calls
         return
     assert kind_many == "ok", results
     by_uuid = {stored["uuid"]: stored for stored in job_rows(db)}
+
+    def compared(stored):
+        eta = stored["eta"] and stored["eta"] - stored["date_created"] \
+            if "eta" in options and not isinstance(options["eta"], dt.datetime) \
+            else stored["eta"]
+        return {**{key: value for key, value in stored.items() if key not in VARYING},
+                "eta": eta}
     for alone, together in zip(one, many, strict=True):
-        assert {key: value for key, value in by_uuid[alone].items() if key not in VARYING} \
-            == {key: value for key, value in by_uuid[together].items() if key not in VARYING}
+        assert compared(by_uuid[alone]) == compared(by_uuid[together])
 
 
 @pytest.mark.parametrize("user_id", ["7", 2**63, True, 1.5])

@@ -13,7 +13,7 @@ from .core import registry
 from .core.channels import ROOT, normalize_name
 from .core.cron import Schedule
 from .core.graph import Delayable
-from .core.job import Job, check_timeout, default_description
+from .core.job import Job, check_model_name, check_timeout, default_description
 from .core.retry import validate_retry_pattern
 
 P = ParamSpec("P")
@@ -182,7 +182,8 @@ class JobFunction(Generic[P, R]):
         # needs it: the calls given as dicts may bring their own keys)
         template = None if "debounce" in shared and "identity_key" not in shared \
             else Job(func=self, **shared)
-        prefix = (options["model_name"],) if options.get("model_name") else ()
+        model_name = check_model_name(options.get("model_name"))
+        prefix = (model_name,) if model_name else ()
         if template is not None and shared.get("identity_key") is None \
                 and not any(isinstance(call, Mapping) for call in calls):
             return storage.Calls(template, [prefix + tuple(call) for call in calls])

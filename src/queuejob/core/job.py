@@ -84,6 +84,21 @@ def check_timeout(value: Any) -> float | None:
     return float(value)
 
 
+def check_max_retries(value: Any) -> int:
+    """A job's max_retries: a whole number >= 0 (0 = retry forever), stored in 32 bits."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise ValueError(f"max_retries must be an int >= 0 (0 = retry forever), "
+                         f"not {value!r}")
+    return value
+
+
+def check_model_name(value: Any) -> str | None:
+    """The model name given to ``delay(model_name=...)``: None or a str a database stores."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"model_name must be a str, not {type(value).__name__}")
+    return limits.check("model_name", value)
+
+
 def check_user_id(value: Any) -> int | None:
     """The user a job is created for: None or a whole number (the database's user id,
     stored in 64 bits), refused where the job is written rather than by the database."""
@@ -191,7 +206,7 @@ class Job:
     #: debounced delay writes over the waiting job's)
     description_given: bool = False
 
-    def __init__(  # noqa: PLR0915 - the page's constructor checks each of its arguments
+    def __init__(
             self, func: Callable[..., Any] | None = None, model_name: str | None = None,
                  args: tuple | list | None = None, kwargs: Mapping[str, Any] | None = None,
                  priority: int | None = None, eta: Any = None, job_uuid: str | None = None,
@@ -210,13 +225,8 @@ class Job:
         if priority is None:
             priority = DEFAULT_PRIORITY
         self.priority: int = check_priority(priority)
-        if max_retries is None:
-            max_retries = DEFAULT_MAX_RETRIES
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) \
-                or not 0 <= max_retries <= MAX_INT:
-            raise ValueError(f"max_retries must be an int >= 0 (0 = retry forever), "
-                             f"not {max_retries!r}")
-        self.max_retries: int = max_retries
+        self.max_retries: int = check_max_retries(
+            DEFAULT_MAX_RETRIES if max_retries is None else max_retries)
         self.uuid: str = job_uuid or new_uuid()
         self.state: str = states.PENDING
         self.retry: int = 0
@@ -226,9 +236,7 @@ class Job:
         self.description: str = limits.check("description", description or (
             getattr(func, "description", None) or default_description(func) if func else "")
         ) or ""
-        if model_name is not None and not isinstance(model_name, str):
-            raise TypeError(f"model_name must be a str, not {type(model_name).__name__}")
-        limits.check("model_name", model_name)
+        check_model_name(model_name)
         limits.check("func_name", self.func_name)
         #: the channel was given to delay(), not taken from the function
         self.channel_given = channel is not None

@@ -12,7 +12,7 @@ from typing import Any
 from ..core import codec, limits, registry, related, states
 from ..core.channels import ChannelSpec, WorkerChannels
 from ..core.errors import ConfigurationError
-from ..core.job import Job, check_user_id
+from ..core.job import Job, check_max_retries, check_priority, check_user_id
 from ..core.retry import Delay, parse_retry_pattern
 from ..core.text import describe
 
@@ -37,7 +37,10 @@ def new_row(job: Job, max_args_size: int = codec.MAX_ARGS_SIZE,
         "args": args, "kwargs": kwargs, "description": job.description,
         "channel": job.channel if job.channel_given else None,
         "default_channel": job.channel,
-        "priority": job.priority, "max_retries": job.max_retries,
+        # checked again: a Job's fields may have been set after it was made, and a
+        # binary COPY would store an int past 32 bits wrapped
+        "priority": check_priority(job.priority),
+        "max_retries": check_max_retries(job.max_retries),
         "timeout": None if job.timeout is None else float(job.timeout),
         "state": str(job.state), "graph_uuid": job.graph_uuid,
         "has_dependents": bool(job.has_dependents),
