@@ -495,3 +495,25 @@ def test_related_action_is_none_for_a_function_without_one(db):
     with db.session() as session:
         job = DatabaseJobStorage(session).load(job_uuid)
         assert job.related_action(session) is None
+
+
+def test_enqueue_many_stores_jobs_set_done_or_cancelled_before_they_were_stored(db):
+    """Jobs already finished when handed to enqueue_many are written whole (state,
+    result, dates), beside new ones streamed as usual; a job whose priority was set
+    past what the database stores is refused before anything is written."""
+    done, cancelled = Job(func=jobs.noop, args=("m", 1)), Job(func=jobs.noop, args=("m", 2))
+    done.set_done(result="done by hand")
+    cancelled.set_cancelled(result="not needed")
+    fresh = [Job(func=jobs.noop, args=("m", n)) for n in range(3, 6)]
+    with db.session() as session:
+        uuids = DatabaseJobStorage(session).enqueue_many([done, *fresh, cancelled])
+    assert uuids == [done.uuid, *(job.uuid for job in fresh), cancelled.uuid]
+    assert states(db) == {"done": 1, "cancelled": 1, "pending": 3}
+    assert (load(db, done.uuid).result, load(db, cancelled.uuid).result) == \
+        ("done by hand", "not needed")
+    assert load(db, done.uuid).date_done is not None
+    wrong = [Job(func=jobs.noop, args=("m", n)) for n in range(2)]
+    wrong[1].priority = 2**40
+    with db.session() as session, pytest.raises(ValueError, match="priority must be"):
+        DatabaseJobStorage(session).enqueue_many(wrong)
+    assert sum(states(db).values()) == 5

@@ -197,14 +197,14 @@ class DatabaseJobStorage(JobStorage):
         return uuids
 
     def _insert_many(self, jobs: list[Job], rows: list[dict[str, Any]]) -> Steps[list[str]]:
-        if any(job.debounce is not None for job in jobs):
-            # job by job, in order: a later call with the same key replaces the
-            # arguments an earlier one stored, as a later delay() would
+        if any(job.debounce is not None or job.state in states.FINISHED for job in jobs):
+            # job by job, in order, as delay() stores each: a later call with the same
+            # key replaces the arguments an earlier one stored; a Job set done or
+            # cancelled before it was stored is written whole (the streamed insert
+            # takes new jobs only, into the partition of unfinished ones)
             uuids = []
             for job, row in zip(jobs, rows, strict=True):
-                uuids.append((yield from (
-                    self._store.insert_debounced_steps(row, *self._debounced(job))
-                    if job.debounce is not None else self._store.insert_one_steps(row))))
+                uuids.append((yield from self._insert_row(job, row)))
         else:
             uuids = yield from self._store.insert_many_steps(rows)
         self.session.mark_inserted()

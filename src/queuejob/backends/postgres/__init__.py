@@ -26,6 +26,7 @@ import urllib.parse
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -85,10 +86,11 @@ class TextUuidBinaryDumper(Dumper):
     oid = _UUID_OID
 
     def dump(self, obj: Any) -> bytes:
-        data = bytes.fromhex(str(obj).replace("-", ""))
-        if len(data) != 16:
-            raise ValueError(f"not a uuid: {obj!r}")
-        return data
+        text = str(obj)
+        if len(text) == 36 and text.count("-") == 4:  # the form queuejob writes
+            with contextlib.suppress(ValueError):
+                return bytes.fromhex(text.replace("-", ""))
+        return UUID(text).bytes  # other spellings of a uuid; ValueError for anything else
 
 
 _COPY_TARGET = re.compile(r"COPY\s+(\w+)\s*\(([^)]*)\)\s+FROM\s+STDIN", re.IGNORECASE)
