@@ -2,6 +2,7 @@
 
     python -m bench.quick --backend sqlite            # embedded SQLite
     python -m bench.quick --backend postgresql        # starts a throw-away PostgreSQL
+    python -m bench.quick --backend postgresql --stale-statistics   # as after a burst
 
 Prints one line per measure. For no-op jobs; the worker is the real
 ``queuejob worker`` process, started by this script with ``--concurrency 64`` (the
@@ -106,13 +107,30 @@ class Bench:
             result["server_cpu_us_per_job"] = (self.server_cpu() - server) / count * 1e6
         return result
 
-    def process(self, count: int, workers: int) -> dict:
+    def process(self, count: int, workers: int, stale: bool = False) -> dict:
+        """Drain ``count`` jobs with ``workers`` processes. ``stale``: with the planner
+        statistics of the empty queue, as autovacuum leaves them for up to a minute after
+        a burst of delays (PostgreSQL; autovacuum held off on the table meanwhile)."""
         self.reset()
+        if stale:
+            self.autovacuum(False)
+            self.analyze()
         with self.db.session() as session:
             for _ in range(count):
                 jobs.noop.delay(session, None)
-        self.analyze()
-        return {"measure": f"process_w{workers}", **self.drain(count, workers)}
+        if not stale:
+            self.analyze()
+        try:
+            return {"measure": f"process_w{workers}" + ("_stale" if stale else ""),
+                    **self.drain(count, workers)}
+        finally:
+            if stale:
+                self.autovacuum(True)
+
+    def autovacuum(self, enabled: bool) -> None:
+        if self.db.dialect == "postgresql":
+            self.db.run(lambda conn: self.db.connector.execute_sql(
+                conn, f"ALTER TABLE queue_job_live SET (autovacuum_enabled = {enabled})"))
 
     def analyze(self) -> None:
         """Fresh planner statistics after a bulk enqueue (PostgreSQL)."""
@@ -239,13 +257,19 @@ def main() -> None:
     parser.add_argument("--channels", default="",
                         help="the worker's --channels, rules for all workers; passed only "
                              "when given [none]")
+    parser.add_argument("--stale-statistics", action="store_true",
+                        help="drain with the planner statistics of the empty queue, as "
+                             "autovacuum leaves them for up to a minute after a burst "
+                             "(PostgreSQL; by default the benchmark analyzes after "
+                             "enqueueing)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with database(args.backend, args.url) as (url, workdir):
         bench = Bench(url, workdir, args.concurrency, args.channels)
         try:
-            results = [bench.enqueue_single(args.jobs), bench.process(args.jobs, 1),
-                       bench.process(args.jobs, 2), bench.latency()]
+            stale = args.stale_statistics
+            results = [bench.enqueue_single(args.jobs), bench.process(args.jobs, 1, stale),
+                       bench.process(args.jobs, 2, stale), bench.latency()]
         finally:
             bench.db.close()
     for result in results:

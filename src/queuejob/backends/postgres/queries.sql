@@ -205,26 +205,34 @@ CROSS JOIN LATERAL (
 -- whose channels have no rules of their own, in one statement, from one index. Workers
 -- claim side by side: each takes rows the others have not locked. MATERIALIZED: the
 -- planner may otherwise run the LIMIT subquery as a nested loop and take more rows.
--- "= ANY(ARRAY(...))": the update then reads the picked rows by row id (a join was
--- planned as a hash join over the whole table); the state keeps it to the partition of
--- unfinished jobs (the picked rows are pending and locked). With %(capacity)s, root's
--- capacity: as many jobs as root has room for, counting the started jobs of all workers,
--- in a claim that holds the claim lock (taken by the statement before this one, so that
--- the count is read after it).
+-- Pending jobs live in queue_job_live (its partial indexes are the claim's): both the
+-- read and the update name it. The update reads the picked rows by their place in the
+-- table, a TID scan: the rows are locked, pending, and cannot move before the update.
+-- (By id, or with the state checked again, stale statistics that take the pending jobs
+-- for a handful let the planner read the whole pending index at each claim instead.)
+-- With %(capacity)s, root's capacity: as many jobs as root has room for, counting the
+-- started jobs of all workers, in a claim that holds the claim lock (taken by the
+-- statement before this one, so that the count is read after it). The count stops at
+-- the capacity and reads queue_job_started in its order: an index scan, which marks the
+-- entries finished jobs left dead as it passes them. (A bitmap scan, which the planner
+-- picks otherwise, visits the table for each of them until the next vacuum: thousands
+-- per claim while a worker drains a backlog.) No tally to keep: no job finishes here.
 WITH picked AS MATERIALIZED (
-    SELECT id FROM queue_job
+    SELECT ctid FROM queue_job_live
     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
       AND coalesce((SELECT version FROM queue_config), 0) = %(config_version)s
     ORDER BY priority, date_created, id
     LIMIT CASE WHEN %(capacity)s::int IS NULL THEN %(limit)s
                ELSE greatest(0, least(%(limit)s, %(capacity)s::int - (
-                   SELECT count(*) FROM queue_job WHERE state = 'started'))) END
+                   SELECT count(*) FROM (SELECT FROM queue_job_live WHERE state = 'started'
+                                         ORDER BY worker_id, channel
+                                         LIMIT %(capacity)s::int) AS running))) END
     FOR UPDATE SKIP LOCKED
 )
-UPDATE queue_job AS job SET state = 'started', worker_id = %(worker_id)s,
+UPDATE queue_job_live AS job SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = job.attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
-WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND job.state = 'pending'
+WHERE job.ctid = ANY(ARRAY(SELECT ctid FROM picked))
 RETURNING job.*;
 
 -- name: channel_head
@@ -241,13 +249,15 @@ CROSS JOIN LATERAL (
 ) AS job;
 
 -- name: start_jobs
--- Take the chosen jobs (%(ids)s, an array), in one statement. The state check skips a
--- job that a manual action moved since the read: manual actions do not take the claim
--- lock.
-UPDATE queue_job SET state = 'started', worker_id = %(worker_id)s,
+-- Take the chosen jobs (%(ids)s, an array), in one statement, by queue_job_live_id. The
+-- state check skips a job that a manual action moved since the read: manual actions do
+-- not take the claim lock. It compares with a value the planner does not see, so that
+-- no partial index on pending jobs serves the statement (stale statistics made one of
+-- them, read whole for the ids, look cheapest). No tally to keep: no job finishes here.
+UPDATE queue_job_live SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
-WHERE id = ANY(%(ids)s::bigint[]) AND state = 'pending'
+WHERE id = ANY(%(ids)s::bigint[]) AND state = (SELECT 'pending')
 RETURNING *;
 
 -- name: touch_throttle
