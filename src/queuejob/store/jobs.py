@@ -313,8 +313,14 @@ class JobStore:
 
     # -- claiming (the worker's Claimer decides; these are its statements) ---------------
     def lock_claims(self, conn: Any) -> None:
-        """Serialize claims until this transaction ends (rules across workers)."""
+        """Serialize claims until this transaction ends (rules across workers); the
+        claim's statements then read as after ``claim_settings``."""
         self._run(conn, "lock_claims")
+
+    def claim_settings(self, conn: Any) -> None:
+        """Before a claim without the lock: how its statements read (PostgreSQL: through
+        indexes, whatever the planner statistics say)."""
+        self._run(conn, "claim_settings")
 
     def claim_snapshot(self, conn: Any, worker_id: str, want_channels: bool) -> ClaimSnapshot:
         """Global channel configuration, running jobs per channel, the channels holding
@@ -360,7 +366,8 @@ class JobStore:
             "worker_id": worker_id, "limit": limit, "worker_pid": os.getpid(),
             "config_version": claim.config_version, "capacity": claim.capacity})
         # root's capacity: the count of started jobs is read by a statement after the lock's
-        return [claim_next] if claim.capacity is None else [Statement("lock_claims"), claim_next]
+        first = Statement("claim_settings" if claim.capacity is None else "lock_claims")
+        return [first, claim_next]
 
     @staticmethod
     def plain_finishes(outcomes: Iterable[Outcome]) -> bool:

@@ -168,6 +168,8 @@ class Claimer:
         locked = self.locked
         if locked:
             self.store.lock_claims(conn)
+        else:
+            self.store.claim_settings(conn)
         fast = not locked and self.simple
         wanted = not fast and not self.root_only
         snapshot = self._read(conn, want_channels=wanted)

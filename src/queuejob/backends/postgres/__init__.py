@@ -62,18 +62,12 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 # claims and outcomes, which at-least-once allows (a claim undone leaves its job pending,
 # so it runs again; an outcome undone leaves its job started by a worker that no longer
 # runs it, which the worker gives back when it reconnects); an application's
-# transactions, and so every job it delays, keep the server's setting. Its statements
-# read through indexes, never through a bitmap: planner statistics taken while the queue
-# was nearly empty (until autovacuum analyzes it, up to a minute after a burst of
-# delays) make the pending and started jobs look like a handful, and a bitmap then reads
-# them all, with every entry that finished jobs left in their indexes, at each claim; an
-# index scan reads them in order, stops at the claim's limit, and marks the entries of
-# finished jobs dead as it passes them. Set in each transaction (``is_local``): a pooled
-# server connection goes to other clients between transactions.
+# transactions, and so every job it delays, keep the server's setting. Set in each
+# transaction (``is_local``): a pooled server connection goes to other clients between
+# transactions.
 WORKER_SETTINGS = ("SELECT set_config('lock_timeout', '5s', true), "
                    "set_config('idle_in_transaction_session_timeout', '60s', true), "
-                   "set_config('synchronous_commit', 'off', true), "
-                   "set_config('enable_bitmapscan', 'off', true)")
+                   "set_config('synchronous_commit', 'off', true)")
 
 
 def arrays(params: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

@@ -134,8 +134,20 @@ RETURNING job.uuid;
 
 -- name: lock_claims
 -- Claims are serialized, so that the running counts a claim reads stay true until it
--- commits and capacities hold across all workers. Claims are short and batched.
-SELECT pg_advisory_xact_lock(1902466193);
+-- commits and capacities hold across all workers. Claims are short and batched. The
+-- claim's statements then read through indexes, as after claim_settings.
+SELECT pg_advisory_xact_lock(1902466193), set_config('enable_bitmapscan', 'off', true);
+
+-- name: claim_settings
+-- Before a claim that takes no lock: its statements read through indexes, never through
+-- a bitmap, until the transaction ends. Statistics taken while the queue was nearly empty
+-- (until autovacuum analyzes it, up to a minute after a burst of delays) make the pending
+-- and started jobs look like a handful; a bitmap then reads them all at each claim, with
+-- every entry that finished jobs left in the indexes, where an index scan reads them in
+-- order, stops at the claim's limit and marks the entries of finished jobs dead as it
+-- passes them. (Only claims: statements that read both partitions, such as a progress
+-- report's, need bitmaps under the same statistics.)
+SELECT set_config('enable_bitmapscan', 'off', true);
 
 -- name: claim_state
 -- What a claim reads before choosing jobs, in one statement (one snapshot): the global
@@ -205,20 +217,20 @@ CROSS JOIN LATERAL (
 -- whose channels have no rules of their own, in one statement, from one index. Workers
 -- claim side by side: each takes rows the others have not locked. MATERIALIZED: the
 -- planner may otherwise run the LIMIT subquery as a nested loop and take more rows.
--- Pending jobs live in queue_job_live (its partial indexes are the claim's): both the
--- read and the update name it. The update reads the picked rows by their place in the
--- table, a TID scan: the rows are locked, pending, and cannot move before the update.
--- (By id, or with the state checked again, stale statistics that take the pending jobs
--- for a handful let the planner read the whole pending index at each claim instead.)
--- With %(capacity)s, root's capacity: as many jobs as root has room for, counting the
--- started jobs of all workers, in a claim that holds the claim lock (taken by the
--- statement before this one, so that the count is read after it). The count stops at
--- the capacity and reads queue_job_started in its order: an index scan, which marks the
--- entries finished jobs left dead as it passes them. (A bitmap scan, which the planner
--- picks otherwise, visits the table for each of them until the next vacuum: thousands
--- per claim while a worker drains a backlog.) No tally to keep: no job finishes here.
+-- Pending jobs live in queue_job_live, whose partial indexes are the claim's: the read
+-- and the update name it. The update finds the picked rows by id (a row updated by
+-- another transaction after this statement began is locked in its newest version, which
+-- only a search by id finds again), and checks the state against a value the planner
+-- does not see, so that no partial index on pending jobs serves it: statistics taken
+-- while the queue was nearly empty make one of them, read whole for the ids, look
+-- cheapest. With %(capacity)s, root's capacity: as many jobs as root has room for,
+-- counting the started jobs of all workers, in a claim that holds the claim lock (taken
+-- by the statement before this one, so that the count is read after it). The count stops
+-- at the capacity and reads queue_job_started in its order (lock_claims: no bitmap), an
+-- index scan that marks the entries finished jobs left dead as it passes them. No tally
+-- to keep: no job finishes here.
 WITH picked AS MATERIALIZED (
-    SELECT ctid FROM queue_job_live
+    SELECT id FROM queue_job_live
     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
       AND coalesce((SELECT version FROM queue_config), 0) = %(config_version)s
     ORDER BY priority, date_created, id
@@ -232,7 +244,7 @@ WITH picked AS MATERIALIZED (
 UPDATE queue_job_live AS job SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = job.attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
-WHERE job.ctid = ANY(ARRAY(SELECT ctid FROM picked))
+WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND job.state = (SELECT 'pending')
 RETURNING job.*;
 
 -- name: channel_head
@@ -250,10 +262,9 @@ CROSS JOIN LATERAL (
 
 -- name: start_jobs
 -- Take the chosen jobs (%(ids)s, an array), in one statement, by queue_job_live_id. The
--- state check skips a job that a manual action moved since the read: manual actions do
--- not take the claim lock. It compares with a value the planner does not see, so that
--- no partial index on pending jobs serves the statement (stale statistics made one of
--- them, read whole for the ids, look cheapest). No tally to keep: no job finishes here.
+-- state check skips a job that a manual action moved since the read (manual actions do
+-- not take the claim lock); as in claim_next, it compares with a value the planner does
+-- not see. No tally to keep: no job finishes here.
 UPDATE queue_job_live SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL

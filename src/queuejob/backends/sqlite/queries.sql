@@ -106,6 +106,10 @@ RETURNING uuid;
 -- already gives this transaction the only write lock.
 SELECT 1;
 
+-- name: claim_settings
+-- Before a claim that takes no lock (PostgreSQL sets its planner there): nothing here.
+SELECT 1;
+
 -- name: claim_state
 -- What a claim reads before choosing jobs, in one statement: the global channel
 -- configuration, the running jobs per channel, and the channels holding pending jobs
