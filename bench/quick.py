@@ -114,13 +114,14 @@ class Bench:
         self.reset()
         if stale:
             self.autovacuum(False)
-            self.analyze()
-        with self.db.session() as session:
-            for _ in range(count):
-                jobs.noop.delay(session, None)
-        if not stale:
-            self.analyze()
         try:
+            if stale:
+                self.analyze()
+            with self.db.session() as session:
+                for _ in range(count):
+                    jobs.noop.delay(session, None)
+            if not stale:
+                self.analyze()
             return {"measure": f"process_w{workers}" + ("_stale" if stale else ""),
                     **self.drain(count, workers)}
         finally:
@@ -128,9 +129,12 @@ class Bench:
                 self.autovacuum(True)
 
     def autovacuum(self, enabled: bool) -> None:
+        """Hold autovacuum off the table of unfinished jobs, or give it back its own
+        setting (PostgreSQL)."""
         if self.db.dialect == "postgresql":
-            self.db.run(lambda conn: self.db.connector.execute_sql(
-                conn, f"ALTER TABLE queue_job_live SET (autovacuum_enabled = {enabled})"))
+            sql = ("ALTER TABLE queue_job_live RESET (autovacuum_enabled)" if enabled else
+                   "ALTER TABLE queue_job_live SET (autovacuum_enabled = false)")
+            self.db.run(lambda conn: self.db.connector.execute_sql(conn, sql))
 
     def analyze(self) -> None:
         """Fresh planner statistics after a bulk enqueue (PostgreSQL)."""
