@@ -35,7 +35,8 @@ from bench.servers import Servers
 DEFAULT_SYSTEMS = ("queuejob-sqlite", "queuejob-sqlite-root8", "queuejob-sqlite-full",
                    "queuejob-postgresql", "queuejob-postgresql-root8",
                    "queuejob-postgresql-async", "procrastinate", "pgqueuer",
-                   "pgqueuer-batch500", "huey-sqlite", "rq", "dramatiq-redis")
+                   "pgqueuer-batch500", "pgqueuer-limit8", "huey-sqlite", "rq",
+                   "dramatiq-redis")
 BACKEND = {"queuejob-sqlite": "sqlite", "queuejob-sqlite-full": "sqlite",
            "queuejob-sqlite-root8": "sqlite",
            "huey-sqlite": "sqlite", "rq": "redis",

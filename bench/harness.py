@@ -65,6 +65,7 @@ SYSTEMS = {
     "procrastinate": "bench.peers.procrastinate:Procrastinate",
     "pgqueuer": "bench.peers.pgqueuer:Pgqueuer",
     "pgqueuer-batch500": "bench.peers.pgqueuer:PgqueuerBatch500",
+    "pgqueuer-limit8": "bench.peers.pgqueuer:PgqueuerLimit8",
     "huey-sqlite": "bench.peers.huey_sqlite:HueySqlite",
     "rq": "bench.peers.rq:RQ",
     "dramatiq-redis": "bench.peers.dramatiq_redis:DramatiqRedis",

@@ -29,8 +29,8 @@ QJ_PG_ASYNC = "queuejob-postgresql-async"
 QUEUEJOB = (QJ_SQLITE, QJ_SQLITE8, QJ_SQLITE_FULL, QJ_PG, QJ_PG8, QJ_PG_ASYNC)
 #: the asyncio peers on PostgreSQL, whose enqueue calls are async like delay_async
 ASYNC_PEERS = ("procrastinate", "pgqueuer")
-PEERS_ORDER = ("procrastinate", "pgqueuer", "pgqueuer-batch500", "huey-sqlite", "rq",
-               "dramatiq-redis")
+PEERS_ORDER = ("procrastinate", "pgqueuer", "pgqueuer-batch500", "pgqueuer-limit8",
+               "huey-sqlite", "rq", "dramatiq-redis")
 DRAIN = "drain_jobs_per_s"
 RATE = "jobs_per_s"
 CPU = "cpu_us_per_job"
@@ -43,6 +43,12 @@ CPU = "cpu_us_per_job"
 RATIO_TARGETS = [
     ("PostgreSQL drain, 1 worker, root:8: at least 2x PGQueuer (its defaults)",
      QJ_PG8, "process_w1", DRAIN, "pgqueuer", "process_w1", DRAIN, ">=", 2.0),
+    ("PostgreSQL drain, 1 worker, root:8, against PGQueuer under the same rule "
+     "(concurrency_limit=8; not in the issue)",
+     QJ_PG8, "process_w1", DRAIN, "pgqueuer-limit8", "process_w1", DRAIN, ">=", 2.0),
+    ("CPU per job, worker + server, root:8, against PGQueuer with concurrency_limit=8 "
+     "(not in the issue)",
+     QJ_PG8, "process_w1", CPU, "pgqueuer-limit8", "process_w1", CPU, "<=", 0.5),
     ("PostgreSQL drain, 1 worker, root:64: at least PGQueuer with --batch-size 500",
      QJ_PG, "process_w1", DRAIN, "pgqueuer-batch500", "process_w1", DRAIN, ">=", 1.0),
     ("PostgreSQL drain, 1 worker, root:64: against PGQueuer's defaults",

@@ -8,6 +8,8 @@ LISTEN/NOTIFY, durable (logged) tables, uvloop.
 
 ``pgqueuer-batch500`` is the same with ``--batch-size 500``, processing only: larger
 batches drained no-op jobs several times faster on this machine, so it is measured too.
+``pgqueuer-limit8``, processing only, gives the noop entrypoint ``concurrency_limit=8``:
+at most 8 picked at once across PGQueuer's workers, the rule of queuejob's ``root:8``.
 
 ``bench.crash`` runs its defaults: ``pgq run bench.peers.pgqueuer:create_pgqueuer``
 (batch size 10, no concurrency limit, a job re-picked once its heartbeat is 30 s old).
@@ -33,32 +35,40 @@ DATABASE = "bench_pgqueuer"
 URL = config.pg_url(DATABASE)
 
 
-@asynccontextmanager
-async def create_pgqueuer():
-    """The factory ``pgq run`` calls in the worker process."""
-    connection = await asyncpg.connect(URL)
-    pgq = PgQueuer(AsyncpgDriver(connection))
+def factory(limit: int = 0) -> Any:
+    """The factory ``pgq run`` calls in the worker process; ``limit``: the noop
+    entrypoint's ``concurrency_limit`` (0: none), which PGQueuer enforces in the database
+    across all its workers, as queuejob's ``--channels root:8`` does."""
+    @asynccontextmanager
+    async def create() -> Any:
+        connection = await asyncpg.connect(URL)
+        pgq = PgQueuer(AsyncpgDriver(connection))
 
-    @pgq.entrypoint("noop")
-    async def noop(job: Job) -> None:
-        counter.done()
+        @pgq.entrypoint("noop", concurrency_limit=limit)
+        async def noop(job: Job) -> None:
+            counter.done()
 
-    @pgq.entrypoint("latency")
-    async def latency(job: Job) -> None:
-        counter.started((job.payload or b"0").decode())
+        @pgq.entrypoint("latency")
+        async def latency(job: Job) -> None:
+            counter.started((job.payload or b"0").decode())
 
-    if os.environ.get("QUEUEJOB_BENCH_RUNS"):
-        # bench.crash only: every entrypoint takes part in the dequeue query, which the
-        # other benchmarks measure with the two above
-        @pgq.entrypoint("record")
-        async def record(job: Job) -> None:
-            job_id, seconds = (job.payload or b"0 0").decode().split()
-            await counter.record_async(job_id, seconds)
+        if os.environ.get("QUEUEJOB_BENCH_RUNS"):
+            # bench.crash only: every entrypoint takes part in the dequeue query, which
+            # the other benchmarks measure with the two above
+            @pgq.entrypoint("record")
+            async def record(job: Job) -> None:
+                job_id, seconds = (job.payload or b"0 0").decode().split()
+                await counter.record_async(job_id, seconds)
 
-    try:
-        yield pgq
-    finally:
-        await connection.close()
+        try:
+            yield pgq
+        finally:
+            await connection.close()
+    return create
+
+
+create_pgqueuer = factory()
+create_pgqueuer_limit8 = factory(8)
 
 
 class Pgqueuer(System):
@@ -100,8 +110,11 @@ class Pgqueuer(System):
     async def enqueue_latency(self, enqueued_at: float) -> None:
         await self.queries.enqueue("latency", repr(enqueued_at).encode())
 
+    #: the factory of its worker processes
+    factory = "bench.peers.pgqueuer:create_pgqueuer"
+
     def worker_command(self) -> list[str]:
-        return [sys.executable, "-m", "pgqueuer", "run", "bench.peers.pgqueuer:create_pgqueuer",
+        return [sys.executable, "-m", "pgqueuer", "run", self.factory,
                 "--batch-size", self.setting]
 
     def default_worker_command(self) -> list[str]:
@@ -128,4 +141,12 @@ class PgqueuerBatch500(Pgqueuer):
     setting = "500"
     worker_setting = ("1 process, asyncio, --batch-size {setting} (measured fastest here), "
                       "no concurrency limit")
+    workloads = ("process",)
+
+
+class PgqueuerLimit8(Pgqueuer):
+    name = "pgqueuer-limit8"
+    factory = "bench.peers.pgqueuer:create_pgqueuer_limit8"
+    worker_setting = ("1 process, asyncio, --batch-size {setting}, concurrency_limit=8 on "
+                      "its entrypoint (8 at once across its workers, as queuejob's root:8)")
     workloads = ("process",)
