@@ -479,6 +479,8 @@ class Worker:
                 self._reconcile = False
             if free <= 0:
                 return []
+            # the claim's statements read without bitmaps until the commit: nothing that
+            # reads the jobs' table comes after it
             rows = self.claimer.claim(conn, self.slots.running_channels(), free)
             if rows:
                 crashpoints.reached("claim_before_commit")

@@ -145,8 +145,8 @@ SELECT pg_advisory_xact_lock(1902466193), set_config('enable_bitmapscan', 'off',
 -- and started jobs look like a handful; a bitmap then reads them all at each claim, with
 -- every entry that finished jobs left in the indexes, where an index scan reads them in
 -- order, stops at the claim's limit and marks the entries of finished jobs dead as it
--- passes them. (Only claims: statements that read both partitions, such as a progress
--- report's, need bitmaps under the same statistics.)
+-- passes them. (Only claims: under the same statistics a progress report's update by
+-- uuid, across both partitions, was planned far worse without bitmaps.)
 SELECT set_config('enable_bitmapscan', 'off', true);
 
 -- name: claim_state
@@ -218,17 +218,18 @@ CROSS JOIN LATERAL (
 -- claim side by side: each takes rows the others have not locked. MATERIALIZED: the
 -- planner may otherwise run the LIMIT subquery as a nested loop and take more rows.
 -- Pending jobs live in queue_job_live, whose partial indexes are the claim's: the read
--- and the update name it. The update finds the picked rows by id (a row updated by
--- another transaction after this statement began is locked in its newest version, which
--- only a search by id finds again), and checks the state against a value the planner
--- does not see, so that no partial index on pending jobs serves it: statistics taken
--- while the queue was nearly empty make one of them, read whole for the ids, look
--- cheapest. With %(capacity)s, root's capacity: as many jobs as root has room for,
--- counting the started jobs of all workers, in a claim that holds the claim lock (taken
--- by the statement before this one, so that the count is read after it). The count stops
--- at the capacity and reads queue_job_started in its order (lock_claims: no bitmap), an
--- index scan that marks the entries finished jobs left dead as it passes them. No tally
--- to keep: no job finishes here.
+-- and the update name it. The update finds the picked rows by id alone, through
+-- queue_job_live_id: they are locked, and pending in their newest version, which the
+-- update reaches from the version the statement sees (a row another transaction updated
+-- after the statement began). No check of the state: with one, a partial index on
+-- pending jobs could serve the update, and statistics taken while the queue was nearly
+-- empty make that index, read whole for the ids, look cheapest. With %(capacity)s,
+-- root's capacity: as many jobs as root has room for, counting the started jobs of all
+-- workers, in a claim that holds the claim lock (taken by the statement before this one,
+-- so that the count is read after it). The count stops at the capacity and reads
+-- queue_job_started in its order (lock_claims: no bitmap), an index scan that marks the
+-- entries finished jobs left dead as it passes them. No tally to keep: no job finishes
+-- here.
 WITH picked AS MATERIALIZED (
     SELECT id FROM queue_job_live
     WHERE state = 'pending' AND (eta IS NULL OR eta <= now())
@@ -244,7 +245,7 @@ WITH picked AS MATERIALIZED (
 UPDATE queue_job_live AS job SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = job.attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
-WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND job.state = (SELECT 'pending')
+WHERE job.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING job.*;
 
 -- name: channel_head
@@ -263,8 +264,9 @@ CROSS JOIN LATERAL (
 -- name: start_jobs
 -- Take the chosen jobs (%(ids)s, an array), in one statement, by queue_job_live_id. The
 -- state check skips a job that a manual action moved since the read (manual actions do
--- not take the claim lock); as in claim_next, it compares with a value the planner does
--- not see. No tally to keep: no job finishes here.
+-- not take the claim lock, and some candidate reads lock no row); it compares with a
+-- value the planner does not see, so that no partial index on pending jobs serves the
+-- update (see claim_next). No tally to keep: no job finishes here.
 UPDATE queue_job_live SET state = 'started', worker_id = %(worker_id)s,
     worker_pid = %(worker_pid)s, attempt = attempt + 1, date_enqueued = now(),
     date_started = now(), date_done = NULL
